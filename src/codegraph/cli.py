@@ -1,0 +1,171 @@
+"""The ``codegraph`` command line. Heavy modules are imported only by the commands that
+need them, so a query starts fast."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+EXIT_ERROR = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="codegraph",
+                                description="Code graph and code intelligence for repositories.")
+    p.add_argument("--data-dir", help="where the index lives (default $CODEGRAPH_DATA_DIR "
+                                      "or ./.codegraph)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def cmd(name: str, help_: str, symbol: str | None = None) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help_, description=help_)
+        if symbol:
+            c.add_argument(symbol)
+        c.add_argument("--json", action="store_true", help="print one JSON object")
+        c.add_argument("--repo", help="only this repository")
+        return c
+
+    c = sub.add_parser("index", help="build or update the index of a repository")
+    c.add_argument("path")
+    c.add_argument("--name", help="repository name (default: the directory name)")
+    c.add_argument("--full", action="store_true", help="re-index everything from scratch")
+    c.add_argument("--watch", action="store_true", help="keep indexing saved changes")
+    c.add_argument("--workers", type=int, help="parser processes (default $CODEGRAPH_WORKERS "
+                                               "or the number of cores)")
+    c.add_argument("--progress", choices=["auto", "bar", "plain", "json", "none"],
+                   default="auto")
+    c.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    c = cmd("symbols", "find symbols by exact, prefix or fuzzy name", "query")
+    c.add_argument("--kind")
+    c.add_argument("--lang")
+    c.add_argument("--path", help="glob on the repo-relative path")
+    c.add_argument("--limit", type=int, default=50)
+    cmd("def", "where a name is defined", "name")
+    cmd("refs", "references to a symbol", "symbol")
+    cmd("callers", "who calls a symbol", "symbol")
+    cmd("callees", "what a symbol calls", "symbol")
+    c = cmd("impact", "what may break if a symbol changes", "symbol")
+    c.add_argument("--depth", type=int, default=3)
+    cmd("outline", "the definitions of a file", "file")
+    c = cmd("deps", "module dependency graph")
+    c.add_argument("--cycles", action="store_true", help="only import cycles")
+    cmd("stats", "what the index holds")
+    c = sub.add_parser("checkpoint", help="publish a consistent read-only snapshot")
+    c.add_argument("dest")
+    return p
+
+
+def _print_items(results: list[dict[str, Any]]) -> None:
+    if not results:
+        print("(no results)")
+    for r in results:
+        where = f"{r['repo']}:{r['path']}:{r.get('site_line') or r['line']}"
+        extra = ""
+        if "resolution" in r:
+            extra = f"  [{r['edge']} {r['resolution']} {r['confidence']:.2f}]"
+        indent = "  " * r.get("depth", 0) if "site_line" not in r else ""
+        print(f"{where}  {indent}{r['kind']} {r['qualified_name']}{extra}")
+
+
+def _print_human(command: str, results: Any) -> None:
+    if command == "stats":
+        for key, value in results.items():
+            if key == "problems":
+                for prob in value:
+                    print(f"  {prob['status']}: {prob['repo']}:{prob['path']}: {prob['reason']}")
+            else:
+                print(f"{key}: {json.dumps(value) if isinstance(value, dict) else value}")
+    elif command == "deps":
+        for r in results:
+            if "cycle" in r:
+                print(" -> ".join(r["cycle"]))
+            else:
+                print(f"{r['module']}: {', '.join(r['imports']) or '-'}")
+    else:
+        _print_items(results)
+
+
+def _index(args: argparse.Namespace) -> int:
+    from codegraph.api import CodeGraph
+    from codegraph.index.progress import make_progress
+
+    progress = make_progress("none" if args.json else args.progress)
+    with CodeGraph.open(args.data_dir) as cg:
+        indexer = cg.indexer(args.workers, progress)
+        report = indexer.index(args.path, name=args.name, full=args.full)
+        if args.json:
+            print(json.dumps(report.to_dict()))
+        if args.watch:
+            from codegraph.index.watch import watch
+
+            watch(indexer, report.repo, report.root)
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    from codegraph.api import CodeGraph
+
+    with CodeGraph.open(args.data_dir, readonly=True) as cg:
+        c = args.command
+        repo = args.repo
+        results: Any
+        if c == "symbols":
+            results = cg.symbols(args.query, kind=args.kind, lang=args.lang, repo=repo,
+                                 path=args.path, limit=args.limit)
+        elif c == "def":
+            results = cg.definition(args.name, repo)
+        elif c in ("refs", "callers", "callees"):
+            results = getattr(cg, c)(args.symbol, repo)
+        elif c == "impact":
+            results = cg.impact(args.symbol, args.depth, repo)
+        elif c == "outline":
+            results = cg.outline(args.file, repo)
+        elif c == "deps":
+            results = cg.deps(repo, args.cycles)
+        else:
+            results = cg.stats(repo)
+        revision = cg.revision
+    if args.json:
+        body = results if c == "stats" else {"results": results}
+        print(json.dumps({**body, "revision": revision} if c != "stats" else body))
+    else:
+        _print_human(c, results)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from codegraph.query.queries import QueryError
+    from codegraph.store.rocks import StoreError
+
+    try:
+        if args.command == "index":
+            return _index(args)
+        if args.command == "checkpoint":
+            from codegraph.api import CodeGraph
+
+            with CodeGraph.open(args.data_dir) as cg:
+                print(cg.checkpoint(args.dest))
+            return 0
+        return _query(args)
+    except BrokenPipeError:
+        return 0
+    except (QueryError, StoreError, OSError, ValueError) as exc:
+        print(f"codegraph: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # never a traceback on the command line
+        import os
+
+        if os.environ.get("CODEGRAPH_DEBUG"):
+            raise
+        print(f"codegraph: internal error: {type(exc).__name__}: {exc} "
+              "(set CODEGRAPH_DEBUG=1 for a traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Shared pieces of the per-language resolvers: confidences, edge making, heuristics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from codegraph.graph.model import (
+    EXTERNAL,
+    IMPORT,
+    NAME_MATCH,
+    SAME_SCOPE,
+    Edge,
+    EdgeKind,
+    external_id,
+)
+from codegraph.graph.symbols import Sym, SymbolTable
+from codegraph.parse.facts import CALLABLE, CLASS_LIKE
+
+# Confidence by resolution. A same-scope match can still be shadowed at run time;
+# a name match is a guess, shared among its candidates.
+CONFIDENCE = {IMPORT: 1.0, SAME_SCOPE: 0.9, NAME_MATCH: 0.5}
+EXTERNAL_KNOWN = 1.0  # imported from outside the repository: certainly external
+EXTERNAL_UNKNOWN = 0.3  # could not be resolved: probably external
+MAX_NAME_MATCHES = 3
+CALLABLE_TARGETS = CALLABLE | CLASS_LIKE
+RESOLVED_TARGETS = CALLABLE_TARGETS | {"variable", "constant", "type_alias", "namespace",
+                                       "module"}
+
+
+def link(src: str, kind: EdgeKind, target: Sym, resolution: str, line: int, col: int,
+         name: str, confidence: float | None = None) -> Edge:
+    return Edge(src=src, dst=target.id, kind=kind, line=line, col=col, resolution=resolution,
+                confidence=CONFIDENCE[resolution] if confidence is None else confidence,
+                name=name)
+
+
+def external(src: str, kind: EdgeKind, qualified_name: str, line: int, col: int, name: str,
+             confidence: float = EXTERNAL_UNKNOWN) -> Edge:
+    return Edge(src=src, dst=external_id(qualified_name), kind=kind, line=line, col=col,
+                resolution=EXTERNAL, confidence=confidence, name=name,
+                external=qualified_name)
+
+
+def name_match(table: SymbolTable, name: str, kinds: Iterable[str] = CALLABLE_TARGETS,
+               exclude: str = "") -> list[Sym]:
+    """Definitions elsewhere with this exact name; empty when too many to be a useful guess."""
+    wanted = frozenset(kinds)
+    found = [s for s in table.by_name(name) if s.kind in wanted and s.id != exclude]
+    return found if len(found) <= MAX_NAME_MATCHES else []
+
+
+def guess(src: str, kind: EdgeKind, table: SymbolTable, name: str, line: int, col: int,
+          kinds: Iterable[str] = CALLABLE_TARGETS, external_name: str | None = None,
+          ) -> list[Edge]:
+    """Name-match edges (confidence split among candidates), else one external edge."""
+    found = name_match(table, name, kinds)
+    if found:
+        share = CONFIDENCE[NAME_MATCH] / len(found)
+        return [link(src, kind, s, NAME_MATCH, line, col, name, share) for s in found]
+    return [external(src, kind, external_name or name, line, col, name)]
+
+
+def first_of(syms: list[Sym], kinds: Iterable[str] = RESOLVED_TARGETS) -> Sym | None:
+    wanted = frozenset(kinds)
+    for s in syms:
+        if s.kind in wanted:
+            return s
+    return None

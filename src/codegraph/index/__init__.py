@@ -1,0 +1,1 @@
+"""Building and incrementally updating the CodeGraph index."""

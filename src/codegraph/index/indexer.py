@@ -1,0 +1,357 @@
+"""Incremental indexing of a repository into the store.
+
+A run has two phases, each committing one WriteBatch per file:
+
+1. **parse**: every new or changed file (by size/mtime, then content hash) is parsed;
+   its old nodes and edges are replaced by the new nodes, structural edges and facts,
+   and it is marked *dirty*. Deleted files are removed with their edges. Files with
+   edges into a changed file, or that depend on a name it added or removed, are
+   marked dirty too.
+2. **resolve**: every dirty file's calls, imports and references are resolved against
+   the whole repository, its edges replaced and its dirty mark cleared.
+
+Because dirty marks are written in the same batch as the change that causes them, a
+run killed at any point leaves a store that the next run completes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from codegraph.graph.build import make_unit, repo_node
+from codegraph.graph.layout import RepoLayout
+from codegraph.graph.model import EdgeKind, Node
+from codegraph.graph.symbols import FileUnit, LayeredTable, MemoryTable, SymbolTable
+from codegraph.index.parsing import ParseJob, ParseResult, default_workers, parse_all
+from codegraph.index.resolving import resolve_all
+from codegraph.index.walker import SkippedFile, SourceFile, walk
+from codegraph.parse.facts import FileFacts
+from codegraph.store.rocks import FileRecord, Store, pack, text_key
+from codegraph.store.table import StoreTable
+
+STRUCTURAL_KINDS = frozenset({EdgeKind.CONTAINS, EdgeKind.DEFINES})
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass(slots=True)
+class IndexReport:
+    repo: str
+    root: str
+    files: int = 0
+    parsed: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    skipped: int = 0
+    failed: int = 0
+    resolved: int = 0
+    revision: int = 0
+    seconds: float = 0.0
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+def repo_name_for(store: Store, root: str, name: str | None = None) -> str:
+    """The repository's name: given, already registered for this root, or its basename."""
+    repos = store.repos()
+    for existing, info in repos.items():
+        if info.get("root") == root and (name is None or name == existing):
+            return existing
+    base = name or os.path.basename(root.rstrip("/")) or "root"
+    candidate, n = base, 1
+    while candidate in repos:
+        if name is not None:
+            raise ValueError(f"repository name {name!r} is already used for "
+                             f"{repos[candidate].get('root')}")
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
+class Indexer:
+    def __init__(self, store: Store, *, workers: int | None = None,
+                 max_file_size: int = 1_000_000, progress: Progress | None = None) -> None:
+        self.store = store
+        self.workers = workers or default_workers()
+        self.max_file_size = max_file_size
+        self.progress = progress or (lambda event: None)
+
+    # -- entry points -------------------------------------------------------------------
+    def index(self, root: str, name: str | None = None, full: bool = False) -> IndexReport:
+        root = os.path.realpath(root)
+        if not os.path.exists(root):
+            raise FileNotFoundError(f"no such directory: {root}")
+        if not os.path.isdir(root):
+            raise NotADirectoryError(f"not a directory: {root}")
+        repo = repo_name_for(self.store, root, name)
+        started = time.monotonic()
+        if full:
+            self.remove_repo(repo)
+        info = self.store.repos().get(repo) or {"root": root, "created": time.time()}
+        self.store.put_repo(repo, info)
+        report = IndexReport(repo, root)
+        self.progress({"event": "walk", "repo": repo, "root": root})
+        found: dict[str, SourceFile] = {}
+        skipped: list[SkippedFile] = []
+        for item in walk(root, max_file_size=self.max_file_size):
+            if isinstance(item, SourceFile):
+                found[item.path] = item
+            else:
+                skipped.append(item)
+        self._apply(repo, root, found, skipped, report, complete=True)
+        report.seconds = time.monotonic() - started
+        info.update(last_indexed=time.time(), last_duration=report.seconds,
+                    files=report.files, revision=self.store.revision)
+        self.store.put_repo(repo, info)
+        report.revision = self.store.revision
+        self.progress({"event": "done", **report.to_dict()})
+        return report
+
+    def update_paths(self, repo: str, root: str, paths: Iterable[str]) -> IndexReport:
+        """Re-index just these repo-relative paths (the file watcher's entry point)."""
+        started = time.monotonic()
+        report = IndexReport(repo, root)
+        found: dict[str, SourceFile] = {}
+        skipped: list[SkippedFile] = []
+        from codegraph.index.walker import stat_one
+
+        gone = []
+        for path in paths:
+            item = stat_one(root, path, max_file_size=self.max_file_size)
+            if item is None:
+                gone.append(path)
+            elif isinstance(item, SourceFile):
+                found[item.path] = item
+            else:
+                skipped.append(item)
+        self._apply(repo, root, found, skipped, report, complete=False, deleted=gone)
+        report.seconds = time.monotonic() - started
+        report.revision = self.store.revision
+        return report
+
+    def remove_repo(self, repo: str) -> None:
+        records = list(self.store.files(repo))
+        for rec in records:
+            wb = self.store.batch()
+            self._delete_file(wb, rec)
+            self.store.commit(wb)
+        wb = self.store.batch()
+        self.store.delete_repo_meta(wb, repo)
+        self.store.commit(wb)
+
+    # -- the run ------------------------------------------------------------------------
+    def _apply(self, repo: str, root: str, found: dict[str, SourceFile],
+               skipped: list[SkippedFile], report: IndexReport, complete: bool,
+               deleted: list[str] | None = None) -> None:
+        store = self.store
+        stored = {rec.path: rec for rec in store.files(repo)} if complete else {
+            p: r for p in [*found, *(s.path for s in skipped), *(deleted or [])]
+            if (r := store.file(repo, p)) is not None
+        }
+        cold = complete and not stored
+        report.files = len(found)
+        jobs = []
+        for path, sf in found.items():
+            rec = stored.get(path)
+            if rec and rec.status in ("ok", "partial") and rec.size == sf.size \
+                    and rec.mtime_ns == sf.mtime_ns:
+                report.unchanged += 1
+                continue
+            known = rec.hash if rec and rec.status in ("ok", "partial") else ""
+            jobs.append(ParseJob(path, sf.abspath, sf.language, known, sf.size))
+        gone = set(deleted or [])
+        if complete:
+            gone |= {p for p in stored if p not in found}
+        gone -= {s.path for s in skipped}
+
+        layout = RepoLayout(root, set(found) | ({p for p in stored if p not in gone}
+                                                if not complete else set()))
+        top = MemoryTable()
+        units: dict[str, FileUnit] = {}
+        dirty: set[str] = set()
+        hidden: set[str] = set(gone)
+        self.progress({"event": "parse", "total": len(jobs)})
+        for done, result in enumerate(parse_all(jobs, self.workers, repo, layout), 1):
+            sf = found[result.path]
+            rec = stored.get(result.path)
+            if result.status == "unchanged" and rec is not None:
+                rec.mtime_ns, rec.size = sf.mtime_ns, sf.size
+                wb = store.batch()
+                store.put_file(wb, rec)
+                store.commit(wb, bump=False)
+                report.unchanged += 1
+            elif result.status in ("ok", "partial") and result.facts is not None:
+                unit = result.unit(repo, sf.language)
+                new_rec = FileRecord(repo, result.path, result.hash, sf.size, sf.mtime_ns,
+                                     sf.language, result.status, result.reason,
+                                     result.node_ids, unit.module, unit.facts.lines,
+                                     rec.deps if rec else None)
+                dirty |= self._write_parsed(result, new_rec, rec, cold)
+                units[result.path] = unit
+                hidden.add(result.path)
+                top.add(unit)
+                report.parsed += 1
+                if result.status == "partial":
+                    report.problems.append((result.path, result.reason))
+            else:
+                self._write_problem(repo, sf, rec, result, report)
+            if done % 200 == 0 or done == len(jobs):
+                self.progress({"event": "parsed", "done": done, "total": len(jobs)})
+        for path in sorted(gone):
+            rec = stored.get(path)
+            if rec is not None:
+                wb = store.batch()
+                dirty |= self._delete_file(wb, rec)
+                store.commit(wb)
+                report.deleted += 1
+        for s in skipped:
+            self._write_skip(repo, s, stored.get(s.path), report)
+
+        dirty |= set(store.dirty(repo))
+        dirty -= gone
+        self._resolve(repo, layout, units, dirty, top, hidden, cold, report)
+
+    def _write_parsed(self, result: ParseResult, rec: FileRecord, old: FileRecord | None,
+                      cold: bool) -> set[str]:
+        store = self.store
+        wb = store.batch()
+        dependents: set[str] = set()
+        old_names: set[str] = set()
+        if old is not None and old.node_ids:
+            old_nodes = [n for n in store.nodes(old.node_ids) if n is not None]
+            # Edges into nodes that survive stay valid; edges into removed ones must go.
+            kept = set(rec.node_ids or [])
+            dependents |= self._incoming_files([n for n in old_nodes if n.id not in kept],
+                                               rec.path)
+            for n in old_nodes:
+                old_names.add(n.name)
+                store.delete_out_edges(wb, n.id)
+                store.delete_node(wb, n)
+        if not cold:
+            changed = set(result.node_names or []) ^ old_names
+            if old is None or old.module != rec.module:
+                changed.add(rec.module)
+            for name in changed:
+                dependents |= store.dependents(rec.repo, name)
+        store.put(wb, result.records or [])
+        store.put_file(wb, rec)
+        wb.put(text_key(rec.repo, rec.path), pack(result.facts), store.handle["facts"])
+        wb.put(text_key(rec.repo, rec.path), b"", store.handle["dirty"])
+        dependents.discard(rec.path)
+        for path in dependents:
+            wb.put(text_key(rec.repo, path), b"", store.handle["dirty"])
+        store.commit(wb)
+        return dependents
+
+    def _incoming_files(self, nodes: list[Node], own_path: str) -> set[str]:
+        """Files with non-structural edges into these nodes."""
+        sources: set[str] = set()
+        for n in nodes:
+            for e in self.store.edges(n.id, incoming=True):
+                if e.kind not in STRUCTURAL_KINDS:
+                    sources.add(e.src)
+        files = {n.path for n in self.store.nodes(sorted(sources)) if n is not None}
+        files.discard(own_path)
+        return files
+
+    def _delete_file(self, wb: Any, rec: FileRecord) -> set[str]:
+        store = self.store
+        nodes = [n for n in store.nodes(rec.node_ids or []) if n is not None]
+        dependents = self._incoming_files(nodes, rec.path)
+        for name in {n.name for n in nodes} | ({rec.module} if rec.module else set()):
+            dependents |= store.dependents(rec.repo, name)
+        dependents.discard(rec.path)
+        for n in nodes:
+            store.delete_out_edges(wb, n.id)
+            store.delete_node(wb, n)
+        repo_id = repo_node(rec.repo, "").id
+        for e in store.edges(repo_id, incoming=False, kinds=(EdgeKind.CONTAINS,)):
+            if rec.node_ids and e.dst == rec.node_ids[0]:
+                store.delete_edge(wb, e)
+        key = text_key(rec.repo, rec.path)
+        for name in rec.deps or []:
+            wb.delete(text_key(rec.repo, name, rec.path), store.handle["deps"])
+        wb.delete(key, store.handle["files"])
+        wb.delete(key, store.handle["facts"])
+        wb.delete(key, store.handle["dirty"])
+        for path in dependents:
+            wb.put(text_key(rec.repo, path), b"", store.handle["dirty"])
+        return dependents
+
+    def _write_problem(self, repo: str, sf: SourceFile, rec: FileRecord | None,
+                       result: ParseResult, report: IndexReport) -> None:
+        """Skipped content (binary, minified) or a failure: keep what was stored before."""
+        if result.status == "skipped":
+            report.skipped += 1
+            if rec is not None and rec.node_ids:
+                wb = self.store.batch()
+                self._delete_file(wb, rec)
+                self.store.commit(wb)
+            new = FileRecord(repo, sf.path, result.hash, sf.size, sf.mtime_ns, sf.language,
+                             "skipped", result.reason)
+        else:
+            report.failed += 1
+            new = FileRecord(repo, sf.path, "", sf.size, sf.mtime_ns, sf.language, "failed",
+                             result.reason, rec.node_ids if rec else None,
+                             rec.module if rec else "", rec.lines if rec else 0,
+                             rec.deps if rec else None)
+        report.problems.append((sf.path, result.reason))
+        wb = self.store.batch()
+        self.store.put_file(wb, new)
+        self.store.commit(wb)
+
+    def _write_skip(self, repo: str, s: SkippedFile, rec: FileRecord | None,
+                    report: IndexReport) -> None:
+        report.skipped += 1
+        report.problems.append((s.path, s.reason))
+        if rec is not None and rec.status == "skipped" and rec.reason == s.reason:
+            return
+        wb = self.store.batch()
+        if rec is not None and rec.node_ids:
+            self._delete_file(wb, rec)
+        self.store.put_file(wb, FileRecord(repo, s.path, status="skipped", reason=s.reason))
+        self.store.commit(wb)
+
+    def _resolve(self, repo: str, layout: RepoLayout, units: dict[str, FileUnit],
+                 dirty: set[str], top: MemoryTable, hidden: set[str], cold: bool,
+                 report: IndexReport) -> None:
+        store = self.store
+        reloaded = set()
+        for path in sorted(dirty - set(units)):
+            wire = store.facts(repo, path)
+            if wire is None:
+                continue
+            unit = make_unit(repo, path, FileFacts.from_wire(wire), layout).unit
+            units[path] = unit
+            reloaded.add(path)
+            hidden.add(path)
+            top.add(unit)
+        todo = [units[p] for p in sorted(dirty) if p in units]
+        self.progress({"event": "resolve", "total": len(todo)})
+        table: SymbolTable = top if cold else LayeredTable(top, StoreTable(store, repo), hidden)
+        by_path = {u.path: u for u in todo}
+        for i, resolved in enumerate(resolve_all(todo, top, table, self.workers)):
+            unit = by_path[resolved.path]
+            wb = store.batch()
+            if resolved.path in reloaded:
+                for node_id in [unit.module_id, *unit.def_ids]:
+                    store.delete_out_edges(wb, node_id, keep=STRUCTURAL_KINDS)
+            store.put(wb, resolved.records)
+            rec = store.file(repo, unit.path)
+            if rec is not None:
+                for name in set(rec.deps or []) - set(resolved.deps):
+                    wb.delete(text_key(repo, name, unit.path), store.handle["deps"])
+                for name in resolved.deps:
+                    wb.put(text_key(repo, name, unit.path), b"", store.handle["deps"])
+                rec.deps = resolved.deps
+                store.put_file(wb, rec)
+            wb.delete(text_key(repo, unit.path), store.handle["dirty"])
+            store.commit(wb)
+            report.resolved += 1
+            if (i + 1) % 500 == 0:
+                self.progress({"event": "resolved", "done": i + 1, "total": len(todo)})

@@ -1,0 +1,135 @@
+"""Reading and parsing files, in this process or in a pool of worker processes."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from codegraph.graph.layout import RepoLayout
+from codegraph.graph.symbols import FileUnit
+from codegraph.index.walker import content_skip_reason
+from codegraph.parse.facts import FileFacts
+from codegraph.store.rocks import Record, edge_records, node_records
+
+POOL_THRESHOLD = 48  # fewer files than this are parsed in-process
+
+
+@dataclass(slots=True)
+class ParseJob:
+    path: str
+    abspath: str
+    language: str
+    known_hash: str  # the stored content hash: equal content is not parsed again
+    size: int = 0
+
+
+@dataclass(slots=True)
+class ParseResult:
+    path: str
+    hash: str = ""
+    status: str = "ok"  # ok | partial | unchanged | skipped | failed
+    reason: str = ""
+    facts: list[Any] | None = None  # FileFacts.to_wire()
+    module: str = ""
+    node_ids: list[str] | None = None  # the file, its module, then its definitions
+    def_qnames: list[str] | None = None
+    node_names: list[str] | None = None
+    records: list[Record] | None = None  # puts for the nodes and structural edges
+
+    def unit(self, repo: str, language: str) -> FileUnit:
+        assert self.facts is not None and self.node_ids is not None
+        return FileUnit(repo, self.path, language, self.module, self.node_ids[1],
+                        self.node_ids[0], FileFacts.from_wire(self.facts), self.node_ids[2:],
+                        self.def_qnames or [])
+
+
+# Set before workers fork, so that they inherit it: (repository name, layout).
+_CONTEXT: tuple[str, RepoLayout] | None = None
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def parse_one(job: ParseJob) -> ParseResult:
+    from codegraph.parse.extract import extract
+
+    try:
+        with open(job.abspath, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        return ParseResult(job.path, status="failed", reason=f"unreadable: {exc.strerror}")
+    digest = content_hash(data)
+    if digest == job.known_hash:
+        return ParseResult(job.path, digest, status="unchanged")
+    skip = content_skip_reason(data, job.path)
+    if skip is not None:
+        return ParseResult(job.path, digest, status="skipped", reason=skip)
+    assert _CONTEXT is not None
+    from codegraph.graph.build import make_unit
+
+    try:
+        facts = extract(data, job.language)
+        graph = make_unit(_CONTEXT[0], job.path, facts, _CONTEXT[1])
+    except Exception as exc:  # a grammar or hook bug must not stop the whole run
+        return ParseResult(job.path, digest, status="failed",
+                           reason=f"parser error: {type(exc).__name__}: {exc}")
+    reasons = []
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        reasons.append("invalid UTF-8 (undecodable bytes replaced)")
+    if facts.error_lines:
+        shown = ", ".join(map(str, facts.error_lines[:5]))
+        more = "" if len(facts.error_lines) <= 5 else ", ..."
+        reasons.append(f"syntax errors at lines {shown}{more}")
+    status = "partial" if reasons else "ok"
+    records: list[Record] = []
+    for n in graph.nodes:
+        records += node_records(n)
+    for e in graph.edges:
+        records += edge_records(e)
+    return ParseResult(job.path, digest, status, "; ".join(reasons), facts.to_wire(),
+                       graph.unit.module, [n.id for n in graph.nodes], graph.unit.def_qnames,
+                       [n.name for n in graph.nodes], records)
+
+
+def _pool_init() -> None:
+    # Workers leave signal handling (Ctrl-C) to the parent.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def parse_all(jobs: list[ParseJob], workers: int, repo: str, layout: RepoLayout,
+              ) -> Iterator[ParseResult]:
+    """Parse jobs, in parallel when there are enough of them; results in any order."""
+    global _CONTEXT
+    _CONTEXT = (repo, layout)
+    if workers <= 1 or len(jobs) < POOL_THRESHOLD:
+        yield from map(parse_one, jobs)
+        return
+    ctx = multiprocessing.get_context("fork")
+    chunk = max(1, min(32, len(jobs) // (workers * 8)))
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_pool_init) as pool:
+        largest_first = sorted(jobs, key=lambda j: j.size, reverse=True)
+        yield from pool.map(parse_one, largest_first, chunksize=chunk)
+
+
+def default_workers() -> int:
+    raw = os.environ.get("CODEGRAPH_WORKERS") or os.environ.get("TOKIO_WORKER_THREADS")
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"CODEGRAPH_WORKERS must be a whole number, got {raw!r}") from None
+        if value < 1:
+            raise ValueError(f"CODEGRAPH_WORKERS must be at least 1, got {value}")
+        return value
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)

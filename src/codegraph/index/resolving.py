@@ -1,0 +1,74 @@
+"""Resolving files' edges, in worker processes when a cold run has many files."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from codegraph.graph.build import external_node, resolve_types, resolve_uses
+from codegraph.graph.model import EXTERNAL, NAME_MATCH, Edge, EdgeKind
+from codegraph.graph.symbols import FileUnit, MemoryTable, SymbolTable
+from codegraph.store.rocks import Record, edge_records, node_records
+
+POOL_THRESHOLD = 200  # fewer files than this are resolved in-process
+
+
+@dataclass(slots=True)
+class ResolvedFile:
+    path: str
+    records: list[Record]  # puts for the edges and the external nodes they point to
+    deps: list[str]  # names whose definition elsewhere would change these edges
+
+
+def pack_edges(unit: FileUnit, edges: list[Edge]) -> ResolvedFile:
+    records: list[Record] = []
+    deps: set[str] = set()
+    externals: set[str] = set()
+    for e in edges:
+        if e.kind == EdgeKind.REFERENCES and e.resolution == EXTERNAL:
+            continue  # an unresolved type or decorator name says nothing useful
+        records += edge_records(e)
+        if e.resolution in (NAME_MATCH, EXTERNAL):
+            deps.add(e.name)
+        if e.external and e.dst not in externals:
+            externals.add(e.dst)
+            records += node_records(external_node(e, unit.language))
+    return ResolvedFile(unit.path, records, sorted(deps))
+
+
+# Set before workers fork, so that they inherit it.
+_CONTEXT: tuple[list[FileUnit], SymbolTable, dict[str, list[Edge]]] | None = None
+
+
+def _resolve_chunk(indexes: list[int]) -> list[ResolvedFile]:
+    assert _CONTEXT is not None
+    units, table, typed = _CONTEXT
+    out = []
+    for i in indexes:
+        unit = units[i]
+        out.append(pack_edges(unit, typed[unit.path] + resolve_uses(unit, table)))
+    return out
+
+
+def resolve_all(units: list[FileUnit], top: MemoryTable, table: SymbolTable, workers: int,
+                ) -> Iterator[ResolvedFile]:
+    """Resolve units. Workers are used only over an in-memory table (a forked process
+    must not read the parent's RocksDB handles)."""
+    global _CONTEXT
+    typed = resolve_types(units, top, table)
+    if workers <= 1 or len(units) < POOL_THRESHOLD or table is not top:
+        for unit in units:
+            yield pack_edges(unit, typed[unit.path] + resolve_uses(unit, table))
+        return
+    _CONTEXT = (units, table, typed)
+    try:
+        step = max(1, len(units) // (workers * 16))
+        chunks = [list(range(i, min(i + step, len(units)))) for i in range(0, len(units), step)]
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            for batch in pool.map(_resolve_chunk, chunks):
+                yield from batch
+    finally:
+        _CONTEXT = None

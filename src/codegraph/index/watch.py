@@ -1,0 +1,34 @@
+"""``codegraph index PATH --watch``: apply saved changes to the index as they happen."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+
+from codegraph.index.indexer import Indexer, IndexReport
+from codegraph.index.walker import is_ignored
+
+# watchfiles waits this long for more changes before yielding a set (milliseconds).
+DEBOUNCE_MS = 50
+STEP_MS = 25
+
+
+def watch(indexer: Indexer, repo: str, root: str, *,
+          on_update: Callable[[IndexReport], None] | None = None,
+          stop: threading.Event | None = None) -> None:
+    """Block, re-indexing changed files of ``root`` until interrupted (or ``stop`` is set)."""
+    from watchfiles import watch as watch_changes
+
+    root = os.path.realpath(root)
+
+    def wanted(_change: object, path: str) -> bool:
+        rel = os.path.relpath(path, root)
+        return not rel.startswith("..") and not is_ignored(root, rel)
+
+    report = on_update or (lambda r: indexer.progress({"event": "update", **r.to_dict()}))
+    for changes in watch_changes(root, watch_filter=wanted, debounce=DEBOUNCE_MS, step=STEP_MS,
+                                 stop_event=stop, yield_on_timeout=False, rust_timeout=500):
+        paths = sorted({os.path.relpath(path, root).replace(os.sep, "/") for _, path in changes})
+        if paths:
+            report(indexer.update_paths(repo, root, paths))

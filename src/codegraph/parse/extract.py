@@ -1,0 +1,346 @@
+"""Turn source bytes into FileFacts with one tree-sitter query per language.
+
+Each language has a query file in ``queries/`` whose captures follow one convention:
+
+- ``@definition.<kind>`` on a definition node, with ``@name`` on its name
+  (kinds: see ``facts.DEF_KINDS``);
+- ``@reference.call`` on a call node, ``@name`` on the callee's last identifier and
+  optionally ``@receiver`` on the object it is called on;
+- ``@reference.inherits`` / ``@reference.implements`` / ``@reference.use`` on a
+  (possibly qualified) type or name; the node text is the reference;
+- ``@import`` on an import statement, handed to the language hook ``parse_import``;
+- ``@package`` on the name of a file-level package or namespace declaration.
+
+The language hook module (``langs/<lang>.py``) provides ``parse_import(node, source)``
+and may provide ``postprocess(facts, root, source)`` for rules a query cannot express.
+"""
+
+from __future__ import annotations
+
+import bisect
+import importlib
+import inspect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from types import ModuleType
+from typing import Any
+
+from tree_sitter import Language, Node, Parser, Query, QueryCursor
+
+from codegraph.parse.facts import (
+    CALLABLE,
+    CLASS_LIKE,
+    DEF_KINDS,
+    Call,
+    Definition,
+    FileFacts,
+    Import,
+    Reference,
+)
+from codegraph.parse.languages import LANGUAGES, LanguageSpec
+
+MAX_SIGNATURE = 300
+MAX_DOC = 2000
+MAX_ERROR_LINES = 50
+_WS = re.compile(r"\s+")
+# Nodes that wrap a definition and carry its leading comments.
+_WRAPPERS = frozenset(
+    {"decorated_definition", "export_statement", "template_declaration",
+     "attribute_item", "declaration_list_item"}
+)
+_COMMENT_MARKERS = re.compile(r"^\s*(///?|//!|/\*\*?|\*/|\*|#!?|--)\s?")
+
+
+@dataclass(slots=True)
+class _LanguageRuntime:
+    spec: LanguageSpec
+    parser: Parser
+    query: Query  # kept alive: tree-sitter 0.25 must not drop compiled queries
+    hooks: ModuleType
+    parse_import: Callable[[Node, bytes], list[Import]]
+    postprocess: Callable[[FileFacts, Node, bytes], None] | None
+
+
+_RUNTIMES: dict[str, _LanguageRuntime] = {}
+
+
+def _runtime(language: str) -> _LanguageRuntime:
+    rt = _RUNTIMES.get(language)
+    if rt is None:
+        spec = LANGUAGES[language]
+        grammar = importlib.import_module(spec.grammar_module)
+        lang = Language(getattr(grammar, spec.grammar_func)())
+        text = resources.files("codegraph.parse").joinpath("queries", spec.query_file)
+        query = Query(lang, text.read_text(encoding="utf-8"))
+        hooks = importlib.import_module(spec.hooks_module)
+        rt = _LanguageRuntime(spec, Parser(lang), query, hooks, hooks.parse_import,
+                              getattr(hooks, "postprocess", None))
+        _RUNTIMES[language] = rt
+    return rt
+
+
+def node_text(node: Node | None) -> str:
+    if node is None or node.text is None:
+        return ""
+    return node.text.decode("utf-8", errors="replace")
+
+
+def signature_of(node: Node, source: bytes) -> str:
+    """The definition's head: from its start to its body, whitespace collapsed."""
+    body = node.child_by_field_name("body")
+    if body is not None and body.start_byte > node.start_byte:
+        end = node.start_byte
+        for child in node.children:
+            if child.start_byte >= body.start_byte:
+                break
+            if "comment" not in child.type:
+                end = child.end_byte
+        raw = source[node.start_byte:end]
+    else:
+        raw = source[node.start_byte:node.end_byte].split(b"\n", 1)[0]
+    text = _WS.sub(" ", raw.decode("utf-8", errors="replace")).strip().rstrip("{:=").rstrip()
+    return text[:MAX_SIGNATURE]
+
+
+def python_docstring(node: Node) -> str:
+    body = node.child_by_field_name("body")
+    if body is None or body.named_child_count == 0:
+        return ""
+    first = body.named_children[0]
+    if first.type != "expression_statement" or first.named_child_count == 0:
+        return ""
+    string = first.named_children[0]
+    if string.type != "string":
+        return ""
+    parts = [node_text(c) for c in string.named_children if c.type == "string_content"]
+    return inspect.cleandoc("".join(parts))[:MAX_DOC]
+
+
+def comment_doc(node: Node) -> str:
+    """Contiguous comments right above a definition (or above its wrapper)."""
+    anchor = node
+    while anchor.parent is not None and anchor.parent.type in _WRAPPERS:
+        anchor = anchor.parent
+    lines: list[str] = []
+    expected_row = anchor.start_point[0]
+    sibling = anchor.prev_sibling
+    while sibling is not None:
+        if sibling.type in ("attribute_item", "attribute", "decorator", "annotation"):
+            expected_row = sibling.start_point[0]
+            sibling = sibling.prev_sibling
+            continue
+        if "comment" not in sibling.type or sibling.end_point[0] < expected_row - 1:
+            break
+        lines[:0] = node_text(sibling).splitlines()
+        expected_row = sibling.start_point[0]
+        sibling = sibling.prev_sibling
+    cleaned = [_COMMENT_MARKERS.sub("", line).rstrip().rstrip("*/").rstrip() for line in lines]
+    return "\n".join(cleaned).strip()[:MAX_DOC]
+
+
+def split_qualified(text: str) -> tuple[str | None, str]:
+    """``a.b.C`` -> (``a.b``, ``C``); also for ``::`` and ``\\`` separators."""
+    text = _WS.sub("", text)
+    for sep in ("::", ".", "\\"):
+        if sep in text:
+            qualifier, _, name = text.rpartition(sep)
+            return qualifier or None, name
+    return None, text
+
+
+def _error_lines(root: Node) -> list[int]:
+    if not root.has_error:
+        return []
+    lines: list[int] = []
+    stack = [root]
+    while stack and len(lines) < MAX_ERROR_LINES:
+        node = stack.pop()
+        if node.is_error or node.is_missing:
+            lines.append(node.start_point[0] + 1)
+            continue
+        if node.has_error:
+            stack.extend(reversed(node.children))
+    return sorted(set(lines))
+
+
+class _Scopes:
+    """Finds the innermost definition enclosing a byte offset."""
+
+    def __init__(self, spans: list[tuple[int, int]], parents: list[int]) -> None:
+        self.starts = [s for s, _ in spans]
+        self.spans = spans
+        self.parents = parents
+
+    def enclosing(self, offset: int) -> int:
+        i = bisect.bisect_right(self.starts, offset) - 1
+        while i >= 0 and self.spans[i][1] <= offset:
+            i = self.parents[i]
+        return i
+
+
+def extract(source: bytes, language: str) -> FileFacts:
+    """Parse ``source`` and extract its definitions, imports, calls and references."""
+    rt = _runtime(language)
+    tree = rt.parser.parse(source)
+    root = tree.root_node
+    facts = FileFacts(language=language, lines=source.count(b"\n") + 1)
+    facts.error_lines = _error_lines(root)
+
+    raw_defs: list[tuple[Node, str, Node]] = []
+    raw_calls: list[tuple[Node, Node, Node | None]] = []
+    raw_refs: list[tuple[str, Node]] = []
+    raw_imports: list[Node] = []
+    seen_defs: set[tuple[int, int]] = set()
+    seen_other: set[tuple[str, int, int]] = set()
+
+    for _, caps in QueryCursor(rt.query).matches(root):
+        primary = _primary_capture(caps)
+        if primary is None:
+            continue
+        tag, node = primary
+        if tag.startswith("definition."):
+            names = caps.get("name")
+            key = (node.start_byte, node.end_byte)
+            kind = tag[len("definition."):]
+            if names and key not in seen_defs and kind in DEF_KINDS:
+                seen_defs.add(key)
+                raw_defs.append((node, kind, names[0]))
+        elif tag == "reference.call":
+            names = caps.get("name")
+            key3 = ("call", node.start_byte, node.end_byte)
+            if names and key3 not in seen_other:
+                seen_other.add(key3)
+                receivers = caps.get("receiver")
+                raw_calls.append((node, names[0], receivers[0] if receivers else None))
+        elif tag.startswith("reference."):
+            key3 = (tag, node.start_byte, node.end_byte)
+            if key3 not in seen_other:
+                seen_other.add(key3)
+                raw_refs.append((tag[len("reference."):], node))
+        elif tag == "import":
+            key3 = ("import", node.start_byte, node.end_byte)
+            if key3 not in seen_other:
+                seen_other.add(key3)
+                raw_imports.append(node)
+        elif tag == "package" and not facts.package:
+            facts.package = node_text(node).strip()
+
+    raw_defs.sort(key=lambda d: (d[0].start_byte, -d[0].end_byte))
+    spans = [(n.start_byte, n.end_byte) for n, _, _ in raw_defs]
+    parents = _nesting(spans)
+    scopes = _Scopes(spans, parents)
+    docstring = rt.spec.doc_style == "docstring"
+    for (node, kind, name_node), parent in zip(raw_defs, parents, strict=True):
+        facts.definitions.append(Definition(
+            kind=kind,
+            name=node_text(name_node),
+            parent=parent,
+            line=node.start_point[0] + 1,
+            col=node.start_point[1] + 1,
+            end_line=node.end_point[0] + 1,
+            end_col=node.end_point[1] + 1,
+            signature=signature_of(node, source),
+            doc=python_docstring(node) if docstring else comment_doc(node),
+        ))
+
+    for node, name_node, receiver in raw_calls:
+        facts.calls.append(Call(
+            name=node_text(name_node),
+            receiver=_WS.sub("", node_text(receiver)) if receiver is not None else None,
+            line=node.start_point[0] + 1,
+            col=node.start_point[1] + 1,
+            caller=scopes.enclosing(node.start_byte),
+        ))
+    for kind, node in raw_refs:
+        qualifier, name = split_qualified(node_text(node))
+        if name:
+            facts.references.append(Reference(
+                kind=kind, name=name, qualifier=qualifier,
+                line=node.start_point[0] + 1, col=node.start_point[1] + 1,
+                source=scopes.enclosing(node.start_byte),
+            ))
+    for node in raw_imports:
+        source_def = scopes.enclosing(node.start_byte)
+        for imp in rt.parse_import(node, source):
+            imp.source = source_def
+            facts.imports.append(imp)
+
+    _normalise_kinds(facts)
+    if rt.postprocess is not None:
+        rt.postprocess(facts, root, source)
+    return facts
+
+
+def _primary_capture(caps: dict[str, list[Node]]) -> tuple[str, Node] | None:
+    for tag, nodes in caps.items():
+        if tag.startswith(("definition.", "reference.")) or tag in ("import", "package"):
+            return tag, nodes[0]
+    return None
+
+
+def _nesting(spans: list[tuple[int, int]]) -> list[int]:
+    """Parent index of each span (sorted by start, then longest first)."""
+    parents: list[int] = []
+    stack: list[int] = []
+    for i, (start, end) in enumerate(spans):
+        while stack and spans[stack[-1]][1] < end:
+            stack.pop()
+        while stack and not (spans[stack[-1]][0] <= start and end <= spans[stack[-1]][1]):
+            stack.pop()
+        parents.append(stack[-1] if stack else -1)
+        stack.append(i)
+    return parents
+
+
+def _normalise_kinds(facts: FileFacts) -> None:
+    """Functions inside class-likes are methods; variables inside callables are locals."""
+    defs = facts.definitions
+    keep = [True] * len(defs)
+    for i, d in enumerate(defs):
+        parent_kind = defs[d.parent].kind if d.parent >= 0 else None
+        if d.kind == "function" and parent_kind in CLASS_LIKE:
+            d.kind = "method"
+        elif d.kind in ("variable", "constant") and (
+            parent_kind in CALLABLE or (d.parent >= 0 and not keep[d.parent])
+        ):
+            keep[i] = False
+    if all(keep):
+        return
+    _drop(facts, keep)
+
+
+def _drop(facts: FileFacts, keep: list[bool]) -> None:
+    """Remove definitions, re-pointing parents and callers to the nearest kept ancestor."""
+    defs = facts.definitions
+    new_index: list[int] = []
+    count = 0
+    for k in keep:
+        new_index.append(count if k else -1)
+        count += k
+
+    def remap(i: int) -> int:
+        while i >= 0 and not keep[i]:
+            i = defs[i].parent
+        return new_index[i] if i >= 0 else -1
+
+    kept = []
+    for i, d in enumerate(defs):
+        if keep[i]:
+            d.parent = remap(d.parent)
+            kept.append(d)
+    for c in facts.calls:
+        c.caller = remap(c.caller)
+    for r in facts.references:
+        r.source = remap(r.source)
+    for imp in facts.imports:
+        imp.source = remap(imp.source)
+    facts.definitions = kept
+
+
+def extra(d: Definition) -> dict[str, Any]:
+    """The definition's ``extra`` dict, created on first use."""
+    if d.extra is None:
+        d.extra = {}
+    return d.extra

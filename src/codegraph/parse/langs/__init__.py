@@ -1,0 +1,1 @@
+"""Per-language hooks: import parsing and post-processing the queries cannot express."""

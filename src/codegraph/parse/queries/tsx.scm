@@ -1,0 +1,90 @@
+; TSX: typescript.scm plus JSX component uses (keep the two in sync).
+
+; Definitions
+(class_declaration name: (type_identifier) @name) @definition.class
+(abstract_class_declaration name: (type_identifier) @name) @definition.class
+(interface_declaration name: (type_identifier) @name) @definition.interface
+(enum_declaration name: (identifier) @name) @definition.enum
+(type_alias_declaration name: (type_identifier) @name) @definition.type_alias
+(internal_module name: [(identifier) (nested_identifier)] @name) @definition.namespace
+(module name: [(identifier) (nested_identifier)] @name) @definition.namespace
+(function_declaration name: (identifier) @name) @definition.function
+(generator_function_declaration name: (identifier) @name) @definition.function
+(function_signature name: (identifier) @name) @definition.function
+(class_body
+  [(method_definition name: [(property_identifier) (private_property_identifier)] @name)
+   (method_signature name: [(property_identifier) (private_property_identifier)] @name)
+   (abstract_method_signature name: [(property_identifier) (private_property_identifier)] @name)
+  ] @definition.function)
+(class_body
+  (public_field_definition
+    name: [(property_identifier) (private_property_identifier)] @name
+    value: [(arrow_function) (function_expression)]) @definition.function)
+(interface_body (method_signature name: (property_identifier) @name) @definition.function)
+; Variables at file and namespace level (not locals)
+(program
+  [(lexical_declaration (variable_declarator name: (identifier) @name) @definition.variable)
+   (variable_declaration (variable_declarator name: (identifier) @name) @definition.variable)
+   (export_statement
+     declaration: [(lexical_declaration (variable_declarator name: (identifier) @name) @definition.variable)
+                   (variable_declaration (variable_declarator name: (identifier) @name) @definition.variable)])])
+([(internal_module) (module)] body: (statement_block
+  [(lexical_declaration (variable_declarator name: (identifier) @name) @definition.variable)
+   (variable_declaration (variable_declarator name: (identifier) @name) @definition.variable)
+   (export_statement
+     declaration: [(lexical_declaration (variable_declarator name: (identifier) @name) @definition.variable)
+                   (variable_declaration (variable_declarator name: (identifier) @name) @definition.variable)])]))
+
+; Calls (`new C()` is a call to C)
+(call_expression function: (identifier) @name) @reference.call
+(call_expression
+  function: (member_expression
+    object: (_) @receiver
+    property: [(property_identifier) (private_property_identifier)] @name)) @reference.call
+(call_expression function: (super) @name) @reference.call
+(new_expression constructor: (identifier) @name) @reference.call
+(new_expression
+  constructor: (member_expression object: (_) @receiver property: (property_identifier) @name)) @reference.call
+
+; Inheritance
+(extends_clause value: [(identifier) (member_expression)] @reference.inherits)
+(extends_type_clause type: [(type_identifier) (nested_type_identifier)] @reference.inherits)
+(extends_type_clause type: (generic_type name: (_) @reference.inherits))
+(implements_clause [(type_identifier) (nested_type_identifier)] @reference.implements)
+(implements_clause (generic_type name: (_) @reference.implements))
+
+; Other uses: decorators and type names in annotations, type arguments and aliases
+(decorator [(identifier) (member_expression)] @reference.use)
+(type_annotation [(type_identifier) (nested_type_identifier)] @reference.use)
+(type_annotation (generic_type name: (_) @reference.use))
+(type_annotation
+  [(array_type (type_identifier) @reference.use)
+   (array_type (generic_type name: (_) @reference.use))
+   (union_type (type_identifier) @reference.use)
+   (union_type (generic_type name: (_) @reference.use))])
+(type_arguments [(type_identifier) (nested_type_identifier)] @reference.use)
+(type_alias_declaration value: [(type_identifier) (nested_type_identifier)] @reference.use)
+(type_alias_declaration value: (generic_type name: (_) @reference.use))
+(type_alias_declaration value: (union_type (type_identifier) @reference.use))
+(type_parameter name: (type_identifier) @reference.typeparam)
+
+; Imports: ES imports, `import x = require()`, `export ... from`, CommonJS require
+(import_statement) @import
+(export_statement source: (_)) @import
+([(lexical_declaration
+    (variable_declarator
+      value: [(call_expression function: (identifier) @_require)
+              (member_expression object: (call_expression function: (identifier) @_require))]))
+  (variable_declaration
+    (variable_declarator
+      value: [(call_expression function: (identifier) @_require)
+              (member_expression object: (call_expression function: (identifier) @_require))]))] @import
+  (#eq? @_require "require"))
+((expression_statement (call_expression function: (identifier) @_require)) @import
+  (#eq? @_require "require"))
+
+; JSX components (lower-case tags are HTML elements)
+((jsx_opening_element name: (identifier) @reference.use) (#match? @reference.use "^[A-Z]"))
+((jsx_self_closing_element name: (identifier) @reference.use) (#match? @reference.use "^[A-Z]"))
+(jsx_opening_element name: (member_expression) @reference.use)
+(jsx_self_closing_element name: (member_expression) @reference.use)

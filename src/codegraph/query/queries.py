@@ -1,0 +1,318 @@
+"""Questions about the stored graph: where is it defined, who calls it, what breaks.
+
+Every query returns a list of plain dicts (JSON-ready). Node items carry ``id, name,
+qualified_name, kind, language, repo, path, line, end_line``; edge items add the site
+(``site_line``, ``site_col``), the edge ``kind``, its ``resolution`` and ``confidence``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections import Counter, deque
+from collections.abc import Iterable
+from typing import Any
+
+from codegraph.graph.model import EdgeKind, Node, is_node_id
+from codegraph.store.rocks import Store, unpack
+
+HIDDEN_KINDS = frozenset({"file", "repository", "external"})
+SYMBOL_SEPARATORS = (".", "::", "/", "\\")
+MAX_IMPACT = 2000
+
+
+class QueryError(ValueError):
+    """A query that cannot be answered as asked (unknown symbol, bad argument)."""
+
+
+def node_item(n: Node) -> dict[str, Any]:
+    return n.to_dict()
+
+
+def edge_item(n: Node, e: Any, target: str) -> dict[str, Any]:
+    item = node_item(n)
+    item.update(site_line=e.line, site_col=e.col, edge=e.kind.name.lower(),
+                resolution=e.resolution, confidence=e.confidence, target=target)
+    return item
+
+
+def _last_part(text: str) -> str:
+    for sep in SYMBOL_SEPARATORS:
+        text = text.rpartition(sep)[2] or text
+    return text
+
+
+def by_qualified_name(store: Store, qname: str, repo: str | None = None) -> list[Node]:
+    prefix = qname.encode() + b"\0" + (repo.encode() + b"\0" if repo else b"")
+    ids = [key[-8:].hex() for key in store.scan_keys("qnames", prefix)]
+    return [n for n in store.nodes(ids) if n is not None]
+
+
+def by_name(store: Store, name: str, repo: str | None = None, exact: bool = True,
+            limit: int = 10_000) -> list[Node]:
+    lower = name.lower()
+    prefix = lower.encode() + (b"\0" if exact else b"")
+    ids = []
+    for key in store.scan_keys("names", prefix):
+        _key_name, key_repo, _ = [*key[:-9].decode(errors="replace").split("\x00"), ""]
+        if repo and key_repo != repo:
+            continue
+        ids.append(key[-8:].hex())
+        if len(ids) >= limit:
+            break
+    nodes = [n for n in store.nodes(ids) if n is not None]
+    return [n for n in nodes if not exact or n.name == name] if exact else nodes
+
+
+def resolve_symbol(store: Store, symbol: str, repo: str | None = None) -> list[Node]:
+    """A node id, a qualified name, a partly qualified name or a plain name."""
+    if is_node_id(symbol):
+        n = store.node(symbol)
+        if n is not None:
+            return [n]
+    found = [n for n in by_qualified_name(store, symbol, repo) if n.kind != "file"]
+    if found:
+        return found
+    name = _last_part(symbol)
+    candidates = [n for n in by_name(store, name, repo) if n.kind not in ("file", "repository")]
+    if name != symbol:
+        candidates = [n for n in candidates if n.qualified_name.endswith(symbol)]
+    if not candidates:
+        raise QueryError(f"no symbol named {symbol!r}"
+                         + (f" in repository {repo!r}" if repo else ""))
+    return candidates
+
+
+def _filter(nodes: Iterable[Node], kind: str | None, lang: str | None, repo: str | None,
+            path: str | None) -> list[Node]:
+    out = []
+    for n in nodes:
+        if n.kind in HIDDEN_KINDS or (kind and n.kind != kind) or (lang and n.language != lang):
+            continue
+        if (repo and n.repo != repo) or (path and not fnmatch.fnmatch(n.path, path)):
+            continue
+        out.append(n)
+    return out
+
+
+def symbols(store: Store, query: str, *, kind: str | None = None, lang: str | None = None,
+            repo: str | None = None, path: str | None = None, limit: int = 50,
+            ) -> list[dict[str, Any]]:
+    """Exact, then prefix, then fuzzy matches of a name or qualified name."""
+    if not query.strip():
+        raise QueryError("the symbol query is empty")
+    seen: set[str] = set()
+    results: list[dict[str, Any]] = []
+
+    def add(nodes: Iterable[Node], match: str, score: float) -> None:
+        for n in _filter(nodes, kind, lang, repo, path):
+            if n.id not in seen and len(results) < limit:
+                seen.add(n.id)
+                results.append({**node_item(n), "match": match, "score": score})
+
+    add(by_qualified_name(store, query), "exact", 1.0)
+    add(by_name(store, _last_part(query), exact=True), "exact", 1.0)
+    if len(results) < limit:
+        prefixed = by_name(store, query, exact=False, limit=limit * 20)
+        prefixed.sort(key=lambda n: (len(n.name), n.qualified_name))
+        add(prefixed, "prefix", 0.8)
+    if len(results) < limit:
+        from rapidfuzz import fuzz, process
+
+        names = {key.split(b"\0", 1)[0].decode(errors="replace")
+                 for key in store.scan_keys("names", b"")}
+        for name, score, _ in process.extract(query.lower(), names, scorer=fuzz.WRatio,
+                                              limit=limit, score_cutoff=70):
+            add(by_name(store, name, exact=False, limit=200), "fuzzy", round(score / 100 * 0.7,
+                                                                           3))
+    return results
+
+
+def definition(store: Store, name: str, repo: str | None = None) -> list[dict[str, Any]]:
+    nodes = [n for n in resolve_symbol(store, name, repo) if n.kind not in HIDDEN_KINDS]
+    return [node_item(n) for n in sorted(nodes, key=lambda n: (n.repo, n.path, n.line))]
+
+
+def _edges(store: Store, symbol: str, repo: str | None, kinds: tuple[EdgeKind, ...],
+           incoming: bool) -> list[dict[str, Any]]:
+    results = []
+    for target in resolve_symbol(store, symbol, repo):
+        edges = store.edges(target.id, incoming=incoming, kinds=kinds)
+        others = store.nodes([e.src if incoming else e.dst for e in edges])
+        for e, other in zip(edges, others, strict=True):
+            if other is not None:
+                results.append(edge_item(other, e, target.id))
+    results.sort(key=lambda r: (-r["confidence"], r["repo"], r["path"], r["site_line"]))
+    return results
+
+
+REFERENCE_KINDS = (EdgeKind.CALLS, EdgeKind.REFERENCES, EdgeKind.IMPORTS, EdgeKind.INHERITS,
+                   EdgeKind.IMPLEMENTS)
+
+
+def refs(store: Store, symbol: str, repo: str | None = None) -> list[dict[str, Any]]:
+    return _edges(store, symbol, repo, REFERENCE_KINDS, incoming=True)
+
+
+def callers(store: Store, symbol: str, repo: str | None = None) -> list[dict[str, Any]]:
+    return _edges(store, symbol, repo, (EdgeKind.CALLS,), incoming=True)
+
+
+def callees(store: Store, symbol: str, repo: str | None = None) -> list[dict[str, Any]]:
+    return _edges(store, symbol, repo, (EdgeKind.CALLS,), incoming=False)
+
+
+def impact(store: Store, symbol: str, depth: int = 3, repo: str | None = None,
+           ) -> list[dict[str, Any]]:
+    """Everything that may break: the reverse closure over calls, imports and uses."""
+    if depth < 1:
+        raise QueryError("depth must be at least 1")
+    start = resolve_symbol(store, symbol, repo)
+    seen = {n.id for n in start}
+    queue = deque((n.id, 0) for n in start)
+    results: list[dict[str, Any]] = []
+    while queue and len(results) < MAX_IMPACT:
+        node_id, d = queue.popleft()
+        if d >= depth:
+            continue
+        edges = [e for e in store.edges(node_id, incoming=True, kinds=REFERENCE_KINDS)
+                 if e.src not in seen]
+        for e, n in zip(edges, store.nodes([e.src for e in edges]), strict=True):
+            if n is None or n.id in seen:
+                continue
+            seen.add(n.id)
+            item = edge_item(n, e, node_id)
+            item["depth"] = d + 1
+            results.append(item)
+            queue.append((n.id, d + 1))
+    return results
+
+
+def find_file(store: Store, file: str, repo: str | None = None) -> tuple[str, str]:
+    """(repo, repo-relative path) of a file given as written on the command line."""
+    repos = store.repos()
+    absolute = os.path.realpath(file)
+    for name, info in repos.items():
+        root = info.get("root", "")
+        if repo and name != repo:
+            continue
+        if root and absolute.startswith(root.rstrip("/") + "/"):
+            rel = absolute[len(root.rstrip("/")) + 1:]
+            if store.file(name, rel) is not None:
+                return name, rel
+    for name in repos:
+        if (not repo or name == repo) and store.file(name, file.strip("/")) is not None:
+            return name, file.strip("/")
+    raise QueryError(f"{file} is not indexed")
+
+
+def outline(store: Store, file: str, repo: str | None = None) -> list[dict[str, Any]]:
+    repo_name, path = find_file(store, file, repo)
+    rec = store.file(repo_name, path)
+    if rec is None or rec.status == "skipped":
+        reason = f": skipped ({rec.reason})" if rec else ""
+        raise QueryError(f"{file} has no outline{reason}")
+    nodes = [n for n in store.nodes(rec.node_ids or []) if n is not None]
+    depth: dict[str, int] = {}
+    results = []
+    for n in sorted(nodes, key=lambda n: (n.line, n.col)):
+        if n.kind in ("file", "module"):
+            depth[n.id] = -1
+            continue
+        depth[n.id] = depth.get(n.parent, -1) + 1
+        results.append({**node_item(n), "depth": depth[n.id]})
+    return results
+
+
+def module_imports(store: Store, repo: str | None = None) -> dict[str, dict[str, Any]]:
+    """Module -> the modules it imports (internal) and the externals it uses."""
+    graph: dict[str, dict[str, Any]] = {}
+    for name in sorted(store.repos()):
+        if repo and name != repo:
+            continue
+        module_of = {rec.path: rec.module for rec in store.files(name) if rec.node_ids}
+        for rec in store.files(name):
+            if not rec.node_ids:
+                continue
+            entry = graph.setdefault(rec.module, {
+                "module": rec.module, "repo": name, "path": rec.path,
+                "language": rec.language, "imports": set(), "external": set()})
+            for node_id in rec.node_ids[1:]:
+                edges = store.edges(node_id, incoming=False, kinds=(EdgeKind.IMPORTS,))
+                for _e, dst in zip(edges, store.nodes([e.dst for e in edges]), strict=True):
+                    if dst is None:
+                        continue
+                    if dst.kind == "external":
+                        entry["external"].add(dst.qualified_name)
+                    elif dst.path in module_of and module_of[dst.path] != rec.module:
+                        entry["imports"].add(module_of[dst.path])
+    return graph
+
+
+def deps(store: Store, repo: str | None = None, cycles: bool = False) -> list[dict[str, Any]]:
+    graph = module_imports(store, repo)
+    if not cycles:
+        return [{**v, "imports": sorted(v["imports"]), "external": sorted(v["external"])}
+                for v in graph.values()]
+    import networkx as nx
+
+    g: Any = nx.DiGraph()
+    for module, entry in graph.items():
+        g.add_node(module)
+        g.add_edges_from((module, target) for target in entry["imports"])
+    results = []
+    for component in nx.strongly_connected_components(g):
+        if len(component) < 2:
+            continue
+        example = [u for u, _ in nx.find_cycle(g.subgraph(component))]
+        results.append({"modules": sorted(component), "size": len(component),
+                        "cycle": [*example, example[0]]})
+    results.sort(key=lambda r: (-r["size"], r["modules"]))
+    return results
+
+
+def stats(store: Store, repo: str | None = None) -> dict[str, Any]:
+    repos = store.repos()
+    if repo and repo not in repos:
+        raise QueryError(f"no repository named {repo!r}")
+    files: Counter[str] = Counter()
+    languages: Counter[str] = Counter()
+    node_kinds: Counter[str] = Counter()
+    edge_kinds: Counter[str] = Counter()
+    resolutions: Counter[str] = Counter()
+    problems = []
+    lines = 0
+    for name in sorted(repos):
+        if repo and name != repo:
+            continue
+        for rec in store.files(name):
+            files[rec.status] += 1
+            if rec.status != "skipped":
+                languages[rec.language] += 1
+                lines += rec.lines
+            if rec.status != "ok":
+                problems.append({"repo": name, "path": rec.path, "status": rec.status,
+                                 "reason": rec.reason})
+            ids = rec.node_ids or []
+            for key, value in zip(ids, store.cf["nodes"].get([bytes.fromhex(i) for i in ids]),
+                                  strict=True):
+                if value is not None:
+                    node_kinds[unpack(value)[0]] += 1
+                for k, v in store.scan("out", bytes.fromhex(key)):
+                    edge_kinds[EdgeKind(k[8]).name.lower()] += 1
+                    resolutions[("structural", "import", "same_scope", "name_match",
+                                  "external")[unpack(v)[0]]] += 1
+    return {
+        "revision": store.revision,
+        "repositories": {k: v for k, v in repos.items() if not repo or k == repo},
+        "files": sum(files.values()),
+        "files_by_status": dict(files),
+        "lines": lines,
+        "languages": dict(languages.most_common()),
+        "nodes": sum(node_kinds.values()),
+        "nodes_by_kind": dict(node_kinds.most_common()),
+        "edges": sum(edge_kinds.values()),
+        "edges_by_kind": dict(edge_kinds.most_common()),
+        "edges_by_resolution": dict(resolutions.most_common()),
+        "problems": problems,
+    }

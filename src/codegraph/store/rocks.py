@@ -1,0 +1,375 @@
+"""The graph store on RocksDB (rocksdict): one writer, many read-only readers.
+
+Column families and their keys (``\\0`` separates text parts, ids are 8 raw bytes):
+
+- ``nodes``   id -> node record
+- ``out``     src + kind + dst + line -> edge record (edges by source)
+- ``in``      dst + kind + src + line -> edge record (edges by target)
+- ``names``   lower(name) \\0 repo \\0 id -> symbol (the name index)
+- ``qnames``  qualified name \\0 repo \\0 id -> symbol
+- ``files``   repo \\0 path -> file record (hash, size, mtime, status, node ids)
+- ``facts``   repo \\0 path -> the file's parsed facts (to re-resolve without parsing)
+- ``deps``    repo \\0 name \\0 path -> "" (files whose edges depend on a name)
+- ``dirty``   repo \\0 path -> "" (files whose edges must be resolved again)
+- ``meta``    revision, schema, repositories
+
+Every file's update is one atomic WriteBatch that also advances the revision.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+from rocksdict import (
+    AccessType,
+    BlockBasedOptions,
+    Cache,
+    Checkpoint,
+    Options,
+    Rdict,
+    WriteBatch,
+)
+
+from codegraph.graph.model import Edge, EdgeKind, Node
+
+SCHEMA = 1
+COLUMN_FAMILIES = ("nodes", "out", "in", "names", "qnames", "files", "facts", "deps", "dirty",
+                   "meta")
+_RESOLUTION_CODES = ("structural", "import", "same_scope", "name_match", "external")
+_LINE = struct.Struct(">I")
+
+
+class StoreError(Exception):
+    """A store problem with a message fit for a user."""
+
+
+class StoreLocked(StoreError):
+    pass
+
+
+class StoreCorrupted(StoreError):
+    pass
+
+
+def parse_size(text: str) -> int:
+    """``256MB`` / ``1GiB`` / ``1048576`` -> bytes."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*", text.lower())
+    if not m:
+        raise ValueError(f"not a size: {text!r} (try 256MB)")
+    unit = m.group(2).rstrip("b").rstrip("i")
+    power = " kmgt".index(unit) if unit else 0
+    return int(float(m.group(1)) * 1024**power)
+
+
+def pack(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+def text_key(*parts: str) -> bytes:
+    return "\0".join(parts).encode()
+
+
+def _prefix_end(prefix: bytes) -> bytes:
+    """The smallest key greater than every key starting with ``prefix``."""
+    trimmed = prefix.rstrip(b"\xff")
+    return trimmed[:-1] + bytes([trimmed[-1] + 1]) if trimmed else b"\xff" * 64
+
+
+def edge_keys(e: Edge) -> tuple[bytes, bytes]:
+    src, dst = bytes.fromhex(e.src), bytes.fromhex(e.dst)
+    kind = bytes([int(e.kind)])
+    line = _LINE.pack(max(0, min(e.line, 0xFFFFFFFF)))
+    return src + kind + dst + line, dst + kind + src + line
+
+
+def edge_value(e: Edge) -> bytes:
+    return pack([_RESOLUTION_CODES.index(e.resolution), round(e.confidence, 3), e.name, e.col])
+
+
+def decode_edge(key: bytes, value: bytes, incoming: bool) -> Edge:
+    a, kind, b, line = key[:8].hex(), key[8], key[9:17].hex(), _LINE.unpack(key[17:21])[0]
+    res, conf, name, col = unpack(value)
+    src, dst = (b, a) if incoming else (a, b)
+    return Edge(src, dst, EdgeKind(kind), line, col, _RESOLUTION_CODES[res], conf, name)
+
+
+Record = tuple[str, bytes, bytes]  # (column family, key, value): one put
+
+
+def node_records(n: Node) -> list[Record]:
+    """The puts that store a node and index its name and qualified name."""
+    key = bytes.fromhex(n.id)
+    sym = pack([n.kind, n.name, n.qualified_name, n.path, n.parent, n.language])
+    return [("nodes", key, pack(n.to_wire())),
+            ("names", text_key(n.name.lower(), n.repo) + b"\0" + key, sym),
+            ("qnames", text_key(n.qualified_name, n.repo) + b"\0" + key, sym)]
+
+
+def edge_records(e: Edge) -> list[Record]:
+    out_key, in_key = edge_keys(e)
+    value = edge_value(e)
+    return [("out", out_key, value), ("in", in_key, value)]
+
+
+@dataclass(slots=True)
+class FileRecord:
+    repo: str
+    path: str
+    hash: str = ""
+    size: int = 0
+    mtime_ns: int = 0
+    language: str = ""
+    status: str = "ok"  # ok | partial | skipped | failed
+    reason: str = ""
+    node_ids: list[str] | None = None
+    module: str = ""
+    lines: int = 0
+    deps: list[str] | None = None  # names this file's edges depend on (the ``deps`` index)
+
+    def to_wire(self) -> bytes:
+        return pack([self.hash, self.size, self.mtime_ns, self.language, self.status,
+                     self.reason, self.node_ids or [], self.module, self.lines,
+                     self.deps or []])
+
+    @classmethod
+    def from_wire(cls, repo: str, path: str, data: bytes) -> FileRecord:
+        return cls(repo, path, *unpack(data))
+
+
+class Store:
+    """Open with ``Store.open(path)`` (writer) or ``Store.open(path, readonly=True)``."""
+
+    def __init__(self, db: Rdict, path: str, readonly: bool) -> None:
+        self.db = db
+        self.path = path
+        self.readonly = readonly
+        self.cf = {name: db.get_column_family(name) for name in COLUMN_FAMILIES}
+        self.handle = {name: db.get_column_family_handle(name) for name in COLUMN_FAMILIES}
+        raw = self.cf["meta"].get(b"revision")
+        self._revision = int(raw) if raw else 0
+
+    @classmethod
+    def open(cls, path: str, *, readonly: bool = False, block_cache: str | None = None) -> Store:
+        opts = Options(raw_mode=True)
+        cache_size = parse_size(block_cache or os.environ.get("ROCKSDB_BLOCK_CACHE_SIZE", "64MB"))
+        table = BlockBasedOptions()
+        table.set_block_cache(Cache(cache_size))
+        opts.set_block_based_table_factory(table)
+        opts.set_max_background_jobs(2)
+        cfs = {name: Options(raw_mode=True) for name in COLUMN_FAMILIES}
+        try:
+            if readonly:
+                if not os.path.isdir(path):
+                    raise StoreError(f"no index at {path}: run `codegraph index PATH` first")
+                db = Rdict(path, opts, column_families=cfs, access_type=AccessType.read_only())
+            else:
+                os.makedirs(path, exist_ok=True)
+                if not os.access(path, os.W_OK):
+                    raise StoreError(f"the data directory {path} is not writable")
+                opts.create_if_missing(True)
+                opts.create_missing_column_families(True)
+                db = Rdict(path, opts, column_families=cfs)
+        except StoreError:
+            raise
+        except PermissionError as exc:
+            raise StoreError(f"cannot open the store at {path}: {exc.strerror}") from exc
+        except Exception as exc:  # rocksdict raises plain Exception with RocksDB's status
+            raise _translate(path, exc) from exc
+        store = cls(db, path, readonly)
+        schema = store.cf["meta"].get(b"schema")
+        if schema is None and not readonly:
+            store.cf["meta"][b"schema"] = str(SCHEMA).encode()
+        elif schema is not None and int(schema) != SCHEMA:
+            store.close()
+            raise StoreError(f"the store at {path} has schema {int(schema)}, this CodeGraph "
+                             f"needs {SCHEMA}: re-index into a new data directory")
+        return store
+
+    def close(self) -> None:
+        db = self.db
+        if db is None:
+            return
+        self.cf.clear()
+        self.handle.clear()
+        if not self.readonly:
+            db.flush()
+        db.close()
+        self.db = None  # type: ignore[assignment]
+        del db
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- revision and repositories ------------------------------------------------------
+    @property
+    def revision(self) -> int:
+        return self._revision
+
+    def batch(self) -> WriteBatch:
+        return WriteBatch(raw_mode=True)
+
+    def commit(self, wb: WriteBatch, bump: bool = True) -> int:
+        """Apply a batch atomically, advancing the revision with it."""
+        if bump:
+            self._revision += 1
+            wb.put(b"revision", str(self._revision).encode(), self.handle["meta"])
+        self.db.write(wb)
+        return self._revision
+
+    def repos(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for key, value in self.scan("meta", b"repo\0"):
+            out[key[5:].decode()] = unpack(value)
+        return out
+
+    def put_repo(self, name: str, info: dict[str, Any]) -> None:
+        wb = self.batch()
+        wb.put(b"repo\0" + name.encode(), pack(info), self.handle["meta"])
+        self.commit(wb)
+
+    def delete_repo_meta(self, wb: WriteBatch, name: str) -> None:
+        wb.delete(b"repo\0" + name.encode(), self.handle["meta"])
+
+    # -- reading --------------------------------------------------------------------------
+    def scan(self, cf: str, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        it = self.cf[cf].iter()
+        it.seek(prefix)
+        while it.valid():
+            key = it.key()
+            if not key.startswith(prefix):
+                break
+            yield key, it.value()
+            it.next()
+
+    def scan_keys(self, cf: str, prefix: bytes) -> Iterator[bytes]:
+        for key, _ in self.scan(cf, prefix):
+            yield key
+
+    def multi_get(self, cf: str, keys: list[bytes]) -> list[bytes | None]:
+        values = self.cf[cf].get(keys)
+        return list(values) if values is not None else [None] * len(keys)
+
+    def node(self, node_id: str) -> Node | None:
+        data = self.cf["nodes"].get(bytes.fromhex(node_id))
+        return Node.from_wire(node_id, unpack(data)) if data is not None else None
+
+    def nodes(self, node_ids: list[str]) -> list[Node | None]:
+        if not node_ids:
+            return []
+        values = self.multi_get("nodes", [bytes.fromhex(i) for i in node_ids])
+        return [Node.from_wire(i, unpack(v)) if v is not None else None
+                for i, v in zip(node_ids, values, strict=True)]
+
+    def edges(self, node_id: str, *, incoming: bool, kinds: tuple[EdgeKind, ...] = ()
+              ) -> list[Edge]:
+        cf = "in" if incoming else "out"
+        base = bytes.fromhex(node_id)
+        out: list[Edge] = []
+        prefixes = [base + bytes([int(k)]) for k in kinds] if kinds else [base]
+        for prefix in prefixes:
+            out.extend(decode_edge(k, v, incoming) for k, v in self.scan(cf, prefix))
+        return out
+
+    def file(self, repo: str, path: str) -> FileRecord | None:
+        data = self.cf["files"].get(text_key(repo, path))
+        return FileRecord.from_wire(repo, path, data) if data is not None else None
+
+    def files(self, repo: str) -> Iterator[FileRecord]:
+        prefix = repo.encode() + b"\0"
+        for key, value in self.scan("files", prefix):
+            yield FileRecord.from_wire(repo, key[len(prefix):].decode(), value)
+
+    def facts(self, repo: str, path: str) -> Any:
+        data = self.cf["facts"].get(text_key(repo, path))
+        return unpack(data) if data is not None else None
+
+    def dirty(self, repo: str) -> list[str]:
+        prefix = repo.encode() + b"\0"
+        return [k[len(prefix):].decode() for k in self.scan_keys("dirty", prefix)]
+
+    def dependents(self, repo: str, name: str) -> set[str]:
+        prefix = text_key(repo, name) + b"\0"
+        return {k[len(prefix):].decode() for k in self.scan_keys("deps", prefix)}
+
+    # -- writing --------------------------------------------------------------------------
+    def put(self, wb: WriteBatch, records: list[Record]) -> None:
+        handle = self.handle
+        for cf, key, value in records:
+            wb.put(key, value, handle[cf])
+
+    def put_node(self, wb: WriteBatch, n: Node) -> None:
+        self.put(wb, node_records(n))
+
+    def delete_node(self, wb: WriteBatch, n: Node) -> None:
+        key = bytes.fromhex(n.id)
+        wb.delete(key, self.handle["nodes"])
+        wb.delete(text_key(n.name.lower(), n.repo) + b"\0" + key, self.handle["names"])
+        wb.delete(text_key(n.qualified_name, n.repo) + b"\0" + key, self.handle["qnames"])
+
+    def put_edge(self, wb: WriteBatch, e: Edge) -> None:
+        self.put(wb, edge_records(e))
+
+    def delete_edge(self, wb: WriteBatch, e: Edge) -> None:
+        out_key, in_key = edge_keys(e)
+        wb.delete(out_key, self.handle["out"])
+        wb.delete(in_key, self.handle["in"])
+
+    def delete_out_edges(self, wb: WriteBatch, node_id: str,
+                         keep: frozenset[EdgeKind] = frozenset()) -> list[Edge]:
+        """Delete a node's outgoing edges (except kinds in ``keep``); returns them."""
+        removed = []
+        for key, value in self.scan("out", bytes.fromhex(node_id)):
+            e = decode_edge(key, value, incoming=False)
+            if e.kind in keep:
+                continue
+            self.delete_edge(wb, e)
+            removed.append(e)
+        return removed
+
+    def put_file(self, wb: WriteBatch, rec: FileRecord) -> None:
+        wb.put(text_key(rec.repo, rec.path), rec.to_wire(), self.handle["files"])
+
+    def checkpoint(self, dest: str) -> str:
+        """Publish a consistent point-in-time copy that readers can open read-only."""
+        if os.path.exists(dest):
+            raise StoreError(f"checkpoint destination {dest} already exists")
+        self.db.flush()
+        Checkpoint(self.db).create_checkpoint(dest)
+        return dest
+
+    def size_on_disk(self) -> int:
+        total = 0
+        for dirpath, _, filenames in os.walk(self.path):
+            for f in filenames:
+                with contextlib.suppress(OSError):
+                    total += os.path.getsize(os.path.join(dirpath, f))
+        return total
+
+
+def _translate(path: str, exc: Exception) -> StoreError:
+    text = str(exc)
+    lower = text.lower()
+    if "lock" in lower:
+        return StoreLocked(f"the store at {path} is locked by another writer "
+                           "(another `codegraph index` or server is running)")
+    if "corrupt" in lower or "checksum" in lower or "manifest" in lower or "bad magic" in lower:
+        return StoreCorrupted(f"the store at {path} is corrupted ({text.splitlines()[0]}); "
+                              "nothing was changed: move it aside and re-index, or run "
+                              "`codegraph repair`")
+    if "read-only" in lower or "permission" in lower:
+        return StoreError(f"cannot open the store at {path}: {text.splitlines()[0]}")
+    return StoreError(f"cannot open the store at {path}: {text.splitlines()[0]}")

@@ -1,0 +1,29 @@
+"""Suite-wide rules: skips are loud, and in CI (CODEGRAPH_STRICT_SKIPS=1) they fail the run."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+STRICT = os.environ.get("CODEGRAPH_STRICT_SKIPS") == "1"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    skipped = terminalreporter.stats.get("skipped", [])
+    if skipped:
+        terminalreporter.section("SKIPPED TESTS", sep="!", bold=True, red=STRICT)
+        for report in skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+            terminalreporter.write_line(f"{report.nodeid}: {reason}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if STRICT and skipped and session.exitstatus == 0:
+        session.exitstatus = 1
+        if reporter:
+            reporter.write_line(
+                f"CODEGRAPH_STRICT_SKIPS=1: {len(skipped)} skipped test(s) fail this run",
+                red=True)
