@@ -401,3 +401,14 @@ def test_import_record_roundtrip() -> None:
     assert FileFacts.from_wire(facts.to_wire()).imports == [
         Import("./a", "a", None, 1, 0, False, "import", -1)
     ]
+
+
+def test_default_import_without_a_known_default_binds_the_module() -> None:
+    files = {
+        "cfg/settings.js": b"module.exports = { debug: true };\n",
+        "cfg/use.js": b"import settings from './settings';\nexport const d = settings.debug;\n",
+    }
+    graph = build_graph("js", files)
+    edges = [(n.qualified_name, n.kind, e.resolution, e.confidence)
+             for n, e in graph.out("cfg/use", EdgeKind.IMPORTS)]
+    assert edges == [("cfg/settings", "module", IMPORT, 0.7)]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codegraph.config import data_paths, max_file_size
-from codegraph.index.indexer import Indexer, IndexReport, Progress
 from codegraph.query import queries
 from codegraph.store.rocks import Store
+
+if TYPE_CHECKING:  # the indexer (multiprocessing, tree-sitter) loads only when indexing
+    from codegraph.index.indexer import Indexer, IndexReport, Progress
 
 
 class CodeGraph:
@@ -32,6 +34,8 @@ class CodeGraph:
         return self.store.revision
 
     def indexer(self, workers: int | None = None, progress: Progress | None = None) -> Indexer:
+        from codegraph.index.indexer import Indexer
+
         return Indexer(self.store, workers=workers, max_file_size=max_file_size(),
                        progress=progress)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -61,7 +62,8 @@ def _print_items(results: list[dict[str, Any]]) -> None:
     if not results:
         print("(no results)")
     for r in results:
-        where = f"{r['repo']}:{r['path']}:{r.get('site_line') or r['line']}"
+        where = (f"{r['repo']}:{r['path']}:{r.get('site_line') or r['line']}" if r["path"]
+                 else "(external)")
         extra = ""
         if "resolution" in r:
             extra = f"  [{r['edge']} {r['resolution']} {r['confidence']:.2f}]"
@@ -91,6 +93,9 @@ def _index(args: argparse.Namespace) -> int:
     from codegraph.api import CodeGraph
     from codegraph.index.progress import make_progress
 
+    if not os.path.isdir(args.path):  # before the store is opened (and maybe created)
+        what = "not a directory" if os.path.exists(args.path) else "no such directory"
+        raise FileNotFoundError(f"{what}: {os.path.abspath(args.path)}")
     progress = make_progress("none" if args.json else args.progress)
     with CodeGraph.open(args.data_dir) as cg:
         indexer = cg.indexer(args.workers, progress)
@@ -145,9 +150,15 @@ def main(argv: list[str] | None = None) -> int:
             return _index(args)
         if args.command == "checkpoint":
             from codegraph.api import CodeGraph
+            from codegraph.config import data_paths
 
+            # DEST becomes a data directory: `codegraph --data-dir DEST` reads the snapshot
             with CodeGraph.open(args.data_dir) as cg:
-                print(cg.checkpoint(args.dest))
+                if os.path.exists(args.dest) and os.listdir(args.dest):
+                    raise StoreError(f"checkpoint destination {args.dest} is not empty")
+                os.makedirs(args.dest, exist_ok=True)
+                cg.checkpoint(data_paths(args.dest).rocksdb)
+            print(os.path.abspath(args.dest))
             return 0
         return _query(args)
     except BrokenPipeError:
@@ -158,10 +169,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # never a traceback on the command line
-        import os
-
         if os.environ.get("CODEGRAPH_DEBUG"):
             raise
+        if str(exc).startswith("Corruption"):  # RocksDB found damage while reading
+            from codegraph.config import data_paths
+            from codegraph.store.rocks import _translate
+
+            print(f"codegraph: error: {_translate(data_paths(args.data_dir).rocksdb, exc)}",
+                  file=sys.stderr)
+            return EXIT_ERROR
         print(f"codegraph: internal error: {type(exc).__name__}: {exc} "
               "(set CODEGRAPH_DEBUG=1 for a traceback)", file=sys.stderr)
         return 1

@@ -50,8 +50,10 @@ def external_id(qualified_name: str) -> str:
 
 def short_name(qualified_name: str) -> str:
     """The last part of a qualified name, whatever its separators."""
+    if "/" in qualified_name:  # a path-like module: its last path component
+        return qualified_name.rpartition("/")[2] or qualified_name
     name = qualified_name
-    for sep in ("::", ".", "/", "\\"):
+    for sep in ("::", ".", "\\"):
         name = name.rpartition(sep)[2] or name
     return name
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from codegraph.graph.build import make_unit, repo_node
+from codegraph.graph.build import make_unit
 from codegraph.graph.layout import RepoLayout
 from codegraph.graph.model import EdgeKind, Node
 from codegraph.graph.symbols import FileUnit, LayeredTable, MemoryTable, SymbolTable
@@ -269,10 +269,6 @@ class Indexer:
         for n in nodes:
             store.delete_out_edges(wb, n.id)
             store.delete_node(wb, n)
-        repo_id = repo_node(rec.repo, "").id
-        for e in store.edges(repo_id, incoming=False, kinds=(EdgeKind.CONTAINS,)):
-            if rec.node_ids and e.dst == rec.node_ids[0]:
-                store.delete_edge(wb, e)
         key = text_key(rec.repo, rec.path)
         for name in rec.deps or []:
             wb.delete(text_key(rec.repo, name, rec.path), store.handle["deps"])
@@ -335,6 +331,7 @@ class Indexer:
         self.progress({"event": "resolve", "total": len(todo)})
         table: SymbolTable = top if cold else LayeredTable(top, StoreTable(store, repo), hidden)
         by_path = {u.path: u for u in todo}
+        written_externals: set[str] = set()  # external nodes are shared: write each once
         for i, resolved in enumerate(resolve_all(todo, top, table, self.workers)):
             unit = by_path[resolved.path]
             wb = store.batch()
@@ -342,6 +339,10 @@ class Indexer:
                 for node_id in [unit.module_id, *unit.def_ids]:
                     store.delete_out_edges(wb, node_id, keep=STRUCTURAL_KINDS)
             store.put(wb, resolved.records)
+            for ext_id, ext_records in resolved.externals.items():
+                if ext_id not in written_externals:
+                    written_externals.add(ext_id)
+                    store.put(wb, ext_records)
             rec = store.file(repo, unit.path)
             if rec is not None:
                 for name in set(rec.deps or []) - set(resolved.deps):

@@ -14,7 +14,7 @@ from codegraph.graph.layout import RepoLayout
 from codegraph.graph.symbols import FileUnit
 from codegraph.index.walker import content_skip_reason
 from codegraph.parse.facts import FileFacts
-from codegraph.store.rocks import Record, edge_records, node_records
+from codegraph.store.rocks import Record, node_records
 
 POOL_THRESHOLD = 48  # fewer files than this are parsed in-process
 
@@ -90,10 +90,8 @@ def parse_one(job: ParseJob) -> ParseResult:
         reasons.append(f"syntax errors at lines {shown}{more}")
     status = "partial" if reasons else "ok"
     records: list[Record] = []
-    for n in graph.nodes:
+    for n in graph.nodes:  # containment is each node's parent: no stored edges needed
         records += node_records(n)
-    for e in graph.edges:
-        records += edge_records(e)
     return ParseResult(job.path, digest, status, "; ".join(reasons), facts.to_wire(),
                        graph.unit.module, [n.id for n in graph.nodes], graph.unit.def_qnames,
                        [n.name for n in graph.nodes], records)

@@ -18,14 +18,15 @@ POOL_THRESHOLD = 200  # fewer files than this are resolved in-process
 @dataclass(slots=True)
 class ResolvedFile:
     path: str
-    records: list[Record]  # puts for the edges and the external nodes they point to
+    records: list[Record]  # puts for the edges
     deps: list[str]  # names whose definition elsewhere would change these edges
+    externals: dict[str, list[Record]]  # puts for the external nodes, by node id
 
 
 def pack_edges(unit: FileUnit, edges: list[Edge]) -> ResolvedFile:
     records: list[Record] = []
     deps: set[str] = set()
-    externals: set[str] = set()
+    externals: dict[str, list[Record]] = {}
     for e in edges:
         if e.kind == EdgeKind.REFERENCES and e.resolution == EXTERNAL:
             continue  # an unresolved type or decorator name says nothing useful
@@ -33,9 +34,8 @@ def pack_edges(unit: FileUnit, edges: list[Edge]) -> ResolvedFile:
         if e.resolution in (NAME_MATCH, EXTERNAL):
             deps.add(e.name)
         if e.external and e.dst not in externals:
-            externals.add(e.dst)
-            records += node_records(external_node(e, unit.language))
-    return ResolvedFile(unit.path, records, sorted(deps))
+            externals[e.dst] = node_records(external_node(e, unit.language))
+    return ResolvedFile(unit.path, records, sorted(deps), externals)
 
 
 # Set before workers fork, so that they inherit it.

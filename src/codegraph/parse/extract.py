@@ -185,7 +185,8 @@ def extract(source: bytes, language: str) -> FileFacts:
     rt = _runtime(language)
     tree = rt.parser.parse(source)
     root = tree.root_node
-    facts = FileFacts(language=language, lines=source.count(b"\n") + 1)
+    lines = source.count(b"\n") + (0 if not source or source.endswith(b"\n") else 1)
+    facts = FileFacts(language=language, lines=lines)
     facts.error_lines = _error_lines(root)
 
     raw_defs: list[tuple[Node, str, Node]] = []
@@ -308,10 +309,10 @@ def _normalise_kinds(facts: FileFacts) -> None:
             keep[i] = False
     if all(keep):
         return
-    _drop(facts, keep)
+    drop_definitions(facts, keep)
 
 
-def _drop(facts: FileFacts, keep: list[bool]) -> None:
+def drop_definitions(facts: FileFacts, keep: list[bool]) -> None:
     """Remove definitions, re-pointing parents and callers to the nearest kept ancestor."""
     defs = facts.definitions
     new_index: list[int] = []

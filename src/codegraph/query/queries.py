@@ -71,12 +71,17 @@ def resolve_symbol(store: Store, symbol: str, repo: str | None = None) -> list[N
         if n is not None:
             return [n]
     found = [n for n in by_qualified_name(store, symbol, repo) if n.kind != "file"]
-    if found:
-        return found
+    # A definition wins over an external node of the same name (externals are never
+    # removed, so one may outlive the unresolved call that made it).
+    if any(n.kind != "external" for n in found):
+        return [n for n in found if n.kind != "external"]
     name = _last_part(symbol)
-    candidates = [n for n in by_name(store, name, repo) if n.kind not in ("file", "repository")]
+    candidates = [n for n in by_name(store, name, repo)
+                  if n.kind not in ("file", "repository", "external")]
     if name != symbol:
-        candidates = [n for n in candidates if n.qualified_name.endswith(symbol)]
+        suffixes = tuple(sep + symbol for sep in SYMBOL_SEPARATORS)
+        candidates = [n for n in candidates if n.qualified_name.endswith(suffixes)]
+    candidates = candidates or found
     if not candidates:
         raise QueryError(f"no symbol named {symbol!r}"
                          + (f" in repository {repo!r}" if repo else ""))
@@ -260,7 +265,7 @@ def deps(store: Store, repo: str | None = None, cycles: bool = False) -> list[di
     for module, entry in graph.items():
         g.add_node(module)
         g.add_edges_from((module, target) for target in entry["imports"])
-    results = []
+    results: list[dict[str, Any]] = []
     for component in nx.strongly_connected_components(g):
         if len(component) < 2:
             continue
@@ -294,10 +299,16 @@ def stats(store: Store, repo: str | None = None) -> dict[str, Any]:
                 problems.append({"repo": name, "path": rec.path, "status": rec.status,
                                  "reason": rec.reason})
             ids = rec.node_ids or []
-            for key, value in zip(ids, store.cf["nodes"].get([bytes.fromhex(i) for i in ids]),
+            module_id = ids[1] if len(ids) > 1 else ""
+            for key, value in zip(ids, store.multi_get("nodes", [bytes.fromhex(i) for i in ids]),
                                   strict=True):
                 if value is not None:
-                    node_kinds[unpack(value)[0]] += 1
+                    wire = unpack(value)
+                    node_kinds[wire[0]] += 1
+                    # Containment is kept as each node's parent, not as stored edges.
+                    structural = "defines" if wire[12] == module_id else "contains"
+                    edge_kinds[structural] += 1
+                    resolutions["structural"] += 1
                 for k, v in store.scan("out", bytes.fromhex(key)):
                     edge_kinds[EdgeKind(k[8]).name.lower()] += 1
                     resolutions[("structural", "import", "same_scope", "name_match",

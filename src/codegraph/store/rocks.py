@@ -167,6 +167,10 @@ class Store:
         table.set_block_cache(Cache(cache_size))
         opts.set_block_based_table_factory(table)
         opts.set_max_background_jobs(2)
+        # Large memtables: a cold index of a big repository fits in them, so it is not
+        # slowed down by flushes and compactions competing for the parser's cores.
+        opts.set_db_write_buffer_size(256 << 20)
+        opts.set_write_buffer_size(128 << 20)
         cfs = {name: Options(raw_mode=True) for name in COLUMN_FAMILIES}
         try:
             if readonly:
@@ -239,7 +243,7 @@ class Store:
     def put_repo(self, name: str, info: dict[str, Any]) -> None:
         wb = self.batch()
         wb.put(b"repo\0" + name.encode(), pack(info), self.handle["meta"])
-        self.commit(wb)
+        self.commit(wb, bump=False)
 
     def delete_repo_meta(self, wb: WriteBatch, name: str) -> None:
         wb.delete(b"repo\0" + name.encode(), self.handle["meta"])
@@ -251,9 +255,13 @@ class Store:
         while it.valid():
             key = it.key()
             if not key.startswith(prefix):
-                break
+                return
             yield key, it.value()
             it.next()
+        try:  # an iterator also stops at a read error (a damaged block): not the end
+            it.status()
+        except Exception as exc:
+            raise _translate(self.path, exc) from exc
 
     def scan_keys(self, cf: str, prefix: bytes) -> Iterator[bytes]:
         for key, _ in self.scan(cf, prefix):
@@ -363,13 +371,12 @@ class Store:
 def _translate(path: str, exc: Exception) -> StoreError:
     text = str(exc)
     lower = text.lower()
-    if "lock" in lower:
-        return StoreLocked(f"the store at {path} is locked by another writer "
-                           "(another `codegraph index` or server is running)")
     if "corrupt" in lower or "checksum" in lower or "manifest" in lower or "bad magic" in lower:
         return StoreCorrupted(f"the store at {path} is corrupted ({text.splitlines()[0]}); "
-                              "nothing was changed: move it aside and re-index, or run "
-                              "`codegraph repair`")
+                              "nothing was changed: move it aside and re-index")
+    if re.search(r"\block\b", lower):  # a word: not "block checksum mismatch"
+        return StoreLocked(f"the store at {path} is locked by another writer "
+                           "(another `codegraph index` or server is running)")
     if "read-only" in lower or "permission" in lower:
         return StoreError(f"cannot open the store at {path}: {text.splitlines()[0]}")
     return StoreError(f"cannot open the store at {path}: {text.splitlines()[0]}")

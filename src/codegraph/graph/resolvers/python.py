@@ -33,7 +33,7 @@ def module_name(path: str, package: str, layout: RepoLayout) -> str:
     while i > 0 and layout.exists("/".join([*dirs[:i], "__init__.py"])):
         names.insert(0, dirs[i - 1])
         i -= 1
-    if i > 0 and (i == len(dirs) or stem == "__init__"):
+    if i > 0 and i == len(dirs):
         # Not inside a package: name it by its path, dropping a leading src/ or lib/.
         rest = dirs[:i]
         if rest and rest[0] in _SOURCE_ROOTS:

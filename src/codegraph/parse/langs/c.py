@@ -7,15 +7,15 @@ be resolved against; a prototype is dropped when the same file also defines the 
 from __future__ import annotations
 
 import re
-from itertools import accumulate
 
 from tree_sitter import Node
 
-from codegraph.parse.extract import _drop, extra, node_text
+from codegraph.parse.extract import drop_definitions, extra, node_text
 from codegraph.parse.facts import CALLABLE, Definition, FileFacts, Import
 
 _CONST = re.compile(r"\b(const|constexpr)\b")
 _TEMPLATE_ARGS = re.compile(r"<[^<>]*>")
+_NEWLINE = re.compile(rb"\n")
 
 
 def strip_templates(text: str) -> str:
@@ -69,9 +69,9 @@ def cfamily_postprocess(facts: FileFacts, source: bytes) -> None:
         # `typedef struct point {...} point_t;`: the struct belongs next to the typedef.
         while d.parent >= 0 and defs[d.parent].kind == "type_alias":
             d.parent = defs[d.parent].parent
-        if d.kind == "variable" and _CONST.search(d.signature.split(d.name, 1)[0]):
+        if d.kind == "variable" and d.name and _CONST.search(d.signature.split(d.name, 1)[0]):
             d.kind = "constant"
-    line_starts = [0, *accumulate(len(line) for line in source.splitlines(keepends=True))]
+    line_starts = [0, *(m.end() for m in _NEWLINE.finditer(source))]
     declared = [d.kind in CALLABLE and _is_declaration(d, line_starts, source) for d in defs]
     chains = _chains(defs)
     defined = {c for c, decl, d in zip(chains, declared, defs, strict=True)
@@ -88,4 +88,4 @@ def cfamily_postprocess(facts: FileFacts, source: bytes) -> None:
         if keep[i]:
             extra(d)["declaration"] = True
     if not all(keep):
-        _drop(facts, keep)
+        drop_definitions(facts, keep)

@@ -11,14 +11,14 @@ from codegraph.parse.facts import FileFacts, Import
 
 _XML_TAG = re.compile(r"</?[A-Za-z][^>]*>")
 _INTERFACE_NAME = re.compile(r"^I[A-Z]")
+_TARGETS = frozenset({"identifier", "qualified_name", "generic_name", "alias_qualified_name"})
 
 
 def parse_import(node: Node, source: bytes) -> list[Import]:
     """``using A.B;`` (wildcard A.B), ``using static A.B;``, ``using X = A.B;`` (alias X)."""
     alias_node = node.child_by_field_name("name")
     target = next((c for c in node.named_children
-                   if c.type in ("identifier", "qualified_name", "generic_name", "alias_qualified_name")
-                   and c != alias_node), None)
+                   if c.type in _TARGETS and c != alias_node), None)
     if target is None:
         return []
     module = node_text(target).replace(" ", "").removeprefix("global::")

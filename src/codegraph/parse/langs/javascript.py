@@ -17,6 +17,8 @@ drops ``require`` bindings (they are imports), marks constructors, keeps one def
 overloaded function, and records exports in ``Definition.extra``: ``exported``,
 ``default_export`` and ``exported_as`` (names a local ``export {a as b}`` gives it).
 Exporting an imported name (``import {a} from './a'; export {a}``) becomes a re-export.
+The TypeScript queries capture type-parameter names as ``@reference.typeparam``; they are
+removed here, with the type uses they would otherwise make (``T`` in ``x: T``).
 """
 
 from __future__ import annotations
@@ -25,10 +27,16 @@ import re
 
 from tree_sitter import Node
 
-from codegraph.parse.extract import _drop, comment_doc, extra, node_text, signature_of
+from codegraph.parse.extract import (
+    MAX_SIGNATURE,
+    drop_definitions,
+    comment_doc,
+    extra,
+    node_text,
+    signature_of,
+)
 from codegraph.parse.facts import CLASS_LIKE, Definition, FileFacts, Import
 
-MAX_SIGNATURE = 300
 _WS = re.compile(r"\s+")
 _FUNCTION_VALUES = frozenset(
     {"arrow_function", "function_expression", "function", "generator_function"}
@@ -367,5 +375,5 @@ def postprocess(facts: FileFacts, root: Node, source: bytes) -> None:
     facts.calls = [c for c in facts.calls if not (c.name == "require" and c.receiver is None)]
     keep = _refine(facts, root, source)
     if not all(keep):
-        _drop(facts, keep)
+        drop_definitions(facts, keep)
     _apply_exports(facts, _collect_exports(root))

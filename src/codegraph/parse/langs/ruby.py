@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tree_sitter import Node
 
-from codegraph.parse.extract import node_text
+from codegraph.parse.extract import comment_doc, node_text
 from codegraph.parse.facts import FileFacts, Import
 
 _DECLARATIVE = frozenset({
@@ -32,6 +32,8 @@ def parse_import(node: Node, source: bytes) -> list[Import]:
 
 def postprocess(facts: FileFacts, root: Node, source: bytes) -> None:
     for d in facts.definitions:
+        if not d.doc:
+            d.doc = _leading_doc(root, d.line - 1, d.col - 1)
         if d.kind == "function" and d.parent >= 0:
             d.kind = "method"
         if d.kind == "method" and d.name == "initialize":
@@ -45,3 +47,11 @@ def postprocess(facts: FileFacts, root: Node, source: bytes) -> None:
             call.name, call.receiver = name, qualifier or None
         calls.append(call)
     facts.calls = calls
+
+
+def _leading_doc(root: Node, row: int, col: int) -> str:
+    """The doc of a body's first statement: its comments sit before the body node."""
+    node = root.named_descendant_for_point_range((row, col), (row, col))
+    while node is not None and node.parent is not None and node.parent.start_point == (row, col):
+        node = node.parent
+    return comment_doc(node) if node is not None and node.type == "body_statement" else ""

@@ -17,7 +17,7 @@
   declarator: (function_declarator
     declarator: (parenthesized_declarator
       (pointer_declarator declarator: (type_identifier) @name)))) @definition.type_alias
-(preproc_def name: (identifier) @name) @definition.constant
+(preproc_def name: (identifier) @name value: (_)) @definition.constant
 (preproc_function_def name: (identifier) @name) @definition.function
 
 (translation_unit

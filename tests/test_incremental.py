@@ -1,0 +1,253 @@
+"""Incremental indexing through the library API, on real files and real RocksDB stores."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codegraph.api import CodeGraph
+from codegraph.query.queries import QueryError
+from helpers import dangling_edges, dump_store, mirrored_edges, touch_later, write_tree
+
+UTIL = """\
+def helper(x):
+    return x + 1
+
+
+def other():
+    return 2
+"""
+SERVICE = """\
+from app.util import helper
+
+
+def run(v):
+    return helper(v)
+
+
+class Service:
+    def go(self):
+        return run(3)
+"""
+MAIN = """\
+from app import service
+
+
+def main():
+    s = service.Service()
+    return s.go() + service.run(1) + missing_func()
+"""
+PACKAGE = {"app/__init__.py": "", "app/util.py": UTIL, "app/service.py": SERVICE,
+           "app/main.py": MAIN}
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return write_tree(tmp_path / "app-repo", PACKAGE)
+
+
+@pytest.fixture
+def cg(tmp_path: Path, repo: Path) -> Iterator[CodeGraph]:
+    with CodeGraph.open(str(tmp_path / "data")) as graph:
+        report = graph.index(str(repo), workers=1)
+        assert report.parsed == 4 and report.failed == 0 and report.problems == []
+        yield graph
+
+
+def names(results: list[dict[str, Any]]) -> set[str]:
+    return {r["qualified_name"] for r in results}
+
+
+def edges_of(results: list[dict[str, Any]]) -> set[tuple[str, str, float]]:
+    return {(r["qualified_name"], r["resolution"], r["confidence"]) for r in results}
+
+
+def check_consistent(data_dir: Path) -> dict[str, dict[bytes, bytes]]:
+    """No dangling edge, ``in`` mirrors ``out``, no dirty mark left."""
+    dump = dump_store(data_dir)
+    assert dangling_edges(dump) == []
+    assert mirrored_edges(dump)
+    assert dump["dirty"] == {}
+    return dump
+
+
+def reopen(cg: CodeGraph, data_dir: Path) -> CodeGraph:
+    """Close the writer (so that the store can be dumped) and open it again."""
+    cg.close()
+    check_consistent(data_dir)
+    return CodeGraph.open(str(data_dir))
+
+
+def test_initial_graph(cg: CodeGraph, tmp_path: Path) -> None:
+    assert edges_of(cg.callers("app.util.helper")) == {("app.service.run", "import", 1.0)}
+    assert names(cg.callers("run")) == {"app.service.Service.go", "app.main.main"}
+    assert names(cg.callees("app.main.main")) == {
+        "app.service.Service", "app.service.Service.go", "app.service.run", "missing_func"}
+    cg.close()
+    check_consistent(tmp_path / "data")
+
+
+def test_edit_function_body(cg: CodeGraph, repo: Path) -> None:
+    before_callers = cg.callers("app.util.helper")
+    before_ids = {r["id"] for r in cg.symbols("helper")}
+    revision = cg.revision
+    touch_later(repo / "app/util.py", UTIL.replace("x + 1", "x * 2 + sum([x, 1])"))
+    report = cg.index(str(repo), workers=1)
+    assert (report.parsed, report.unchanged, report.deleted) == (1, 3, 0)
+    assert cg.revision > revision
+    assert cg.callers("app.util.helper") == before_callers
+    assert {r["id"] for r in cg.symbols("helper")} == before_ids
+    # the new body's call to a builtin is there
+    assert "builtins.sum" in names(cg.callees("app.util.helper"))
+
+
+def test_rename_function(cg: CodeGraph, repo: Path, tmp_path: Path) -> None:
+    touch_later(repo / "app/util.py", UTIL.replace("helper", "assist"))
+    report = cg.index(str(repo), workers=1)
+    assert report.parsed == 1
+    assert report.resolved >= 2  # util.py and its caller service.py, without parsing it
+    # the old name is now an external symbol: its callers are the old callers
+    assert [(r["qualified_name"], r["resolution"]) for r in cg.callers("app.util.helper")] == [
+        ("app.service.run", "external")]
+    assert cg.callers("assist") == []
+    targets = cg.callees("app.service.run")
+    assert [(t["kind"], t["qualified_name"], t["resolution"]) for t in targets] == [
+        ("external", "app.util.helper", "external")]
+    cg = reopen(cg, tmp_path / "data")
+    touch_later(repo / "app/service.py", SERVICE.replace("helper", "assist"))
+    report = cg.index(str(repo), workers=1)
+    assert report.parsed == 1
+    assert edges_of(cg.callers("app.util.assist")) == {("app.service.run", "import", 1.0)}
+    cg.close()
+    check_consistent(tmp_path / "data")
+
+
+def test_delete_file(cg: CodeGraph, repo: Path, tmp_path: Path) -> None:
+    util_ids = {r["id"] for r in cg.outline("app/util.py")}
+    assert len(util_ids) == 2
+    (repo / "app/util.py").unlink()
+    report = cg.index(str(repo), workers=1)
+    assert (report.parsed, report.deleted, report.files) == (0, 1, 3)
+    assert cg.symbols("other", kind="function") == []
+    with pytest.raises(QueryError):
+        cg.outline("app/util.py")
+    run_targets = cg.callees("app.service.run")
+    assert [(t["kind"], t["resolution"]) for t in run_targets] == [("external", "external")]
+    assert names(cg.refs("app.service.run")) == {"app.service.Service.go", "app.main.main"}
+    cg.close()
+    dump = check_consistent(tmp_path / "data")
+    stored = {k.hex() for k in dump["nodes"]}
+    assert not util_ids & stored
+    assert not any(k.startswith(b"app-repo\0app/util.py") for cf in ("files", "facts", "deps")
+                   for k in dump[cf])
+
+
+def test_new_file_resolves_unchanged_caller(cg: CodeGraph, repo: Path, tmp_path: Path) -> None:
+    assert edges_of(cg.callees("app.main.main")) >= {("missing_func", "external", 0.3)}
+    write_tree(repo, {"app/extra.py": "def missing_func():\n    return 0\n"})
+    report = cg.index(str(repo), workers=1)
+    assert (report.parsed, report.unchanged) == (1, 4)
+    assert edges_of(cg.callers("missing_func")) == {("app.main.main", "name_match", 0.5)}
+    assert "missing_func" not in names(cg.callees("app.main.main"))
+    cg.close()
+    check_consistent(tmp_path / "data")
+
+
+def test_unchanged_rerun_parses_nothing(cg: CodeGraph, repo: Path) -> None:
+    report = cg.index(str(repo), workers=1)
+    assert (report.parsed, report.unchanged, report.resolved, report.deleted) == (0, 4, 0, 0)
+    # touched but identical content: hashed, not parsed
+    touch_later(repo / "app/main.py", MAIN)
+    report = cg.index(str(repo), workers=1)
+    assert (report.parsed, report.unchanged, report.resolved) == (0, 4, 0)
+
+
+def test_incremental_equals_clean_build(cg: CodeGraph, repo: Path, tmp_path: Path) -> None:
+    touch_later(repo / "app/util.py", UTIL.replace("helper", "assist") + "\n\ndef helper():\n"
+                "    return assist(1)\n")
+    write_tree(repo, {"app/extra.py": "from app.util import other\n\n\ndef missing_func():\n"
+                                      "    return other()\n"})
+    cg.index(str(repo), workers=1)
+    (repo / "app/service.py").unlink()
+    cg.index(str(repo), workers=1)
+    cg.close()
+    incremental = check_consistent(tmp_path / "data")
+    with CodeGraph.open(str(tmp_path / "clean")) as clean:
+        clean.index(str(repo), workers=1)
+    fresh = check_consistent(tmp_path / "clean")
+    # externals are shared and never collected: the incremental store may keep more of them
+    assert {k: v for k, v in incremental["nodes"].items() if k in fresh["nodes"]} == \
+        fresh["nodes"]
+    for cf in ("out", "in", "names", "qnames", "files", "facts", "deps"):
+        extra = {k for k in incremental[cf].keys() - fresh[cf].keys()
+                 if cf not in ("names", "qnames") or k[-8:] in fresh["nodes"]}
+        assert extra == set(), cf
+        assert fresh[cf].items() <= incremental[cf].items(), cf
+
+
+def test_full_rebuild_is_deterministic(cg: CodeGraph, repo: Path, tmp_path: Path) -> None:
+    cg.close()
+    before = check_consistent(tmp_path / "data")
+    with CodeGraph.open(str(tmp_path / "data")) as again:
+        report = again.index(str(repo), full=True, workers=1)
+        assert report.parsed == 4
+    after = check_consistent(tmp_path / "data")
+    assert after == before
+
+
+def test_node_ids_deterministic_across_stores(tmp_path: Path) -> None:
+    dumps = []
+    for i in (1, 2):
+        tree = write_tree(tmp_path / f"copy{i}" / "app-repo", PACKAGE)
+        with CodeGraph.open(str(tmp_path / f"data{i}")) as graph:
+            graph.index(str(tree), workers=1 if i == 1 else 4)
+        dumps.append(dump_store(tmp_path / f"data{i}"))
+    first, second = dumps
+    assert first["nodes"].keys() == second["nodes"].keys()
+    assert first["out"] == second["out"]
+    for cf in ("names", "qnames", "deps"):
+        assert first[cf] == second[cf]
+
+
+def test_two_repositories_in_one_store(tmp_path: Path) -> None:
+    a = write_tree(tmp_path / "alpha", PACKAGE)
+    b = write_tree(tmp_path / "beta", {
+        "lib/__init__.py": "", "lib/util.py": UTIL,
+        "lib/use.py": "from lib.util import helper\n\n\ndef use():\n    return helper(2)\n"})
+    with CodeGraph.open(str(tmp_path / "data")) as graph:
+        assert graph.index(str(a), workers=1).repo == "alpha"
+        assert graph.index(str(b), workers=1).repo == "beta"
+        assert set(graph.stats()["repositories"]) == {"alpha", "beta"}
+        both = graph.symbols("helper", kind="function")
+        assert {(r["repo"], r["qualified_name"]) for r in both} == {
+            ("alpha", "app.util.helper"), ("beta", "lib.util.helper")}
+        assert [r["repo"] for r in graph.symbols("helper", repo="beta")] == ["beta"]
+        assert names(graph.callers("helper", repo="alpha")) == {"app.service.run"}
+        assert names(graph.callers("helper", repo="beta")) == {"lib.use.use"}
+        assert names(graph.callers("helper")) == {"app.service.run", "lib.use.use"}
+        with pytest.raises(QueryError, match="repository 'beta'"):
+            graph.definition("app.service.run", repo="beta")
+        assert graph.stats("alpha")["files"] == 4 and graph.stats("beta")["files"] == 3
+        # re-indexing one repository leaves the other alone
+        shutil.rmtree(b / "lib")
+        report = graph.index(str(b), workers=1)
+        assert report.deleted == 3
+        assert graph.stats("beta")["files"] == 0
+        assert graph.stats("alpha")["files"] == 4
+        assert names(graph.callers("helper")) == {"app.service.run"}
+    check_consistent(tmp_path / "data")
+
+
+def test_same_basename_gets_a_new_name(tmp_path: Path) -> None:
+    first = write_tree(tmp_path / "one" / "proj", {"m.py": "def f():\n    pass\n"})
+    second = write_tree(tmp_path / "two" / "proj", {"m.py": "def f():\n    pass\n"})
+    with CodeGraph.open(str(tmp_path / "data")) as graph:
+        assert graph.index(str(first), workers=1).repo == "proj"
+        assert graph.index(str(second), workers=1).repo == "proj-2"
+        assert graph.index(os.path.join(str(first), "."), workers=1).repo == "proj"
+        assert len(graph.definition("m.f")) == 2
