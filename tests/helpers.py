@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ def run_cli_as_nobody(*args: str, data_dir: str | os.PathLike[str]) -> tuple[int
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def write_tree(root: str | os.PathLike[str], files: dict[str, str | bytes]) -> Path:
+def write_tree(root: str | os.PathLike[str], files: Mapping[str, str | bytes]) -> Path:
     """Write ``{relative path: text or bytes}`` under ``root``; returns ``root`` as a Path."""
     base = Path(root)
     for rel, content in files.items():

@@ -30,7 +30,7 @@ from helpers import (
     write_tree,
 )
 
-GOOD = {
+GOOD: dict[str, str | bytes] = {
     "good.py": "from syntax import ok_one\n\n\ndef good():\n    return ok_one() + latin()\n",
     "latin.py": b'def latin():\n    return "caf\xe9"\n',
     "syntax.py": "def ok_one():\n    return 1\n\n\ndef broken(:\n    pass\n\n\nclass Fine:\n"
@@ -101,7 +101,8 @@ def test_problem_files_are_reported_and_the_rest_indexed(tmp_path: Path) -> None
     code, _, err = run_cli("outline", "x.py", data_dir=data)
     one_line_error(code, err, "x.py has no outline: skipped (binary)")
     # fixing the file clears its problem
-    (repo / "syntax.py").write_text(GOOD["syntax.py"].replace("broken(:", "broken():"))  # type: ignore[union-attr]
+    fixed = str(GOOD["syntax.py"]).replace("broken(:", "broken():")
+    (repo / "syntax.py").write_text(fixed)
     index_ok(repo, data)
     assert "syntax.py" not in problems(data)
 
@@ -160,7 +161,8 @@ def test_data_dir_not_writable(world_dir: Path) -> None:
     for p in (repo, repo / "a.py"):
         p.chmod(0o755)
     locked = world_dir / "readonly"
-    locked.mkdir(mode=0o755)
+    locked.mkdir()
+    locked.chmod(0o555)  # root-owned (when root) or read-only: uid 65534 cannot write there
     code, _, err = run_cli_as_nobody("index", str(repo), data_dir=locked / "data")
     if code and "Operation not permitted" in err:
         pytest.skip("cannot drop privileges to uid 65534 here")

@@ -8,19 +8,25 @@ from codegraph.config import data_paths, max_file_size
 from codegraph.query import queries
 from codegraph.store.rocks import Store
 
-if TYPE_CHECKING:  # the indexer (multiprocessing, tree-sitter) loads only when indexing
+if TYPE_CHECKING:  # the indexer and search load only when used: queries start fast
     from codegraph.index.indexer import Indexer, IndexReport, Progress
+    from codegraph.search.service import EmbedReport, SearchService
 
 
 class CodeGraph:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, data_dir: str) -> None:
         self.store = store
+        self.data_dir = data_dir
+        self._search: SearchService | None = None
 
     @classmethod
     def open(cls, data_dir: str | None = None, *, readonly: bool = False) -> CodeGraph:
-        return cls(Store.open(data_paths(data_dir).rocksdb, readonly=readonly))
+        paths = data_paths(data_dir)
+        return cls(Store.open(paths.rocksdb, readonly=readonly), paths.data_dir)
 
     def close(self) -> None:
+        if self._search is not None:
+            self._search.close()
         self.store.close()
 
     def __enter__(self) -> CodeGraph:
@@ -40,8 +46,33 @@ class CodeGraph:
                        progress=progress)
 
     def index(self, path: str, *, name: str | None = None, full: bool = False,
-              workers: int | None = None, progress: Progress | None = None) -> IndexReport:
-        return self.indexer(workers, progress).index(path, name=name, full=full)
+              workers: int | None = None, progress: Progress | None = None,
+              embed: bool = False) -> IndexReport:
+        """Index a repository (structure, then lexical search); with ``embed``, then fill
+        in the embeddings for semantic search."""
+        report = self.indexer(workers, progress).index(path, name=name, full=full)
+        self.search_service().sync_lexical()
+        if embed:
+            self.embed(progress)
+        return report
+
+    def embed(self, progress: Progress | None = None) -> EmbedReport:
+        return self.search_service().embed(progress)
+
+    def search_service(self) -> SearchService:
+        if self._search is None:
+            from codegraph.search.service import SearchService
+
+            self._search = SearchService(self.store, self.data_dir)
+        return self._search
+
+    def search(self, query: str, **options: Any) -> dict[str, Any]:
+        return self.search_service().search(query, **options)
+
+    def similar(self, symbol: str, limit: int = 10, repo: str | None = None,
+                ) -> list[dict[str, Any]]:
+        nodes = queries.resolve_symbol(self.store, symbol, repo)
+        return self.search_service().similar([n.id for n in nodes], limit)
 
     def checkpoint(self, dest: str) -> str:
         return self.store.checkpoint(dest)
@@ -72,4 +103,6 @@ class CodeGraph:
         return queries.deps(self.store, repo, cycles)
 
     def stats(self, repo: str | None = None) -> dict[str, Any]:
-        return queries.stats(self.store, repo)
+        out = queries.stats(self.store, repo)
+        out["search"] = self.search_service().coverage()
+        return out

@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--progress", choices=["auto", "bar", "plain", "json", "none"],
                    default="auto")
     c.add_argument("--json", action="store_true", help="print the report as JSON")
+    c.add_argument("--no-embed", dest="embed", action="store_false",
+                   default=os.environ.get("CODEGRAPH_EMBED", "1") != "0",
+                   help="skip embeddings (semantic search); $CODEGRAPH_EMBED=0 does too")
 
     c = cmd("symbols", "find symbols by exact, prefix or fuzzy name", "query")
     c.add_argument("--kind")
@@ -53,6 +56,17 @@ def _parser() -> argparse.ArgumentParser:
     c = cmd("deps", "module dependency graph")
     c.add_argument("--cycles", action="store_true", help="only import cycles")
     cmd("stats", "what the index holds")
+    c = cmd("search", "search code by words or meaning", "query")
+    c.add_argument("--mode", choices=["lexical", "semantic", "hybrid"], default="hybrid")
+    c.add_argument("--limit", type=int, default=10)
+    c.add_argument("--offset", type=int, default=0)
+    c.add_argument("--lang")
+    c.add_argument("--kind")
+    c.add_argument("--path", help="glob on the repo-relative path")
+    c.add_argument("--graph-boost", action="store_true",
+                   help="favour definitions with many callers")
+    c = cmd("similar", "definitions similar to a symbol", "symbol")
+    c.add_argument("--limit", type=int, default=10)
     c = sub.add_parser("checkpoint", help="publish a consistent read-only snapshot")
     c.add_argument("dest")
     return p
@@ -67,6 +81,10 @@ def _print_items(results: list[dict[str, Any]]) -> None:
         extra = ""
         if "resolution" in r:
             extra = f"  [{r['edge']} {r['resolution']} {r['confidence']:.2f}]"
+        elif "scores" in r:
+            parts = [f"{k} #{v['rank']}" for k, v in r["scores"].items()
+                     if isinstance(v, dict)]
+            extra = f"  [{r['score']:.4f}: {', '.join(parts)}]"
         indent = "  " * r.get("depth", 0) if "site_line" not in r else ""
         print(f"{where}  {indent}{r['kind']} {r['qualified_name']}{extra}")
 
@@ -100,13 +118,25 @@ def _index(args: argparse.Namespace) -> int:
     with CodeGraph.open(args.data_dir) as cg:
         indexer = cg.indexer(args.workers, progress)
         report = indexer.index(args.path, name=args.name, full=args.full)
+        cg.search_service().sync_lexical()
+        embedded = cg.embed(progress).to_dict() if args.embed else None
         if args.json:
-            print(json.dumps(report.to_dict()))
+            print(json.dumps({**report.to_dict(), "embeddings": embedded}))
+        elif embedded and embedded["error"]:
+            print(f"codegraph: warning: embedding stopped: {embedded['error']}",
+                  file=sys.stderr)
         if args.watch:
             from codegraph.index.watch import watch
 
-            watch(indexer, report.repo, report.root)
+            watch(indexer, report.repo, report.root,
+                  after=lambda: _refresh_search(cg, args.embed, progress))
     return 0
+
+
+def _refresh_search(cg: Any, embed: bool, progress: Any) -> None:
+    cg.search_service().sync_lexical()
+    if embed:
+        cg.embed(progress)
 
 
 def _query(args: argparse.Namespace) -> int:
@@ -116,6 +146,7 @@ def _query(args: argparse.Namespace) -> int:
         c = args.command
         repo = args.repo
         results: Any
+        extra: dict[str, Any] = {}
         if c == "symbols":
             results = cg.symbols(args.query, kind=args.kind, lang=args.lang, repo=repo,
                                  path=args.path, limit=args.limit)
@@ -129,14 +160,26 @@ def _query(args: argparse.Namespace) -> int:
             results = cg.outline(args.file, repo)
         elif c == "deps":
             results = cg.deps(repo, args.cycles)
+        elif c == "search":
+            found = cg.search(args.query, mode=args.mode, limit=args.limit,
+                              offset=args.offset, repo=repo, language=args.lang,
+                              kind=args.kind, path=args.path, graph_boost=args.graph_boost)
+            results = found["results"]
+            extra = {k: v for k, v in found.items() if k != "results"}
+        elif c == "similar":
+            results = cg.similar(args.symbol, args.limit, repo)
         else:
             results = cg.stats(repo)
         revision = cg.revision
     if args.json:
-        body = results if c == "stats" else {"results": results}
+        body = results if c == "stats" else {"results": results, **extra}
         print(json.dumps({**body, "revision": revision} if c != "stats" else body))
     else:
         _print_human(c, results)
+        coverage = extra.get("coverage")
+        if coverage and coverage.get("partial"):
+            print(f"(semantic coverage is partial: {coverage['embedded']} of "
+                  f"{coverage['chunks']} chunks embedded)")
     return 0
 
 

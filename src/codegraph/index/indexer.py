@@ -29,11 +29,12 @@ from codegraph.graph.symbols import FileUnit, LayeredTable, MemoryTable, SymbolT
 from codegraph.index.parsing import ParseJob, ParseResult, default_workers, parse_all
 from codegraph.index.resolving import resolve_all
 from codegraph.index.walker import SkippedFile, SourceFile, walk
-from codegraph.parse.facts import FileFacts
+from codegraph.parse.facts import CLASS_LIKE, FileFacts
 from codegraph.store.rocks import FileRecord, Store, pack, text_key
 from codegraph.store.table import StoreTable
 
 STRUCTURAL_KINDS = frozenset({EdgeKind.CONTAINS, EdgeKind.DEFINES})
+_TYPE_EDGES = (EdgeKind.INHERITS, EdgeKind.IMPLEMENTS)
 Progress = Callable[[dict[str, Any]], None]
 
 
@@ -71,6 +72,19 @@ def repo_name_for(store: Store, root: str, name: str | None = None) -> str:
         n += 1
         candidate = f"{base}-{n}"
     return candidate
+
+
+def _imports(store: Store, rec: FileRecord, wire: list[Any] | None) -> set[tuple[str, ...]]:
+    """(bound name, module, level, name) of a file's module-level imports from the
+    repository: the names it may re-export (anything, for a wildcard: the files that
+    import from its module depend on it)."""
+    if wire is None:
+        return set()
+    return {(rec.module if imp.wildcard else imp.alias or imp.name or imp.module.split(".")[0],
+             imp.module, str(imp.level), imp.name or "")
+            for imp in FileFacts.from_wire(wire).imports
+            if imp.source < 0 and (imp.level > 0 or next(store.scan_keys(
+                "qnames", text_key(imp.module, rec.repo) + b"\0"), None) is not None)}
 
 
 class Indexer:
@@ -221,19 +235,30 @@ class Indexer:
         store = self.store
         wb = store.batch()
         dependents: set[str] = set()
-        old_names: set[str] = set()
+        old_names: dict[str, str] = {}  # id -> name
         if old is not None and old.node_ids:
             old_nodes = [n for n in store.nodes(old.node_ids) if n is not None]
             # Edges into nodes that survive stay valid; edges into removed ones must go.
             kept = set(rec.node_ids or [])
             dependents |= self._incoming_files([n for n in old_nodes if n.id not in kept],
                                                rec.path)
+            if not cold:
+                dependents |= self._subclass_files(old_nodes, rec.path)
             for n in old_nodes:
-                old_names.add(n.name)
+                old_names[n.id] = n.name
                 store.delete_out_edges(wb, n.id)
                 store.delete_node(wb, n)
+            store.delete_chunks(wb, rec.repo, rec.path)
         if not cold:
-            changed = set(result.node_names or []) ^ old_names
+            # Names of added or removed definitions: another "f" changes name matches on
+            # "f" even when this file defined one before.
+            new_names = dict(zip(result.node_ids or [], result.node_names or [], strict=True))
+            changed = {name for i, name in new_names.items() if i not in old_names}
+            changed |= {name for i, name in old_names.items() if i not in new_names}
+            # Names it imports at module level may be re-exported (``from m import *``).
+            old_facts = store.facts(rec.repo, rec.path) if old is not None else None
+            changed |= {i[0] for i in _imports(store, rec, old_facts)
+                        ^ _imports(store, rec, result.facts)}
             if old is None or old.module != rec.module:
                 changed.add(rec.module)
             for name in changed:
@@ -259,11 +284,27 @@ class Indexer:
         files.discard(own_path)
         return files
 
+    def _subclass_files(self, nodes: list[Node], own_path: str) -> set[str]:
+        """Files with classes that inherit from these nodes, directly or not: the methods
+        that their ``self.m()`` calls find may change with them."""
+        seen: set[str] = set()
+        queue = [n.id for n in nodes if n.kind in CLASS_LIKE]
+        while queue:
+            for e in self.store.edges(queue.pop(), incoming=True, kinds=_TYPE_EDGES):
+                if e.src not in seen:
+                    seen.add(e.src)
+                    queue.append(e.src)
+        files = {n.path for n in self.store.nodes(sorted(seen)) if n is not None}
+        files.discard(own_path)
+        return files
+
     def _delete_file(self, wb: Any, rec: FileRecord) -> set[str]:
         store = self.store
         nodes = [n for n in store.nodes(rec.node_ids or []) if n is not None]
-        dependents = self._incoming_files(nodes, rec.path)
-        for name in {n.name for n in nodes} | ({rec.module} if rec.module else set()):
+        dependents = self._incoming_files(nodes, rec.path) | self._subclass_files(nodes, rec.path)
+        names = {n.name for n in nodes} | ({rec.module} if rec.module else set())
+        names |= {i[0] for i in _imports(store, rec, store.facts(rec.repo, rec.path))}
+        for name in names:
             dependents |= store.dependents(rec.repo, name)
         dependents.discard(rec.path)
         for n in nodes:
@@ -275,6 +316,7 @@ class Indexer:
         wb.delete(key, store.handle["files"])
         wb.delete(key, store.handle["facts"])
         wb.delete(key, store.handle["dirty"])
+        store.delete_chunks(wb, rec.repo, rec.path)
         for path in dependents:
             wb.put(text_key(rec.repo, path), b"", store.handle["dirty"])
         return dependents
@@ -345,11 +387,15 @@ class Indexer:
                     store.put(wb, ext_records)
             rec = store.file(repo, unit.path)
             if rec is not None:
-                for name in set(rec.deps or []) - set(resolved.deps):
+                # An imported name may be re-exported: its edges change with the exporter;
+                # an import's edge also changes when its module appears or goes.
+                deps = sorted({*resolved.deps, *(i.name for i in unit.facts.imports if i.name),
+                               *(i.module for i in unit.facts.imports if i.level == 0)})
+                for name in set(rec.deps or []) - set(deps):
                     wb.delete(text_key(repo, name, unit.path), store.handle["deps"])
-                for name in resolved.deps:
+                for name in deps:
                     wb.put(text_key(repo, name, unit.path), b"", store.handle["deps"])
-                rec.deps = resolved.deps
+                rec.deps = deps
                 store.put_file(wb, rec)
             wb.delete(text_key(repo, unit.path), store.handle["dirty"])
             store.commit(wb)

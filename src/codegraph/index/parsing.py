@@ -14,7 +14,8 @@ from codegraph.graph.layout import RepoLayout
 from codegraph.graph.symbols import FileUnit
 from codegraph.index.walker import content_skip_reason
 from codegraph.parse.facts import FileFacts
-from codegraph.store.rocks import Record, node_records
+from codegraph.search.chunks import file_chunks
+from codegraph.store.rocks import Record, node_records, pack, text_key
 
 POOL_THRESHOLD = 48  # fewer files than this are parsed in-process
 
@@ -92,6 +93,11 @@ def parse_one(job: ParseJob) -> ParseResult:
     records: list[Record] = []
     for n in graph.nodes:  # containment is each node's parent: no stored edges needed
         records += node_records(n)
+    unit = graph.unit
+    for chunk in file_chunks(unit.repo, job.path, facts, unit.def_ids, unit.def_qnames,
+                             unit.module_id, unit.module, data):
+        key = text_key(unit.repo, job.path) + b"\0" + bytes.fromhex(chunk.id)
+        records.append(("chunks", key, pack(chunk.to_wire())))
     return ParseResult(job.path, digest, status, "; ".join(reasons), facts.to_wire(),
                        graph.unit.module, [n.id for n in graph.nodes], graph.unit.def_qnames,
                        [n.name for n in graph.nodes], records)

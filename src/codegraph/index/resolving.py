@@ -34,7 +34,10 @@ def pack_edges(unit: FileUnit, edges: list[Edge]) -> ResolvedFile:
         if e.resolution in (NAME_MATCH, EXTERNAL):
             deps.add(e.name)
         if e.external and e.dst not in externals:
-            externals[e.dst] = node_records(external_node(e, unit.language))
+            # Externals are found by qualified name only: the plain-name index is for
+            # definitions, which resolvers may match names against.
+            node, _, qname = node_records(external_node(e, unit.language))
+            externals[e.dst] = [node, qname]
     return ResolvedFile(unit.path, records, sorted(deps), externals)
 
 

@@ -16,8 +16,10 @@ STEP_MS = 25
 
 def watch(indexer: Indexer, repo: str, root: str, *,
           on_update: Callable[[IndexReport], None] | None = None,
-          stop: threading.Event | None = None) -> None:
-    """Block, re-indexing changed files of ``root`` until interrupted (or ``stop`` is set)."""
+          stop: threading.Event | None = None,
+          after: Callable[[], None] | None = None) -> None:
+    """Block, re-indexing changed files of ``root`` until interrupted (or ``stop`` is set);
+    ``after`` runs after each update (e.g. to bring search indexes in step)."""
     from watchfiles import watch as watch_changes
 
     root = os.path.realpath(root)
@@ -32,3 +34,5 @@ def watch(indexer: Indexer, repo: str, root: str, *,
         paths = sorted({os.path.relpath(path, root).replace(os.sep, "/") for _, path in changes})
         if paths:
             report(indexer.update_paths(repo, root, paths))
+            if after is not None:
+                after()

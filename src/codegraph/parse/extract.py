@@ -61,6 +61,7 @@ class _LanguageRuntime:
     hooks: ModuleType
     parse_import: Callable[[Node, bytes], list[Import]]
     postprocess: Callable[[FileFacts, Node, bytes], None] | None
+    primary_tags: dict[int, str | None]  # pattern index -> its primary capture, learnt
 
 
 _RUNTIMES: dict[str, _LanguageRuntime] = {}
@@ -76,7 +77,7 @@ def _runtime(language: str) -> _LanguageRuntime:
         query = Query(lang, text.read_text(encoding="utf-8"))
         hooks = importlib.import_module(spec.hooks_module)
         rt = _LanguageRuntime(spec, Parser(lang), query, hooks, hooks.parse_import,
-                              getattr(hooks, "postprocess", None))
+                              getattr(hooks, "postprocess", None), {})
         _RUNTIMES[language] = rt
     return rt
 
@@ -196,11 +197,15 @@ def extract(source: bytes, language: str) -> FileFacts:
     seen_defs: set[tuple[int, int]] = set()
     seen_other: set[tuple[str, int, int]] = set()
 
-    for _, caps in QueryCursor(rt.query).matches(root):
-        primary = _primary_capture(caps)
-        if primary is None:
+    primary_tags = rt.primary_tags
+    for pattern, caps in QueryCursor(rt.query).matches(root):
+        tag_or_none = primary_tags.get(pattern, "")
+        if tag_or_none == "":
+            tag_or_none = primary_tags[pattern] = _primary_tag(caps)
+        if tag_or_none is None:
             continue
-        tag, node = primary
+        tag = tag_or_none
+        node = caps[tag][0]
         if tag.startswith("definition."):
             names = caps.get("name")
             key = (node.start_byte, node.end_byte)
@@ -274,10 +279,11 @@ def extract(source: bytes, language: str) -> FileFacts:
     return facts
 
 
-def _primary_capture(caps: dict[str, list[Node]]) -> tuple[str, Node] | None:
-    for tag, nodes in caps.items():
+def _primary_tag(caps: dict[str, list[Node]]) -> str | None:
+    """The capture that says what a match is (the same for every match of a pattern)."""
+    for tag in caps:
         if tag.startswith(("definition.", "reference.")) or tag in ("import", "package"):
-            return tag, nodes[0]
+            return tag
     return None
 
 

@@ -11,6 +11,8 @@ Column families and their keys (``\\0`` separates text parts, ids are 8 raw byte
 - ``facts``   repo \\0 path -> the file's parsed facts (to re-resolve without parsing)
 - ``deps``    repo \\0 name \\0 path -> "" (files whose edges depend on a name)
 - ``dirty``   repo \\0 path -> "" (files whose edges must be resolved again)
+- ``chunks``  repo \\0 path \\0 chunk id -> search chunk (text, hash, node)
+- ``embeddings`` model \\0 chunk hash -> float32 vector (the embedding cache)
 - ``meta``    revision, schema, repositories
 
 Every file's update is one atomic WriteBatch that also advances the revision.
@@ -41,7 +43,7 @@ from codegraph.graph.model import Edge, EdgeKind, Node
 
 SCHEMA = 1
 COLUMN_FAMILIES = ("nodes", "out", "in", "names", "qnames", "files", "facts", "deps", "dirty",
-                   "meta")
+                   "chunks", "embeddings", "meta")
 _RESOLUTION_CODES = ("structural", "import", "same_scope", "name_match", "external")
 _LINE = struct.Struct(">I")
 
@@ -80,21 +82,23 @@ def text_key(*parts: str) -> bytes:
     return "\0".join(parts).encode()
 
 
-def _prefix_end(prefix: bytes) -> bytes:
-    """The smallest key greater than every key starting with ``prefix``."""
-    trimmed = prefix.rstrip(b"\xff")
-    return trimmed[:-1] + bytes([trimmed[-1] + 1]) if trimmed else b"\xff" * 64
+_KIND_BYTE = {k: bytes([int(k)]) for k in EdgeKind}
+_RESOLUTION_CODE = {r: i for i, r in enumerate(_RESOLUTION_CODES)}
+# Only the indexer (one thread) packs edges: one reusable packer saves a Packer per edge.
+_EDGE_PACKER = msgpack.Packer(use_bin_type=True)
 
 
 def edge_keys(e: Edge) -> tuple[bytes, bytes]:
     src, dst = bytes.fromhex(e.src), bytes.fromhex(e.dst)
-    kind = bytes([int(e.kind)])
-    line = _LINE.pack(max(0, min(e.line, 0xFFFFFFFF)))
-    return src + kind + dst + line, dst + kind + src + line
+    kind = _KIND_BYTE[e.kind]
+    line = _LINE.pack(e.line if 0 <= e.line <= 0xFFFFFFFF else 0)
+    return b"".join((src, kind, dst, line)), b"".join((dst, kind, src, line))
 
 
 def edge_value(e: Edge) -> bytes:
-    return pack([_RESOLUTION_CODES.index(e.resolution), round(e.confidence, 3), e.name, e.col])
+    value: bytes = _EDGE_PACKER.pack(
+        [_RESOLUTION_CODE[e.resolution], round(e.confidence, 3), e.name, e.col])
+    return value
 
 
 def decode_edge(key: bytes, value: bytes, incoming: bool) -> Edge:
@@ -268,7 +272,7 @@ class Store:
             yield key
 
     def multi_get(self, cf: str, keys: list[bytes]) -> list[bytes | None]:
-        values = self.cf[cf].get(keys)
+        values = self.cf[cf].get(list[Any](keys))
         return list(values) if values is not None else [None] * len(keys)
 
     def node(self, node_id: str) -> Node | None:
@@ -347,6 +351,16 @@ class Store:
             self.delete_edge(wb, e)
             removed.append(e)
         return removed
+
+    def delete_chunks(self, wb: WriteBatch, repo: str, path: str) -> None:
+        prefix = text_key(repo, path) + b"\0"
+        wb.delete_range(prefix, prefix[:-1] + b"\1", self.handle["chunks"])
+
+    def chunks(self, repo: str | None = None) -> Iterator[tuple[str, list[Any]]]:
+        """(chunk id, chunk wire) of every stored chunk, or one repository's."""
+        prefix = repo.encode() + b"\0" if repo else b""
+        for key, value in self.scan("chunks", prefix):
+            yield key[-8:].hex(), unpack(value)
 
     def put_file(self, wb: WriteBatch, rec: FileRecord) -> None:
         wb.put(text_key(rec.repo, rec.path), rec.to_wire(), self.handle["files"])

@@ -175,6 +175,9 @@ class _Resolver:
                      scope: int, line: int, col: int) -> list[Edge]:
         written = f"{qualifier}.{name}" if qualifier else name
         if qualifier is None:
+            if name == "cls" and self.enclosing_class(scope) >= 0:  # cls() in a classmethod
+                cls_sym = self._sym(self.enclosing_class(scope))
+                return [link(src, kind, cls_sym, SAME_SCOPE, line, col, name)]
             found = self.local(name, scope)
             if found is not None:
                 return [link(src, kind, found, SAME_SCOPE, line, col, name)]

@@ -29,8 +29,8 @@ from tree_sitter import Node
 
 from codegraph.parse.extract import (
     MAX_SIGNATURE,
-    drop_definitions,
     comment_doc,
+    drop_definitions,
     extra,
     node_text,
     signature_of,

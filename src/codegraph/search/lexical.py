@@ -1,0 +1,333 @@
+"""Lexical search: BM25 over code-aware tokens, in SQLite FTS5 (``<data dir>/lexical.sqlite``).
+
+Tables:
+
+- ``docs``  rowid -> chunk_id (hex, unique), hash, repo, language, kind, path: the filters,
+  read by rowid for the matching rows only (never the chunk text);
+- ``fts``   FTS5 over three columns of pre-tokenized text (``tokens.code_tokens`` joined by
+  spaces, kept as is by the ``ascii`` tokenizer): ``name`` (the definition's own name),
+  ``context`` (its qualified name and signature) and ``body`` (the whole chunk text),
+  weighted ``WEIGHTS`` in bm25;
+- ``meta``  schema, revision (the graph store revision this index is in step with).
+
+The index is derived data: a corrupted file raises :class:`LexicalIndexError` and can be
+deleted and rebuilt from the graph store. Each write is one transaction (WAL journal).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import TracebackType
+
+from codegraph.graph.model import short_name
+from codegraph.search.chunks import Chunk
+from codegraph.search.tokens import code_tokens, query_terms
+
+FILE_NAME = "lexical.sqlite"
+SCHEMA = 1
+# bm25 weights of the columns name, context, body. An own-name match counts 3x: the best
+# of the weights tried on a labelled query set over the stdlib (names also count in body).
+WEIGHTS = (3.0, 1.0, 1.0)
+MAX_QUERY_TERMS = 64
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS docs(rowid INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL UNIQUE,"
+    " hash TEXT NOT NULL, repo TEXT NOT NULL, language TEXT NOT NULL, kind TEXT NOT NULL,"
+    " path TEXT NOT NULL)",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(name, context, body, tokenize = 'ascii')",
+)
+
+
+class LexicalIndexError(Exception):
+    """A lexical index problem with a message fit for a user."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    """Counted by (chunk_id, hash): a changed chunk is one removed and one added."""
+
+    added: int
+    removed: int
+    unchanged: int
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalHit:
+    chunk_id: str
+    score: float  # -bm25: higher is better
+    rank: int  # 1-based, counting from the first result of the first page
+
+
+def default_path(data_dir: str) -> str:
+    return os.path.join(data_dir, FILE_NAME)
+
+
+def name_columns(chunk: Chunk) -> tuple[str, str]:
+    """The ``name`` and ``context`` columns: the definition's own name; its qualified name
+    and the signature line of the chunk's header (see ``chunks.header``)."""
+    lines = chunk.text.split("\n", 3)
+    signature = lines[2] if len(lines) > 2 and lines[0].startswith("# ") else ""
+    return (" ".join(code_tokens(short_name(chunk.qualified_name))),
+            " ".join(code_tokens(f"{chunk.qualified_name}\n{signature}")))
+
+
+def _quoted(terms: list[str]) -> list[str]:
+    return ['"' + t.replace('"', '""') + '"' for t in terms]
+
+
+def _filters(repo: str | None, language: str | None, kind: str | None,
+             path_glob: str | None) -> tuple[str, dict[str, object]]:
+    """`` AND d.repo = :repo ...`` (docs as ``d``) and its parameters."""
+    where, params = "", dict[str, object]()
+    for column, value in (("repo", repo), ("language", language), ("kind", kind),
+                          ("path", path_glob)):
+        if value is not None:
+            where += f" AND d.{column} {'GLOB' if column == 'path' else '='} :{column}"
+            params[column] = value
+    return where, params
+
+
+class LexicalIndex:
+    """Open with ``LexicalIndex.open(path)``; one writer at a time, any number of readers."""
+
+    def __init__(self, db: sqlite3.Connection, path: str) -> None:  # use open()
+        self.db = db
+        self.path = path
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, path: str) -> LexicalIndex:
+        parent = os.path.dirname(os.path.abspath(path))
+        try:
+            os.makedirs(parent, exist_ok=True)
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                 timeout=30.0)
+        except (OSError, sqlite3.Error) as exc:
+            raise LexicalIndexError(f"cannot open the lexical index {path}: {exc}") from exc
+        index = cls(db, path)
+        try:
+            with index._guard():
+                index._init()
+        except BaseException:
+            db.close()
+            raise
+        return index
+
+    def _init(self) -> None:
+        db = self.db
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA journal_size_limit = 67108864")  # a big sync's WAL shrinks back
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and not {"meta", "docs", "fts"} <= tables:
+            raise LexicalIndexError(f"{self.path} is an SQLite file but not a lexical index")
+        if not tables:
+            try:
+                with self._write(None):
+                    self._create()
+                    self._set_meta("schema", str(SCHEMA))
+            except LexicalIndexError as exc:
+                if "fts5" in str(exc):
+                    raise LexicalIndexError("this Python's SQLite lacks FTS5 (needed for "
+                                            "lexical search)") from exc
+                raise
+        schema = self._meta("schema")
+        if schema != str(SCHEMA):
+            raise LexicalIndexError(f"the lexical index {self.path} has schema {schema}, "
+                                    f"expected {SCHEMA}: delete it to rebuild it")
+
+    def _create(self) -> None:
+        for statement in _SCHEMA:
+            self.db.execute(statement)
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    def __enter__(self) -> LexicalIndex:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """SQLite errors -> LexicalIndexError, under the connection's lock."""
+        with self._lock:
+            try:
+                yield
+            except sqlite3.DatabaseError as exc:
+                text = str(exc)
+                if "not a database" in text or "malformed" in text or "corrupt" in text:
+                    raise LexicalIndexError(
+                        f"the lexical index {self.path} is corrupted ({text}): delete it "
+                        "to rebuild it from the graph store") from exc
+                raise LexicalIndexError(f"lexical index {self.path}: {text}") from exc
+
+    @contextmanager
+    def _write(self, revision: int | None) -> Iterator[sqlite3.Connection]:
+        """One write transaction (that also sets the revision, when given)."""
+        with self._guard():
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+                if revision is not None:
+                    self._set_meta("revision", str(int(revision)))
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+
+    def _meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    # -- writes ------------------------------------------------------------------------
+
+    def sync(self, chunks: Iterable[Chunk], *, revision: int | None = None) -> SyncReport:
+        """Make the index hold exactly ``chunks`` (one transaction; idempotent)."""
+        wanted = {c.id: c for c in chunks}
+        with self._write(revision) as db:
+            held: dict[str, str] = dict(db.execute("SELECT chunk_id, hash FROM docs"))
+            stale = [cid for cid, h in held.items()
+                     if (c := wanted.get(cid)) is None or c.hash != h]
+            fresh = [c for cid, c in wanted.items() if held.get(cid) != c.hash]
+            if stale and len(stale) == len(held):
+                db.execute("DELETE FROM docs")
+                db.execute("DROP TABLE fts")
+                self._create()
+            else:
+                self._delete(stale)
+            self._insert(fresh)
+        return SyncReport(len(fresh), len(stale), len(wanted) - len(fresh))
+
+    def upsert(self, chunks: Iterable[Chunk], *, revision: int | None = None) -> SyncReport:
+        """Add new chunks and replace changed ones; keep every other chunk."""
+        wanted = {c.id: c for c in chunks}
+        with self._write(revision) as db:
+            fresh = [c for c in wanted.values() if (row := db.execute(
+                "SELECT hash FROM docs WHERE chunk_id = ?", (c.id,)).fetchone()) is None
+                or row[0] != c.hash]
+            removed = self._delete([c.id for c in fresh])
+            self._insert(fresh)
+        return SyncReport(len(fresh), removed, len(wanted) - len(fresh))
+
+    def remove(self, chunk_ids: Iterable[str], *, revision: int | None = None) -> int:
+        """Remove these chunks (absent ones are ignored): how many were removed."""
+        with self._write(revision):
+            return self._delete(list(dict.fromkeys(chunk_ids)))
+
+    def set_revision(self, revision: int) -> None:
+        with self._write(revision):
+            pass
+
+    def _delete(self, chunk_ids: list[str]) -> int:
+        if not chunk_ids:
+            return 0
+        self.db.executemany("DELETE FROM fts WHERE rowid = (SELECT rowid FROM docs "
+                            "WHERE chunk_id = ?)", ((i,) for i in chunk_ids))
+        return self.db.executemany("DELETE FROM docs WHERE chunk_id = ?",
+                                   ((i,) for i in chunk_ids)).rowcount
+
+    def _insert(self, chunks: list[Chunk]) -> None:
+        if not chunks:
+            return
+        db = self.db
+        first = int(db.execute("SELECT coalesce(max(rowid), 0) + 1 FROM docs").fetchone()[0])
+        db.executemany("INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       ((first + i, c.id, c.hash, c.repo, c.language, c.kind, c.path)
+                        for i, c in enumerate(chunks)))
+        db.executemany("INSERT INTO fts(rowid, name, context, body) VALUES (?, ?, ?, ?)",
+                       ((first + i, *name_columns(c), " ".join(code_tokens(c.text)))
+                        for i, c in enumerate(chunks)))
+
+    # -- reads -------------------------------------------------------------------------
+
+    @property
+    def revision(self) -> int:
+        with self._guard():
+            value = self._meta("revision")
+        return int(value) if value is not None else 0
+
+    def count(self) -> int:
+        with self._guard():
+            return int(self.db.execute("SELECT count(*) FROM docs").fetchone()[0])
+
+    def chunk_ids(self) -> dict[str, str]:
+        """Every chunk held: chunk_id -> hash."""
+        with self._guard():
+            return dict(self.db.execute("SELECT chunk_id, hash FROM docs"))
+
+    def filter_ids(self, *, repo: str | None = None, language: str | None = None,
+                   kind: str | None = None, path_glob: str | None = None) -> set[str]:
+        """The ids of the chunks that pass these filters (as in ``search``)."""
+        where, params = _filters(repo, language, kind, path_glob)
+        with self._guard():
+            return {r[0] for r in self.db.execute(
+                f"SELECT chunk_id FROM docs AS d WHERE 1{where}", params)}
+
+    def chunk_locations(self, chunk_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """chunk_id -> (repo, path) for the chunks held, in the order asked."""
+        ids = list(dict.fromkeys(chunk_ids))
+        found: dict[str, tuple[str, str]] = {}
+        with self._guard():
+            for at in range(0, len(ids), 500):
+                batch = ids[at:at + 500]
+                found.update((cid, (repo, path)) for cid, repo, path in self.db.execute(
+                    "SELECT chunk_id, repo, path FROM docs WHERE chunk_id IN "
+                    f"({','.join('?' * len(batch))})", batch))
+        return {cid: found[cid] for cid in ids if cid in found}
+
+    def search(self, query: str, *, repo: str | None = None, language: str | None = None,
+               kind: str | None = None, path_glob: str | None = None, limit: int = 10,
+               offset: int = 0) -> list[LexicalHit]:
+        """Chunks by BM25 relevance: those with every query term first, then the others
+        with any term. Filters are exact (``path_glob`` is SQLite GLOB: case-sensitive,
+        ``*`` also matches ``/``). A query without terms (empty, only punctuation or stop
+        words) finds nothing.
+
+        Two tiers, two queries: the all-terms one is small and fast, and fills most pages
+        alone; the any-term one (BM25 over every row with a term) runs only to complete a
+        page. A row scores the same in either (bm25 sums over the terms it has).
+        """
+        terms = query_terms(query)[:MAX_QUERY_TERMS]
+        if not terms or limit <= 0:
+            return []
+        offset = max(offset, 0)
+        quoted = _quoted(terms)
+        where, params = _filters(repo, language, kind, path_glob)
+        params.update({"all": " AND ".join(quoted), "any": " OR ".join(quoted),
+                       "w0": WEIGHTS[0], "w1": WEIGHTS[1], "w2": WEIGHTS[2]})
+        base = f"FROM fts JOIN docs AS d ON d.rowid = fts.rowid WHERE fts MATCH :m{where}"
+        page = (f"SELECT d.chunk_id, bm25(fts, :w0, :w1, :w2) AS b {base}{{rest}} "
+                "ORDER BY b, fts.rowid LIMIT :limit OFFSET :offset")
+        rows: list[tuple[str, float]] = []
+        with self._guard():
+            self.db.execute("BEGIN")  # one snapshot for both tiers
+            try:
+                n_all = 0
+                if len(terms) > 1:
+                    n_all = self.db.execute(f"SELECT count(*) {base}",
+                                            {**params, "m": params["all"]}).fetchone()[0]
+                if offset < n_all:
+                    rows += self.db.execute(page.format(rest=""), {
+                        **params, "m": params["all"], "limit": limit, "offset": offset})
+                if len(rows) < limit:
+                    rest = (" AND fts.rowid NOT IN (SELECT rowid FROM fts WHERE fts MATCH :all)"
+                            if n_all else "")
+                    rows += self.db.execute(page.format(rest=rest), {
+                        **params, "m": params["any"], "limit": limit - len(rows),
+                        "offset": max(0, offset - n_all)})
+            finally:
+                self.db.execute("COMMIT")
+        return [LexicalHit(cid, -b, offset + i + 1) for i, (cid, b) in enumerate(rows)]

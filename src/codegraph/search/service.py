@@ -1,0 +1,329 @@
+"""Search over the indexed code: lexical (BM25), semantic (embeddings + FAISS) and hybrid.
+
+The structural index stores every definition's chunk in the graph store. This service
+keeps two derived indexes in step with those chunks: the lexical index (synced right
+after each structural run, so lexical search is usable at once) and the vector index
+(filled in afterwards, embedding only chunks whose content changed: vectors are cached
+by (model, chunk hash) in the store).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from codegraph.graph.model import EdgeKind
+from codegraph.search.chunks import Chunk
+from codegraph.search.fusion import reciprocal_rank_fusion
+from codegraph.search.lexical import LexicalIndex, default_path
+from codegraph.store.rocks import Store, pack, text_key, unpack
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from codegraph.search.embeddings import Embedder
+    from codegraph.search.vectors import VectorIndex
+
+MODES = ("lexical", "semantic", "hybrid")
+CANDIDATES = 100  # per ranking, before fusion
+EMBED_BATCH = 32
+SAVE_EVERY = 2048  # vectors between saves of the vector index while embedding
+_IDMAP = b"\0idmap\0"  # embeddings CF: model \0 chunk id -> hash of the embedded text
+_FAILURES = b"embed_failures"
+
+
+class SearchError(ValueError):
+    """A search that cannot be answered as asked."""
+
+
+@dataclass(slots=True)
+class EmbedReport:
+    provider: str
+    model: str
+    total: int = 0
+    embedded: int = 0  # computed by the model in this run
+    cached: int = 0  # taken from the embedding cache
+    removed: int = 0
+    failed: int = 0
+    error: str = ""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+def embedder_from_env(provider: str | None = None) -> Embedder:
+    """The configured embedding provider: ``EMBEDDING_PROVIDER`` is ``local`` (default)
+    or ``openai``."""
+    name = (provider or os.environ.get("EMBEDDING_PROVIDER") or "local").lower()
+    if name == "local":
+        from codegraph.search.embeddings import LocalEmbedder
+
+        return LocalEmbedder(os.environ.get("EMBEDDING_MODEL_PATH") or None)
+    if name == "openai":
+        from codegraph.search.openai_embed import OpenAIEmbedder
+
+        return OpenAIEmbedder()
+    raise SearchError(f"EMBEDDING_PROVIDER must be local or openai, got {name!r}")
+
+
+def faiss_path(data_dir: str) -> str:
+    return os.environ.get("FAISS_INDEX_PATH") or os.path.join(data_dir, "faiss")
+
+
+@dataclass
+class SearchService:
+    store: Store
+    data_dir: str
+    provider: str | None = None
+    _embedder: Any = field(default=None, repr=False)
+    _lexical: LexicalIndex | None = field(default=None, repr=False)
+    _vectors: Any = field(default=None, repr=False)
+
+    # -- the derived indexes -------------------------------------------------------------
+    def lexical(self) -> LexicalIndex:
+        if self._lexical is None:
+            self._lexical = LexicalIndex.open(default_path(self.data_dir))
+        return self._lexical
+
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = embedder_from_env(self.provider)
+        return self._embedder  # type: ignore[no-any-return]
+
+    def vectors(self, *, for_writing: bool = False) -> VectorIndex:
+        """The vector index of the configured model; a writer replaces a mismatched one."""
+        if self._vectors is None:
+            from codegraph.search.vectors import VectorIndex, VectorIndexMismatch
+
+            e = self.embedder()
+            try:
+                self._vectors = VectorIndex.open(faiss_path(self.data_dir), provider=e.provider,
+                                                 model=e.model, dimension=e.dimension)
+            except VectorIndexMismatch as exc:
+                if not for_writing:
+                    raise SearchError(f"{exc}; run `codegraph index` to re-embed with "
+                                      f"{e.provider}/{e.model}") from None
+                self._vectors = VectorIndex.open(faiss_path(self.data_dir),
+                                                 provider=e.provider, model=e.model,
+                                                 dimension=e.dimension, reset=True)
+        return self._vectors  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        if self._lexical is not None:
+            self._lexical.close()
+            self._lexical = None
+        close = getattr(self._embedder, "close", None)
+        if close is not None:
+            close()
+
+    def chunks(self) -> Iterator[Chunk]:
+        for chunk_id, wire in self.store.chunks():
+            yield Chunk.from_wire(chunk_id, wire)
+
+    def sync_lexical(self) -> dict[str, int]:
+        report = self.lexical().sync(self.chunks(), revision=self.store.revision)
+        return {"added": report.added, "removed": report.removed,
+                "unchanged": report.unchanged}
+
+    # -- embedding -----------------------------------------------------------------------
+    def embed(self, progress: Callable[[dict[str, Any]], None] | None = None,
+              batch: int = EMBED_BATCH) -> EmbedReport:
+        """Bring the vector index in step with the stored chunks."""
+        started = time.monotonic()
+        embedder = self.embedder()
+        vectors = self.vectors(for_writing=True)
+        model_key = f"{embedder.provider}/{embedder.model}".encode()
+        report = EmbedReport(embedder.provider, embedder.model)
+        current = {c.id: c for c in self.chunks()}
+        report.total = len(current)
+        embedded = self._idmap(model_key)
+        stale = [i for i, h in embedded.items() if i not in current or current[i].hash != h]
+        stale += [i for i in vectors.ids() if i not in embedded]
+        if stale:
+            report.removed = vectors.remove(stale)
+            wb = self.store.batch()
+            for i in stale:
+                wb.delete(_IDMAP + model_key + b"\0" + bytes.fromhex(i),
+                          self.store.handle["embeddings"])
+            self.store.commit(wb, bump=False)
+        todo = [c for i, c in current.items() if embedded.get(i) != c.hash or i in stale]
+        if progress:
+            progress({"event": "embed", "total": len(todo), "provider": embedder.provider})
+        since_save = 0
+        for start in range(0, len(todo), batch):
+            part = todo[start:start + batch]
+            try:
+                found = self._vectors_for(embedder, model_key, part, report)
+            except Exception as exc:  # a provider failure: nothing stored for this batch
+                report.failed = len(todo) - start
+                report.error = f"{type(exc).__name__}: {exc}"
+                break
+            vectors.add([c.id for c in part], found)
+            wb = self.store.batch()
+            for c in part:
+                wb.put(_IDMAP + model_key + b"\0" + bytes.fromhex(c.id), c.hash.encode(),
+                       self.store.handle["embeddings"])
+            self.store.commit(wb, bump=False)
+            since_save += len(part)
+            if since_save >= SAVE_EVERY:
+                vectors.save(self.store.revision)
+                since_save = 0
+            if progress:
+                progress({"event": "embedded", "done": start + len(part), "total": len(todo)})
+        vectors.save(self.store.revision)
+        self._record_failures(report)
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _vectors_for(self, embedder: Embedder, model_key: bytes, part: list[Chunk],
+                     report: EmbedReport) -> npt.NDArray[np.float32]:
+        import numpy as np
+
+        keys = [model_key + b"\0" + c.hash.encode() for c in part]
+        cached = self.store.multi_get("embeddings", keys)
+        missing = [i for i, v in enumerate(cached) if v is None]
+        out = np.zeros((len(part), embedder.dimension), dtype=np.float32)
+        for i, v in enumerate(cached):
+            if v is not None:
+                out[i] = np.frombuffer(v, dtype=np.float32)
+        if missing:
+            fresh = embedder.embed([part[i].text for i in missing])
+            if fresh.shape != (len(missing), embedder.dimension):
+                raise SearchError(f"the embedder returned {fresh.shape}, expected "
+                                  f"{(len(missing), embedder.dimension)}")
+            wb = self.store.batch()
+            for row, i in zip(fresh, missing, strict=True):
+                out[i] = row
+                wb.put(keys[i], row.astype(np.float32).tobytes(),
+                       self.store.handle["embeddings"])
+            self.store.commit(wb, bump=False)
+        report.embedded += len(missing)
+        report.cached += len(part) - len(missing)
+        return out
+
+    def _idmap(self, model_key: bytes) -> dict[str, str]:
+        prefix = _IDMAP + model_key + b"\0"
+        return {k[-8:].hex(): v.decode() for k, v in self.store.scan("embeddings", prefix)}
+
+    def _record_failures(self, report: EmbedReport) -> None:
+        wb = self.store.batch()
+        wb.put(_FAILURES, pack([report.failed, report.error, time.time()]),
+               self.store.handle["meta"])
+        self.store.commit(wb, bump=False)
+
+    def coverage(self) -> dict[str, Any]:
+        """How many chunks have a current embedding, and the last failure (cheap: reads the
+        vector index's manifest, not the model)."""
+        import json
+
+        current = {c.id: c.hash for c in self.chunks()}
+        raw = self.store.cf["meta"].get(_FAILURES)
+        failed, error = unpack(raw)[:2] if raw else (0, "")
+        out: dict[str, Any] = {"chunks": len(current), "embedded": 0, "provider": None,
+                               "model": None, "embedding_failures": failed,
+                               "last_embedding_error": error}
+        try:
+            with open(os.path.join(faiss_path(self.data_dir), "manifest.json")) as f:
+                manifest = json.load(f)
+        except (OSError, ValueError):
+            return out
+        model_key = f"{manifest.get('provider')}/{manifest.get('model')}".encode()
+        embedded = self._idmap(model_key)
+        out.update(provider=manifest.get("provider"), model=manifest.get("model"),
+                   embedded=sum(1 for i, h in embedded.items() if current.get(i) == h))
+        return out
+
+    # -- searching -----------------------------------------------------------------------
+    def search(self, query: str, *, mode: str = "hybrid", limit: int = 10, offset: int = 0,
+               repo: str | None = None, language: str | None = None, kind: str | None = None,
+               path: str | None = None, graph_boost: bool = False) -> dict[str, Any]:
+        if mode not in MODES:
+            raise SearchError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if limit < 1 or offset < 0:
+            raise SearchError("limit must be at least 1 and offset at least 0")
+        if not query.strip():
+            raise SearchError("the search query is empty")
+        wanted = offset + limit
+        depth = max(CANDIDATES, wanted * 3)
+        filters: dict[str, Any] = {"repo": repo, "language": language, "kind": kind,
+                                   "path_glob": path}
+        rankings: dict[str, list[tuple[str, float]]] = {}
+        info: dict[str, Any] = {"mode": mode}
+        if mode in ("lexical", "hybrid"):
+            hits = self.lexical().search(query, limit=depth, **filters)
+            rankings["lexical"] = [(h.chunk_id, h.score) for h in hits]
+        if mode in ("semantic", "hybrid"):
+            vectors = self.vectors()
+            allowed = self._allowed(filters)
+            query_vector = self.embedder().embed([query])[0]
+            rankings["semantic"] = vectors.search(query_vector, depth, allowed=allowed)
+            total = sum(1 for _ in self.store.scan_keys("chunks", b""))
+            info["coverage"] = {"embedded": vectors.count, "chunks": total,
+                                "partial": vectors.count < total}
+        centrality = self._centrality(rankings) if graph_boost else None
+        fused = reciprocal_rank_fusion(rankings, centrality=centrality)
+        results = self._items(fused, wanted)[offset:wanted]
+        return {**info, "results": results}
+
+    def _allowed(self, filters: dict[str, Any]) -> set[str] | None:
+        if not any(filters.values()):
+            return None
+        return self.lexical().filter_ids(**filters)
+
+    def _items(self, fused: list[Any], wanted: int) -> list[dict[str, Any]]:
+        """One hit per definition (its best chunk), with the node's fields."""
+        chunks = self._chunk_meta([f.key for f in fused])
+        seen: set[str] = set()
+        items = []
+        for f in fused:
+            chunk = chunks.get(f.key)
+            if chunk is None or chunk.node_id in seen:
+                continue
+            node = self.store.node(chunk.node_id)
+            if node is None:
+                continue
+            seen.add(chunk.node_id)
+            items.append({**node.to_dict(), "score": round(f.score, 6),
+                          "scores": f.explain(), "chunk": {"id": chunk.id, "line": chunk.line,
+                                                           "end_line": chunk.end_line}})
+            if len(items) >= wanted:
+                break
+        return items
+
+    def _chunk_meta(self, chunk_ids: list[str]) -> dict[str, Chunk]:
+        rows = self.lexical().chunk_locations(chunk_ids)
+        keys = [text_key(repo, path) + b"\0" + bytes.fromhex(i) for i, (repo, path) in
+                rows.items()]
+        out = {}
+        for value, chunk_id in zip(self.store.multi_get("chunks", keys), rows, strict=True):
+            if value is not None:
+                out[chunk_id] = Chunk.from_wire(chunk_id, unpack(value))
+        return out
+
+    def similar(self, node_ids: list[str], limit: int = 10) -> list[dict[str, Any]]:
+        """Definitions whose embeddings are nearest to these nodes' own."""
+        import numpy as np
+
+        vectors = self.vectors()
+        own = [c for c in self.chunks() if c.node_id in set(node_ids)]
+        rows = [v for c in own if (v := vectors.vector(c.id)) is not None]
+        if not rows:
+            raise SearchError("no embedding for that symbol yet: run `codegraph index` and "
+                              "let embedding finish")
+        centre = np.mean(np.stack(rows), axis=0)
+        centre /= max(float(np.linalg.norm(centre)), 1e-12)
+        hits = vectors.search(centre, limit + len(own) + 5)
+        fused = reciprocal_rank_fusion({"semantic": hits})
+        items = [i for i in self._items(fused, limit + len(node_ids)) if i["id"] not in node_ids]
+        return items[:limit]
+
+    def _centrality(self, rankings: dict[str, list[tuple[str, float]]]) -> dict[str, int]:
+        """Chunk id -> how many call sites reach its definition."""
+        ids = {i for ranking in rankings.values() for i, _ in ranking}
+        return {i: len(self.store.edges(c.node_id, incoming=True, kinds=(EdgeKind.CALLS,)))
+                for i, c in self._chunk_meta(sorted(ids)).items()}
