@@ -8,6 +8,10 @@ import pytest
 
 STRICT = os.environ.get("CODEGRAPH_STRICT_SKIPS") == "1"
 
+# Tests index without embeddings (slow on 2 cores) unless a test asks for them; CLI
+# subprocesses inherit this.
+os.environ.setdefault("CODEGRAPH_EMBED", "0")
+
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     skipped = terminalreporter.stats.get("skipped", [])

@@ -16,8 +16,11 @@ NOBODY = 65534
 
 
 def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of a CLI subprocess: this source tree, no embeddings (these tests are
+    about the graph), no CODEGRAPH_/ROCKSDB_ settings from outside."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEGRAPH_", "ROCKSDB_"))}
-    env.update(PYTHONPATH=SRC, PYTHONDONTWRITEBYTECODE="1", **extra)
+    env.update(PYTHONPATH=SRC, PYTHONDONTWRITEBYTECODE="1", CODEGRAPH_EMBED="0")
+    env.update(extra)
     return env
 
 
@@ -46,7 +49,12 @@ _AS_NOBODY = """
 import os, sys
 import codegraph.cli, codegraph.api, codegraph.index.indexer, codegraph.index.progress
 import codegraph.query.queries, codegraph.graph.resolvers.python, encodings.idna
-import json, networkx, rapidfuzz.fuzz, rapidfuzz.process
+import importlib, json, networkx, rapidfuzz.fuzz, rapidfuzz.process, sqlite3
+for optional in ("codegraph.search.service", "codegraph.search.lexical", "codegraph.index.watch"):
+    try:
+        importlib.import_module(optional)
+    except ImportError:
+        pass
 from codegraph.parse.extract import extract
 extract(b"def f():\\n    g()\\n", "python")
 os.setgroups([])

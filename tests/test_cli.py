@@ -188,6 +188,20 @@ def test_refs_callers_callees(store: tuple[Path, Path]) -> None:
     assert results(data, "callers", "tools.report.report") == []
 
 
+def test_edge_commands_human_output(store: tuple[Path, Path]) -> None:
+    _, data = store
+    # callers and refs: where the use is; callees: where the callee is defined
+    assert human(data, "refs", "shop.pricing.describe") == ["(no results)"]
+    assert "shop-repo:shop/pricing.py:14  function shop.pricing.describe  " \
+        "[references import 1.00]" in human(data, "refs", "shop.models.Item")
+    assert human(data, "callees", "tools.report.report") == [
+        "(external)  external json.dumps  [calls external 1.00]",
+        "shop-repo:shop/cart.py:10  function shop.cart.checkout  [calls import 1.00]"]
+    assert human(data, "impact", "apply_tax", "--depth", "2") == [
+        "shop-repo:shop/pricing.py:7  function shop.pricing.compute  [calls same_scope 0.90]",
+        "shop-repo:shop/models.py:9  method shop.models.Item.total  [calls import 1.00]"]
+
+
 def test_impact_depth(store: tuple[Path, Path]) -> None:
     _, data = store
     chain = ["shop.pricing.compute", "shop.models.Item.total", "shop.cart.Cart.add",

@@ -23,8 +23,8 @@ pytestmark = pytest.mark.slow
 PACKAGES, MODULES, FUNCTIONS = 30, 50, 12  # 1,500 modules
 
 
-def module_source(rnd: random.Random, p: int, m: int) -> str:
-    deps = [(rnd.randrange(PACKAGES), rnd.randrange(MODULES)) for _ in range(3)]
+def module_source(rnd: random.Random, p: int, m: int, packages: int) -> str:
+    deps = [(rnd.randrange(packages), rnd.randrange(MODULES)) for _ in range(3)]
     lines = [f"from corpus.pkg{dp:02d}.mod{dm:02d} import f1, Base{dp}_{dm}" for dp, dm in deps]
     lines += [f"from corpus.pkg{deps[0][0]:02d} import mod{deps[0][1]:02d} as other", "",
               f"class Base{p}_{m}:",
@@ -44,22 +44,22 @@ def module_source(rnd: random.Random, p: int, m: int) -> str:
     return "\n".join(lines)
 
 
-def write_corpus(root: Path) -> None:
-    """30 packages of 50 modules importing and calling each other (and some unknowns)."""
+def write_corpus(root: Path, packages: int = PACKAGES) -> None:
+    """Packages of 50 modules importing and calling each other (and some unknowns)."""
     rnd = random.Random(20240611)
     (root / "corpus").mkdir(parents=True)
     (root / "corpus/__init__.py").write_text("")
-    for p in range(PACKAGES):
+    for p in range(packages):
         pkg = root / f"corpus/pkg{p:02d}"
         pkg.mkdir()
         (pkg / "__init__.py").write_text(f"from corpus.pkg{p:02d}.mod00 import f0 as entry\n")
         for m in range(MODULES):
-            (pkg / f"mod{m:02d}.py").write_text(module_source(rnd, p, m))
+            (pkg / f"mod{m:02d}.py").write_text(module_source(rnd, p, m, packages))
 
 
-def edit_corpus(root: Path) -> None:
+def edit_corpus(root: Path, packages: int) -> None:
     """Renames, deletions and additions that change other files' edges."""
-    for p in range(0, PACKAGES, 3):
+    for p in range(0, packages, 3):
         for m in range(0, MODULES, 7):
             path = root / f"corpus/pkg{p:02d}/mod{m:02d}.py"
             path.write_text(path.read_text().replace("def f1(", "def f1_renamed("))
@@ -101,7 +101,7 @@ def kill_during_index(corpus: Path, data: Path, event: str, nth: int = 1) -> Non
     assert not any(e.startswith('{"event": "done"') for e in events), events
 
 
-def mid_run_state(data: Path, total: int) -> tuple[int, int, int]:
+def mid_run_state(data: Path) -> tuple[int, int, int]:
     """(revision, stored files, dirty files) of the store left by the killed run."""
     code, out, err = run_cli("stats", "--json", data_dir=data)
     assert code == 0, err
@@ -149,17 +149,19 @@ def clean_data(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data
 
 
-@pytest.mark.parametrize(("event", "nth"), [("parsed", 1), ("resolve", 1), ("resolved", 1)])
-def test_kill_during_cold_index(corpus: Path, clean_data: Path, tmp_path: Path, event: str,
-                                nth: int) -> None:
+@pytest.mark.parametrize("event", ["parsed", "resolve", "resolved"])
+def test_kill_during_cold_index(corpus: Path, clean_data: Path, tmp_path: Path,
+                                event: str) -> None:
+    """Killed after the first 200 files are parsed, when resolving starts, and after the
+    first 500 files are resolved."""
     data = tmp_path / "data"
-    kill_during_index(corpus, data, event, nth)
-    revision, files, dirty = mid_run_state(data, PACKAGES * (MODULES + 1) + 1)
+    kill_during_index(corpus, data, event)
+    total = PACKAGES * (MODULES + 1) + 1
+    revision, files, dirty = mid_run_state(data)
     assert revision > 1 and dirty > 0  # killed mid-run, with work left to do
-    if event == "parsed":
-        assert files < PACKAGES * (MODULES + 1) + 1
+    assert files < total if event == "parsed" else files == total
     report = index_clean(corpus, data)
-    assert report["parsed"] < report["files"] or event == "parsed"
+    assert report["parsed"] == (total - files)
     assert_same_store(data, clean_data)
     # and the next run has nothing left to do
     report = index_clean(corpus, data)
@@ -168,16 +170,17 @@ def test_kill_during_cold_index(corpus: Path, clean_data: Path, tmp_path: Path, 
 
 @pytest.mark.parametrize("event", ["parsed", "resolve"])
 def test_kill_during_incremental_index(tmp_path: Path, event: str) -> None:
+    packages = 12  # 600 modules: enough to be killed mid-run, and faster
     root = tmp_path / "big"
-    write_corpus(root)
+    write_corpus(root, packages)
     data = tmp_path / "data"
     index_clean(root, data)
-    edit_corpus(root)
+    edit_corpus(root, packages)
     kill_during_index(root, data, event)
     report = index_clean(root, data)
-    assert report["deleted"] == (PACKAGES // 3 if event == "parsed" else 0)
+    assert report["deleted"] == (packages // 3 if event == "parsed" else 0)
     clean = tmp_path / "clean"
     index_clean(root, clean)
     assert_same_store(data, clean, stale_externals=True)
     callers = run_json("callers", "corpus.helpers.helper_missing", data_dir=data)["results"]
-    assert len(callers) == PACKAGES * MODULES - PACKAGES // 3
+    assert len(callers) == packages * MODULES - packages // 3

@@ -72,12 +72,14 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _print_items(results: list[dict[str, Any]]) -> None:
+def _print_items(results: list[dict[str, Any]], at_site: bool = True) -> None:
+    """``at_site``: an edge's line is its site, in the result's file (not for callees: the
+    site of a callee's edge is in the queried symbol's file)."""
     if not results:
         print("(no results)")
     for r in results:
-        where = (f"{r['repo']}:{r['path']}:{r.get('site_line') or r['line']}" if r["path"]
-                 else "(external)")
+        line = (r.get("site_line") if at_site else None) or r["line"]
+        where = f"{r['repo']}:{r['path']}:{line}" if r["path"] else "(external)"
         extra = ""
         if "resolution" in r:
             extra = f"  [{r['edge']} {r['resolution']} {r['confidence']:.2f}]"
@@ -104,7 +106,7 @@ def _print_human(command: str, results: Any) -> None:
             else:
                 print(f"{r['module']}: {', '.join(r['imports']) or '-'}")
     else:
-        _print_items(results)
+        _print_items(results, at_site=command != "callees")
 
 
 def _index(args: argparse.Namespace) -> int:

@@ -136,11 +136,19 @@ class SearchService:
         """Bring the vector index in step with the stored chunks."""
         started = time.monotonic()
         embedder = self.embedder()
-        vectors = self.vectors(for_writing=True)
-        model_key = f"{embedder.provider}/{embedder.model}".encode()
         report = EmbedReport(embedder.provider, embedder.model)
         current = {c.id: c for c in self.chunks()}
         report.total = len(current)
+        try:
+            embedder.dimension  # noqa: B018 (the openai provider may ask its server)
+        except Exception as exc:  # a provider failure: nothing stored, the index untouched
+            report.failed = report.total
+            report.error = f"{type(exc).__name__}: {exc}"
+            self._record_failures(report)
+            report.seconds = time.monotonic() - started
+            return report
+        vectors = self.vectors(for_writing=True)
+        model_key = f"{embedder.provider}/{embedder.model}".encode()
         embedded = self._idmap(model_key)
         stale = [i for i, h in embedded.items() if i not in current or current[i].hash != h]
         stale += [i for i in vectors.ids() if i not in embedded]
@@ -151,7 +159,10 @@ class SearchService:
                 wb.delete(_IDMAP + model_key + b"\0" + bytes.fromhex(i),
                           self.store.handle["embeddings"])
             self.store.commit(wb, bump=False)
-        todo = [c for i, c in current.items() if embedded.get(i) != c.hash or i in stale]
+        # Also any chunk missing from the vector index although the id map has it (an index
+        # just reset for another model, or deleted): its vector comes back from the cache.
+        todo = [c for i, c in current.items()
+                if embedded.get(i) != c.hash or i in stale or i not in vectors]
         if progress:
             progress({"event": "embed", "total": len(todo), "provider": embedder.provider})
         since_save = 0
