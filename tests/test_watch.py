@@ -82,6 +82,9 @@ def test_watch_applies_saved_changes(tmp_path: Path) -> None:
         assert update["parsed"] == 1
         assert _cli(data, "symbols", "scratch", "--kind", "function")["results"] == []
         assert _cli(data, "def", "lib.other")["results"][0]["line"] == 4
+        # Lexical search follows the watcher too.
+        hits = _cli(data, "search", "other", "--mode", "lexical")["results"]
+        assert [h["qualified_name"] for h in hits][:1] == ["lib.other"]
     finally:
         proc.send_signal(signal.SIGINT)
         try:

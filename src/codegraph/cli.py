@@ -130,15 +130,15 @@ def _index(args: argparse.Namespace) -> int:
         if args.watch:
             from codegraph.index.watch import watch
 
-            watch(indexer, report.repo, report.root,
-                  after=lambda: _refresh_search(cg, args.embed, progress))
+            def on_update(update: Any) -> None:
+                if progress is not None:
+                    progress({"event": "update", **update.to_dict()})
+                cg.search_service().sync_paths(update.repo, update.changed)
+                if args.embed and update.changed:
+                    cg.embed(progress)
+
+            watch(indexer, report.repo, report.root, on_update=on_update)
     return 0
-
-
-def _refresh_search(cg: Any, embed: bool, progress: Any) -> None:
-    cg.search_service().sync_lexical()
-    if embed:
-        cg.embed(progress)
 
 
 def _query(args: argparse.Namespace) -> int:

@@ -52,6 +52,7 @@ class IndexReport:
     revision: int = 0
     seconds: float = 0.0
     problems: list[tuple[str, str]] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)  # paths whose nodes and chunks changed
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -210,6 +211,7 @@ class Indexer:
                 hidden.add(result.path)
                 top.add(unit)
                 report.parsed += 1
+                report.changed.append(result.path)
                 if result.status == "partial":
                     report.problems.append((result.path, result.reason))
             else:
@@ -223,6 +225,7 @@ class Indexer:
                 dirty |= self._delete_file(wb, rec)
                 store.commit(wb)
                 report.deleted += 1
+                report.changed.append(path)
         for s in skipped:
             self._write_skip(repo, s, stored.get(s.path), report)
 
@@ -330,6 +333,7 @@ class Indexer:
                 wb = self.store.batch()
                 self._delete_file(wb, rec)
                 self.store.commit(wb)
+                report.changed.append(sf.path)
             new = FileRecord(repo, sf.path, result.hash, sf.size, sf.mtime_ns, sf.language,
                              "skipped", result.reason)
         else:
@@ -352,6 +356,7 @@ class Indexer:
         wb = self.store.batch()
         if rec is not None and rec.node_ids:
             self._delete_file(wb, rec)
+            report.changed.append(s.path)
         self.store.put_file(wb, FileRecord(repo, s.path, status="skipped", reason=s.reason))
         self.store.commit(wb)
 

@@ -16,10 +16,9 @@ STEP_MS = 25
 
 def watch(indexer: Indexer, repo: str, root: str, *,
           on_update: Callable[[IndexReport], None] | None = None,
-          stop: threading.Event | None = None,
-          after: Callable[[], None] | None = None) -> None:
+          stop: threading.Event | None = None) -> None:
     """Block, re-indexing changed files of ``root`` until interrupted (or ``stop`` is set);
-    ``after`` runs after each update (e.g. to bring search indexes in step)."""
+    ``on_update`` gets each update's report (by default it goes to the progress output)."""
     from watchfiles import watch as watch_changes
 
     root = os.path.realpath(root)
@@ -34,5 +33,3 @@ def watch(indexer: Indexer, repo: str, root: str, *,
         paths = sorted({os.path.relpath(path, root).replace(os.sep, "/") for _, path in changes})
         if paths:
             report(indexer.update_paths(repo, root, paths))
-            if after is not None:
-                after()

@@ -71,6 +71,11 @@ def embedder_from_env(provider: str | None = None) -> Embedder:
     raise SearchError(f"EMBEDDING_PROVIDER must be local or openai, got {name!r}")
 
 
+def _glob_literal(path: str) -> str:
+    """A GLOB pattern matching exactly ``path``."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in path)
+
+
 def faiss_path(data_dir: str) -> str:
     return os.environ.get("FAISS_INDEX_PATH") or os.path.join(data_dir, "faiss")
 
@@ -128,6 +133,19 @@ class SearchService:
     def sync_lexical(self) -> dict[str, int]:
         report = self.lexical().sync(self.chunks(), revision=self.store.revision)
         return {"added": report.added, "removed": report.removed,
+                "unchanged": report.unchanged}
+
+    def sync_paths(self, repo: str, paths: list[str]) -> dict[str, int]:
+        """Bring the lexical index in step for just these files (after an incremental run)."""
+        lexical = self.lexical()
+        current = [Chunk.from_wire(i, w) for path in paths
+                   for i, w in self.store.file_chunks(repo, path)]
+        held: set[str] = set()
+        for path in paths:
+            held |= lexical.filter_ids(repo=repo, path_glob=_glob_literal(path))
+        removed = lexical.remove(held - {c.id for c in current}, revision=self.store.revision)
+        report = lexical.upsert(current, revision=self.store.revision)
+        return {"added": report.added, "removed": removed + report.removed,
                 "unchanged": report.unchanged}
 
     # -- embedding -----------------------------------------------------------------------

@@ -356,6 +356,10 @@ class Store:
         prefix = text_key(repo, path) + b"\0"
         wb.delete_range(prefix, prefix[:-1] + b"\1", self.handle["chunks"])
 
+    def file_chunks(self, repo: str, path: str) -> Iterator[tuple[str, list[Any]]]:
+        for key, value in self.scan("chunks", text_key(repo, path) + b"\0"):
+            yield key[-8:].hex(), unpack(value)
+
     def chunks(self, repo: str | None = None) -> Iterator[tuple[str, list[Any]]]:
         """(chunk id, chunk wire) of every stored chunk, or one repository's."""
         prefix = repo.encode() + b"\0" if repo else b""
