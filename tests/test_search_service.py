@@ -175,6 +175,15 @@ def stored_chunks(cg: CodeGraph) -> dict[str, tuple[str, str]]:
     return {c.id: (c.path, c.hash) for c in cg.search_service().chunks()}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _default_search_config() -> Iterator[None]:
+    """The defaults (local model, faiss/ in the data dir) whatever the environment says."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("EMBEDDING_PROVIDER", "EMBEDDING_MODEL_PATH", "FAISS_INDEX_PATH"):
+            mp.delenv(name, raising=False)
+        yield
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Two repositories indexed and embedded by one writer, which is then closed; the

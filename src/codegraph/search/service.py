@@ -291,7 +291,7 @@ class SearchService:
             allowed = self._allowed(filters)
             query_vector = self.embedder().embed([query])[0]
             rankings["semantic"] = vectors.search(query_vector, depth, allowed=allowed)
-            total = sum(1 for _ in self.store.scan_keys("chunks", b""))
+            total = self.lexical().count()  # not a scan of the store: 130 ms at 100k chunks
             info["coverage"] = {"embedded": vectors.count, "chunks": total,
                                 "partial": vectors.count < total}
         centrality = self._centrality(rankings) if graph_boost else None
