@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--cycles", action="store_true", help="only import cycles")
     cmd("stats", "what the index holds")
     c = cmd("search", "search code by words or meaning", "query")
-    c.add_argument("--mode", choices=["lexical", "semantic", "hybrid"], default="hybrid")
+    c.add_argument("--mode", default="hybrid", help="lexical, semantic or hybrid")
     c.add_argument("--limit", type=int, default=10)
     c.add_argument("--offset", type=int, default=0)
     c.add_argument("--lang")
@@ -190,6 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     from codegraph.query.queries import QueryError
     from codegraph.store.rocks import StoreError
 
+    user_errors: tuple[type[Exception], ...] = (QueryError, StoreError, OSError, ValueError)
+    if args.command in ("search", "similar", "index"):
+        from codegraph.search.embeddings import EmbeddingError
+        from codegraph.search.lexical import LexicalIndexError
+        from codegraph.search.vectors import VectorIndexError
+
+        user_errors += (EmbeddingError, LexicalIndexError, VectorIndexError)
+
     try:
         if args.command == "index":
             return _index(args)
@@ -208,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         return _query(args)
     except BrokenPipeError:
         return 0
-    except (QueryError, StoreError, OSError, ValueError) as exc:
+    except user_errors as exc:
         print(f"codegraph: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 RRF_K = 60  # the usual constant: dampens the head of each ranking
-GRAPH_BOOST = 0.002  # per log(1 + callers): a tie-breaker, never a ranking of its own
+GRAPH_BOOST = 1e-5  # per log(1 + callers): a tie-breaker, never a ranking of its own
 
 
 @dataclass(slots=True)
