@@ -7,7 +7,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +147,20 @@ def mirrored_edges(dump: dict[str, dict[bytes, bytes]]) -> bool:
     """``in`` holds exactly the ``out`` edges, reversed."""
     flipped = {k[9:17] + k[8:9] + k[:8] + k[17:]: v for k, v in dump["out"].items()}
     return flipped == dump["in"]
+
+
+class LoopbackHTTPServer:
+    """An HTTP server on 127.0.0.1 in a background thread, for tests that need a real peer
+    (an OpenAI-compatible API, say); ``base_url`` ends in ``/v1``."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,),
+                                       daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -19,6 +19,7 @@ import pytest
 from codegraph.search.embeddings import Embedder, EmbeddingError
 from codegraph.search.openai_embed import DEFAULT_BASE_URL, DEFAULT_MODEL, OpenAIEmbedder
 from codegraph.search.openai_embed import _retry_after as retry_after
+from helpers import LoopbackHTTPServer
 
 KEY = "sk-test-key"
 DIM = 8
@@ -82,16 +83,11 @@ class FakeOpenAI:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,),
-                                       daemon=True)
-        self.thread.start()
+        self._http = LoopbackHTTPServer(Handler)
+        self.server, self.base_url = self._http.server, self._http.base_url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._http.close()
 
 
 @pytest.fixture(autouse=True)

@@ -9,9 +9,8 @@ a failing embedding provider (an OpenAI-compatible server on 127.0.0.1).
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,14 @@ import pytest
 from codegraph.api import CodeGraph
 from codegraph.search.service import MODES, EmbedReport, SearchError, faiss_path
 from codegraph.search.vectors import VectorIndex
-from helpers import cli_env, one_line_error, run_cli, touch_later, write_tree
+from helpers import (
+    LoopbackHTTPServer,
+    cli_env,
+    one_line_error,
+    run_cli,
+    touch_later,
+    write_tree,
+)
 
 CART = '''\
 """The shopping cart."""
@@ -545,16 +551,11 @@ class FlakyOpenAI:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,),
-                                       daemon=True)
-        self.thread.start()
+        self._http = LoopbackHTTPServer(Handler)
+        self.server, self.base_url = self._http.server, self._http.base_url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._http.close()
 
 
 @pytest.fixture
@@ -688,11 +689,11 @@ def test_cli_similar(built: dict[str, Any]) -> None:
 
 def test_cli_bad_search_arguments(built: dict[str, Any]) -> None:
     data = built["data"]
-    code, out, err = cli(data, "search", "cart", "--mode", "fuzzy")
+    code, _, err = cli(data, "search", "cart", "--mode", "fuzzy")
     one_line_error(code, err, "mode must be one of lexical, semantic, hybrid, got 'fuzzy'")
-    code, out, err = cli(data, "search", "cart", "--limit", "0")
+    code, _, err = cli(data, "search", "cart", "--limit", "0")
     one_line_error(code, err, "limit must be at least 1")
-    code, out, err = cli(data, "search", "  ")
+    code, _, err = cli(data, "search", "  ")
     one_line_error(code, err, "the search query is empty")
 
 
