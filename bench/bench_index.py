@@ -131,6 +131,7 @@ def child_env() -> dict[str, str]:
     env = dict(os.environ)
     src = str(ROOT / "src")
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["CODEGRAPH_EMBED"] = "0"  # the structural index (and lexical search), not embeddings
     for name in ("CODEGRAPH_DATA_DIR", "ROCKSDB_PATH", "CODEGRAPH_DEBUG"):
         env.pop(name, None)
     return env

@@ -64,8 +64,11 @@ class StoreTable:
         return Sym(mid, "module", rec.module, rec.module, path, "", rec.language)
 
     def facts(self, path: str) -> FileFacts | None:
-        wire = self.store.facts(self.repo, path)
-        return FileFacts.from_wire(wire) if wire is not None else None
+        def load(p: str) -> FileFacts | None:
+            wire = self.store.facts(self.repo, p)
+            return FileFacts.from_wire(wire) if wire is not None else None
+
+        return self._cached("f", path, load)  # type: ignore[no-any-return]
 
     def bases(self, class_id: str) -> list[str]:
         return self._cached("b", class_id, lambda c: [  # type: ignore[no-any-return]
