@@ -187,16 +187,11 @@ def _query(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from codegraph.errors import CodeGraphError
     from codegraph.query.queries import QueryError
     from codegraph.store.rocks import StoreError
 
-    user_errors: tuple[type[Exception], ...] = (QueryError, StoreError, OSError, ValueError)
-    if args.command in ("search", "similar", "index"):
-        from codegraph.search.embeddings import EmbeddingError
-        from codegraph.search.lexical import LexicalIndexError
-        from codegraph.search.vectors import VectorIndexError
-
-        user_errors += (EmbeddingError, LexicalIndexError, VectorIndexError)
+    user_errors = (CodeGraphError, QueryError, StoreError, OSError, ValueError)
 
     try:
         if args.command == "index":

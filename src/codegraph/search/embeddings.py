@@ -29,6 +29,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from codegraph.errors import CodeGraphError
+
 ENV_MODEL_PATH = "EMBEDDING_MODEL_PATH"
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 DIMENSION = 384
@@ -61,7 +63,7 @@ PINNED: dict[str, _Pinned] = {
 }
 
 
-class EmbeddingError(RuntimeError):
+class EmbeddingError(CodeGraphError, RuntimeError):
     """The embedding model is missing, corrupt, mismatched or cannot run."""
 
 

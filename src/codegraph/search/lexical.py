@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 
+from codegraph.errors import CodeGraphError
 from codegraph.graph.model import short_name
 from codegraph.search.chunks import Chunk
 from codegraph.search.tokens import code_tokens, query_terms
@@ -43,7 +44,7 @@ _SCHEMA = (
 )
 
 
-class LexicalIndexError(Exception):
+class LexicalIndexError(CodeGraphError):
     """A lexical index problem with a message fit for a user."""
 
 

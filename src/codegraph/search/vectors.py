@@ -29,6 +29,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import numpy.typing as npt
 
+from codegraph.errors import CodeGraphError
 from codegraph.search.embeddings import default_threads
 
 # faiss-cpu ships partial type stubs that lack most of its API: use it untyped.
@@ -46,7 +47,7 @@ Vectors = npt.NDArray[np.float32]
 Hits = list[tuple[str, float]]
 
 
-class VectorIndexError(RuntimeError):
+class VectorIndexError(CodeGraphError, RuntimeError):
     """The vector index is unreadable, corrupt or cannot be written."""
 
 
