@@ -149,6 +149,13 @@ def mirrored_edges(dump: dict[str, dict[bytes, bytes]]) -> bool:
     return flipped == dump["in"]
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that keeps the test output clean (no access log)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 class LoopbackHTTPServer:
     """An HTTP server on 127.0.0.1 in a background thread, for tests that need a real peer
     (an OpenAI-compatible API, say); ``base_url`` ends in ``/v1``."""

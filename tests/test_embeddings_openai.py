@@ -9,7 +9,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -19,7 +18,7 @@ import pytest
 from codegraph.search.embeddings import Embedder, EmbeddingError
 from codegraph.search.openai_embed import DEFAULT_BASE_URL, DEFAULT_MODEL, OpenAIEmbedder
 from codegraph.search.openai_embed import _retry_after as retry_after
-from helpers import LoopbackHTTPServer
+from helpers import LoopbackHTTPServer, QuietHandler
 
 KEY = "sk-test-key"
 DIM = 8
@@ -54,7 +53,7 @@ class FakeOpenAI:
         self.lock = threading.Lock()
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with owner.lock:
@@ -79,9 +78,6 @@ class FakeOpenAI:
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):  # the client timed out
                     pass
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
 
         self._http = LoopbackHTTPServer(Handler)
         self.server, self.base_url = self._http.server, self._http.base_url

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from codegraph.search.service import MODES, EmbedReport, SearchError, faiss_path
 from codegraph.search.vectors import VectorIndex
 from helpers import (
     LoopbackHTTPServer,
+    QuietHandler,
     cli_env,
     one_line_error,
     run_cli,
@@ -528,7 +528,7 @@ class FlakyOpenAI:
         self.requests = 0
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 owner.requests += 1
@@ -547,9 +547,6 @@ class FlakyOpenAI:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
 
         self._http = LoopbackHTTPServer(Handler)
         self.server, self.base_url = self._http.server, self._http.base_url
