@@ -69,6 +69,14 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--limit", type=int, default=10)
     c = sub.add_parser("checkpoint", help="publish a consistent read-only snapshot")
     c.add_argument("dest")
+    c = sub.add_parser("serve", help="index and watch repositories and serve the HTTP API "
+                       "(with MCP at /mcp and metrics on $METRICS_PORT)")
+    c.add_argument("paths", nargs="*", metavar="PATH",
+                   help="repositories to index and watch (also $CODEGRAPH_REPOS)")
+    sub.add_parser("mcp", help="serve the MCP tools over stdio (read-only)")
+    c = sub.add_parser("healthcheck", help="exit 0 if the local server is healthy, else 1")
+    c.add_argument("--url", help="default http://127.0.0.1:$SERVER_PORT/health")
+    c.add_argument("--quiet", action="store_true")
     return p
 
 
@@ -196,6 +204,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "index":
             return _index(args)
+        if args.command == "healthcheck":
+            from codegraph.server.healthcheck import main as healthcheck
+
+            return healthcheck(args.url, args.quiet)
+        if args.command == "serve":
+            from codegraph.server.runner import serve
+
+            for path in args.paths:
+                if not os.path.isdir(path):
+                    raise FileNotFoundError(f"not a directory: {os.path.abspath(path)}")
+            return serve(args.paths, args.data_dir)
+        if args.command == "mcp":
+            from codegraph.server.mcp_tools import run_stdio
+
+            run_stdio(args.data_dir)
+            return 0
         if args.command == "checkpoint":
             from codegraph.api import CodeGraph
             from codegraph.config import data_paths

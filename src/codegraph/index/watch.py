@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from codegraph.index.indexer import Indexer, IndexReport
 from codegraph.index.walker import is_ignored
@@ -14,11 +14,9 @@ DEBOUNCE_MS = 50
 STEP_MS = 25
 
 
-def watch(indexer: Indexer, repo: str, root: str, *,
-          on_update: Callable[[IndexReport], None] | None = None,
-          stop: threading.Event | None = None) -> None:
-    """Block, re-indexing changed files of ``root`` until interrupted (or ``stop`` is set);
-    ``on_update`` gets each update's report (by default it goes to the progress output)."""
+def changed_paths(root: str, stop: threading.Event | None = None) -> Iterator[list[str]]:
+    """Yield the repo-relative paths saved under ``root``, a debounced set at a time, until
+    ``stop`` is set (or forever). Ignored files (.gitignore, .codegraphignore) are left out."""
     from watchfiles import watch as watch_changes
 
     root = os.path.realpath(root)
@@ -27,9 +25,18 @@ def watch(indexer: Indexer, repo: str, root: str, *,
         rel = os.path.relpath(path, root)
         return not rel.startswith("..") and not is_ignored(root, rel)
 
-    report = on_update or (lambda r: indexer.progress({"event": "update", **r.to_dict()}))
     for changes in watch_changes(root, watch_filter=wanted, debounce=DEBOUNCE_MS, step=STEP_MS,
                                  stop_event=stop, yield_on_timeout=False, rust_timeout=500):
         paths = sorted({os.path.relpath(path, root).replace(os.sep, "/") for _, path in changes})
         if paths:
-            report(indexer.update_paths(repo, root, paths))
+            yield paths
+
+
+def watch(indexer: Indexer, repo: str, root: str, *,
+          on_update: Callable[[IndexReport], None] | None = None,
+          stop: threading.Event | None = None) -> None:
+    """Block, re-indexing changed files of ``root`` until interrupted (or ``stop`` is set);
+    ``on_update`` gets each update's report (by default it goes to the progress output)."""
+    report = on_update or (lambda r: indexer.progress({"event": "update", **r.to_dict()}))
+    for paths in changed_paths(root, stop):
+        report(indexer.update_paths(repo, os.path.realpath(root), paths))

@@ -25,6 +25,10 @@ class QueryError(ValueError):
     """A query that cannot be answered as asked (unknown symbol, bad argument)."""
 
 
+class NotFoundError(QueryError):
+    """The symbol, file or repository asked about is not in the index."""
+
+
 def node_item(n: Node) -> dict[str, Any]:
     return n.to_dict()
 
@@ -83,7 +87,7 @@ def resolve_symbol(store: Store, symbol: str, repo: str | None = None) -> list[N
         candidates = [n for n in candidates if n.qualified_name.endswith(suffixes)]
     candidates = candidates or found
     if not candidates:
-        raise QueryError(f"no symbol named {symbol!r}"
+        raise NotFoundError(f"no symbol named {symbol!r}"
                          + (f" in repository {repo!r}" if repo else ""))
     return candidates
 
@@ -208,7 +212,7 @@ def find_file(store: Store, file: str, repo: str | None = None) -> tuple[str, st
     for name in repos:
         if (not repo or name == repo) and store.file(name, file.strip("/")) is not None:
             return name, file.strip("/")
-    raise QueryError(f"{file} is not indexed")
+    raise NotFoundError(f"{file} is not indexed")
 
 
 def outline(store: Store, file: str, repo: str | None = None) -> list[dict[str, Any]]:
@@ -279,7 +283,7 @@ def deps(store: Store, repo: str | None = None, cycles: bool = False) -> list[di
 def stats(store: Store, repo: str | None = None) -> dict[str, Any]:
     repos = store.repos()
     if repo and repo not in repos:
-        raise QueryError(f"no repository named {repo!r}")
+        raise NotFoundError(f"no repository named {repo!r}")
     files: Counter[str] = Counter()
     languages: Counter[str] = Counter()
     node_kinds: Counter[str] = Counter()

@@ -10,6 +10,7 @@ by (model, chunk hash) in the store).
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -88,6 +89,9 @@ class SearchService:
     _embedder: Any = field(default=None, repr=False)
     _lexical: LexicalIndex | None = field(default=None, repr=False)
     _vectors: Any = field(default=None, repr=False)
+    # Guards the lexical connection and the vector index when a server searches while it
+    # indexes; embedding holds it only around index updates, never while the model runs.
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     # -- the derived indexes -------------------------------------------------------------
     def lexical(self) -> LexicalIndex:
@@ -102,6 +106,10 @@ class SearchService:
 
     def vectors(self, *, for_writing: bool = False) -> VectorIndex:
         """The vector index of the configured model; a writer replaces a mismatched one."""
+        with self.lock:
+            return self._open_vectors(for_writing)
+
+    def _open_vectors(self, for_writing: bool) -> VectorIndex:
         if self._vectors is None:
             from codegraph.search.vectors import VectorIndex, VectorIndexMismatch
 
@@ -131,12 +139,17 @@ class SearchService:
             yield Chunk.from_wire(chunk_id, wire)
 
     def sync_lexical(self) -> dict[str, int]:
-        report = self.lexical().sync(self.chunks(), revision=self.store.revision)
+        with self.lock:
+            report = self.lexical().sync(self.chunks(), revision=self.store.revision)
         return {"added": report.added, "removed": report.removed,
                 "unchanged": report.unchanged}
 
     def sync_paths(self, repo: str, paths: list[str]) -> dict[str, int]:
         """Bring the lexical index in step for just these files (after an incremental run)."""
+        with self.lock:
+            return self._sync_paths(repo, paths)
+
+    def _sync_paths(self, repo: str, paths: list[str]) -> dict[str, int]:
         lexical = self.lexical()
         current = [Chunk.from_wire(i, w) for path in paths
                    for i, w in self.store.file_chunks(repo, path)]
@@ -171,7 +184,8 @@ class SearchService:
         stale = [i for i, h in embedded.items() if i not in current or current[i].hash != h]
         stale += [i for i in vectors.ids() if i not in embedded]
         if stale:
-            report.removed = vectors.remove(stale)
+            with self.lock:
+                report.removed = vectors.remove(stale)
             wb = self.store.batch()
             for i in stale:
                 wb.delete(_IDMAP + model_key + b"\0" + bytes.fromhex(i),
@@ -192,7 +206,8 @@ class SearchService:
                 report.failed = len(todo) - start
                 report.error = f"{type(exc).__name__}: {exc}"
                 break
-            vectors.add([c.id for c in part], found)
+            with self.lock:
+                vectors.add([c.id for c in part], found)
             wb = self.store.batch()
             for c in part:
                 wb.put(_IDMAP + model_key + b"\0" + bytes.fromhex(c.id), c.hash.encode(),
@@ -200,11 +215,13 @@ class SearchService:
             self.store.commit(wb, bump=False)
             since_save += len(part)
             if since_save >= SAVE_EVERY:
-                vectors.save(self.store.revision)
+                with self.lock:
+                    vectors.save(self.store.revision)
                 since_save = 0
             if progress:
                 progress({"event": "embedded", "done": start + len(part), "total": len(todo)})
-        vectors.save(self.store.revision)
+        with self.lock:
+            vectors.save(self.store.revision)
         self._record_failures(report)
         report.seconds = time.monotonic() - started
         return report
@@ -271,6 +288,13 @@ class SearchService:
     def search(self, query: str, *, mode: str = "hybrid", limit: int = 10, offset: int = 0,
                repo: str | None = None, language: str | None = None, kind: str | None = None,
                path: str | None = None, graph_boost: bool = False) -> dict[str, Any]:
+        with self.lock:
+            return self._search(query, mode, limit, offset, repo, language, kind, path,
+                                graph_boost)
+
+    def _search(self, query: str, mode: str, limit: int, offset: int, repo: str | None,
+                language: str | None, kind: str | None, path: str | None,
+                graph_boost: bool) -> dict[str, Any]:
         if mode not in MODES:
             raise SearchError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if limit < 1 or offset < 0:
@@ -336,6 +360,10 @@ class SearchService:
 
     def similar(self, node_ids: list[str], limit: int = 10) -> list[dict[str, Any]]:
         """Definitions whose embeddings are nearest to these nodes' own."""
+        with self.lock:
+            return self._similar(node_ids, limit)
+
+    def _similar(self, node_ids: list[str], limit: int) -> list[dict[str, Any]]:
         import numpy as np
 
         vectors = self.vectors()

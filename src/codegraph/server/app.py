@@ -1,0 +1,216 @@
+"""The ASGI application: the endpoint table, operations endpoints, the MCP transport at
+``/mcp``, and one pure-ASGI middleware for request ids, limits, metrics and access logs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from codegraph.server import metrics, openapi, ops
+from codegraph.server.cache import QueryCache
+from codegraph.server.endpoints import make_route
+from codegraph.server.engine import Engine
+from codegraph.server.errors import ApiError, error_body, error_response
+from codegraph.server.intel import Intel
+from codegraph.server.routes import endpoints
+from codegraph.server.settings import Settings
+
+log = structlog.get_logger("codegraph.http")
+access = structlog.get_logger("codegraph.access")
+
+
+class Context:
+    """What every handler needs: settings, engine, the intel queries and the cache."""
+
+    def __init__(self, settings: Settings, engine: Engine, cache: QueryCache) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.cache = cache
+        self.intel = Intel(engine.store, engine.search)
+        self.draining = False
+
+    async def wait_for_revision(self, wanted: int | None) -> int:
+        """The current revision, after waiting (bounded) until it reaches ``wanted``."""
+        revision = self.engine.revision
+        if wanted is None or revision >= wanted:
+            return revision
+        deadline = time.monotonic() + self.settings.min_revision_wait
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+            revision = self.engine.revision
+            if revision >= wanted:
+                return revision
+        raise ApiError(503, "revision_not_reached",
+                       f"the index is at revision {revision}, not yet {wanted}; retry later",
+                       headers={"Retry-After": "1"})
+
+
+class RequestMiddleware:
+    """Request id, body-size limit, revision header, metrics and one access-log line."""
+
+    def __init__(self, app: ASGIApp, ctx: Context) -> None:
+        self.app = app
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        scope["codegraph.request_id"] = request_id
+        status = 500
+        limit = self.ctx.settings.max_body_bytes
+        extra = [(b"x-request-id", request_id.encode())]
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                revision = str(self.ctx.engine.revision).encode()
+                message["headers"] = [*message.get("headers", ()), *extra,
+                                      (b"x-codegraph-revision", revision)]
+            await send(message)
+
+        received = 0
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            if _declared_length(scope) > limit:
+                raise _TooLarge
+            await self.app(scope, receive_limited, send_with_headers)
+        except _TooLarge:
+            response = Response(error_body("too_large", f"the request body is over {limit} "
+                                           "bytes", request_id), 413,
+                                media_type="application/json")
+            await response(scope, receive, send_with_headers)
+        finally:
+            route = scope.get("route")
+            name = getattr(route, "path", None) or "unmatched"
+            elapsed = time.perf_counter() - started
+            method = scope["method"]
+            metrics.HTTP_REQUESTS.labels(name, method, str(status)).inc()
+            metrics.HTTP_LATENCY.labels(name, method).observe(elapsed)
+            access.info("request", request_id=request_id, method=method, route=name,
+                        path=scope["path"], status=status,
+                        duration_ms=round(elapsed * 1000, 2))
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _declared_length(scope: Scope) -> int:
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
+
+
+def _request_id(scope: Scope) -> str:
+    for key, value in scope["headers"]:
+        if key == b"x-request-id":
+            text: str = value.decode("latin-1")[:64]
+            if text and all(c.isalnum() or c in "-_." for c in text):
+                return text
+    return os.urandom(8).hex()
+
+
+def create_app(settings: Settings, engine: Engine, cache: QueryCache,
+               mcp_app: Any = None, mcp_lifespan: Any = None) -> Starlette:
+    """``mcp_app`` is mounted at ``/mcp``; ``mcp_lifespan()`` (an async context manager,
+    the MCP session manager's run) spans the app's lifetime."""
+    ctx = Context(settings, engine, cache)
+    table = endpoints()
+    spec = openapi.document(table)
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "draining" if ctx.draining else "ok",
+                             "uptime_seconds": round(time.time() - engine.started, 3)})
+
+    async def ready(request: Request) -> Response:
+        body = await ops.readiness(ctx)
+        return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+    async def debug_info(request: Request) -> Response:
+        if not ops.debug_allowed(ctx, request):
+            return error_response(ApiError(403, "forbidden", "/debug/info needs DEBUG_MODE "
+                                           "or the admin token"), request)
+        return JSONResponse(await asyncio.to_thread(ops.debug_info, ctx))
+
+    async def openapi_json(request: Request) -> Response:
+        return JSONResponse(spec)
+
+    async def docs(request: Request) -> Response:
+        return Response(openapi.DOCS_HTML, media_type="text/html")
+
+    async def docs_init(request: Request) -> Response:
+        return PlainTextResponse(openapi.DOCS_INIT_JS, media_type="application/javascript")
+
+    routes: list[BaseRoute] = [
+        Route("/health", health), Route("/health/ready", ready),
+        Route("/debug/info", debug_info), Route("/openapi.json", openapi_json),
+        Route("/docs", docs), Route("/docs/init.js", docs_init),
+        *[make_route(e, ctx) for e in table],
+    ]
+    with contextlib.suppress(ImportError):
+        import swagger_ui_bundle  # type: ignore[import-untyped]
+
+        routes.append(Mount("/docs/static",
+                            StaticFiles(directory=swagger_ui_bundle.swagger_ui_path)))
+    if mcp_app is not None:
+        routes.append(Mount("/mcp", app=mcp_app))
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 404)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+        return error_response(ApiError(status, code, str(getattr(exc, "detail", exc))),
+                              request)
+
+    async def crashed(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", exc_info=exc)
+        return error_response(ApiError(500, "internal", "internal error"), request)
+
+    middleware = [Middleware(RequestMiddleware, ctx=ctx)]
+    if settings.cors_origins:
+        middleware.append(Middleware(
+            CORSMiddleware, allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-Id"],
+            expose_headers=["X-CodeGraph-Revision", "X-Request-Id"]))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with mcp_lifespan() if mcp_lifespan is not None else contextlib.nullcontext():
+            yield
+        await cache.close()
+
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
+                    exception_handlers={404: not_found, 405: not_found, 500: crashed})
+    app.state.ctx = ctx
+    return app

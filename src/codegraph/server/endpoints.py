@@ -1,0 +1,217 @@
+"""Declared endpoints: one table gives both the Starlette routes and the OpenAPI document.
+
+An :class:`Endpoint` names its parameters with types and bounds; the handler built from it
+checks auth, parses and checks the parameters (a bad one is a 400 naming it), waits for
+``min_revision`` when asked, answers from the query cache when it can, and runs the
+operation, off the event loop unless it is a quick lookup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from codegraph.server.cache import cache_key
+from codegraph.server.errors import ApiError, error_response, translate
+
+if TYPE_CHECKING:
+    from codegraph.server.app import Context
+
+JSON = "application/json"
+MIN_REVISION = "min_revision"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: type = str  # str, int or bool
+    required: bool = False
+    help: str = ""
+    where: str = "query"  # query, path or body
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    max_length: int = 1000
+
+    def schema(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": {str: "string", int: "integer", bool: "boolean"}[self.kind]}
+        if self.choices:
+            out["enum"] = list(self.choices)
+        if self.kind is int:
+            if self.minimum is not None:
+                out["minimum"] = self.minimum
+            if self.maximum is not None:
+                out["maximum"] = self.maximum
+        if self.kind is str:
+            out["maxLength"] = self.max_length
+            if self.required:
+                out["minLength"] = 1
+        return out
+
+    def parse(self, raw: Any) -> Any:
+        if self.kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ApiError(400, "bad_request", f"{self.name} must be true or false")
+        if self.kind is int:
+            if isinstance(raw, bool):
+                raise ApiError(400, "bad_request", f"{self.name} must be a whole number")
+            try:
+                value = int(raw)
+            except (TypeError, ValueError):
+                raise ApiError(400, "bad_request",
+                               f"{self.name} must be a whole number") from None
+            if self.minimum is not None and value < self.minimum:
+                raise ApiError(400, "bad_request", f"{self.name} must be >= {self.minimum}")
+            if self.maximum is not None and value > self.maximum:
+                raise ApiError(400, "bad_request", f"{self.name} must be <= {self.maximum}")
+            return value
+        if not isinstance(raw, str):
+            raise ApiError(400, "bad_request", f"{self.name} must be a string")
+        if len(raw) > self.max_length:
+            raise ApiError(400, "bad_request",
+                           f"{self.name} is longer than {self.max_length} characters")
+        if "\x00" in raw:
+            raise ApiError(400, "bad_request", f"{self.name} may not contain NUL characters")
+        if self.choices and raw not in self.choices:
+            raise ApiError(400, "bad_request",
+                           f"{self.name} must be one of {', '.join(self.choices)}")
+        if self.required and not raw.strip():
+            raise ApiError(400, "bad_request", f"{self.name} must not be empty")
+        return raw
+
+
+Operation = Callable[["Context", dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    op: Operation
+    summary: str
+    tag: str
+    params: tuple[Param, ...] = ()
+    body: tuple[Param, ...] = ()
+    mutates: bool = False  # needs the API key
+    cached: bool = False  # answers may come from the query cache
+    inline: bool = False  # quick enough to run on the event loop
+    is_async: bool = False  # op is a coroutine function
+    status: int = 200
+    errors: tuple[int, ...] = field(default=(400, 404))
+
+    @property
+    def route_params(self) -> tuple[Param, ...]:
+        return (*self.params, Param(MIN_REVISION, int, minimum=0, help=(
+            "wait (a bounded time) until the index reaches this revision")))
+
+
+def _authorized(request: Request, key: str) -> bool:
+    given = request.headers.get("x-api-key")
+    if given is None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        given = token.strip() if scheme.lower() == "bearer" else None
+    return given is not None and hmac.compare_digest(given.encode(), key.encode())
+
+
+def check_auth(ctx: Context, request: Request, mutates: bool) -> None:
+    settings = ctx.settings
+    if mutates:
+        if settings.api_key is not None:
+            if not _authorized(request, settings.api_key):
+                raise ApiError(401, "unauthorized",
+                               "this endpoint needs the API key (X-API-Key or Bearer token)",
+                               headers={"WWW-Authenticate": "Bearer"})
+        elif not settings.writes_open:
+            raise ApiError(403, "writes_disabled",
+                           "changes are disabled: set CODEGRAPH_API_KEY to enable them")
+    elif settings.auth_reads and settings.api_key is not None \
+            and not _authorized(request, settings.api_key):
+        raise ApiError(401, "unauthorized", "this server needs the API key for reads too",
+                       headers={"WWW-Authenticate": "Bearer"})
+
+
+async def _arguments(endpoint: Endpoint, request: Request) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    for p in endpoint.route_params:
+        raw = (request.path_params.get(p.name) if p.where == "path"
+               else request.query_params.get(p.name))
+        if raw is None:
+            if p.required:
+                raise ApiError(400, "bad_request", f"the {p.name} parameter is required")
+            continue
+        args[p.name] = p.parse(raw)
+    if endpoint.body:
+        raw_body = await request.body()
+        try:
+            data = json.loads(raw_body) if raw_body else {}
+        except ValueError:
+            raise ApiError(400, "bad_request", "the request body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise ApiError(400, "bad_request", "the request body must be a JSON object")
+        known = {p.name for p in endpoint.body}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ApiError(400, "bad_request", f"unknown field(s): {', '.join(unknown)}")
+        for p in endpoint.body:
+            if p.name not in data or data[p.name] is None:
+                if p.required:
+                    raise ApiError(400, "bad_request", f"the {p.name} field is required")
+                continue
+            args[p.name] = p.parse(data[p.name])
+    return args
+
+
+def dumps(payload: Any) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"),
+                      default=str).encode()
+
+
+def make_route(endpoint: Endpoint, ctx: Context) -> Route:
+    async def handle(request: Request) -> Response:
+        request.scope["codegraph.route"] = endpoint.path
+        try:
+            check_auth(ctx, request, endpoint.mutates)
+            args = await _arguments(endpoint, request)
+            revision = await ctx.wait_for_revision(args.pop(MIN_REVISION, None))
+            key = cache_key(revision, endpoint.path, args) if endpoint.cached else None
+            if key is not None:
+                hit = await ctx.cache.get(key)
+                if hit is not None:
+                    return Response(hit, media_type=JSON, headers={"X-Cache": "hit"})
+            result: Any
+            if endpoint.is_async:
+                result = await _call_async(endpoint.op, ctx, args)
+            elif endpoint.inline:
+                result = endpoint.op(ctx, args)
+            else:
+                result = await run_in_threadpool(endpoint.op, ctx, args)
+            body = dumps(result)
+            if key is not None:
+                await ctx.cache.set(key, body)
+            return Response(body, status_code=endpoint.status, media_type=JSON)
+        except Exception as exc:  # every failure becomes the JSON error shape
+            return error_response(translate(exc), request)
+
+    return Route(endpoint.path, handle, methods=[endpoint.method], name=endpoint.path)
+
+
+async def _call_async(op: Operation, ctx: Context, args: dict[str, Any]) -> Any:
+    result = op(ctx, args)
+    if asyncio.iscoroutine(result) or isinstance(result, Awaitable):
+        return await result
+    return result

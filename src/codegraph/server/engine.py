@@ -1,0 +1,238 @@
+"""The running service's state: the store (this process is its one writer), search, the
+job queue that does every write, the file watchers, and a snapshot of index figures for
+metrics and readiness."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from codegraph.api import CodeGraph
+from codegraph.config import max_file_size
+from codegraph.errors import CodeGraphError
+from codegraph.index.indexer import Indexer, repo_name_for
+from codegraph.query import queries
+from codegraph.search.service import SearchService
+from codegraph.server.jobs import Job, JobQueue
+from codegraph.server.settings import Settings
+from codegraph.store.rocks import Store
+
+log = structlog.get_logger("codegraph.engine")
+
+STATS_EVERY = 30.0  # seconds between index-figure refreshes after small updates
+
+
+class RepoPathError(CodeGraphError):
+    """A repository path outside ``CODEGRAPH_REPOS_ROOT``, or not a directory."""
+
+
+@dataclass
+class Snapshot:
+    """Index figures, refreshed by the writer after jobs (a full count costs a scan)."""
+
+    revision: int = 0
+    files: int = 0
+    nodes: int = 0
+    edges: int = 0
+    parse_failures: int = 0
+    nodes_by_kind: dict[str, int] = field(default_factory=dict)
+    edges_by_kind: dict[str, int] = field(default_factory=dict)
+    chunks: int = 0
+    embedded: int = 0
+    embedding_failures: int = 0
+    last_index_seconds: float = 0.0
+    taken: float = 0.0
+
+
+class Engine:
+    def __init__(self, settings: Settings, *, on_job_done: Callable[[Job], None] | None = None,
+                 ) -> None:
+        self.settings = settings
+        self.started = time.time()
+        store = Store.open(settings.rocksdb_path, block_cache=settings.block_cache)
+        self.cg = CodeGraph(store, settings.data_dir)
+        self.search: SearchService = self.cg.search_service()
+        self.snapshot = Snapshot(revision=store.revision)
+        self.revision_changed = time.time()
+        self._last_revision = store.revision
+        self.pending_since: dict[str, float] = {}  # repo -> first unapplied save
+        self._watchers: dict[str, tuple[threading.Thread, threading.Event]] = {}
+        self._on_job_done = on_job_done or (lambda job: None)
+        self.jobs = JobQueue(self._run_job, on_finish=self._job_finished)
+        self.cache: Any = None  # the query cache, set by the server (its state is a metric)
+        self._closed = False
+
+    # -- reading --------------------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        return self.cg.store
+
+    @property
+    def revision(self) -> int:
+        rev = self.store.revision
+        if rev != self._last_revision:
+            self._last_revision, self.revision_changed = rev, time.time()
+        return rev
+
+    def repos(self) -> dict[str, dict[str, Any]]:
+        out = self.store.repos()
+        for name, info in out.items():
+            info["watching"] = name in self._watchers
+            info["pending_since"] = self.pending_since.get(name)
+        return out
+
+    def index_lag(self) -> float:
+        """Seconds since the oldest saved change that is not in the index yet (0: none)."""
+        oldest = min(self.pending_since.values(), default=None)
+        return 0.0 if oldest is None else time.time() - oldest
+
+    # -- writing: everything goes through the job queue -------------------------------------
+    def check_repo_path(self, path: str) -> str:
+        """The real path of ``path`` if it is a directory under the repos root."""
+        root = self.settings.repos_root
+        if any(part == ".." for part in path.replace("\\", "/").split("/")):
+            raise RepoPathError("repository paths may not contain '..'")
+        full = os.path.realpath(os.path.join(root, path))
+        if os.path.commonpath([full, root]) != root:
+            raise RepoPathError(f"{path!r} is outside the repositories root {root}")
+        if not os.path.isdir(full):
+            raise RepoPathError(f"{path!r} is not a directory under {root}")
+        return full
+
+    def add_repo(self, path: str, name: str | None = None, *, trusted: bool = False,
+                 watch: bool | None = None) -> Job:
+        """Register and index a repository; ``trusted`` (the operator's own command line)
+        skips the repos-root check."""
+        root = os.path.realpath(path) if trusted else self.check_repo_path(path)
+        if not os.path.isdir(root):
+            raise RepoPathError(f"not a directory: {path}")
+        try:
+            repo = repo_name_for(self.store, root, name)
+        except ValueError as exc:
+            raise RepoPathError(str(exc)) from None
+        job = self.jobs.submit(Job("index", repo, root))
+        if watch if watch is not None else self.settings.watch:
+            self.start_watch(repo, root)
+        return job
+
+    def reindex(self, repo: str, full: bool = False) -> Job:
+        root = self._root_of(repo)
+        return self.jobs.submit(Job("index", repo, root, full=full))
+
+    def remove_repo(self, repo: str) -> Job:
+        self._root_of(repo)
+        self.stop_watch(repo)
+        return self.jobs.submit(Job("remove", repo))
+
+    def _root_of(self, repo: str) -> str:
+        info = self.store.repos().get(repo)
+        if info is None:
+            raise queries.QueryError(f"no repository named {repo!r}")
+        return str(info["root"])
+
+    def _indexer(self, progress: Callable[[dict[str, Any]], None]) -> Indexer:
+        return Indexer(self.store, workers=self.settings.workers,
+                       max_file_size=max_file_size(), progress=progress)
+
+    def _run_job(self, job: Job, progress: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        if job.kind == "embed":
+            return self.search.embed(progress).to_dict()
+        if job.kind == "remove":
+            self._indexer(progress).remove_repo(job.repo)
+            progress({"event": "lexical"})
+            self.search.sync_lexical()
+            self._queue_embed(job.repo)
+            return {"removed": job.repo}
+        if job.kind == "update":
+            self.pending_since.pop(job.repo, None)
+            report = self._indexer(progress).update_paths(job.repo, job.root, job.paths)
+            self.search.sync_paths(job.repo, report.changed)
+        else:
+            report = self._indexer(progress).index(job.root, name=job.repo, full=job.full)
+            progress({"event": "lexical"})
+            self.search.sync_lexical()
+        if report.changed or job.kind == "index":
+            self._queue_embed(job.repo)
+        out = report.to_dict()
+        out["problems"] = [list(p) for p in report.problems[:100]]
+        out["changed"] = report.changed[:1000]
+        return out
+
+    def _queue_embed(self, repo: str) -> None:
+        if self.settings.embed:
+            self.jobs.submit(Job("embed", repo))
+
+    def _job_finished(self, job: Job) -> None:
+        log.info("job finished", job=job.id, kind=job.kind, repo=job.repo, state=job.state,
+                 seconds=round((job.finished or 0) - (job.started or job.finished or 0), 3),
+                 error=job.error)
+        if job.kind == "index" and job.state == "done":
+            self.snapshot.last_index_seconds = float(job.result.get("seconds", 0.0))
+        if (job.kind != "update" or time.time() - self.snapshot.taken > STATS_EVERY
+                or job.state != "done"):
+            self.refresh_snapshot()
+        self._on_job_done(job)
+
+    def refresh_snapshot(self) -> None:
+        stats = queries.stats(self.store)
+        coverage = self.search.coverage()
+        snap = self.snapshot
+        snap.revision = stats["revision"]
+        snap.files = stats["files"]
+        snap.nodes, snap.edges = stats["nodes"], stats["edges"]
+        snap.nodes_by_kind, snap.edges_by_kind = stats["nodes_by_kind"], stats["edges_by_kind"]
+        snap.parse_failures = stats["files_by_status"].get("failed", 0)
+        snap.chunks, snap.embedded = coverage["chunks"], coverage["embedded"]
+        snap.embedding_failures = int(coverage.get("embedding_failures") or 0)
+        snap.taken = time.time()
+
+    # -- watching ---------------------------------------------------------------------------
+    def start_watch(self, repo: str, root: str) -> None:
+        if repo in self._watchers or self._closed:
+            return
+        stop = threading.Event()
+        thread = threading.Thread(target=self._watch, args=(repo, root, stop),
+                                  name=f"codegraph-watch-{repo}", daemon=True)
+        self._watchers[repo] = (thread, stop)
+        thread.start()
+
+    def stop_watch(self, repo: str) -> None:
+        entry = self._watchers.pop(repo, None)
+        if entry is not None:
+            entry[1].set()
+
+    def _watch(self, repo: str, root: str, stop: threading.Event) -> None:
+        from codegraph.index.watch import changed_paths
+
+        try:
+            for paths in changed_paths(root, stop):
+                self.pending_since.setdefault(repo, time.time())
+                self.jobs.submit(Job("update", repo, root, paths=paths))
+        except RuntimeError:  # shutting down: the queue refuses new jobs
+            pass
+        except Exception:
+            log.exception("watcher stopped", repo=repo, root=root)
+            self._watchers.pop(repo, None)
+
+    # -- stopping ---------------------------------------------------------------------------
+    def close(self, timeout: float = 20.0) -> bool:
+        """Stop watchers, let the running job stop at its next atomic step, flush and close
+        the store. True when everything stopped within ``timeout``."""
+        if self._closed:
+            return True
+        self._closed = True
+        for repo in list(self._watchers):
+            self.stop_watch(repo)
+        stopped = self.jobs.close(timeout)
+        if stopped:
+            self.cg.close()
+        else:
+            log.error("the writer did not stop in time; the store is left to RocksDB's "
+                      "recovery", timeout=timeout)
+        return stopped

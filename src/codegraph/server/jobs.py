@@ -1,0 +1,194 @@
+"""Index jobs: every write to the store goes through one queue and one writer thread.
+
+The store has a single writer, so indexing a repository, applying a watcher's changes,
+removing a repository and filling in embeddings all run here, one at a time. File-watch
+updates jump the queue; embedding, the slow part, runs last and steps aside for them.
+A job is cancelled between files (or embedding batches): each file's update is one atomic
+batch and the indexer's dirty marks let the next run finish what a cancelled one started.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger("codegraph.jobs")
+
+# Lower runs first: a saved file must not wait behind a 10-minute embedding run.
+PRIORITY = {"update": 0, "remove": 1, "index": 2, "embed": 3}
+KEEP_FINISHED = 200
+
+
+class JobCancelled(Exception):
+    """Raised inside a job's progress callback to stop it between two atomic steps."""
+
+
+class JobPreempted(JobCancelled):
+    """An embedding run that steps aside for more urgent work; it is queued again."""
+
+
+@dataclass
+class Job:
+    kind: str
+    repo: str
+    root: str = ""
+    full: bool = False
+    paths: list[str] = field(default_factory=list)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    state: str = "queued"  # queued, running, done, failed, cancelled
+    phase: str = "queued"
+    done: int = 0
+    total: int = 0
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    error: str | None = None
+    result: dict[str, Any] = field(default_factory=dict)
+    cancel_requested: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "repo": self.repo, "full": self.full,
+                "state": self.state, "phase": self.phase,
+                "progress": {"done": self.done, "total": self.total},
+                "created": self.created, "started": self.started, "finished": self.finished,
+                "error": self.error, "result": self.result}
+
+
+Runner = Callable[[Job, Callable[[dict[str, Any]], None]], dict[str, Any]]
+
+
+class JobQueue:
+    """A priority queue of jobs and the one thread that runs them with ``runner``."""
+
+    def __init__(self, runner: Runner, on_finish: Callable[[Job], None] | None = None) -> None:
+        self._runner = runner
+        self._on_finish = on_finish or (lambda job: None)
+        self._queue: queue.PriorityQueue[tuple[int, int, Job | None]] = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self.current: Job | None = None
+        self._thread = threading.Thread(target=self._run, name="codegraph-writer", daemon=True)
+        self._thread.start()
+
+    # -- the public side ------------------------------------------------------------------
+    def submit(self, job: Job) -> Job:
+        with self._lock:
+            if self._closing.is_set():
+                raise RuntimeError("the server is shutting down")
+            if job.kind == "update":  # merge into a queued update of the same repository
+                for other in self._jobs.values():
+                    if (other.kind == "update" and other.repo == job.repo
+                            and other.state == "queued"):
+                        other.paths = sorted(set(other.paths) | set(job.paths))
+                        return other
+            if job.kind in ("index", "embed"):  # one queued run per repository is enough
+                for other in self._jobs.values():
+                    if (other.kind == job.kind and other.repo == job.repo
+                            and other.state == "queued" and other.full >= job.full):
+                        return other
+            self._jobs[job.id] = job
+            self._forget_old()
+        self._queue.put((PRIORITY[job.kind], next(self._order), job))
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def list(self) -> list[Job]:
+        return sorted(self._jobs.values(), key=lambda j: j.created, reverse=True)
+
+    def cancel(self, job_id: str) -> Job | None:
+        job = self._jobs.get(job_id)
+        if job is not None and job.state in ("queued", "running"):
+            job.cancel_requested.set()
+            if job.state == "queued":
+                self._finish(job, "cancelled")
+        return job
+
+    def urgent_waiting(self) -> bool:
+        return any(j.state == "queued" and PRIORITY[j.kind] < PRIORITY["embed"]
+                   for j in list(self._jobs.values()))
+
+    def idle(self) -> bool:
+        return self.current is None and not any(j.state == "queued"
+                                                for j in list(self._jobs.values()))
+
+    def close(self, timeout: float) -> bool:
+        """Stop taking jobs, cancel the queued ones, let the running one stop at its next
+        atomic step; True when the writer thread stopped within ``timeout``."""
+        with self._lock:
+            self._closing.set()
+            for job in self._jobs.values():
+                if job.state == "queued":
+                    self._finish(job, "cancelled")
+            if self.current is not None:
+                self.current.cancel_requested.set()
+        self._queue.put((-1, -1, None))
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    # -- the writer thread ---------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            _, _, job = self._queue.get()
+            if job is None:
+                return
+            if job.state != "queued":
+                continue
+            self.current = job
+            job.state, job.started = "running", time.time()
+            try:
+                job.result = self._runner(job, self._progress_for(job))
+            except JobPreempted:
+                job.state, job.phase = "queued", "preempted"
+                self._queue.put((PRIORITY[job.kind], next(self._order), job))
+                self.current = None
+                continue
+            except JobCancelled:
+                self._finish(job, "cancelled")
+            except Exception as exc:  # a failed job is reported; the server keeps serving
+                job.error = f"{type(exc).__name__}: {exc}"
+                log.error("job failed", job=job.id, kind=job.kind, repo=job.repo,
+                          error=job.error)
+                self._finish(job, "failed")
+            else:
+                self._finish(job, "done")
+            self.current = None
+
+    def _progress_for(self, job: Job) -> Callable[[dict[str, Any]], None]:
+        def progress(event: dict[str, Any]) -> None:
+            name = event.get("event", "")
+            if name in ("walk", "parse", "resolve", "embed", "lexical"):
+                job.phase, job.done = name, 0
+            if "total" in event:
+                job.total = int(event["total"])
+            if "done" in event and isinstance(event["done"], int):
+                job.done = event["done"]
+            if job.cancel_requested.is_set():
+                raise JobCancelled(job.id)
+            if job.kind == "embed" and self.urgent_waiting() and not self._closing.is_set():
+                raise JobPreempted(job.id)
+        return progress
+
+    def _finish(self, job: Job, state: str) -> None:
+        job.state, job.finished, job.phase = state, time.time(), state
+        try:
+            self._on_finish(job)
+        except Exception:  # metrics or stats refresh must never kill the writer
+            log.exception("after-job hook failed", job=job.id)
+
+    def _forget_old(self) -> None:
+        finished = sorted((j for j in self._jobs.values()
+                           if j.state not in ("queued", "running")), key=lambda j: j.created)
+        for job in finished[:max(0, len(finished) - KEEP_FINISHED)]:
+            self._jobs.pop(job.id, None)

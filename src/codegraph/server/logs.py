@@ -1,0 +1,62 @@
+"""Logging: one JSON object per line on stdout (ts, level, msg, and the request's fields),
+or human-readable on a terminal. The standard library's loggers (uvicorn's among them) go
+through the same formatter. SIGUSR1 flips the level to DEBUG and back."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+_state: dict[str, Any] = {"base": logging.INFO}
+
+
+def configure(level: str = "INFO", fmt: str = "auto") -> None:
+    as_json = fmt == "json" or (fmt == "auto" and not sys.stdout.isatty())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+    ]
+    renderer: Any
+    if as_json:
+        renderer = structlog.processors.JSONRenderer()
+        shared.append(structlog.processors.EventRenamer("msg"))
+        shared.append(structlog.processors.format_exc_info)
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+    structlog.configure(
+        processors=[structlog.stdlib.filter_by_level, *shared,
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared, processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer]))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    numeric = logging.getLevelName(level)
+    _state["base"] = numeric if isinstance(numeric, int) else logging.INFO
+    root.setLevel(_state["base"])
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.access").disabled = True  # our access log replaces it
+
+
+def toggle_debug() -> str:
+    """Flip between DEBUG and the configured level; returns the new level's name."""
+    root = logging.getLogger()
+    new = _state["base"] if root.level == logging.DEBUG else logging.DEBUG
+    root.setLevel(new)
+    return logging.getLevelName(new)
+
+
+def current_level() -> str:
+    return logging.getLevelName(logging.getLogger().level)

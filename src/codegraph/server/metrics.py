@@ -1,0 +1,100 @@
+"""Prometheus metrics, served by their own listener on ``METRICS_PORT``.
+
+Index figures come from the engine's snapshot (refreshed by the writer after jobs), so a
+scrape never scans the store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    start_http_server,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+    from codegraph.server.engine import Engine
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                   5.0, 10.0)
+
+HTTP_REQUESTS = Counter("codegraph_http_requests_total", "HTTP requests handled",
+                        ["route", "method", "status"])
+HTTP_LATENCY = Histogram("codegraph_http_request_duration_seconds",
+                         "HTTP request latency", ["route", "method"], buckets=LATENCY_BUCKETS)
+SEARCH_LATENCY = Histogram("codegraph_search_duration_seconds", "Code search latency",
+                           ["mode"], buckets=LATENCY_BUCKETS)
+CACHE_REQUESTS = Counter("codegraph_cache_requests_total",
+                         "Query cache lookups by layer and result", ["layer", "result"])
+CACHE_OUTAGES = Counter("codegraph_cache_outages_total",
+                        "Times the Redis cache became unreachable")
+JOBS = Counter("codegraph_index_jobs_total", "Index jobs finished", ["kind", "state"])
+
+
+class IndexCollector(Collector):
+    """Reads the engine's snapshot at scrape time."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        e = self.engine
+        snap = e.snapshot
+        now = time.time()
+
+        def gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, doc, value=value)
+
+        yield gauge("codegraph_index_files", "Files in the index", snap.files)
+        nodes = GaugeMetricFamily("codegraph_index_nodes", "Graph nodes by kind",
+                                  labels=["kind"])
+        for kind, count in snap.nodes_by_kind.items():
+            nodes.add_metric([kind], count)
+        yield nodes
+        edges = GaugeMetricFamily("codegraph_index_edges", "Graph edges by kind",
+                                  labels=["kind"])
+        for kind, count in snap.edges_by_kind.items():
+            edges.add_metric([kind], count)
+        yield edges
+        yield gauge("codegraph_index_revision", "Current index revision", e.revision)
+        yield gauge("codegraph_index_revision_age_seconds",
+                    "Seconds since the index last changed", now - e.revision_changed)
+        yield gauge("codegraph_index_lag_seconds",
+                    "Seconds since the oldest saved change not yet indexed", e.index_lag())
+        yield gauge("codegraph_index_last_duration_seconds",
+                    "Duration of the last full index run", snap.last_index_seconds)
+        yield gauge("codegraph_index_parse_failures", "Files that failed to parse",
+                    snap.parse_failures)
+        yield gauge("codegraph_search_chunks", "Searchable chunks", snap.chunks)
+        yield gauge("codegraph_search_embedded_chunks", "Chunks with a current embedding",
+                    snap.embedded)
+        yield gauge("codegraph_search_embedding_coverage_ratio",
+                    "Embedded chunks over all chunks",
+                    snap.embedded / snap.chunks if snap.chunks else 0.0)
+        yield gauge("codegraph_search_embedding_failures",
+                    "Chunks whose embedding failed in the last run", snap.embedding_failures)
+        queued = sum(1 for j in e.jobs.list() if j.state == "queued")
+        yield gauge("codegraph_index_jobs_queued", "Index jobs waiting", queued)
+        cache = getattr(e, "cache", None)
+        if cache is not None:
+            yield gauge("codegraph_cache_up", "1 when Redis answers (or none is configured)",
+                        0.0 if cache.down else 1.0)
+
+
+def install(engine: Engine, registry: CollectorRegistry = REGISTRY) -> None:
+    registry.register(IndexCollector(engine))
+
+
+def serve_metrics(host: str, port: int) -> None:
+    """The /metrics listener, in its own thread, apart from the API's event loop."""
+    start_http_server(port, addr=host)

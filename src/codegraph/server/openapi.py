@@ -1,0 +1,88 @@
+"""The OpenAPI 3 document, generated from the endpoint table so it cannot drift, and the
+interactive docs page (Swagger UI served from the package, so it works offline)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from codegraph import __version__
+from codegraph.server.endpoints import Endpoint
+
+ERROR_SCHEMA = {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"},
+        "request_id": {"type": "string"}}}},
+}
+REASONS = {400: "Bad request", 401: "API key missing or wrong", 403: "Forbidden",
+           404: "Not found", 413: "Request body too large", 502: "Upstream model failed",
+           503: "Unavailable (index not ready, revision not reached, or no model configured)"}
+OPS_PATHS: dict[str, Any] = {
+    "/health": {"get": {"summary": "Liveness", "tags": ["operations"], "responses": {
+        "200": {"description": "alive", "content": {"application/json": {
+            "schema": {"type": "object"}}}}}}},
+    "/health/ready": {"get": {"summary": "Readiness, per component", "tags": ["operations"],
+                              "responses": {
+        "200": {"description": "ready", "content": {"application/json": {
+            "schema": {"type": "object"}}}},
+        "503": {"description": "not ready", "content": {"application/json": {
+            "schema": {"type": "object"}}}}}}},
+}
+
+
+def _operation(e: Endpoint) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": e.summary, "tags": [e.tag],
+                          "operationId": f"{e.method.lower()}_{e.path.strip('/')}".replace(
+                              "/", "_").replace("{", "").replace("}", "")}
+    params = []
+    for p in e.route_params:
+        if p.where == "body":
+            continue
+        params.append({"name": p.name, "in": p.where, "required": p.required or p.where == "path",
+                       "description": p.help, "schema": p.schema()})
+    if params:
+        op["parameters"] = params
+    if e.body:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "additionalProperties": False,
+            "required": [p.name for p in e.body if p.required],
+            "properties": {p.name: {**p.schema(), "description": p.help} for p in e.body}}}}}
+    responses: dict[str, Any] = {str(e.status): {
+        "description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}}
+    codes = set(e.errors) | {400, 503}
+    if e.mutates:
+        codes |= {401, 403}
+    for code in sorted(codes):
+        responses[str(code)] = {"description": REASONS.get(code, "Error"),
+                                "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+    op["responses"] = responses
+    if e.mutates:
+        op["security"] = [{"apiKey": []}, {"bearer": []}]
+    return op
+
+
+def document(endpoints: list[Endpoint]) -> dict[str, Any]:
+    paths: dict[str, Any] = dict(OPS_PATHS)
+    for e in endpoints:
+        paths.setdefault(e.path, {})[e.method.lower()] = _operation(e)
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "CodeGraph API", "version": __version__,
+                 "description": "Code graph, code search and code intelligence. Every "
+                                "response carries X-CodeGraph-Revision."},
+        "paths": paths,
+        "components": {"securitySchemes": {
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            "bearer": {"type": "http", "scheme": "bearer"}}},
+    }
+
+
+DOCS_HTML = """<!doctype html>
+<html><head><meta charset="utf-8"><title>CodeGraph API</title>
+<link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="/docs/static/swagger-ui-bundle.js"></script>
+<script src="/docs/init.js"></script>
+</body></html>
+"""
+DOCS_INIT_JS = "SwaggerUIBundle({url: '/openapi.json', dom_id: '#ui'});\n"

@@ -1,0 +1,186 @@
+"""Operations: readiness, ``/debug/info``, and the SIGUSR1 / SIGUSR2 handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import hmac
+import json
+import os
+import platform
+import signal
+import threading
+import time
+import tracemalloc
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from codegraph import __version__
+from codegraph.server import logs
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from codegraph.server.app import Context
+
+log = structlog.get_logger("codegraph.ops")
+HEAP_TOP = 50
+
+
+def memory() -> dict[str, int]:
+    """Resident and peak resident memory in bytes, from /proc."""
+    out = {"rss_bytes": 0, "peak_rss_bytes": 0}
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    key = "rss_bytes" if line.startswith("VmRSS") else "peak_rss_bytes"
+                    out[key] = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return out
+
+
+def _vector_component(ctx: Context) -> dict[str, Any]:
+    from codegraph.search.service import faiss_path
+
+    if not ctx.settings.embed:
+        return {"status": "disabled", "detail": "CODEGRAPH_EMBED=0: lexical search only"}
+    manifest = os.path.join(faiss_path(ctx.settings.data_dir), "manifest.json")
+    if not os.path.exists(manifest):
+        return {"status": "empty", "detail": "no embeddings yet"}
+    try:
+        with open(manifest) as f:
+            info = json.load(f)
+    except (OSError, ValueError) as exc:
+        return {"status": "error", "detail": f"unreadable vector index manifest: {exc}"}
+    snap = ctx.engine.snapshot
+    return {"status": "ok", "provider": info.get("provider"), "model": info.get("model"),
+            "embedded": snap.embedded, "chunks": snap.chunks,
+            "embedding_failures": snap.embedding_failures}
+
+
+def _provider_component() -> dict[str, Any]:
+    provider = os.environ.get("EMBEDDING_PROVIDER", "local") or "local"
+    if provider == "openai":
+        ok = bool(os.environ.get("OPENAI_API_KEY"))
+        return {"status": "ok" if ok else "error", "provider": provider,
+                "detail": None if ok else "OPENAI_API_KEY is not set"}
+    return {"status": "ok", "provider": provider}
+
+
+async def readiness(ctx: Context) -> dict[str, Any]:
+    engine = ctx.engine
+    components: dict[str, Any] = {}
+    ready = not ctx.draining
+    try:
+        revision = engine.revision
+        components["store"] = {"status": "ok", "revision": revision,
+                               "path": ctx.settings.rocksdb_path}
+    except Exception as exc:  # a closed or broken store
+        components["store"] = {"status": "error", "detail": str(exc)}
+        ready = False
+    components["vector_index"] = _vector_component(ctx)
+    if components["vector_index"]["status"] == "error":
+        ready = False
+    components["embedding_provider"] = _provider_component()
+    components["cache"] = await ctx.cache.ping()
+    lag = engine.index_lag()
+    repos = engine.repos()
+    missing = [r for r in ctx.settings.repos
+               if os.path.realpath(r) not in {str(i.get("root")) for i in repos.values()}]
+    never_indexed = [name for name, info in repos.items() if not info.get("last_indexed")]
+    stale = lag > ctx.settings.stale_after
+    components["index"] = {"status": "stale" if stale else "ok", "lag_seconds": round(lag, 3),
+                           "stale_after": ctx.settings.stale_after,
+                           "repositories": len(repos),
+                           "not_indexed_yet": sorted(set(missing) | set(never_indexed))}
+    if stale or missing or never_indexed:
+        components["index"]["status"] = "stale" if stale else "indexing"
+        ready = False
+    degraded = [k for k, v in components.items() if v.get("status") in ("down", "error")]
+    return {"ready": ready, "draining": ctx.draining, "degraded": degraded,
+            "components": components}
+
+
+def debug_allowed(ctx: Context, request: Request) -> bool:
+    if ctx.settings.debug_mode:
+        return True
+    token = ctx.settings.admin_token
+    if token is None:
+        return False
+    given = request.headers.get("x-admin-token", "")
+    scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+    if not given and scheme.lower() == "bearer":
+        given = bearer.strip()
+    return bool(given) and hmac.compare_digest(given.encode(), token.encode())
+
+
+def debug_info(ctx: Context) -> dict[str, Any]:
+    engine = ctx.engine
+    snap = engine.snapshot
+    return {
+        "version": __version__,
+        "build": {"revision": os.environ.get("CODEGRAPH_BUILD_REVISION"),
+                  "created": os.environ.get("CODEGRAPH_BUILD_CREATED"),
+                  "python": platform.python_version(), "platform": platform.platform()},
+        "pid": os.getpid(),
+        "uptime_seconds": round(time.time() - engine.started, 3),
+        "config": ctx.settings.redacted(),
+        "index": {"revision": engine.revision, "files": snap.files, "nodes": snap.nodes,
+                  "edges": snap.edges, "chunks": snap.chunks, "embedded": snap.embedded,
+                  "lag_seconds": engine.index_lag(),
+                  "repositories": sorted(engine.repos())},
+        "jobs": [j.to_dict() for j in engine.jobs.list()[:20]],
+        "memory": memory(),
+        "threads": sorted(t.name for t in threading.enumerate()),
+        "log_level": logs.current_level(),
+        "tracemalloc": tracemalloc.is_tracing(),
+    }
+
+
+def write_heap_profile(directory: str) -> str:
+    """Write the top allocations (tracemalloc) to a file and return its path. The first
+    call starts tracing if it was off (CODEGRAPH_TRACEMALLOC=1 traces from the start)."""
+    started_now = not tracemalloc.is_tracing()
+    if started_now:
+        tracemalloc.start(10)
+    gc.collect()
+    snapshot = tracemalloc.take_snapshot()
+    stats = snapshot.statistics("lineno")
+    path = os.path.join(directory, f"codegraph-heap-{os.getpid()}-{int(time.time())}.txt")
+    mem = memory()
+    with open(path, "w") as f:
+        f.write(f"# CodeGraph heap profile, pid {os.getpid()}, {time.ctime()}\n")
+        f.write(f"# rss {mem['rss_bytes']} bytes, peak {mem['peak_rss_bytes']} bytes\n")
+        traced, peak = tracemalloc.get_traced_memory()
+        f.write(f"# traced {traced} bytes, traced peak {peak} bytes\n")
+        if started_now:
+            f.write("# tracing started with this signal: send SIGUSR2 again to see what "
+                    "is allocated from now on\n")
+        for stat in stats[:HEAP_TOP]:
+            f.write(f"{stat.size:>12} B {stat.count:>8} blocks  {stat.traceback}\n")
+    return path
+
+
+def install_signal_handlers(ctx: Context) -> None:
+    """SIGUSR1 toggles debug logging; SIGUSR2 writes a heap profile."""
+    loop = asyncio.get_running_loop()
+
+    def on_usr1() -> None:
+        log.warning("log level changed by SIGUSR1", level=logs.toggle_debug())
+
+    def on_usr2() -> None:
+        async def write() -> None:
+            try:
+                path = await asyncio.to_thread(write_heap_profile, ctx.settings.profile_dir)
+            except OSError as exc:
+                log.error("heap profile not written", error=str(exc),
+                          directory=ctx.settings.profile_dir)
+            else:
+                log.warning("heap profile written", path=path)
+        loop.create_task(write())  # noqa: RUF006 (fire and forget, logged either way)
+
+    loop.add_signal_handler(signal.SIGUSR1, on_usr1)
+    loop.add_signal_handler(signal.SIGUSR2, on_usr2)

@@ -1,0 +1,118 @@
+"""``codegraph serve``: build the application and run it on uvicorn (uvloop, httptools).
+
+Start: open the store as its one writer, queue an incremental index of every repository
+given (command line and ``CODEGRAPH_REPOS``) and watch them, start the metrics listener,
+serve. SIGTERM: uvicorn stops accepting and drains in-flight requests (up to
+``CODEGRAPH_DRAIN_SECONDS``); then the running index job stops after its current atomic
+batch, the store is flushed and closed, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Sequence
+
+import structlog
+from starlette.applications import Starlette
+
+from codegraph.server import logs, metrics, ops
+from codegraph.server.app import create_app
+from codegraph.server.cache import QueryCache
+from codegraph.server.engine import Engine
+from codegraph.server.jobs import Job
+from codegraph.server.settings import Settings, load
+
+log = structlog.get_logger("codegraph.server")
+REPOS_ENV = "CODEGRAPH_REPOS"
+
+
+def _count_job(job: Job) -> None:
+    metrics.JOBS.labels(job.kind, job.state).inc()
+
+
+def build(settings: Settings, paths: Sequence[str] = ()) -> Starlette:
+    """The application with its engine; the engine starts work in the app's lifespan."""
+    engine = Engine(settings, on_job_done=_count_job)
+    cache = QueryCache(settings.redis_url, settings.cache_ttl)
+    engine.cache = cache  # shown in metrics as cache_up
+    mcp_app, mcp_lifespan = _mcp(engine)
+    app = create_app(settings, engine, cache, mcp_app=mcp_app, mcp_lifespan=mcp_lifespan)
+    ctx = app.state.ctx
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: Starlette) -> AsyncIterator[None]:
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.workers
+        ops.install_signal_handlers(ctx)
+        metrics.install(engine)
+        if settings.prometheus_enabled:
+            try:
+                metrics.serve_metrics(settings.host, settings.metrics_port)
+            except OSError as exc:
+                log.error("metrics listener failed", port=settings.metrics_port,
+                          error=str(exc))
+                raise
+        for path in [*paths, *settings.repos]:
+            job = engine.add_repo(path, trusted=True)
+            log.info("indexing", repo=job.repo, root=job.root, job=job.id)
+        await asyncio.to_thread(engine.refresh_snapshot)
+        log.info("serving", host=settings.host, port=settings.port,
+                 metrics_port=settings.metrics_port if settings.prometheus_enabled else None,
+                 revision=engine.revision, repos=sorted(engine.repos()))
+        async with inner(a):
+            try:
+                yield
+            finally:
+                ctx.draining = True
+                log.info("shutting down: finishing the current index batch")
+                stopped = await asyncio.to_thread(engine.close, settings.drain_seconds)
+                log.info("stopped", clean=stopped)
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def _mcp(engine: Engine) -> tuple[object | None, object | None]:
+    try:
+        from codegraph.server.mcp_tools import build_mcp, http_transport
+    except ImportError:  # the MCP SDK is optional in a minimal image
+        return None, None
+    from codegraph.server.intel import Intel
+
+    intel = Intel(engine.store, engine.search)
+    return http_transport(build_mcp(lambda: intel))
+
+
+def app_factory() -> Starlette:
+    """For uvicorn's reloader (``HOT_RELOAD``): everything comes from the environment."""
+    settings = load()
+    logs.configure(settings.log_level, settings.log_format)
+    return build(settings)
+
+
+def serve(paths: Sequence[str] = (), data_dir: str | None = None) -> int:
+    import uvicorn
+
+    if data_dir:
+        os.environ["CODEGRAPH_DATA_DIR"] = data_dir
+    settings = load()
+    logs.configure(settings.log_level, settings.log_format)
+    common = {"host": settings.host, "port": settings.port, "loop": "uvloop",
+              "http": "httptools", "lifespan": "on", "log_config": None,
+              "access_log": False, "timeout_graceful_shutdown": int(settings.drain_seconds),
+              "backlog": 4096, "server_header": False}
+    if settings.hot_reload:
+        os.environ[REPOS_ENV] = ",".join([*map(os.path.realpath, paths), *settings.repos])
+        import codegraph
+
+        uvicorn.run("codegraph.server.runner:app_factory", factory=True, reload=True,
+                    reload_dirs=[os.path.dirname(codegraph.__file__)], **common)  # type: ignore[arg-type]
+        return 0
+    app = build(settings, paths)
+    server = uvicorn.Server(uvicorn.Config(app, **common))  # type: ignore[arg-type]
+    server.run()
+    return 0 if server.started else 1
