@@ -142,8 +142,8 @@ def _request_id(scope: Scope) -> str:
 
 
 def create_app(settings: Settings, engine: Engine, cache: QueryCache,
-               mcp_app: Any = None, mcp_lifespan: Any = None) -> Starlette:
-    """``mcp_app`` is mounted at ``/mcp``; ``mcp_lifespan()`` (an async context manager,
+               mcp_route: BaseRoute | None = None, mcp_lifespan: Any = None) -> Starlette:
+    """``mcp_route`` serves MCP at ``/mcp``; ``mcp_lifespan`` (an async context manager,
     the MCP session manager's run) spans the app's lifetime."""
     ctx = Context(settings, engine, cache)
     table = endpoints()
@@ -183,8 +183,8 @@ def create_app(settings: Settings, engine: Engine, cache: QueryCache,
 
         routes.append(Mount("/docs/static",
                             StaticFiles(directory=swagger_ui_bundle.swagger_ui_path)))
-    if mcp_app is not None:
-        routes.append(Mount("/mcp", app=mcp_app))
+    if mcp_route is not None:
+        routes.append(mcp_route)
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
@@ -206,7 +206,7 @@ def create_app(settings: Settings, engine: Engine, cache: QueryCache,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with mcp_lifespan() if mcp_lifespan is not None else contextlib.nullcontext():
+        async with mcp_lifespan if mcp_lifespan is not None else contextlib.nullcontext():
             yield
         await cache.close()
 

@@ -62,6 +62,7 @@ class Engine:
         self.revision_changed = time.time()
         self._last_revision = store.revision
         self.pending_since: dict[str, float] = {}  # repo -> first unapplied save
+        self.expected_roots: set[str] = set()  # roots the server was started to serve
         self._watchers: dict[str, tuple[threading.Thread, threading.Event]] = {}
         self._on_job_done = on_job_done or (lambda job: None)
         self.jobs = JobQueue(self._run_job, on_finish=self._job_finished)
@@ -86,6 +87,11 @@ class Engine:
             info["watching"] = name in self._watchers
             info["pending_since"] = self.pending_since.get(name)
         return out
+
+    def not_indexed_yet(self) -> list[str]:
+        """Roots this server serves that have never been indexed completely."""
+        done = {str(i.get("root")) for i in self.store.repos().values() if i.get("last_indexed")}
+        return sorted(self.expected_roots - done)
 
     def index_lag(self) -> float:
         """Seconds since the oldest saved change that is not in the index yet (0: none)."""
@@ -117,6 +123,8 @@ class Engine:
         except ValueError as exc:
             raise RepoPathError(str(exc)) from None
         job = self.jobs.submit(Job("index", repo, root))
+        if trusted:
+            self.expected_roots.add(root)
         if watch if watch is not None else self.settings.watch:
             self.start_watch(repo, root)
         return job

@@ -87,16 +87,13 @@ async def readiness(ctx: Context) -> dict[str, Any]:
     components["embedding_provider"] = _provider_component()
     components["cache"] = await ctx.cache.ping()
     lag = engine.index_lag()
-    repos = engine.repos()
-    missing = [r for r in ctx.settings.repos
-               if os.path.realpath(r) not in {str(i.get("root")) for i in repos.values()}]
-    never_indexed = [name for name, info in repos.items() if not info.get("last_indexed")]
+    waiting = engine.not_indexed_yet()
     stale = lag > ctx.settings.stale_after
     components["index"] = {"status": "stale" if stale else "ok", "lag_seconds": round(lag, 3),
                            "stale_after": ctx.settings.stale_after,
-                           "repositories": len(repos),
-                           "not_indexed_yet": sorted(set(missing) | set(never_indexed))}
-    if stale or missing or never_indexed:
+                           "repositories": len(engine.store.repos()),
+                           "not_indexed_yet": waiting}
+    if stale or waiting:
         components["index"]["status"] = "stale" if stale else "indexing"
         ready = False
     degraded = [k for k, v in components.items() if v.get("status") in ("down", "error")]

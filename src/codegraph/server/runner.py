@@ -12,10 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Sequence
+import signal
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
 
 import structlog
+import uvicorn
 from starlette.applications import Starlette
+from starlette.routing import BaseRoute
 
 from codegraph.server import logs, metrics, ops
 from codegraph.server.app import create_app
@@ -37,8 +42,8 @@ def build(settings: Settings, paths: Sequence[str] = ()) -> Starlette:
     engine = Engine(settings, on_job_done=_count_job)
     cache = QueryCache(settings.redis_url, settings.cache_ttl)
     engine.cache = cache  # shown in metrics as cache_up
-    mcp_app, mcp_lifespan = _mcp(engine)
-    app = create_app(settings, engine, cache, mcp_app=mcp_app, mcp_lifespan=mcp_lifespan)
+    mcp_route, mcp_lifespan = _mcp(engine, settings)
+    app = create_app(settings, engine, cache, mcp_route=mcp_route, mcp_lifespan=mcp_lifespan)
     ctx = app.state.ctx
     inner = app.router.lifespan_context
 
@@ -76,15 +81,24 @@ def build(settings: Settings, paths: Sequence[str] = ()) -> Starlette:
     return app
 
 
-def _mcp(engine: Engine) -> tuple[object | None, object | None]:
-    try:
-        from codegraph.server.mcp_tools import build_mcp, http_transport
-    except ImportError:  # the MCP SDK is optional in a minimal image
-        return None, None
-    from codegraph.server.intel import Intel
+def _mcp(engine: Engine, settings: Settings) -> tuple[BaseRoute, Any]:
+    """The MCP streamable-HTTP route at /mcp and its session manager's lifespan. Behind a
+    loopback-only bind, DNS-rebinding protection is on; otherwise the proxy in front owns
+    Host checks."""
+    from mcp.server.transport_security import TransportSecuritySettings
 
+    from codegraph.server.intel import Intel
+    from codegraph.server.mcp_tools import build_mcp, mcp_route, session_lifespan
+
+    security = None
+    if settings.loopback_only:
+        hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+        security = TransportSecuritySettings(
+            enable_dns_rebinding_protection=True, allowed_hosts=hosts,
+            allowed_origins=[f"http://{h}" for h in hosts])
     intel = Intel(engine.store, engine.search)
-    return http_transport(build_mcp(lambda: intel))
+    mcp = build_mcp(lambda: intel, transport_security=security)
+    return mcp_route(mcp), session_lifespan(mcp)
 
 
 def app_factory() -> Starlette:
@@ -94,8 +108,25 @@ def app_factory() -> Starlette:
     return build(settings)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM once it has shut down gracefully, so the process would die
+    by the signal; a clean drain exits 0 instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit)
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 def serve(paths: Sequence[str] = (), data_dir: str | None = None) -> int:
-    import uvicorn
 
     if data_dir:
         os.environ["CODEGRAPH_DATA_DIR"] = data_dir
@@ -113,6 +144,6 @@ def serve(paths: Sequence[str] = (), data_dir: str | None = None) -> int:
                     reload_dirs=[os.path.dirname(codegraph.__file__)], **common)  # type: ignore[arg-type]
         return 0
     app = build(settings, paths)
-    server = uvicorn.Server(uvicorn.Config(app, **common))  # type: ignore[arg-type]
+    server = _Server(uvicorn.Config(app, **common))  # type: ignore[arg-type]
     server.run()
     return 0 if server.started else 1

@@ -124,12 +124,14 @@ def _log_level(env: Mapping[str, str]) -> str:
     raw = env.get(name, "").strip()
     if not raw:
         return "INFO"
-    chosen = None
+    ours = default = None
     for directive in raw.split(","):
         target, _, level = directive.strip().rpartition("=")
-        if target and target.split("::")[0] not in ("codegraph", "codegraph_api"):
-            continue
-        chosen = level.strip().lower()
+        if not target:
+            default = level.strip().lower()
+        elif target.split("::")[0] in ("codegraph", "codegraph_api"):
+            ours = level.strip().lower()
+    chosen = ours or default
     if chosen not in LOG_LEVELS:
         raise SettingsError(f"{name} must be one of {', '.join(sorted(LOG_LEVELS))}, "
                             f"got {raw!r}")

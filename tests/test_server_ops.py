@@ -1,0 +1,223 @@
+"""Operating the server: metrics, debug info, logs, signals, shutdown, configuration."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from codegraph.server.settings import SettingsError, load
+from helpers import dump_store, one_line_error, run_cli, write_tree
+from serverproc import ServerProcess, free_port
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _small_repo(root: Path) -> Path:
+    return write_tree(root, {
+        "pkg/__init__.py": "",
+        "pkg/core.py": "def base():\n    return 1\n\n\ndef top():\n    return base()\n",
+    })
+
+
+def _metric(text: str, name: str, **labels: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        head, _, value = line.rpartition(" ")
+        if all(f'{k}="{v}"' in head for k, v in labels.items()) and (
+                head == name or head.startswith(name + "{")):
+            return float(value)
+    return None
+
+
+def test_metrics_on_their_own_port(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path, [_small_repo(tmp_path / "r")]) as proc:
+        proc.wait_jobs_idle()
+        proc.ok("/api/v1/callers", symbol="base")
+        proc.ok("/api/v1/search", q="base", mode="lexical")
+        assert proc.get("/metrics").status_code == 404  # not on the API port
+        text = httpx.get(proc.metrics_url, timeout=10).text
+        assert _metric(text, "codegraph_http_requests_total", route="/api/v1/callers",
+                       method="GET", status="200") == 1.0
+        assert _metric(text, "codegraph_http_request_duration_seconds_count",
+                       route="/api/v1/callers") == 1.0
+        assert _metric(text, "codegraph_search_duration_seconds_count", mode="lexical") == 1.0
+        assert _metric(text, "codegraph_index_files") == 2.0
+        assert _metric(text, "codegraph_index_nodes", kind="function") == 2.0
+        assert _metric(text, "codegraph_index_edges", kind="calls") == 1.0
+        assert (_metric(text, "codegraph_index_revision") or 0) > 0
+        assert _metric(text, "codegraph_index_lag_seconds") == 0.0
+        assert _metric(text, "codegraph_index_parse_failures") == 0.0
+        assert (_metric(text, "codegraph_index_last_duration_seconds") or 0) > 0
+        assert _metric(text, "codegraph_search_embedding_coverage_ratio") is not None
+        assert (_metric(text, "process_resident_memory_bytes") or 0) > 10_000_000
+        assert _metric(text, "codegraph_index_jobs_total", kind="index", state="done") == 1.0
+
+
+def test_metrics_can_be_switched_off(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path, [_small_repo(tmp_path / "r")],
+                       PROMETHEUS_ENABLED="false") as proc, pytest.raises(httpx.ConnectError):
+        httpx.get(proc.metrics_url, timeout=5)
+
+
+def test_debug_info_is_guarded_and_redacted(tmp_path: Path) -> None:
+    secret, admin = "sk-live-verysecret", "admin-token-1"
+    with ServerProcess(tmp_path, [_small_repo(tmp_path / "r")], OPENAI_API_KEY=secret,
+                       CODEGRAPH_API_KEY="api-secret", CODEGRAPH_ADMIN_TOKEN=admin) as proc:
+        r = proc.get("/debug/info")
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+        r = proc.client.get("/debug/info", headers={"X-Admin-Token": admin})
+        assert r.status_code == 200
+        info = r.json()
+        assert secret not in r.text and "api-secret" not in r.text and admin not in r.text
+        assert info["config"]["openai_api_key"] == "<redacted>"
+        assert info["config"]["port"] == proc.port
+        assert info["memory"]["rss_bytes"] > 10_000_000
+        assert info["index"]["files"] == 2 and info["version"]
+    with ServerProcess(tmp_path / "d", [_small_repo(tmp_path / "r2")],
+                       DEBUG_MODE="true") as proc:
+        assert proc.get("/debug/info").status_code == 200
+
+
+def test_json_logs_carry_the_request(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path, [_small_repo(tmp_path / "r")]) as proc:
+        rid = proc.client.get("/api/v1/callers", params={"symbol": "base"},
+                              headers={"X-Request-Id": "abc-123"}).headers["x-request-id"]
+        proc.get("/api/v1/callers", symbol="nothing_here")
+        time.sleep(0.2)
+        lines = proc.output().splitlines()
+        records = proc.logs()
+        assert len(records) == len(lines)  # every line is one JSON object
+        access = [r for r in records if r.get("request_id") == rid]
+        assert access and set(access[0]) >= {"ts", "level", "msg", "request_id", "route",
+                                             "status", "duration_ms"}
+        assert access[0]["route"] == "/api/v1/callers" and access[0]["status"] == 200
+        assert any(r.get("status") == 404 and r.get("route") == "/api/v1/callers"
+                   for r in records)
+
+
+def test_sigusr1_toggles_debug_and_sigusr2_writes_a_heap_profile(tmp_path: Path) -> None:
+    admin = {"X-Admin-Token": "t"}
+    with ServerProcess(tmp_path, [_small_repo(tmp_path / "r")],
+                       CODEGRAPH_ADMIN_TOKEN="t") as proc:
+        def level() -> str:
+            return str(proc.client.get("/debug/info", headers=admin).json()["log_level"])
+
+        assert level() == "INFO"
+        proc.send_signal(signal.SIGUSR1)
+        _until(lambda: level() == "DEBUG")
+        proc.send_signal(signal.SIGUSR1)
+        _until(lambda: level() == "INFO")
+        assert proc.proc.poll() is None
+        for _ in range(2):
+            proc.send_signal(signal.SIGUSR2)
+            time.sleep(0.3)
+        _until(lambda: len(list(tmp_path.glob("codegraph-heap-*.txt"))) >= 1)
+        _until(lambda: len([r for r in proc.logs() if r.get("msg") == "heap profile written"])
+               == 2)
+        paths = [r["path"] for r in proc.logs() if r.get("msg") == "heap profile written"]
+        profile = Path(paths[-1]).read_text()
+        assert "rss" in profile and " B " in profile
+
+
+def _until(check: object, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_sigterm_drains_in_flight_requests(tmp_path: Path) -> None:
+    proc = ServerProcess(tmp_path, [_small_repo(tmp_path / "r")],
+                         CODEGRAPH_MIN_REVISION_WAIT="2")
+    answers: list[int] = []
+
+    def slow_request() -> None:  # waits ~2 s for a revision that never comes
+        r = httpx.get(f"{proc.url}/api/v1/callers",
+                      params={"symbol": "base", "min_revision": 10**9}, timeout=30)
+        answers.append(r.status_code)
+
+    t = threading.Thread(target=slow_request)
+    t.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    assert proc.stop(signal.SIGTERM) == 0
+    t.join(10)
+    assert answers == [503]  # answered, not dropped
+    assert time.monotonic() - started >= 1.0  # it waited for the request
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{proc.url}/health", timeout=2)
+    assert any(r.get("msg") == "stopped" and r.get("clean") for r in proc.logs())
+
+
+def test_sigterm_during_indexing_leaves_a_store_that_completes(tmp_path: Path) -> None:
+    files = {f"mod{i}/m{j}.py": (f"from mod{i}.m{(j + 1) % 20} import f{(j + 1) % 20}\n\n\n"
+                                 f"def f{j}(x):\n    return f{(j + 1) % 20}(x) + {j}\n")
+             for i in range(25) for j in range(20)}
+    repo = write_tree(tmp_path / "big", files)
+    proc = ServerProcess(tmp_path, [repo], wait_ready=False, CODEGRAPH_WORKERS="1")
+    _until(lambda: any(j["state"] == "running" and j["progress"]["done"] > 0
+                       for j in proc.get("/api/v1/jobs").json().get("results", [])), 60)
+    assert proc.stop(signal.SIGTERM, timeout=60) == 0
+    # The next run finishes what the interrupted one started, equal to a clean index.
+    assert run_cli("index", str(repo), data_dir=proc.data_dir)[0] == 0
+    clean = tmp_path / "clean"
+    assert run_cli("index", str(repo), data_dir=clean)[0] == 0
+    assert dump_store(proc.data_dir) == dump_store(clean)
+
+
+def test_healthcheck_command(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path, [_small_repo(tmp_path / "r")]) as proc:
+        code, out, _ = run_cli("healthcheck", data_dir=None,
+                               env=proc.env)
+        assert code == 0 and "healthy" in out
+    dead = free_port()
+    code, _, err = run_cli("healthcheck", data_dir=None,
+                           env={**proc.env, "SERVER_PORT": str(dead)})
+    assert code == 1 and "unhealthy" in err
+
+
+def test_ready_components(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path, [_small_repo(tmp_path / "r")]) as proc:
+        body = proc.ok("/health/ready")
+        assert body["ready"] is True
+        assert set(body["components"]) == {"store", "vector_index", "embedding_provider",
+                                           "cache", "index"}
+        assert body["components"]["cache"]["status"] == "disabled"
+        assert body["components"]["index"]["not_indexed_yet"] == []
+
+
+@pytest.mark.parametrize(("env", "needle"), [
+    ({"SERVER_PORT": "abc"}, "SERVER_PORT must be a whole number"),
+    ({"SERVER_PORT": "70000"}, "SERVER_PORT must be between 1 and 65535"),
+    ({"RUST_LOG": "loud"}, "RUST_LOG must be one of"),
+    ({"REDIS_URL": "http://cache:6379"}, "REDIS_URL must start with redis://"),
+    ({"PROMETHEUS_ENABLED": "maybe"}, "PROMETHEUS_ENABLED must be true or false"),
+    ({"ROCKSDB_BLOCK_CACHE_SIZE": "lots"}, "ROCKSDB_BLOCK_CACHE_SIZE"),
+    ({"TOKIO_WORKER_THREADS": "0"}, "TOKIO_WORKER_THREADS must be between 1"),
+])
+def test_bad_configuration_fails_at_start(tmp_path: Path, env: dict[str, str],
+                                          needle: str) -> None:
+    from helpers import cli_env
+
+    code, _, err = run_cli("serve", data_dir=tmp_path / "d", timeout=30,
+                           env=cli_env(SERVER_HOST="127.0.0.1", **env))
+    one_line_error(code, err, needle)
+
+
+def test_settings_follow_the_spec_names() -> None:
+    s = load({"RUST_LOG": "codegraph=debug,info", "TOKIO_WORKER_THREADS": "3",
+              "HOT_RELOAD": "true", "METRICS_PORT": "9100", "SERVER_PORT": "3100"})
+    assert (s.log_level, s.workers, s.hot_reload, s.metrics_port, s.port) == (
+        "DEBUG", 3, True, 9100, 3100)
+    assert load({"RUST_LOG": "warn"}).log_level == "WARNING"
+    assert load({"CODEGRAPH_WORKERS": "2", "TOKIO_WORKER_THREADS": "7"}).workers == 2
+    with pytest.raises(SettingsError, match="METRICS_PORT"):
+        load({"SERVER_PORT": "9090"})
