@@ -13,10 +13,10 @@ $(STAMP): requirements.lock pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-## Index this repository on the embedded default store (RocksDB in ./.codegraph) and print its stats.
+## Serve this repository on the embedded default (RocksDB and FAISS in ./.codegraph, local
+## embeddings): index, watch, and answer on http://127.0.0.1:3000 (metrics on :9090).
 run: $(STAMP)
-	$(BIN)/codegraph index .
-	$(BIN)/codegraph stats
+	SERVER_HOST=$${SERVER_HOST:-127.0.0.1} $(BIN)/codegraph serve .
 
 ## The whole suite: lint, types, tests.
 test: lint typecheck unit
@@ -32,10 +32,13 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_index.py
+	$(BIN)/python bench/bench_search.py
+	$(BIN)/python bench/bench_api.py
 
 ## Re-pin every dependency (needs uv: pip install uv).
 lock:
-	uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11 --no-header
+	uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --no-header
 
 clean:
 	rm -rf $(VENV) .codegraph .mypy_cache .ruff_cache .pytest_cache

@@ -31,9 +31,11 @@ def cache_key(revision: int, route: str, args: dict[str, Any]) -> str:
 
 
 class QueryCache:
-    def __init__(self, redis_url: str | None, ttl: int = 300) -> None:
+    def __init__(self, redis_url: str | None, ttl: int = 300,
+                 local_entries: int = LOCAL_ENTRIES) -> None:
         self.redis_url = redis_url
         self.ttl = ttl
+        self.local_entries = local_entries
         self.local: OrderedDict[str, bytes] = OrderedDict()
         self.down = False
         self.outages = 0
@@ -102,9 +104,11 @@ class QueryCache:
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _remember(self, key: str, value: bytes) -> None:
+        if not self.local_entries:
+            return
         self.local[key] = value
         self.local.move_to_end(key)
-        while len(self.local) > LOCAL_ENTRIES:
+        while len(self.local) > self.local_entries:
             self.local.popitem(last=False)
 
     def _usable(self) -> bool:

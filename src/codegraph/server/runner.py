@@ -40,7 +40,7 @@ def _count_job(job: Job) -> None:
 def build(settings: Settings, paths: Sequence[str] = ()) -> Starlette:
     """The application with its engine; the engine starts work in the app's lifespan."""
     engine = Engine(settings, on_job_done=_count_job)
-    cache = QueryCache(settings.redis_url, settings.cache_ttl)
+    cache = QueryCache(settings.redis_url, settings.cache_ttl, settings.cache_local_entries)
     engine.cache = cache  # shown in metrics as cache_up
     mcp_route, mcp_lifespan = _mcp(engine, settings)
     app = create_app(settings, engine, cache, mcp_route=mcp_route, mcp_lifespan=mcp_lifespan)
@@ -130,12 +130,16 @@ def serve(paths: Sequence[str] = (), data_dir: str | None = None) -> int:
 
     if data_dir:
         os.environ["CODEGRAPH_DATA_DIR"] = data_dir
+    if os.environ.get("CODEGRAPH_TRACEMALLOC") == "1":  # heap profiles see everything
+        import tracemalloc
+
+        tracemalloc.start(10)
     settings = load()
     logs.configure(settings.log_level, settings.log_format)
     common = {"host": settings.host, "port": settings.port, "loop": "uvloop",
               "http": "httptools", "lifespan": "on", "log_config": None,
               "access_log": False, "timeout_graceful_shutdown": int(settings.drain_seconds),
-              "backlog": 4096, "server_header": False}
+              "backlog": 16384, "server_header": False}
     if settings.hot_reload:
         os.environ[REPOS_ENV] = ",".join([*map(os.path.realpath, paths), *settings.repos])
         import codegraph

@@ -44,6 +44,7 @@ class Settings:
     hot_reload: bool = False
     redis_url: str | None = None
     cache_ttl: int = 300
+    cache_local_entries: int = 4096
     api_key: str | None = None
     admin_token: str | None = None
     auth_reads: bool = False
@@ -189,6 +190,7 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None) -
         hot_reload=_bool(env, "HOT_RELOAD", False),
         redis_url=redis_url,
         cache_ttl=_int(env, "CODEGRAPH_CACHE_TTL", 300, 1, 86400 * 7),
+        cache_local_entries=_int(env, "CODEGRAPH_CACHE_LOCAL_ENTRIES", 4096, 0, 1_000_000),
         api_key=env.get("CODEGRAPH_API_KEY") or None,
         admin_token=env.get("CODEGRAPH_ADMIN_TOKEN") or None,
         auth_reads=_bool(env, "CODEGRAPH_AUTH_READS", False),
