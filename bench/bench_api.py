@@ -90,17 +90,19 @@ def source_key() -> str:
 
 
 def prepared_index(log: Any) -> tuple[Path, Path]:
-    """(tree, cached data dir): the django package at a stable path, indexed with
-    embeddings once per version of the indexing code."""
-    tree = CACHE / f"django-{CORPUS[1]}" / "django"
-    if not tree.exists():
+    """(tree, cached data dir): a directory holding just the django package, at a stable
+    path, indexed with embeddings once per version of the indexing code."""
+    tree = CACHE / f"django-{CORPUS[1]}"
+    if not (tree / "django").exists():
         src = fetch_sdist(*CORPUS) / "django"
-        shutil.copytree(src, tree.with_suffix(".tmp"))
-        tree.with_suffix(".tmp").rename(tree)
+        tmp = tree / "django.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(src, tmp)
+        tmp.rename(tree / "django")
     data = CACHE / f"index-{CORPUS[1]}-{source_key()}"
     if not data.exists():
         log("indexing and embedding the django package once (a few minutes)")
-        tmp = data.with_suffix(".tmp")
+        tmp = data.parent / (data.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "codegraph.cli", "--data-dir", str(tmp), "index",
                         str(tree), "--progress", "none"], check=True, env=child_env(
@@ -207,7 +209,7 @@ def bench(args: argparse.Namespace, work: Path, log: Any) -> dict[str, Any]:
         port, metrics = free_port(), free_port()
         env = child_env(SERVER_HOST="127.0.0.1", SERVER_PORT=str(port),
                         METRICS_PORT=str(metrics), CODEGRAPH_LOG_FORMAT="json",
-                        CODEGRAPH_EMBED="1", CODEGRAPH_REPOS_ROOT=str(tree.parent), **extra)
+                        CODEGRAPH_EMBED="1", CODEGRAPH_REPOS_ROOT=str(tree), **extra)
         proc = start([sys.executable, "-m", "codegraph.cli", "--data-dir", str(data), "serve",
                       str(tree)], env, work / f"server-{name}.log")
         return proc, port, wait_for(port, "/health/ready", 120, proc)

@@ -233,18 +233,6 @@ def test_register_index_and_remove_a_repo(server: ServerProcess) -> None:
     assert server.get("/api/v1/jobs/ffffffffffff").status_code == 404
 
 
-def test_cancel_a_queued_job(server: ServerProcess) -> None:
-    first = server.client.post("/api/v1/jobs", json={"repo": "shop", "full": True},
-                               headers=AUTH).json()
-    second = server.client.post("/api/v1/jobs", json={"repo": "shop", "full": True},
-                                headers=AUTH).json()
-    cancelled = server.client.delete(f"/api/v1/jobs/{second['id']}", headers=AUTH).json()
-    if second["id"] != first["id"]:  # the second was queued behind the first
-        assert cancelled["state"] in ("cancelled", "done")
-    server.wait_jobs_idle()
-    assert server.ok("/api/v1/callers", symbol="total_price")["results"]
-
-
 def test_min_revision_waits_for_an_edit(server: ServerProcess, tmp_path: Path) -> None:
     root = Path(server.ok("/api/v1/repos/shop")["root"])
     before = int(server.get("/health").headers["x-codegraph-revision"])

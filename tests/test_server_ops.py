@@ -6,6 +6,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -157,14 +158,53 @@ def test_sigterm_drains_in_flight_requests(tmp_path: Path) -> None:
     assert any(r.get("msg") == "stopped" and r.get("clean") for r in proc.logs())
 
 
+def _big_repo(root: Path) -> Path:
+    """800 files of 60 functions: several seconds of indexing with one worker."""
+    def module(j: int) -> str:
+        nxt = (j + 1) % 20
+        return f"from mod.m{nxt} import f{nxt}_0\n\n\n" + "".join(
+            f"def f{j}_{k}(x):\n    return f{j}_{(k + 1) % 60}(x) + f{nxt}_0(x)\n\n\n"
+            for k in range(60))
+
+    return write_tree(root, {f"mod{i}/m{j}.py": module(j).replace("mod.", f"mod{i}.")
+                             for i in range(40) for j in range(20)})
+
+
+def _running_job(proc: ServerProcess) -> dict[str, Any]:
+    found: list[dict[str, Any]] = []
+
+    def running() -> bool:
+        found[:] = [j for j in proc.get("/api/v1/jobs").json().get("results", [])
+                    if j["state"] == "running" and j["progress"]["done"] > 0]
+        return bool(found)
+
+    _until(running, 60)
+    return found[0]
+
+
+def test_cancel_queued_and_running_jobs(tmp_path: Path) -> None:
+    key = {"X-API-Key": "k"}
+    with ServerProcess(tmp_path, [_big_repo(tmp_path / "big")], wait_ready=False,
+                       CODEGRAPH_WORKERS="1", CODEGRAPH_API_KEY="k") as proc:
+        running = _running_job(proc)
+        queued = proc.client.post("/api/v1/jobs", json={"repo": "big", "full": True},
+                                  headers=key).json()
+        assert queued["state"] == "queued" and queued["id"] != running["id"]
+        r = proc.client.delete(f"/api/v1/jobs/{queued['id']}", headers=key)
+        assert r.status_code == 200 and r.json()["state"] == "cancelled"
+        proc.client.delete(f"/api/v1/jobs/{running['id']}", headers=key)
+        _until(lambda: proc.ok(f"/api/v1/jobs/{running['id']}")["state"] == "cancelled")
+        assert proc.ok("/health/ready".replace("/ready", ""))["status"] == "ok"
+        again = proc.client.post("/api/v1/jobs", json={"repo": "big"}, headers=key).json()
+        _until(lambda: proc.ok(f"/api/v1/jobs/{again['id']}")["state"] == "done", 120)
+        assert proc.ok("/api/v1/callers", symbol="mod3.m5.f5_7")["total"] == 1
+        proc.wait(ready=True)
+
+
 def test_sigterm_during_indexing_leaves_a_store_that_completes(tmp_path: Path) -> None:
-    files = {f"mod{i}/m{j}.py": (f"from mod{i}.m{(j + 1) % 20} import f{(j + 1) % 20}\n\n\n"
-                                 f"def f{j}(x):\n    return f{(j + 1) % 20}(x) + {j}\n")
-             for i in range(25) for j in range(20)}
-    repo = write_tree(tmp_path / "big", files)
+    repo = _big_repo(tmp_path / "big")
     proc = ServerProcess(tmp_path, [repo], wait_ready=False, CODEGRAPH_WORKERS="1")
-    _until(lambda: any(j["state"] == "running" and j["progress"]["done"] > 0
-                       for j in proc.get("/api/v1/jobs").json().get("results", [])), 60)
+    _running_job(proc)
     assert proc.stop(signal.SIGTERM, timeout=60) == 0
     # The next run finishes what the interrupted one started, equal to a clean index.
     assert run_cli("index", str(repo), data_dir=proc.data_dir)[0] == 0
@@ -221,3 +261,8 @@ def test_settings_follow_the_spec_names() -> None:
     assert load({"CODEGRAPH_WORKERS": "2", "TOKIO_WORKER_THREADS": "7"}).workers == 2
     with pytest.raises(SettingsError, match="METRICS_PORT"):
         load({"SERVER_PORT": "9090"})
+
+
+def test_mcp_command_needs_an_index(tmp_path: Path) -> None:
+    code, _, err = run_cli("mcp", data_dir=tmp_path / "none", timeout=60)
+    one_line_error(code, err, "codegraph: error:")

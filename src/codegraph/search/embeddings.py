@@ -22,6 +22,7 @@ import importlib.util
 import json
 import os
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -167,7 +168,8 @@ def default_threads() -> int:
 
 
 class LocalEmbedder:
-    """all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime's CPU provider; loads and verifies eagerly."""
+    """all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime's CPU provider: the files are verified at
+    once, the model is started on first use."""
 
     provider = "local"
 
@@ -183,41 +185,57 @@ class LocalEmbedder:
         self.dimension: int = files.dimension
         self.batch_size = max(1, batch_size)
         self.threads = threads if threads and threads > 0 else default_threads()
-        try:
-            import onnxruntime as ort
-            from tokenizers import Tokenizer
-        except ImportError as exc:
-            raise EmbeddingError(f"the local embedding provider needs {exc.name}") from None
-        try:
-            tokenizer = Tokenizer.from_file(str(files.tokenizer))
-            # The file pins 128 tokens and fixed padding: use the model's 256, pad per batch.
-            tokenizer.enable_truncation(max_length=MAX_TOKENS)
-            tokenizer.no_padding()
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = self.threads
-            options.inter_op_num_threads = 1
-            options.log_severity_level = 3
-            session = ort.InferenceSession(
-                str(files.onnx), sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:
-            raise EmbeddingError(f"cannot load the embedding model {self.model}: {exc}") from exc
-        self._tokenizer: Any = tokenizer
-        self._session: Any = session
-        self._inputs = {i.name for i in session.get_inputs()}
-        out_dim = session.get_outputs()[0].shape[-1]
-        if {"input_ids", "attention_mask"} - self._inputs or (
-            isinstance(out_dim, int) and out_dim != self.dimension
-        ):
-            raise EmbeddingError(
-                f"{files.onnx} is not a {self.dimension}-dimension BERT encoder "
-                f"(inputs {sorted(self._inputs)}, output width {out_dim})"
-            )
+        self._files = files
+        self._tokenizer: Any = None
+        self._session: Any = None
+        self._inputs: set[str] = set()
+        self._load_lock = threading.Lock()
+
+    def _load(self) -> None:
+        """Start the model on first use: a server whose vectors are all cached never pays
+        for it (about 100 MB)."""
+        with self._load_lock:
+            if self._session is not None:
+                return
+            files = self._files
+            try:
+                import onnxruntime as ort
+                from tokenizers import Tokenizer
+            except ImportError as exc:
+                raise EmbeddingError(f"the local embedding provider needs {exc.name}") from None
+            try:
+                tokenizer = Tokenizer.from_file(str(files.tokenizer))
+                # The file pins 128 tokens and fixed padding: use the model's 256, pad per
+                # batch.
+                tokenizer.enable_truncation(max_length=MAX_TOKENS)
+                tokenizer.no_padding()
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = self.threads
+                options.inter_op_num_threads = 1
+                options.log_severity_level = 3
+                session = ort.InferenceSession(
+                    str(files.onnx), sess_options=options, providers=["CPUExecutionProvider"]
+                )
+            except Exception as exc:
+                raise EmbeddingError(
+                    f"cannot load the embedding model {self.model}: {exc}") from exc
+            inputs = {i.name for i in session.get_inputs()}
+            out_dim = session.get_outputs()[0].shape[-1]
+            if {"input_ids", "attention_mask"} - inputs or (
+                isinstance(out_dim, int) and out_dim != self.dimension
+            ):
+                raise EmbeddingError(
+                    f"{files.onnx} is not a {self.dimension}-dimension BERT encoder "
+                    f"(inputs {sorted(inputs)}, output width {out_dim})"
+                )
+            self._tokenizer, self._inputs, self._session = tokenizer, inputs, session
 
     def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
+        if self._session is None:
+            self._load()
         encodings = self._tokenizer.encode_batch(texts)
         # Batch texts of similar length together (less padding); a text's vector does not
         # depend on its batch: the mask hides the padding.

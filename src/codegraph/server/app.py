@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from codegraph.server import metrics, openapi, ops
+from codegraph.server import logs, metrics, openapi, ops
 from codegraph.server.cache import QueryCache
 from codegraph.server.endpoints import make_route
 from codegraph.server.engine import Engine
@@ -30,7 +30,6 @@ from codegraph.server.routes import endpoints
 from codegraph.server.settings import Settings
 
 log = structlog.get_logger("codegraph.http")
-access = structlog.get_logger("codegraph.access")
 
 
 class Context:
@@ -111,11 +110,9 @@ class RequestMiddleware:
             name = getattr(route, "path", None) or "unmatched"
             elapsed = time.perf_counter() - started
             method = scope["method"]
-            metrics.HTTP_REQUESTS.labels(name, method, str(status)).inc()
-            metrics.HTTP_LATENCY.labels(name, method).observe(elapsed)
-            access.info("request", request_id=request_id, method=method, route=name,
-                        path=scope["path"], status=status,
-                        duration_ms=round(elapsed * 1000, 2))
+            metrics.observe_request(name, method, status, elapsed)
+            logs.access(request_id=request_id, method=method, route=name, path=scope["path"],
+                        status=status, duration_ms=round(elapsed * 1000, 2))
 
 
 class _TooLarge(Exception):

@@ -41,6 +41,20 @@ CACHE_OUTAGES = Counter("codegraph_cache_outages_total",
 JOBS = Counter("codegraph_index_jobs_total", "Index jobs finished", ["kind", "state"])
 
 
+_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
+def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    """Count one request; the labelled children are looked up once per combination."""
+    key = (route, method, status)
+    pair = _children.get(key)
+    if pair is None:
+        pair = _children[key] = (HTTP_REQUESTS.labels(route, method, str(status)),
+                                 HTTP_LATENCY.labels(route, method))
+    pair[0].inc()
+    pair[1].observe(seconds)
+
+
 class IndexCollector(Collector):
     """Reads the engine's snapshot at scrape time."""
 

@@ -68,10 +68,12 @@ def build(settings: Settings, paths: Sequence[str] = ()) -> Starlette:
         log.info("serving", host=settings.host, port=settings.port,
                  metrics_port=settings.metrics_port if settings.prometheus_enabled else None,
                  revision=engine.revision, repos=sorted(engine.repos()))
+        flushing = asyncio.create_task(logs.flusher())
         async with inner(a):
             try:
                 yield
             finally:
+                flushing.cancel()
                 ctx.draining = True
                 log.info("shutting down: finishing the current index batch")
                 stopped = await asyncio.to_thread(engine.close, settings.drain_seconds)
