@@ -266,3 +266,36 @@ def test_settings_follow_the_spec_names() -> None:
 def test_mcp_command_needs_an_index(tmp_path: Path) -> None:
     code, _, err = run_cli("mcp", data_dir=tmp_path / "none", timeout=60)
     one_line_error(code, err, "codegraph: error:")
+
+
+def test_ready_turns_stale_when_saved_changes_wait(tmp_path: Path) -> None:
+    """A save queued behind a long index run ages past CODEGRAPH_STALE_AFTER: not ready."""
+    small = _small_repo(tmp_path / "r")
+    with ServerProcess(tmp_path, [small], CODEGRAPH_STALE_AFTER="0.3", CODEGRAPH_WORKERS="1",
+                       CODEGRAPH_API_KEY="k") as proc:
+        big = _big_repo(tmp_path / "big")
+        proc.client.post("/api/v1/repos", json={"path": "big"}, headers={"X-API-Key": "k"})
+        _running_job(proc)
+        (small / "pkg" / "core.py").write_text("def base():\n    return 2\n")
+        _until(lambda: proc.get("/health/ready").status_code == 503, 20)
+        body = proc.get("/health/ready").json()
+        assert body["components"]["index"]["status"] == "stale"
+        assert body["components"]["index"]["lag_seconds"] > 0.3
+        _until(lambda: proc.get("/health/ready").status_code == 200, 120)
+        assert big.exists()
+
+
+def test_cors_when_configured(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path, [_small_repo(tmp_path / "r")],
+                       CODEGRAPH_CORS_ORIGINS="https://app.example") as proc:
+        r = proc.client.options("/api/v1/callers", headers={
+            "Origin": "https://app.example", "Access-Control-Request-Method": "GET"})
+        assert r.status_code == 200
+        assert r.headers["access-control-allow-origin"] == "https://app.example"
+        r = proc.client.get("/health", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in r.headers
+
+
+def test_hot_reload_serves(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path, [_small_repo(tmp_path / "r")], HOT_RELOAD="true") as proc:
+        assert proc.ok("/api/v1/callers", symbol="base")["results"][0]["name"] == "top"
