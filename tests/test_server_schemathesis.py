@@ -1,0 +1,290 @@
+"""Property-based fuzzing of the live HTTP API from its own /openapi.json (schemathesis CLI):
+no operation may answer a 5xx, whatever the input.
+
+The server runs on 127.0.0.1 with a small indexed repository and ``CODEGRAPH_API_KEY``; the
+key is sent with every request, so the mutating endpoints run for real. Hooks (written next
+to the run) mix names that exist into the generated symbols, files, repositories and bodies,
+so requests reach past "not found" into the queries, jobs and the /ask pipeline (answered by
+a fake OpenAI-compatible chat model on 127.0.0.1). The only 5xx accepted is the documented
+``503 revision_not_reached`` for a ``min_revision`` above the index's revision
+(``CODEGRAPH_MIN_REVISION_WAIT=0`` makes it immediate).
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import LoopbackHTTPServer, QuietHandler, write_tree
+from serverproc import ServerProcess
+
+pytestmark = pytest.mark.timeout(120)
+
+KEY = "schemathesis-key"
+MAX_EXAMPLES = 40  # per operation (fuzzing); the run takes about 15 s on 2 idle cores
+RUN_TIMEOUT = 80.0  # seconds for the schemathesis subprocess
+SEED = 20261128
+PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+              "all_proxy")
+
+REPO = {
+    "pkg/__init__.py": "",
+    "pkg/core.py": '''\
+"""Core helpers."""
+
+LIMIT = 10
+
+
+def target(x):
+    """The function everybody calls."""
+    return x + LIMIT
+
+
+def first():
+    return target(1)
+
+
+class Shape:
+    """A shape with an area."""
+
+    def area(self):
+        return target(2) * 3
+''',
+    "pkg/uses.py": '''\
+from pkg.core import Shape, target
+
+
+def helper(values):
+    return [target(v) for v in values]
+
+
+def build():
+    return Shape().area()
+''',
+}
+SPARE = {"lib/tool.py": "def tool():\n    return 42\n"}
+
+# Loaded by schemathesis (SCHEMATHESIS_HOOKS); kept as text so it is only imported there.
+HOOKS = '''\
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import schemathesis
+from hypothesis import strategies as st
+
+REAL = {
+    "symbol": ["target", "pkg.core.target", "first", "Shape", "pkg.core.Shape.area", "helper",
+               "tool", "LIMIT"],
+    "name": ["target", "Shape", "helper", "area", "tool"],
+    "file": ["pkg/core.py", "pkg/uses.py", "lib/tool.py", "pkg/__init__.py"],
+    "q": ["target", "shape area", "helper values", "tool"],
+    "repo": ["proj", "spare"],
+    "path": ["pkg/*.py", "*.py"],
+    "lang": ["python"],
+}
+MESSAGE = re.compile(r"the index is at revision (\\d+), not yet (\\d+);")
+
+
+def _mix(values, real):
+    """Keep each generated value or swap in an existing one (hypothesis chooses)."""
+    if not isinstance(values, dict):
+        return st.just(values)
+    parts = {k: st.one_of(st.just(v), st.sampled_from(real[k])) if k in real else st.just(v)
+             for k, v in values.items()}
+    return st.fixed_dictionaries(parts)
+
+
+@schemathesis.hook
+def flatmap_query(ctx, query):
+    return _mix(query, REAL)
+
+
+@schemathesis.hook
+def flatmap_path_parameters(ctx, path_parameters):
+    op = ctx.operation
+    # Only the spare repository may be removed, so the fuzzing keeps an index to query.
+    real = {"repo": ["spare"] if op is not None and op.method.upper() == "DELETE"
+            else REAL["repo"]}
+    return _mix(path_parameters, real)
+
+
+@schemathesis.hook
+def flatmap_body(ctx, body):
+    op = ctx.operation
+    if op is None or not isinstance(body, dict):
+        return st.just(body)
+    if op.path.endswith("/repos"):
+        return _mix(body, {"path": ["spare", "proj", "../outside", "proj/pkg"],
+                           "name": ["spare", "proj"]})
+    if op.path.endswith("/jobs"):
+        return _mix(body, {"repo": ["proj", "spare"]})
+    if op.path.endswith("/ask"):
+        return _mix(body, {"question": ["what calls target?"], "repo": ["proj"]})
+    return st.just(body)
+
+
+@schemathesis.check
+def no_server_error(ctx, response, case):
+    """No 5xx, except 503 revision_not_reached for a min_revision above the index's."""
+    if response.status_code < 500:
+        return None
+    if response.status_code == 503:
+        try:
+            error = response.json()["error"]
+        except Exception:
+            error = {}
+        found = MESSAGE.search(error.get("message", ""))
+        # What was sent: the request's own query string (a parameter may be repeated).
+        sent = parse_qs(urlsplit(response.request.url).query).get("min_revision", [])
+        if (error.get("code") == "revision_not_reached" and found
+                and int(found.group(2)) > int(found.group(1))
+                and found.group(2) in [v.strip() for v in sent]):
+            return None
+    raise AssertionError(f"HTTP {response.status_code} from {case.method} {case.path}: "
+                         f"{response.text[:500]}")
+'''
+
+
+class FakeChat:
+    """An OpenAI-compatible chat model on 127.0.0.1 that always answers."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        owner = self
+
+        class Handler(QuietHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                owner.calls += 1
+                data = json.dumps({"model": body.get("model", "fake"), "choices": [
+                    {"index": 0, "message": {"role": "assistant",
+                                             "content": "target is called by first [1]."}}]
+                }).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.http = LoopbackHTTPServer(Handler)
+        self.base_url = self.http.base_url
+
+    def close(self) -> None:
+        self.http.close()
+
+
+@pytest.fixture
+def chat() -> Iterator[FakeChat]:
+    fake = FakeChat()
+    yield fake
+    fake.close()
+
+
+def operations(spec: dict[str, Any]) -> set[str]:
+    return {f"{method.upper()} {path}" for path, item in spec["paths"].items()
+            for method in item if method in ("get", "post", "put", "patch", "delete")}
+
+
+def junit_results(path: Path) -> dict[str, list[str]]:
+    """JUnit report -> {"METHOD /path": [failure texts]} for every test case in it."""
+    out: dict[str, list[str]] = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        problems = [(e.get("message") or "") + (e.text or "") for e in case
+                    if e.tag in ("failure", "error")]
+        out.setdefault(case.get("name", ""), []).extend(problems)
+    return out
+
+
+def access_log(server: ServerProcess) -> collections.Counter[tuple[str, str, int]]:
+    return collections.Counter((e["method"], e["route"], int(e["status"]))
+                               for e in server.logs() if e.get("logger") == "codegraph.access")
+
+
+def test_no_operation_answers_a_server_error(tmp_path: Path, chat: FakeChat) -> None:
+    if importlib.util.find_spec("schemathesis") is None:
+        pytest.skip("schemathesis not installed (a dev dependency in requirements.lock)")
+    repos = tmp_path / "repos"
+    proj = write_tree(repos / "proj", REPO)
+    write_tree(repos / "spare", SPARE)
+    hooks = tmp_path / "st_hooks.py"
+    hooks.write_text(HOOKS)
+    report = tmp_path / "report"
+    no_proxy = {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+
+    with ServerProcess(tmp_path, [proj], repos_root=repos, CODEGRAPH_API_KEY=KEY,
+                       CODEGRAPH_MIN_REVISION_WAIT="0", OPENAI_API_KEY="fake-key",
+                       OPENAI_BASE_URL=chat.base_url, OPENAI_MODEL="fake-chat",
+                       NO_PROXY=no_proxy["NO_PROXY"], no_proxy=no_proxy["no_proxy"]) as server:
+        server.wait_jobs_idle()
+        spec = server.ok("/openapi.json")
+        expected_ops = operations(spec)
+        assert len(expected_ops) >= 20, expected_ops
+        # The fixture itself works: a real answer, and /ask goes through the fake model.
+        assert server.ok("/api/v1/callers", symbol="target")["total"] >= 2
+        r = server.client.post("/api/v1/ask", json={"question": "what calls target?"})
+        assert r.status_code == 200 and chat.calls == 1, r.text
+
+        env = {k: v for k, v in os.environ.items() if k not in PROXY_VARS}
+        env.update(SCHEMATHESIS_HOOKS=str(hooks), PYTHONDONTWRITEBYTECODE="1", **no_proxy)
+        cmd = [sys.executable, "-m", "schemathesis.cli", "run", f"{server.url}/openapi.json",
+               "--url", server.url, "--checks", "no_server_error",
+               # one worker: sequential requests, and hypothesis is not thread-safe here
+               "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED), "--workers", "1",
+               "--no-color",
+               "--generation-database", "none", "--request-timeout", "30",
+               "-H", f"X-API-Key: {KEY}", "--report", "junit",
+               "--report-junit-path", str(report / "junit.xml"),
+               "--report-dir", str(report)]
+        started = time.monotonic()
+        try:
+            run = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env,
+                                 timeout=RUN_TIMEOUT)
+        except subprocess.TimeoutExpired as exc:
+            raise AssertionError(f"schemathesis ran over {RUN_TIMEOUT} s:\n"
+                                 f"{exc.stdout!r}") from None
+        elapsed = time.monotonic() - started
+        output = run.stdout + run.stderr
+        log = access_log(server)
+        server_output = server.output()
+
+    tracebacks = [line for line in server_output.splitlines()
+                  if "Traceback" in line or "unhandled error" in line]
+    server_errors = {k: n for k, n in log.items() if k[2] >= 500 and k[2] != 503}
+    context = (f"schemathesis exit {run.returncode} after {elapsed:.1f} s\n"
+               f"{output[-12000:]}\n--- server 5xx: {server_errors}\n--- server errors:\n"
+               + "\n".join(tracebacks[:20])[:8000])
+    assert "Custom check failed" not in output, context
+    assert run.returncode == 0, context
+    assert not server_errors, context
+    assert not tracebacks, context
+
+    # Schemathesis really ran every operation, and the requests reached the handlers.
+    results = junit_results(report / "junit.xml")
+    tested = {name.split(" ", 1)[0].upper() + " " + name.split(" ", 1)[1]
+              for name in results if " /" in name}
+    assert expected_ops <= tested, (expected_ops - tested, sorted(results))
+    assert not {k: v for k, v in results.items() if v}, results
+    routed = {f"{m} {route}" for (m, route, status) in log if status != 405}
+    assert expected_ops <= routed, expected_ops - routed
+    total = sum(log.values())
+    assert total > 20 * len(expected_ops), (total, log)
+    ok = {(m, route) for (m, route, status) in log if 200 <= status < 300}
+    for needed in [("GET", "/api/v1/callers"), ("GET", "/api/v1/symbol"),
+                   ("GET", "/api/v1/search"), ("POST", "/api/v1/jobs"),
+                   ("POST", "/api/v1/ask")]:
+        assert needed in ok, (needed, sorted(ok))
+    assert chat.calls > 1
+    print(f"\nschemathesis: {total} requests in {elapsed:.1f} s, "
+          f"{sum(n for k, n in log.items() if k[2] < 300)} answered 2xx")
+
