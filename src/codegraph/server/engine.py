@@ -62,7 +62,7 @@ class Engine:
         self.revision_changed = time.time()
         self._last_revision = store.revision
         self.pending_since: dict[str, float] = {}  # repo -> first unapplied save
-        self.expected_roots: set[str] = set()  # roots the server was started to serve
+        self.awaiting_roots: set[str] = set()  # roots to serve, not indexed yet this run
         self._watchers: dict[str, tuple[threading.Thread, threading.Event]] = {}
         self._on_job_done = on_job_done or (lambda job: None)
         self.jobs = JobQueue(self._run_job, on_finish=self._job_finished)
@@ -89,9 +89,9 @@ class Engine:
         return out
 
     def not_indexed_yet(self) -> list[str]:
-        """Roots this server serves that have never been indexed completely."""
-        done = {str(i.get("root")) for i in self.store.repos().values() if i.get("last_indexed")}
-        return sorted(self.expected_roots - done)
+        """Roots this server was started to serve that had no index and whose first run
+        has not finished yet (or failed). An existing index serves while it catches up."""
+        return sorted(self.awaiting_roots)
 
     def index_lag(self) -> float:
         """Seconds since the oldest saved change that is not in the index yet (0: none)."""
@@ -123,8 +123,8 @@ class Engine:
         except ValueError as exc:
             raise RepoPathError(str(exc)) from None
         job = self.jobs.submit(Job("index", repo, root))
-        if trusted:
-            self.expected_roots.add(root)
+        if trusted and not self.store.repos().get(repo, {}).get("last_indexed"):
+            self.awaiting_roots.add(root)  # never indexed: not ready until it is
         if watch if watch is not None else self.settings.watch:
             self.start_watch(repo, root)
         return job
@@ -185,6 +185,8 @@ class Engine:
         if (job.kind != "update" or time.time() - self.snapshot.taken > STATS_EVERY
                 or job.state != "done"):
             self.refresh_snapshot()
+        if job.kind == "index" and job.state == "done":
+            self.awaiting_roots.discard(job.root)  # after the snapshot: ready sees figures
         self._on_job_done(job)
 
     def refresh_snapshot(self) -> None:

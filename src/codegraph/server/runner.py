@@ -64,7 +64,6 @@ def build(settings: Settings, paths: Sequence[str] = ()) -> Starlette:
         for path in [*paths, *settings.repos]:
             job = engine.add_repo(path, trusted=True)
             log.info("indexing", repo=job.repo, root=job.root, job=job.id)
-        await asyncio.to_thread(engine.refresh_snapshot)
         log.info("serving", host=settings.host, port=settings.port,
                  metrics_port=settings.metrics_port if settings.prometheus_enabled else None,
                  revision=engine.revision, repos=sorted(engine.repos()))
