@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,12 +30,16 @@ from codegraph.index.parsing import ParseJob, ParseResult, default_workers, pars
 from codegraph.index.resolving import resolve_all
 from codegraph.index.walker import SkippedFile, SourceFile, walk
 from codegraph.parse.facts import CLASS_LIKE, FileFacts
+from codegraph.search.lexical import LexicalRow
 from codegraph.store.rocks import FileRecord, Store, pack, text_key
 from codegraph.store.table import StoreTable
 
 STRUCTURAL_KINDS = frozenset({EdgeKind.CONTAINS, EdgeKind.DEFINES})
 _TYPE_EDGES = (EdgeKind.INHERITS, EdgeKind.IMPLEMENTS)
 Progress = Callable[[dict[str, Any]], None]
+# Takes (repo, path, rows): the chunks of each file a run parsed, tokenized for lexical
+# search (see search/lexical_feed.py).
+ChunkSink = Callable[[str, str, Sequence[LexicalRow]], None]
 
 
 @dataclass(slots=True)
@@ -97,7 +101,8 @@ class Indexer:
         self.progress = progress or (lambda event: None)
 
     # -- entry points -------------------------------------------------------------------
-    def index(self, root: str, name: str | None = None, full: bool = False) -> IndexReport:
+    def index(self, root: str, name: str | None = None, full: bool = False,
+              on_chunks: ChunkSink | None = None) -> IndexReport:
         root = os.path.realpath(root)
         if not os.path.exists(root):
             raise FileNotFoundError(f"no such directory: {root}")
@@ -118,7 +123,7 @@ class Indexer:
                 found[item.path] = item
             else:
                 skipped.append(item)
-        self._apply(repo, root, found, skipped, report, complete=True)
+        self._apply(repo, root, found, skipped, report, complete=True, on_chunks=on_chunks)
         report.seconds = time.monotonic() - started
         info.update(last_indexed=time.time(), last_duration=report.seconds,
                     files=report.files, revision=self.store.revision)
@@ -162,7 +167,7 @@ class Indexer:
     # -- the run ------------------------------------------------------------------------
     def _apply(self, repo: str, root: str, found: dict[str, SourceFile],
                skipped: list[SkippedFile], report: IndexReport, complete: bool,
-               deleted: list[str] | None = None) -> None:
+               deleted: list[str] | None = None, on_chunks: ChunkSink | None = None) -> None:
         store = self.store
         stored = {rec.path: rec for rec in store.files(repo)} if complete else {
             p: r for p in [*found, *(s.path for s in skipped), *(deleted or [])]
@@ -212,6 +217,8 @@ class Indexer:
                 top.add(unit)
                 report.parsed += 1
                 report.changed.append(result.path)
+                if on_chunks is not None:
+                    on_chunks(repo, result.path, result.lexical or [])
                 if result.status == "partial":
                     report.problems.append((result.path, result.reason))
             else:

@@ -15,6 +15,7 @@ from codegraph.graph.symbols import FileUnit
 from codegraph.index.walker import content_skip_reason
 from codegraph.parse.facts import FileFacts
 from codegraph.search.chunks import file_chunks
+from codegraph.search.lexical import LexicalRow, lexical_row
 from codegraph.store.rocks import Record, node_records, pack, text_key
 
 POOL_THRESHOLD = 48  # fewer files than this are parsed in-process
@@ -41,6 +42,7 @@ class ParseResult:
     def_qnames: list[str] | None = None
     node_names: list[str] | None = None
     records: list[Record] | None = None  # puts for the nodes and structural edges
+    lexical: list[LexicalRow] | None = None  # the chunks, tokenized for lexical search
 
     def unit(self, repo: str, language: str) -> FileUnit:
         assert self.facts is not None and self.node_ids is not None
@@ -94,13 +96,15 @@ def parse_one(job: ParseJob) -> ParseResult:
     for n in graph.nodes:  # containment is each node's parent: no stored edges needed
         records += node_records(n)
     unit = graph.unit
+    rows = []
     for chunk in file_chunks(unit.repo, job.path, facts, unit.def_ids, unit.def_qnames,
                              unit.module_id, unit.module, data):
         key = text_key(unit.repo, job.path) + b"\0" + bytes.fromhex(chunk.id)
         records.append(("chunks", key, pack(chunk.to_wire())))
+        rows.append(lexical_row(chunk))
     return ParseResult(job.path, digest, status, "; ".join(reasons), facts.to_wire(),
                        graph.unit.module, [n.id for n in graph.nodes], graph.unit.def_qnames,
-                       [n.name for n in graph.nodes], records)
+                       [n.name for n in graph.nodes], records, rows)
 
 
 def _pool_init() -> None:
