@@ -26,6 +26,7 @@ from codegraph.graph.build import make_unit
 from codegraph.graph.layout import RepoLayout
 from codegraph.graph.model import EdgeKind, Node
 from codegraph.graph.symbols import FileUnit, LayeredTable, MemoryTable, SymbolTable
+from codegraph.index.gcpause import gc_paused
 from codegraph.index.parsing import ParseJob, ParseResult, default_workers, parse_all
 from codegraph.index.resolving import resolve_all
 from codegraph.index.walker import SkippedFile, SourceFile, walk
@@ -123,7 +124,8 @@ class Indexer:
                 found[item.path] = item
             else:
                 skipped.append(item)
-        self._apply(repo, root, found, skipped, report, complete=True, on_chunks=on_chunks)
+        with gc_paused():
+            self._apply(repo, root, found, skipped, report, complete=True, on_chunks=on_chunks)
         report.seconds = time.monotonic() - started
         info.update(last_indexed=time.time(), last_duration=report.seconds,
                     files=report.files, revision=self.store.revision)
@@ -149,7 +151,8 @@ class Indexer:
                 found[item.path] = item
             else:
                 skipped.append(item)
-        self._apply(repo, root, found, skipped, report, complete=False, deleted=gone)
+        with gc_paused():
+            self._apply(repo, root, found, skipped, report, complete=False, deleted=gone)
         report.seconds = time.monotonic() - started
         report.revision = self.store.revision
         return report
