@@ -18,7 +18,7 @@ import pytest
 from codegraph.api import CodeGraph
 from codegraph.config import data_paths
 from codegraph.search import lexical_feed
-from codegraph.search.lexical import LexicalIndex, default_path
+from codegraph.search.lexical import LexicalIndex, LexicalIndexError, default_path
 from helpers import run_cli, touch_later, write_tree
 
 FILES = {
@@ -150,3 +150,34 @@ def test_the_feed_reuses_the_workers_rows(repo: Path, tmp_path: Path,
             "pkg/shapes.py", "pkg/util.py"}
         assert set(cg.search_service().lexical().chunk_ids()) == {
             c.id for c in cg.search_service().chunks()}
+
+
+def test_a_large_update_is_written_by_a_forked_process(repo: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lexical_feed, "BACKGROUND_ROWS", 1)
+    data = tmp_path / "data"
+    with CodeGraph.open(str(data)) as cg:
+        cg.index(str(repo), workers=1)
+        touch_later(repo / "pkg/util.py", "def clampValue(x):\n    return x * 2\n")
+        (repo / "web/app.js").unlink()
+        cg.index(str(repo), workers=1)
+    assert_in_step(data, tmp_path)
+
+
+def test_a_failing_writer_process_fails_the_run_and_the_next_run_syncs(
+        repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "data"
+    with CodeGraph.open(str(data)) as cg:
+        cg.index(str(repo), workers=1)
+        touch_later(repo / "pkg/util.py", "def clampValue(x):\n    return x * 3\n")
+        with monkeypatch.context() as mp:
+            mp.setattr(lexical_feed, "BACKGROUND_ROWS", 1)
+
+            def broken(*args: Any, **kwargs: Any) -> Any:
+                raise LexicalIndexError("disk full")
+
+            mp.setattr(LexicalIndex, "replace_files", broken)  # in the forked writer
+            with pytest.raises(LexicalIndexError, match=r"writer failed: .*disk full"):
+                cg.index(str(repo), workers=1)
+        cg.index(str(repo), workers=1)  # out of step: a full sync
+    assert_in_step(data, tmp_path)

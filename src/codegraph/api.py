@@ -50,10 +50,10 @@ class CodeGraph:
               embed: bool = False) -> IndexReport:
         """Index a repository (structure, then lexical search); with ``embed``, then fill
         in the embeddings for semantic search."""
-        feed = self.search_service().lexical_feed()
+        feed = self.search_service().lexical_feed(full=full)
         report = self.indexer(workers, progress).index(path, name=name, full=full,
-                                                       on_chunks=feed.add)
-        feed.finish(report.repo, report.changed, full)
+                                                       on_chunks=feed)
+        feed.finish()
         if embed:
             self.embed(progress)
         return report

@@ -119,9 +119,9 @@ def _index(args: argparse.Namespace) -> int:
     progress = make_progress("none" if args.json else args.progress)
     with CodeGraph.open(args.data_dir) as cg:
         indexer = cg.indexer(args.workers, progress)
-        feed = cg.search_service().lexical_feed()
-        report = indexer.index(args.path, name=args.name, full=args.full, on_chunks=feed.add)
-        feed.finish(report.repo, report.changed, args.full)
+        feed = cg.search_service().lexical_feed(full=args.full)
+        report = indexer.index(args.path, name=args.name, full=args.full, on_chunks=feed)
+        feed.finish()
         embedded = cg.embed(progress).to_dict() if args.embed else None
         if args.json:
             print(json.dumps({**report.to_dict(), "embeddings": embedded}))

@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from codegraph.graph.build import make_unit
 from codegraph.graph.layout import RepoLayout
@@ -38,9 +38,16 @@ from codegraph.store.table import StoreTable
 STRUCTURAL_KINDS = frozenset({EdgeKind.CONTAINS, EdgeKind.DEFINES})
 _TYPE_EDGES = (EdgeKind.INHERITS, EdgeKind.IMPLEMENTS)
 Progress = Callable[[dict[str, Any]], None]
-# Takes (repo, path, rows): the chunks of each file a run parsed, tokenized for lexical
-# search (see search/lexical_feed.py).
-ChunkSink = Callable[[str, str, Sequence[LexicalRow]], None]
+
+
+class ChunkSink(Protocol):
+    """Takes the chunks of each file a run parses, tokenized for lexical search, and hears
+    when the run has made every chunk change it will (see search/lexical_feed.py)."""
+
+    def add(self, repo: str, path: str, rows: Sequence[LexicalRow]) -> None: ...
+
+    def chunks_final(self, repo: str, changed: Sequence[str], revision: int) -> None: ...
+
 
 
 @dataclass(slots=True)
@@ -221,7 +228,7 @@ class Indexer:
                 report.parsed += 1
                 report.changed.append(result.path)
                 if on_chunks is not None:
-                    on_chunks(repo, result.path, result.lexical or [])
+                    on_chunks.add(repo, result.path, result.lexical or [])
                 if result.status == "partial":
                     report.problems.append((result.path, result.reason))
             else:
@@ -239,9 +246,15 @@ class Indexer:
         for s in skipped:
             self._write_skip(repo, s, stored.get(s.path), report)
 
+        if on_chunks is not None:  # resolving changes edges, not chunks
+            on_chunks.chunks_final(repo, report.changed, store.revision)
         dirty |= set(store.dirty(repo))
         dirty -= gone
         self._resolve(repo, layout, units, dirty, top, hidden, cold, report)
+        if cold:
+            # The bulk of a first index must reach SST files before the store closes:
+            # RocksDB's threads can write them while the caller goes on.
+            store.flush(wait=False)
 
     def _write_parsed(self, result: ParseResult, rec: FileRecord, old: FileRecord | None,
                       cold: bool) -> set[str]:

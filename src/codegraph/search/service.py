@@ -131,9 +131,10 @@ class SearchService:
         return {"added": report.added, "removed": report.removed,
                 "unchanged": report.unchanged}
 
-    def lexical_feed(self) -> LexicalFeed:
-        """What an indexing run hands its parsed chunks to (create it before the run)."""
-        return LexicalFeed(self.lexical(), self.store)
+    def lexical_feed(self, *, full: bool = False) -> LexicalFeed:
+        """What an indexing run hands its parsed chunks to (create it before the run;
+        ``full``: for a run that re-indexes a repository from scratch)."""
+        return LexicalFeed(self.lexical(), self.store, full=full)
 
     def sync_paths(self, repo: str, paths: list[str]) -> dict[str, int]:
         """Bring the lexical index in step for just these files (after an incremental run)."""

@@ -216,6 +216,12 @@ class Store:
         self.db = None  # type: ignore[assignment]
         del db
 
+    def flush(self, wait: bool = True) -> None:
+        """Write every column family's memtable to SST files (``wait=False``: in RocksDB's
+        background threads, while this one goes on; closing waits for them)."""
+        for cf in self.cf.values():
+            cf.flush(wait)
+
     def __enter__(self) -> Store:
         return self
 
