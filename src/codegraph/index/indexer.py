@@ -407,7 +407,7 @@ class Indexer:
             wb = store.batch()
             if resolved.path in reloaded:
                 for node_id in [unit.module_id, *unit.def_ids]:
-                    store.delete_out_edges(wb, node_id, keep=STRUCTURAL_KINDS)
+                    store.delete_out_edges(wb, node_id)
             store.put(wb, resolved.records)
             for ext_id, ext_records in resolved.externals.items():
                 if ext_id not in written_externals:

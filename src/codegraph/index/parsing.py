@@ -16,7 +16,8 @@ from codegraph.index.walker import content_skip_reason
 from codegraph.parse.facts import FileFacts
 from codegraph.search.chunks import file_chunks
 from codegraph.search.lexical import LexicalRow, lexical_row
-from codegraph.store.rocks import Record, node_records, pack, text_key
+from codegraph.store.edges import Record
+from codegraph.store.rocks import node_records, pack, text_key
 
 POOL_THRESHOLD = 48  # fewer files than this are parsed in-process
 
