@@ -32,7 +32,7 @@ from codegraph.index.resolving import resolve_all
 from codegraph.index.walker import SkippedFile, SourceFile, walk
 from codegraph.parse.facts import CLASS_LIKE, FileFacts
 from codegraph.search.lexical import LexicalRow
-from codegraph.store.rocks import FileRecord, Store, pack, text_key
+from codegraph.store.rocks import FileRecord, Store, text_key
 from codegraph.store.table import StoreTable
 
 STRUCTURAL_KINDS = frozenset({EdgeKind.CONTAINS, EdgeKind.DEFINES})
@@ -284,14 +284,14 @@ class Indexer:
             # Names it imports at module level may be re-exported (``from m import *``).
             old_facts = store.facts(rec.repo, rec.path) if old is not None else None
             changed |= {i[0] for i in _imports(store, rec, old_facts)
-                        ^ _imports(store, rec, result.facts)}
+                        ^ _imports(store, rec, result.wire())}
             if old is None or old.module != rec.module:
                 changed.add(rec.module)
             for name in changed:
                 dependents |= store.dependents(rec.repo, name)
         store.put(wb, result.records or [])
         store.put_file(wb, rec)
-        wb.put(text_key(rec.repo, rec.path), pack(result.facts), store.handle["facts"])
+        wb.put(text_key(rec.repo, rec.path), result.facts, store.handle["facts"])
         wb.put(text_key(rec.repo, rec.path), b"", store.handle["dirty"])
         dependents.discard(rec.path)
         for path in dependents:

@@ -17,7 +17,7 @@ from codegraph.parse.facts import FileFacts
 from codegraph.search.chunks import file_chunks
 from codegraph.search.lexical import LexicalRow, lexical_row
 from codegraph.store.edges import Record
-from codegraph.store.rocks import node_records, pack, text_key
+from codegraph.store.rocks import node_records, pack, text_key, unpack
 
 POOL_THRESHOLD = 48  # fewer files than this are parsed in-process
 
@@ -37,7 +37,7 @@ class ParseResult:
     hash: str = ""
     status: str = "ok"  # ok | partial | unchanged | skipped | failed
     reason: str = ""
-    facts: list[Any] | None = None  # FileFacts.to_wire()
+    facts: bytes | None = None  # FileFacts.to_wire(), packed as the store holds it
     module: str = ""
     node_ids: list[str] | None = None  # the file, its module, then its definitions
     def_qnames: list[str] | None = None
@@ -45,10 +45,15 @@ class ParseResult:
     records: list[Record] | None = None  # puts for the nodes and structural edges
     lexical: list[LexicalRow] | None = None  # the chunks, tokenized for lexical search
 
+    def wire(self) -> list[Any] | None:
+        """The facts as ``FileFacts.to_wire()`` gave them."""
+        return unpack(self.facts) if self.facts is not None else None
+
     def unit(self, repo: str, language: str) -> FileUnit:
-        assert self.facts is not None and self.node_ids is not None
+        wire = self.wire()
+        assert wire is not None and self.node_ids is not None
         return FileUnit(repo, self.path, language, self.module, self.node_ids[1],
-                        self.node_ids[0], FileFacts.from_wire(self.facts), self.node_ids[2:],
+                        self.node_ids[0], FileFacts.from_wire(wire), self.node_ids[2:],
                         self.def_qnames or [])
 
 
@@ -103,7 +108,7 @@ def parse_one(job: ParseJob) -> ParseResult:
         key = text_key(unit.repo, job.path) + b"\0" + bytes.fromhex(chunk.id)
         records.append(("chunks", key, pack(chunk.to_wire())))
         rows.append(lexical_row(chunk))
-    return ParseResult(job.path, digest, status, "; ".join(reasons), facts.to_wire(),
+    return ParseResult(job.path, digest, status, "; ".join(reasons), pack(facts.to_wire()),
                        graph.unit.module, [n.id for n in graph.nodes], graph.unit.def_qnames,
                        [n.name for n in graph.nodes], records, rows)
 
