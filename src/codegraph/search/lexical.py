@@ -4,8 +4,8 @@ Tables:
 
 - ``docs``  rowid -> chunk_id (hex, unique), hash, repo, language, kind, path: the filters,
   read by rowid for the matching rows only (never the chunk text);
-- ``fts``   FTS5 over three columns of pre-tokenized text (``tokens.code_tokens`` joined by
-  spaces, kept as is by the ``ascii`` tokenizer): ``name`` (the definition's own name),
+- ``fts``   FTS5 over three columns of pre-tokenized text (``tokens.token_text``: code tokens
+  joined by spaces, kept as is by the ``ascii`` tokenizer): ``name`` (the definition's own name),
   ``context`` (its qualified name and signature) and ``body`` (the whole chunk text),
   weighted ``WEIGHTS`` in bm25;
 - ``meta``  schema, revision (the graph store revision this index is in step with).
@@ -28,7 +28,7 @@ from typing import NamedTuple
 from codegraph.errors import CodeGraphError
 from codegraph.graph.model import short_name
 from codegraph.search.chunks import Chunk
-from codegraph.search.tokens import code_tokens, query_terms
+from codegraph.search.tokens import query_terms, token_text
 
 FILE_NAME = "lexical.sqlite"
 SCHEMA = 1
@@ -76,8 +76,8 @@ def name_columns(chunk: Chunk) -> tuple[str, str]:
     and the signature line of the chunk's header (see ``chunks.header``)."""
     lines = chunk.text.split("\n", 3)
     signature = lines[2] if len(lines) > 2 and lines[0].startswith("# ") else ""
-    return (" ".join(code_tokens(short_name(chunk.qualified_name))),
-            " ".join(code_tokens(f"{chunk.qualified_name}\n{signature}")))
+    return (token_text(short_name(chunk.qualified_name)),
+            token_text(f"{chunk.qualified_name}\n{signature}"))
 
 
 class LexicalRow(NamedTuple):
@@ -98,7 +98,7 @@ class LexicalRow(NamedTuple):
 def lexical_row(chunk: Chunk) -> LexicalRow:
     name, context = name_columns(chunk)
     return LexicalRow(chunk.id, chunk.hash, chunk.repo, chunk.language, chunk.kind,
-                      chunk.path, name, context, " ".join(code_tokens(chunk.text)))
+                      chunk.path, name, context, token_text(chunk.text))
 
 
 def _quoted(terms: list[str]) -> list[str]:
