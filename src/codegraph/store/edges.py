@@ -55,12 +55,7 @@ def decode_in_edge(key: bytes, value: bytes) -> Edge:
 
 def out_record(src: str, edges: list[Edge]) -> Record:
     """The ``out`` put of one node's outgoing edges (all of them)."""
-    by_site = {(int(e.kind), e.dst, _line(e)): e for e in edges}
-    value: bytes = _PACKER.pack([
-        [kind, bytes.fromhex(dst), line, _RESOLUTION_CODE[e.resolution],
-         round(e.confidence, 3), e.name, e.col]
-        for (kind, dst, line), e in sorted(by_site.items())])
-    return ("out", bytes.fromhex(src), value)
+    return edge_records(src, edges)[-1]
 
 
 def decode_out(src: str, value: bytes) -> list[Edge]:
@@ -71,8 +66,17 @@ def decode_out(src: str, value: bytes) -> list[Edge]:
 
 
 def edge_records(src: str, edges: list[Edge]) -> list[Record]:
-    """The puts that store one node's outgoing edges: its ``out`` value and an ``in`` key
-    per edge."""
-    records = [("in", in_key(e), in_value(e)) for e in edges]
-    records.append(out_record(src, edges))
+    """The puts that store one node's outgoing edges: an ``in`` key per edge, then the
+    node's ``out`` value (the last record)."""
+    source = bytes.fromhex(src)
+    records: list[Record] = []
+    by_site: dict[tuple[int, bytes, int], list[Any]] = {}
+    for e in edges:
+        kind, dst = int(e.kind), bytes.fromhex(e.dst)
+        line = e.line if 0 <= e.line <= 0xFFFFFFFF else 0
+        resolution, confidence = _RESOLUTION_CODE[e.resolution], round(e.confidence, 3)
+        records.append(("in", b"".join((dst, _KIND_BYTE[e.kind], source, _LINE.pack(line))),
+                        _PACKER.pack([resolution, confidence, e.name, e.col])))
+        by_site[(kind, dst, line)] = [kind, dst, line, resolution, confidence, e.name, e.col]
+    records.append(("out", source, _PACKER.pack([by_site[site] for site in sorted(by_site)])))
     return records
