@@ -80,13 +80,17 @@ def text_key(*parts: str) -> bytes:
     return "\0".join(parts).encode()
 
 
+# Node records are packed by one thread at a time (msgpack keeps the GIL while packing):
+# one reusable packer saves making one per call.
+_NODE_PACKER = msgpack.Packer(use_bin_type=True)
 
 
 def node_records(n: Node) -> list[Record]:
     """The puts that store a node and index its name and qualified name."""
     key = bytes.fromhex(n.id)
-    sym = pack([n.kind, n.name, n.qualified_name, n.path, n.parent, n.language])
-    return [("nodes", key, pack(n.to_wire())),
+    sym: bytes = _NODE_PACKER.pack([n.kind, n.name, n.qualified_name, n.path, n.parent,
+                                    n.language])
+    return [("nodes", key, _NODE_PACKER.pack(n.to_wire())),
             ("names", text_key(n.name.lower(), n.repo) + b"\0" + key, sym),
             ("qnames", text_key(n.qualified_name, n.repo) + b"\0" + key, sym)]
 
@@ -294,9 +298,9 @@ class Store:
 
     # -- writing --------------------------------------------------------------------------
     def put(self, wb: WriteBatch, records: list[Record]) -> None:
-        handle = self.handle
+        handle, put = self.handle, wb.put
         for cf, key, value in records:
-            wb.put(key, value, handle[cf])
+            put(key, value, handle[cf])
 
     def put_node(self, wb: WriteBatch, n: Node) -> None:
         self.put(wb, node_records(n))
