@@ -246,6 +246,8 @@ class Indexer:
         for s in skipped:
             self._write_skip(repo, s, stored.get(s.path), report)
 
+        if cold:  # resolving writes neither chunks nor facts: to disk with them meanwhile
+            store.flush(wait=False, column_families=("chunks", "facts"))
         if on_chunks is not None:  # resolving changes edges, not chunks
             on_chunks.chunks_final(repo, report.changed, store.revision)
         dirty |= set(store.dirty(repo))

@@ -139,7 +139,9 @@ class Store:
         table = BlockBasedOptions()
         table.set_block_cache(Cache(cache_size))
         opts.set_block_based_table_factory(table)
-        opts.set_max_background_jobs(2)
+        # A quarter of the background jobs may be flushes: two flush threads, so that the
+        # memtables of a large index reach disk two column families at a time.
+        opts.set_max_background_jobs(8)
         # Large memtables: a cold index of a big repository fits in them, so it is not
         # slowed down by flushes and compactions competing for the parser's cores.
         opts.set_db_write_buffer_size(256 << 20)
@@ -185,11 +187,12 @@ class Store:
         self.db = None  # type: ignore[assignment]
         del db
 
-    def flush(self, wait: bool = True) -> None:
-        """Write every column family's memtable to SST files (``wait=False``: in RocksDB's
+    def flush(self, wait: bool = True, column_families: tuple[str, ...] = COLUMN_FAMILIES,
+              ) -> None:
+        """Write these column families' memtables to SST files (``wait=False``: in RocksDB's
         background threads, while this one goes on; closing waits for them)."""
-        for cf in self.cf.values():
-            cf.flush(wait)
+        for name in column_families:
+            self.cf[name].flush(wait)
 
     def __enter__(self) -> Store:
         return self
