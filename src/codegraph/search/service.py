@@ -1,10 +1,10 @@
 """Search over the indexed code: lexical (BM25), semantic (embeddings + FAISS) and hybrid.
 
 The structural index stores every definition's chunk in the graph store. This service
-keeps two derived indexes in step with those chunks: the lexical index (synced right
-after each structural run, so lexical search is usable at once) and the vector index
-(filled in afterwards, embedding only chunks whose content changed: vectors are cached
-by (model, chunk hash) in the store).
+keeps two derived indexes in step with those chunks: the lexical index (fed during each
+structural run, see ``lexical_feed.py``, so lexical search is usable at once) and the
+vector index (filled in afterwards, embedding only chunks whose content changed: vectors
+are cached by (model, chunk hash) in the store).
 """
 
 from __future__ import annotations
