@@ -49,7 +49,6 @@ class ChunkSink(Protocol):
     def chunks_final(self, repo: str, changed: Sequence[str], revision: int) -> None: ...
 
 
-
 @dataclass(slots=True)
 class IndexReport:
     repo: str
