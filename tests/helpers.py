@@ -123,12 +123,21 @@ def dir_digest(path: str | os.PathLike[str]) -> dict[str, str]:
 
 def dump_store(data_dir: str | os.PathLike[str], skip: tuple[str, ...] = ("meta",),
                ) -> dict[str, dict[bytes, bytes]]:
-    """Every column family of a data dir's store (read-only) as {key: value}."""
+    """Every column family of a data dir's store (read-only) as {key: value}, with ``out``
+    (one value per node) as one entry per edge, keyed like ``in`` from the other end
+    (src + kind + dst + line -> the edge's ``in`` value), so that edges compare one by one."""
     from codegraph.config import data_paths
+    from codegraph.store.edges import decode_out, in_key, in_value
     from codegraph.store.rocks import COLUMN_FAMILIES, Store
 
     with Store.open(data_paths(os.fspath(data_dir)).rocksdb, readonly=True) as store:
-        return {cf: dict(store.scan(cf, b"")) for cf in COLUMN_FAMILIES if cf not in skip}
+        dump = {cf: dict(store.scan(cf, b"")) for cf in COLUMN_FAMILIES if cf not in skip}
+    if "out" in dump:
+        edges = [e for key, value in dump["out"].items() for e in decode_out(key.hex(), value)]
+        assert len({(e.src, e.kind, e.dst, e.line) for e in edges}) == len(edges)
+        dump["out"] = {(k := in_key(e))[9:17] + k[8:9] + k[:8] + k[17:]: in_value(e)
+                       for e in edges}
+    return dump
 
 
 def dangling_edges(dump: dict[str, dict[bytes, bytes]]) -> list[str]:

@@ -16,7 +16,7 @@ from codegraph.search.lexical import (
     SyncReport,
     default_path,
 )
-from codegraph.search.tokens import code_tokens, query_terms
+from codegraph.search.tokens import code_tokens, query_terms, token_text
 
 # -- tokens ----------------------------------------------------------------------------
 
@@ -435,3 +435,14 @@ def test_twenty_thousand_chunks(tmp_path: Path) -> None:
         assert len(hits) == 25 and hits[0].rank == 101
         assert ix.sync(chunks[:19_000]) == SyncReport(0, 1_000, 19_000)
         assert ix.count() == 19_000
+
+
+@pytest.mark.parametrize("text", [
+    "getUserById(user_id) -> HTTPServerError; x.y_z = 404",
+    "größeBerechnen(wert) + Δx — naïve_café.__init__",  # non-ASCII: the regex path
+    "a b\tc\n\x1c\x0bdef self.__x__ 42 sha256 " + "q" * 70,
+    "",
+])
+def test_token_text_is_code_tokens_joined(text: str) -> None:
+    assert token_text(text) == " ".join(code_tokens(text))
+    assert token_text(text) == " ".join(code_tokens(text))  # from the cache too

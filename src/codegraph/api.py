@@ -50,8 +50,10 @@ class CodeGraph:
               embed: bool = False) -> IndexReport:
         """Index a repository (structure, then lexical search); with ``embed``, then fill
         in the embeddings for semantic search."""
-        report = self.indexer(workers, progress).index(path, name=name, full=full)
-        self.search_service().sync_lexical()
+        feed = self.search_service().lexical_feed(full=full)
+        report = self.indexer(workers, progress).index(path, name=name, full=full,
+                                                       on_chunks=feed)
+        feed.finish()
         if embed:
             self.embed(progress)
         return report

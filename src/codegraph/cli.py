@@ -127,8 +127,9 @@ def _index(args: argparse.Namespace) -> int:
     progress = make_progress("none" if args.json else args.progress)
     with CodeGraph.open(args.data_dir) as cg:
         indexer = cg.indexer(args.workers, progress)
-        report = indexer.index(args.path, name=args.name, full=args.full)
-        cg.search_service().sync_lexical()
+        feed = cg.search_service().lexical_feed(full=args.full)
+        report = indexer.index(args.path, name=args.name, full=args.full, on_chunks=feed)
+        feed.finish()
         embedded = cg.embed(progress).to_dict() if args.embed else None
         if args.json:
             print(json.dumps({**report.to_dict(), "embeddings": embedded}))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import lru_cache
 from typing import Any
 
 from codegraph.parse.facts import DEF_KINDS
@@ -43,6 +44,7 @@ def node_id(repo: str, path: str, qualified_name: str, kind: str) -> str:
     return hashlib.blake2b(key, digest_size=ID_BYTES).hexdigest()
 
 
+@lru_cache(maxsize=65536)  # calls to print, len, str.join...: the same names again and again
 def external_id(qualified_name: str) -> str:
     """External nodes are shared by every file and repository that names them."""
     return node_id("", "", qualified_name, "external")

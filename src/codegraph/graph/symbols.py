@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from codegraph.graph.model import short_name
 from codegraph.parse.facts import FileFacts
@@ -66,6 +66,11 @@ class SymbolTable(Protocol):
     def facts(self, path: str) -> FileFacts | None: ...
     def bases(self, class_id: str) -> list[str]: ...
 
+    def memo(self) -> dict[Any, Any]:
+        """Where a resolver may keep answers derived from this table alone (a class's
+        method, a module's member): emptied whenever the table changes."""
+        ...
+
 
 class MemoryTable:
     """A symbol table over the files of one run, held in dicts."""
@@ -79,8 +84,12 @@ class MemoryTable:
         self._bases: dict[str, list[str]] = {}
         self._id: dict[str, Sym] = {}
         self.paths: set[str] = set()
+        self.generation = 0  # counts changes: answers derived before one are stale
+        self._memo: dict[Any, Any] = {}
+        self._memo_generation = 0
 
     def add(self, unit: FileUnit) -> None:
+        self.generation += 1
         self.paths.add(unit.path)
         self._facts[unit.path] = unit.facts
         for sym in unit.syms():
@@ -93,7 +102,14 @@ class MemoryTable:
                 self._name[sym.name].append(sym)
 
     def set_bases(self, class_id: str, bases: list[str]) -> None:
+        self.generation += 1
         self._bases[class_id] = bases
+
+    def memo(self) -> dict[Any, Any]:
+        if self._memo_generation != self.generation:
+            self._memo.clear()
+            self._memo_generation = self.generation
+        return self._memo
 
     def knows_bases(self, class_id: str) -> bool:
         return class_id in self._bases
@@ -130,6 +146,15 @@ class LayeredTable:
         self.top = top
         self.base = base
         self.hidden = hidden_paths | top.paths
+        self._memo: dict[Any, Any] = {}
+        self._memo_generation = top.generation
+
+    def memo(self) -> dict[Any, Any]:
+        """Emptied whenever ``top`` changes (the stored base does not during a run)."""
+        if self._memo_generation != self.top.generation:
+            self._memo.clear()
+            self._memo_generation = self.top.generation
+        return self._memo
 
     def _merge(self, top: list[Sym], base: list[Sym]) -> list[Sym]:
         if not base:

@@ -18,24 +18,35 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from codegraph.graph.build import make_unit
 from codegraph.graph.layout import RepoLayout
 from codegraph.graph.model import EdgeKind, Node
 from codegraph.graph.symbols import FileUnit, LayeredTable, MemoryTable, SymbolTable
+from codegraph.index.gcpause import gc_paused
 from codegraph.index.parsing import ParseJob, ParseResult, default_workers, parse_all
 from codegraph.index.resolving import resolve_all
 from codegraph.index.walker import SkippedFile, SourceFile, walk
 from codegraph.parse.facts import CLASS_LIKE, FileFacts
-from codegraph.store.rocks import FileRecord, Store, pack, text_key
+from codegraph.search.lexical import LexicalRow
+from codegraph.store.rocks import FileRecord, Store, text_key
 from codegraph.store.table import StoreTable
 
 STRUCTURAL_KINDS = frozenset({EdgeKind.CONTAINS, EdgeKind.DEFINES})
 _TYPE_EDGES = (EdgeKind.INHERITS, EdgeKind.IMPLEMENTS)
 Progress = Callable[[dict[str, Any]], None]
+
+
+class ChunkSink(Protocol):
+    """Takes the chunks of each file a run parses, tokenized for lexical search, and hears
+    when the run has made every chunk change it will (see search/lexical_feed.py)."""
+
+    def add(self, repo: str, path: str, rows: Sequence[LexicalRow]) -> None: ...
+
+    def chunks_final(self, repo: str, changed: Sequence[str], revision: int) -> None: ...
 
 
 @dataclass(slots=True)
@@ -97,7 +108,8 @@ class Indexer:
         self.progress = progress or (lambda event: None)
 
     # -- entry points -------------------------------------------------------------------
-    def index(self, root: str, name: str | None = None, full: bool = False) -> IndexReport:
+    def index(self, root: str, name: str | None = None, full: bool = False,
+              on_chunks: ChunkSink | None = None) -> IndexReport:
         root = os.path.realpath(root)
         if not os.path.exists(root):
             raise FileNotFoundError(f"no such directory: {root}")
@@ -118,7 +130,8 @@ class Indexer:
                 found[item.path] = item
             else:
                 skipped.append(item)
-        self._apply(repo, root, found, skipped, report, complete=True)
+        with gc_paused():
+            self._apply(repo, root, found, skipped, report, complete=True, on_chunks=on_chunks)
         report.seconds = time.monotonic() - started
         info.update(last_indexed=time.time(), last_duration=report.seconds,
                     files=report.files, revision=self.store.revision)
@@ -144,7 +157,8 @@ class Indexer:
                 found[item.path] = item
             else:
                 skipped.append(item)
-        self._apply(repo, root, found, skipped, report, complete=False, deleted=gone)
+        with gc_paused():
+            self._apply(repo, root, found, skipped, report, complete=False, deleted=gone)
         report.seconds = time.monotonic() - started
         report.revision = self.store.revision
         return report
@@ -162,7 +176,7 @@ class Indexer:
     # -- the run ------------------------------------------------------------------------
     def _apply(self, repo: str, root: str, found: dict[str, SourceFile],
                skipped: list[SkippedFile], report: IndexReport, complete: bool,
-               deleted: list[str] | None = None) -> None:
+               deleted: list[str] | None = None, on_chunks: ChunkSink | None = None) -> None:
         store = self.store
         stored = {rec.path: rec for rec in store.files(repo)} if complete else {
             p: r for p in [*found, *(s.path for s in skipped), *(deleted or [])]
@@ -212,6 +226,8 @@ class Indexer:
                 top.add(unit)
                 report.parsed += 1
                 report.changed.append(result.path)
+                if on_chunks is not None:
+                    on_chunks.add(repo, result.path, result.lexical or [])
                 if result.status == "partial":
                     report.problems.append((result.path, result.reason))
             else:
@@ -229,9 +245,17 @@ class Indexer:
         for s in skipped:
             self._write_skip(repo, s, stored.get(s.path), report)
 
+        if cold:  # resolving writes neither chunks nor facts: to disk with them meanwhile
+            store.flush(wait=False, column_families=("chunks", "facts"))
+        if on_chunks is not None:  # resolving changes edges, not chunks
+            on_chunks.chunks_final(repo, report.changed, store.revision)
         dirty |= set(store.dirty(repo))
         dirty -= gone
         self._resolve(repo, layout, units, dirty, top, hidden, cold, report)
+        if cold:
+            # The bulk of a first index must reach SST files before the store closes:
+            # RocksDB's threads can write them while the caller goes on.
+            store.flush(wait=False)
 
     def _write_parsed(self, result: ParseResult, rec: FileRecord, old: FileRecord | None,
                       cold: bool) -> set[str]:
@@ -261,14 +285,14 @@ class Indexer:
             # Names it imports at module level may be re-exported (``from m import *``).
             old_facts = store.facts(rec.repo, rec.path) if old is not None else None
             changed |= {i[0] for i in _imports(store, rec, old_facts)
-                        ^ _imports(store, rec, result.facts)}
+                        ^ _imports(store, rec, result.wire())}
             if old is None or old.module != rec.module:
                 changed.add(rec.module)
             for name in changed:
                 dependents |= store.dependents(rec.repo, name)
         store.put(wb, result.records or [])
         store.put_file(wb, rec)
-        wb.put(text_key(rec.repo, rec.path), pack(result.facts), store.handle["facts"])
+        wb.put(text_key(rec.repo, rec.path), result.facts, store.handle["facts"])
         wb.put(text_key(rec.repo, rec.path), b"", store.handle["dirty"])
         dependents.discard(rec.path)
         for path in dependents:
@@ -384,7 +408,7 @@ class Indexer:
             wb = store.batch()
             if resolved.path in reloaded:
                 for node_id in [unit.module_id, *unit.def_ids]:
-                    store.delete_out_edges(wb, node_id, keep=STRUCTURAL_KINDS)
+                    store.delete_out_edges(wb, node_id)
             store.put(wb, resolved.records)
             for ext_id, ext_records in resolved.externals.items():
                 if ext_id not in written_externals:

@@ -15,7 +15,9 @@ from codegraph.graph.symbols import FileUnit
 from codegraph.index.walker import content_skip_reason
 from codegraph.parse.facts import FileFacts
 from codegraph.search.chunks import file_chunks
-from codegraph.store.rocks import Record, node_records, pack, text_key
+from codegraph.search.lexical import LexicalRow, lexical_row
+from codegraph.store.edges import Record
+from codegraph.store.rocks import node_records, pack, text_key, unpack
 
 POOL_THRESHOLD = 48  # fewer files than this are parsed in-process
 
@@ -35,17 +37,23 @@ class ParseResult:
     hash: str = ""
     status: str = "ok"  # ok | partial | unchanged | skipped | failed
     reason: str = ""
-    facts: list[Any] | None = None  # FileFacts.to_wire()
+    facts: bytes | None = None  # FileFacts.to_wire(), packed as the store holds it
     module: str = ""
     node_ids: list[str] | None = None  # the file, its module, then its definitions
     def_qnames: list[str] | None = None
     node_names: list[str] | None = None
     records: list[Record] | None = None  # puts for the nodes and structural edges
+    lexical: list[LexicalRow] | None = None  # the chunks, tokenized for lexical search
+
+    def wire(self) -> list[Any] | None:
+        """The facts as ``FileFacts.to_wire()`` gave them."""
+        return unpack(self.facts) if self.facts is not None else None
 
     def unit(self, repo: str, language: str) -> FileUnit:
-        assert self.facts is not None and self.node_ids is not None
+        wire = self.wire()
+        assert wire is not None and self.node_ids is not None
         return FileUnit(repo, self.path, language, self.module, self.node_ids[1],
-                        self.node_ids[0], FileFacts.from_wire(self.facts), self.node_ids[2:],
+                        self.node_ids[0], FileFacts.from_wire(wire), self.node_ids[2:],
                         self.def_qnames or [])
 
 
@@ -94,13 +102,15 @@ def parse_one(job: ParseJob) -> ParseResult:
     for n in graph.nodes:  # containment is each node's parent: no stored edges needed
         records += node_records(n)
     unit = graph.unit
+    rows = []
     for chunk in file_chunks(unit.repo, job.path, facts, unit.def_ids, unit.def_qnames,
                              unit.module_id, unit.module, data):
         key = text_key(unit.repo, job.path) + b"\0" + bytes.fromhex(chunk.id)
         records.append(("chunks", key, pack(chunk.to_wire())))
-    return ParseResult(job.path, digest, status, "; ".join(reasons), facts.to_wire(),
+        rows.append(lexical_row(chunk))
+    return ParseResult(job.path, digest, status, "; ".join(reasons), pack(facts.to_wire()),
                        graph.unit.module, [n.id for n in graph.nodes], graph.unit.def_qnames,
-                       [n.name for n in graph.nodes], records)
+                       [n.name for n in graph.nodes], records, rows)
 
 
 def _pool_init() -> None:

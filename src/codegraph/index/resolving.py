@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from codegraph.graph.build import external_node, resolve_types, resolve_uses
 from codegraph.graph.model import EXTERNAL, NAME_MATCH, Edge, EdgeKind
 from codegraph.graph.symbols import FileUnit, MemoryTable, SymbolTable
-from codegraph.store.rocks import Record, edge_records, node_records
+from codegraph.store.edges import Record, edge_records
+from codegraph.store.rocks import node_records
 
 POOL_THRESHOLD = 200  # fewer files than this are resolved in-process
 
@@ -24,13 +25,16 @@ class ResolvedFile:
 
 
 def pack_edges(unit: FileUnit, edges: list[Edge]) -> ResolvedFile:
-    records: list[Record] = []
+    own = {unit.module_id, *unit.def_ids}
+    by_source: dict[str, list[Edge]] = {}
     deps: set[str] = set()
     externals: dict[str, list[Record]] = {}
     for e in edges:
         if e.kind == EdgeKind.REFERENCES and e.resolution == EXTERNAL:
             continue  # an unresolved type or decorator name says nothing useful
-        records += edge_records(e)
+        if e.src not in own:  # a node's outgoing edges are stored whole, by its own file
+            raise ValueError(f"{unit.path}: an edge from {e.src}, not a node of this file")
+        by_source.setdefault(e.src, []).append(e)
         if e.resolution in (NAME_MATCH, EXTERNAL):
             deps.add(e.name)
         if e.external and e.dst not in externals:
@@ -38,6 +42,7 @@ def pack_edges(unit: FileUnit, edges: list[Edge]) -> ResolvedFile:
             # definitions, which resolvers may match names against.
             node, _, qname = node_records(external_node(e, unit.language))
             externals[e.dst] = [node, qname]
+    records = [r for src, src_edges in by_source.items() for r in edge_records(src, src_edges)]
     return ResolvedFile(unit.path, records, sorted(deps), externals)
 
 

@@ -53,6 +53,11 @@ _WRAPPERS = frozenset(
 _COMMENT_MARKERS = re.compile(r"^\s*(///?|//!|/\*\*?|\*/|\*|#!?|--)\s?")
 
 
+# What a query pattern's matches are (its primary capture says so): the roles.
+_SKIP, _DEFINITION, _CALL, _REFERENCE, _IMPORT, _PACKAGE = range(6)
+_Plan = tuple[str, int, str]  # (primary capture, role, definition kind or reference kind)
+
+
 @dataclass(slots=True)
 class _LanguageRuntime:
     spec: LanguageSpec
@@ -61,7 +66,7 @@ class _LanguageRuntime:
     hooks: ModuleType
     parse_import: Callable[[Node, bytes], list[Import]]
     postprocess: Callable[[FileFacts, Node, bytes], None] | None
-    primary_tags: dict[int, str | None]  # pattern index -> its primary capture, learnt
+    plans: dict[int, _Plan]  # pattern index -> what its matches are, learnt from the first
 
 
 _RUNTIMES: dict[str, _LanguageRuntime] = {}
@@ -195,42 +200,42 @@ def extract(source: bytes, language: str) -> FileFacts:
     raw_refs: list[tuple[str, Node]] = []
     raw_imports: list[Node] = []
     seen_defs: set[tuple[int, int]] = set()
-    seen_other: set[tuple[str, int, int]] = set()
-
-    primary_tags = rt.primary_tags
+    seen_calls: set[tuple[int, int]] = set()
+    seen_refs: set[tuple[str, int, int]] = set()
+    seen_imports: set[tuple[int, int]] = set()
+    plans = rt.plans
     for pattern, caps in QueryCursor(rt.query).matches(root):
-        tag_or_none = primary_tags.get(pattern, "")
-        if tag_or_none == "":
-            tag_or_none = primary_tags[pattern] = _primary_tag(caps)
-        if tag_or_none is None:
+        plan = plans.get(pattern)
+        if plan is None:
+            plan = plans[pattern] = _plan(caps)
+        tag, role, kind = plan
+        if role == _SKIP:
             continue
-        tag = tag_or_none
         node = caps[tag][0]
-        if tag.startswith("definition."):
+        if role == _CALL:
             names = caps.get("name")
             key = (node.start_byte, node.end_byte)
-            kind = tag[len("definition."):]
-            if names and key not in seen_defs and kind in DEF_KINDS:
-                seen_defs.add(key)
-                raw_defs.append((node, kind, names[0]))
-        elif tag == "reference.call":
-            names = caps.get("name")
-            key3 = ("call", node.start_byte, node.end_byte)
-            if names and key3 not in seen_other:
-                seen_other.add(key3)
+            if names and key not in seen_calls:
+                seen_calls.add(key)
                 receivers = caps.get("receiver")
                 raw_calls.append((node, names[0], receivers[0] if receivers else None))
-        elif tag.startswith("reference."):
-            key3 = (tag, node.start_byte, node.end_byte)
-            if key3 not in seen_other:
-                seen_other.add(key3)
-                raw_refs.append((tag[len("reference."):], node))
-        elif tag == "import":
-            key3 = ("import", node.start_byte, node.end_byte)
-            if key3 not in seen_other:
-                seen_other.add(key3)
+        elif role == _DEFINITION:
+            names = caps.get("name")
+            key = (node.start_byte, node.end_byte)
+            if names and key not in seen_defs:
+                seen_defs.add(key)
+                raw_defs.append((node, kind, names[0]))
+        elif role == _REFERENCE:
+            key3 = (kind, node.start_byte, node.end_byte)
+            if key3 not in seen_refs:
+                seen_refs.add(key3)
+                raw_refs.append((kind, node))
+        elif role == _IMPORT:
+            key = (node.start_byte, node.end_byte)
+            if key not in seen_imports:
+                seen_imports.add(key)
                 raw_imports.append(node)
-        elif tag == "package" and not facts.package:
+        elif not facts.package:  # _PACKAGE
             facts.package = node_text(node).strip()
 
     raw_defs.sort(key=lambda d: (d[0].start_byte, -d[0].end_byte))
@@ -239,26 +244,19 @@ def extract(source: bytes, language: str) -> FileFacts:
     scopes = _Scopes(spans, parents)
     docstring = rt.spec.doc_style == "docstring"
     for (node, kind, name_node), parent in zip(raw_defs, parents, strict=True):
+        (row, col), (end_row, end_col) = node.start_point, node.end_point
         facts.definitions.append(Definition(
-            kind=kind,
-            name=node_text(name_node),
-            parent=parent,
-            line=node.start_point[0] + 1,
-            col=node.start_point[1] + 1,
-            end_line=node.end_point[0] + 1,
-            end_col=node.end_point[1] + 1,
-            signature=signature_of(node, source),
-            doc=python_docstring(node) if docstring else comment_doc(node),
-        ))
+            kind, node_text(name_node), parent, row + 1, col + 1, end_row + 1, end_col + 1,
+            signature_of(node, source),
+            python_docstring(node) if docstring else comment_doc(node)))
 
+    enclosing = scopes.enclosing
     for node, name_node, receiver in raw_calls:
+        row, col = node.start_point
         facts.calls.append(Call(
-            name=node_text(name_node),
-            receiver=_WS.sub("", node_text(receiver)) if receiver is not None else None,
-            line=node.start_point[0] + 1,
-            col=node.start_point[1] + 1,
-            caller=scopes.enclosing(node.start_byte),
-        ))
+            node_text(name_node),
+            _WS.sub("", node_text(receiver)) if receiver is not None else None,
+            row + 1, col + 1, enclosing(node.start_byte)))
     for kind, node in raw_refs:
         qualifier, name = split_qualified(node_text(node))
         if name:
@@ -279,12 +277,22 @@ def extract(source: bytes, language: str) -> FileFacts:
     return facts
 
 
-def _primary_tag(caps: dict[str, list[Node]]) -> str | None:
-    """The capture that says what a match is (the same for every match of a pattern)."""
+def _plan(caps: dict[str, list[Node]]) -> _Plan:
+    """What the matches of a pattern are, from the capture that says so (the same capture
+    in every match of a pattern)."""
     for tag in caps:
-        if tag.startswith(("definition.", "reference.")) or tag in ("import", "package"):
-            return tag
-    return None
+        if tag.startswith("definition."):
+            kind = tag[len("definition."):]
+            return (tag, _DEFINITION if kind in DEF_KINDS else _SKIP, kind)
+        if tag == "reference.call":
+            return (tag, _CALL, "call")
+        if tag.startswith("reference."):
+            return (tag, _REFERENCE, tag[len("reference."):])
+        if tag == "import":
+            return (tag, _IMPORT, "")
+        if tag == "package":
+            return (tag, _PACKAGE, "")
+    return ("", _SKIP, "")
 
 
 def _nesting(spans: list[tuple[int, int]]) -> list[int]:

@@ -313,10 +313,9 @@ def stats(store: Store, repo: str | None = None) -> dict[str, Any]:
                     structural = "defines" if wire[12] == module_id else "contains"
                     edge_kinds[structural] += 1
                     resolutions["structural"] += 1
-                for k, v in store.scan("out", bytes.fromhex(key)):
-                    edge_kinds[EdgeKind(k[8]).name.lower()] += 1
-                    resolutions[("structural", "import", "same_scope", "name_match",
-                                  "external")[unpack(v)[0]]] += 1
+                for e in store.edges(key, incoming=False):
+                    edge_kinds[e.kind.name.lower()] += 1
+                    resolutions[e.resolution] += 1
     return {
         "revision": store.revision,
         "repositories": {k: v for k, v in repos.items() if not repo or k == repo},

@@ -4,8 +4,8 @@ Tables:
 
 - ``docs``  rowid -> chunk_id (hex, unique), hash, repo, language, kind, path: the filters,
   read by rowid for the matching rows only (never the chunk text);
-- ``fts``   FTS5 over three columns of pre-tokenized text (``tokens.code_tokens`` joined by
-  spaces, kept as is by the ``ascii`` tokenizer): ``name`` (the definition's own name),
+- ``fts``   FTS5 over three columns of pre-tokenized text (``tokens.token_text``: code tokens
+  joined by spaces, kept as is by the ``ascii`` tokenizer): ``name`` (the definition's own name),
   ``context`` (its qualified name and signature) and ``body`` (the whole chunk text),
   weighted ``WEIGHTS`` in bm25;
 - ``meta``  schema, revision (the graph store revision this index is in step with).
@@ -19,15 +19,16 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
+from typing import NamedTuple
 
 from codegraph.errors import CodeGraphError
 from codegraph.graph.model import short_name
 from codegraph.search.chunks import Chunk
-from codegraph.search.tokens import code_tokens, query_terms
+from codegraph.search.tokens import query_terms, token_text
 
 FILE_NAME = "lexical.sqlite"
 SCHEMA = 1
@@ -35,6 +36,8 @@ SCHEMA = 1
 # of the weights tried on a labelled query set over the stdlib (names also count in body).
 WEIGHTS = (3.0, 1.0, 1.0)
 MAX_QUERY_TERMS = 64
+# Above this many files, the chunks held for them are found by one scan of ``docs``.
+_SCAN_ABOVE = 32
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS docs(rowid INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL UNIQUE,"
@@ -73,8 +76,29 @@ def name_columns(chunk: Chunk) -> tuple[str, str]:
     and the signature line of the chunk's header (see ``chunks.header``)."""
     lines = chunk.text.split("\n", 3)
     signature = lines[2] if len(lines) > 2 and lines[0].startswith("# ") else ""
-    return (" ".join(code_tokens(short_name(chunk.qualified_name))),
-            " ".join(code_tokens(f"{chunk.qualified_name}\n{signature}")))
+    return (token_text(short_name(chunk.qualified_name)),
+            token_text(f"{chunk.qualified_name}\n{signature}"))
+
+
+class LexicalRow(NamedTuple):
+    """A chunk as the index holds it: its ``docs`` columns and its tokenized text (made
+    where the chunk is made, e.g. in a parse worker process, by ``lexical_row``)."""
+
+    chunk_id: str
+    hash: str
+    repo: str
+    language: str
+    kind: str
+    path: str
+    name: str
+    context: str
+    body: str
+
+
+def lexical_row(chunk: Chunk) -> LexicalRow:
+    name, context = name_columns(chunk)
+    return LexicalRow(chunk.id, chunk.hash, chunk.repo, chunk.language, chunk.kind,
+                      chunk.path, name, context, token_text(chunk.text))
 
 
 def _quoted(terms: list[str]) -> list[str]:
@@ -195,9 +219,13 @@ class LexicalIndex:
 
     # -- writes ------------------------------------------------------------------------
 
-    def sync(self, chunks: Iterable[Chunk], *, revision: int | None = None) -> SyncReport:
-        """Make the index hold exactly ``chunks`` (one transaction; idempotent)."""
+    def sync(self, chunks: Iterable[Chunk], *, revision: int | None = None,
+             tokenized: Mapping[str, LexicalRow] | None = None) -> SyncReport:
+        """Make the index hold exactly ``chunks`` (one transaction; idempotent).
+        ``tokenized``: rows already made for some of them (by chunk id; used when the hash
+        matches), so that only the others are tokenized here."""
         wanted = {c.id: c for c in chunks}
+        known = tokenized or {}
         with self._write(revision) as db:
             held: dict[str, str] = dict(db.execute("SELECT chunk_id, hash FROM docs"))
             stale = [cid for cid, h in held.items()
@@ -209,8 +237,36 @@ class LexicalIndex:
                 self._create()
             else:
                 self._delete(stale)
+            self._insert([row if (row := known.get(c.id)) is not None and row.hash == c.hash
+                          else lexical_row(c) for c in fresh])
+        return SyncReport(len(fresh), len(stale), len(wanted) - len(fresh))
+
+    def replace_files(self, repo: str, rows: Mapping[str, Sequence[LexicalRow]], *,
+                      revision: int | None = None) -> SyncReport:
+        """Make these files of ``repo`` (path -> its rows; none: it has no chunks now)
+        hold exactly these rows, in one transaction; every other file is left alone."""
+        wanted = {r.chunk_id: r for path_rows in rows.values() for r in path_rows}
+        with self._write(revision):
+            held = self._held(repo, list(rows))
+            stale = [cid for cid, h in held.items()
+                     if (r := wanted.get(cid)) is None or r.hash != h]
+            fresh = [r for cid, r in wanted.items() if held.get(cid) != r.hash]
+            self._delete(stale)
             self._insert(fresh)
         return SyncReport(len(fresh), len(stale), len(wanted) - len(fresh))
+
+    def _held(self, repo: str, paths: list[str]) -> dict[str, str]:
+        """chunk_id -> hash of the chunks held for these files."""
+        if len(paths) > _SCAN_ABOVE:
+            wanted = set(paths)
+            return {cid: h for cid, h, path in self.db.execute(
+                "SELECT chunk_id, hash, path FROM docs WHERE repo = ?", (repo,))
+                if path in wanted}
+        held: dict[str, str] = {}
+        for path in paths:
+            held.update(self.db.execute(
+                "SELECT chunk_id, hash FROM docs WHERE repo = ? AND path = ?", (repo, path)))
+        return held
 
     def upsert(self, chunks: Iterable[Chunk], *, revision: int | None = None) -> SyncReport:
         """Add new chunks and replace changed ones; keep every other chunk."""
@@ -220,7 +276,7 @@ class LexicalIndex:
                 "SELECT hash FROM docs WHERE chunk_id = ?", (c.id,)).fetchone()) is None
                 or row[0] != c.hash]
             removed = self._delete([c.id for c in fresh])
-            self._insert(fresh)
+            self._insert([lexical_row(c) for c in fresh])
         return SyncReport(len(fresh), removed, len(wanted) - len(fresh))
 
     def remove(self, chunk_ids: Iterable[str], *, revision: int | None = None) -> int:
@@ -240,17 +296,15 @@ class LexicalIndex:
         return self.db.executemany("DELETE FROM docs WHERE chunk_id = ?",
                                    ((i,) for i in chunk_ids)).rowcount
 
-    def _insert(self, chunks: list[Chunk]) -> None:
-        if not chunks:
+    def _insert(self, rows: list[LexicalRow]) -> None:
+        if not rows:
             return
         db = self.db
         first = int(db.execute("SELECT coalesce(max(rowid), 0) + 1 FROM docs").fetchone()[0])
         db.executemany("INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       ((first + i, c.id, c.hash, c.repo, c.language, c.kind, c.path)
-                        for i, c in enumerate(chunks)))
+                       ((first + i, *row[:6]) for i, row in enumerate(rows)))
         db.executemany("INSERT INTO fts(rowid, name, context, body) VALUES (?, ?, ?, ?)",
-                       ((first + i, *name_columns(c), " ".join(code_tokens(c.text)))
-                        for i, c in enumerate(chunks)))
+                       ((first + i, *row[6:]) for i, row in enumerate(rows)))
 
     # -- reads -------------------------------------------------------------------------
 

@@ -1,10 +1,10 @@
 """Search over the indexed code: lexical (BM25), semantic (embeddings + FAISS) and hybrid.
 
 The structural index stores every definition's chunk in the graph store. This service
-keeps two derived indexes in step with those chunks: the lexical index (synced right
-after each structural run, so lexical search is usable at once) and the vector index
-(filled in afterwards, embedding only chunks whose content changed: vectors are cached
-by (model, chunk hash) in the store).
+keeps two derived indexes in step with those chunks: the lexical index (fed during each
+structural run, see ``lexical_feed.py``, so lexical search is usable at once) and the
+vector index (filled in afterwards, embedding only chunks whose content changed: vectors
+are cached by (model, chunk hash) in the store).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from codegraph.graph.model import EdgeKind
 from codegraph.search.chunks import Chunk
 from codegraph.search.fusion import reciprocal_rank_fusion
-from codegraph.search.lexical import LexicalIndex, default_path
+from codegraph.search.lexical import LexicalIndex, default_path, lexical_row
+from codegraph.search.lexical_feed import LexicalFeed
 from codegraph.store.rocks import Store, pack, text_key, unpack
 
 if TYPE_CHECKING:
@@ -70,11 +71,6 @@ def embedder_from_env(provider: str | None = None) -> Embedder:
 
         return OpenAIEmbedder()
     raise SearchError(f"EMBEDDING_PROVIDER must be local or openai, got {name!r}")
-
-
-def _glob_literal(path: str) -> str:
-    """A GLOB pattern matching exactly ``path``."""
-    return "".join(f"[{c}]" if c in "*?[" else c for c in path)
 
 
 def faiss_path(data_dir: str) -> str:
@@ -144,21 +140,18 @@ class SearchService:
         return {"added": report.added, "removed": report.removed,
                 "unchanged": report.unchanged}
 
+    def lexical_feed(self, *, full: bool = False) -> LexicalFeed:
+        """What an indexing run hands its parsed chunks to (create it before the run;
+        ``full``: for a run that re-indexes a repository from scratch)."""
+        return LexicalFeed(self.lexical(), self.store, full=full)
+
     def sync_paths(self, repo: str, paths: list[str]) -> dict[str, int]:
         """Bring the lexical index in step for just these files (after an incremental run)."""
         with self.lock:
-            return self._sync_paths(repo, paths)
-
-    def _sync_paths(self, repo: str, paths: list[str]) -> dict[str, int]:
-        lexical = self.lexical()
-        current = [Chunk.from_wire(i, w) for path in paths
-                   for i, w in self.store.file_chunks(repo, path)]
-        held: set[str] = set()
-        for path in paths:
-            held |= lexical.filter_ids(repo=repo, path_glob=_glob_literal(path))
-        removed = lexical.remove(held - {c.id for c in current}, revision=self.store.revision)
-        report = lexical.upsert(current, revision=self.store.revision)
-        return {"added": report.added, "removed": removed + report.removed,
+            rows = {path: [lexical_row(Chunk.from_wire(i, w))
+                           for i, w in self.store.file_chunks(repo, path)] for path in paths}
+            report = self.lexical().replace_files(repo, rows, revision=self.store.revision)
+        return {"added": report.added, "removed": report.removed,
                 "unchanged": report.unchanged}
 
     # -- embedding -----------------------------------------------------------------------

@@ -16,7 +16,7 @@ import structlog
 from codegraph.api import CodeGraph
 from codegraph.config import max_file_size
 from codegraph.errors import CodeGraphError
-from codegraph.index.indexer import Indexer, repo_name_for
+from codegraph.index.indexer import Indexer, IndexReport, repo_name_for
 from codegraph.query import queries
 from codegraph.search.service import SearchService
 from codegraph.server.jobs import Job, JobQueue
@@ -162,15 +162,27 @@ class Engine:
             report = self._indexer(progress).update_paths(job.repo, job.root, job.paths)
             self.search.sync_paths(job.repo, report.changed)
         else:
-            report = self._indexer(progress).index(job.root, name=job.repo, full=job.full)
-            progress({"event": "lexical"})
-            self.search.sync_lexical()
+            report = self._index(job, progress)
         if report.changed or job.kind == "index":
             self._queue_embed(job.repo)
         out = report.to_dict()
         out["problems"] = [list(p) for p in report.problems[:100]]
         out["changed"] = report.changed[:1000]
         return out
+
+    def _index(self, job: Job, progress: Callable[[dict[str, Any]], None]) -> IndexReport:
+        """An index run whose parse workers feed the lexical index, written through a
+        connection of the job's own (searches keep theirs; SQLite's WAL keeps them apart)."""
+        from codegraph.search.lexical import LexicalIndex, default_path
+        from codegraph.search.lexical_feed import LexicalFeed
+
+        with LexicalIndex.open(default_path(self.settings.data_dir)) as lexical:
+            feed = LexicalFeed(lexical, self.store, full=job.full, background=False)
+            report = self._indexer(progress).index(job.root, name=job.repo, full=job.full,
+                                                   on_chunks=feed)
+            progress({"event": "lexical"})
+            feed.finish()
+        return report
 
     def _queue_embed(self, repo: str) -> None:
         if self.settings.embed:

@@ -3,8 +3,8 @@
 Column families and their keys (``\\0`` separates text parts, ids are 8 raw bytes):
 
 - ``nodes``   id -> node record
-- ``out``     src + kind + dst + line -> edge record (edges by source)
-- ``in``      dst + kind + src + line -> edge record (edges by target)
+- ``out``     src -> all of its outgoing edges (see ``edges.py``)
+- ``in``      dst + kind + src + line -> edge record (edges by target, one key each)
 - ``names``   lower(name) \\0 repo \\0 id -> symbol (the name index)
 - ``qnames``  qualified name \\0 repo \\0 id -> symbol
 - ``files``   repo \\0 path -> file record (hash, size, mtime, status, node ids)
@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -40,12 +39,11 @@ from rocksdict import (
 )
 
 from codegraph.graph.model import Edge, EdgeKind, Node
+from codegraph.store.edges import Record, decode_in_edge, decode_out, in_key
 
-SCHEMA = 1
+SCHEMA = 2  # 2: a node's outgoing edges in one ``out`` value
 COLUMN_FAMILIES = ("nodes", "out", "in", "names", "qnames", "files", "facts", "deps", "dirty",
                    "chunks", "embeddings", "meta")
-_RESOLUTION_CODES = ("structural", "import", "same_scope", "name_match", "external")
-_LINE = struct.Struct(">I")
 
 
 class StoreError(Exception):
@@ -82,48 +80,19 @@ def text_key(*parts: str) -> bytes:
     return "\0".join(parts).encode()
 
 
-_KIND_BYTE = {k: bytes([int(k)]) for k in EdgeKind}
-_RESOLUTION_CODE = {r: i for i, r in enumerate(_RESOLUTION_CODES)}
-# Only the indexer (one thread) packs edges: one reusable packer saves a Packer per edge.
-_EDGE_PACKER = msgpack.Packer(use_bin_type=True)
-
-
-def edge_keys(e: Edge) -> tuple[bytes, bytes]:
-    src, dst = bytes.fromhex(e.src), bytes.fromhex(e.dst)
-    kind = _KIND_BYTE[e.kind]
-    line = _LINE.pack(e.line if 0 <= e.line <= 0xFFFFFFFF else 0)
-    return b"".join((src, kind, dst, line)), b"".join((dst, kind, src, line))
-
-
-def edge_value(e: Edge) -> bytes:
-    value: bytes = _EDGE_PACKER.pack(
-        [_RESOLUTION_CODE[e.resolution], round(e.confidence, 3), e.name, e.col])
-    return value
-
-
-def decode_edge(key: bytes, value: bytes, incoming: bool) -> Edge:
-    a, kind, b, line = key[:8].hex(), key[8], key[9:17].hex(), _LINE.unpack(key[17:21])[0]
-    res, conf, name, col = unpack(value)
-    src, dst = (b, a) if incoming else (a, b)
-    return Edge(src, dst, EdgeKind(kind), line, col, _RESOLUTION_CODES[res], conf, name)
-
-
-Record = tuple[str, bytes, bytes]  # (column family, key, value): one put
+# Node records are packed by one thread at a time (msgpack keeps the GIL while packing):
+# one reusable packer saves making one per call.
+_NODE_PACKER = msgpack.Packer(use_bin_type=True)
 
 
 def node_records(n: Node) -> list[Record]:
     """The puts that store a node and index its name and qualified name."""
     key = bytes.fromhex(n.id)
-    sym = pack([n.kind, n.name, n.qualified_name, n.path, n.parent, n.language])
-    return [("nodes", key, pack(n.to_wire())),
+    sym: bytes = _NODE_PACKER.pack([n.kind, n.name, n.qualified_name, n.path, n.parent,
+                                    n.language])
+    return [("nodes", key, _NODE_PACKER.pack(n.to_wire())),
             ("names", text_key(n.name.lower(), n.repo) + b"\0" + key, sym),
             ("qnames", text_key(n.qualified_name, n.repo) + b"\0" + key, sym)]
-
-
-def edge_records(e: Edge) -> list[Record]:
-    out_key, in_key = edge_keys(e)
-    value = edge_value(e)
-    return [("out", out_key, value), ("in", in_key, value)]
 
 
 @dataclass(slots=True)
@@ -170,7 +139,9 @@ class Store:
         table = BlockBasedOptions()
         table.set_block_cache(Cache(cache_size))
         opts.set_block_based_table_factory(table)
-        opts.set_max_background_jobs(2)
+        # A quarter of the background jobs may be flushes: two flush threads, so that the
+        # memtables of a large index reach disk two column families at a time.
+        opts.set_max_background_jobs(8)
         # Large memtables: a cold index of a big repository fits in them, so it is not
         # slowed down by flushes and compactions competing for the parser's cores.
         opts.set_db_write_buffer_size(256 << 20)
@@ -215,6 +186,13 @@ class Store:
         db.close()
         self.db = None  # type: ignore[assignment]
         del db
+
+    def flush(self, wait: bool = True, column_families: tuple[str, ...] = COLUMN_FAMILIES,
+              ) -> None:
+        """Write these column families' memtables to SST files (``wait=False``: in RocksDB's
+        background threads, while this one goes on; closing waits for them)."""
+        for name in column_families:
+            self.cf[name].flush(wait)
 
     def __enter__(self) -> Store:
         return self
@@ -288,12 +266,16 @@ class Store:
 
     def edges(self, node_id: str, *, incoming: bool, kinds: tuple[EdgeKind, ...] = ()
               ) -> list[Edge]:
-        cf = "in" if incoming else "out"
+        """A node's edges by kind (in the order of ``kinds``; all if none), then by the
+        other end's id and the line."""
         base = bytes.fromhex(node_id)
+        if not incoming:
+            value = self.cf["out"].get(base)
+            edges = decode_out(node_id, value) if value is not None else []
+            return [e for k in kinds for e in edges if e.kind == k] if kinds else edges
         out: list[Edge] = []
-        prefixes = [base + bytes([int(k)]) for k in kinds] if kinds else [base]
-        for prefix in prefixes:
-            out.extend(decode_edge(k, v, incoming) for k, v in self.scan(cf, prefix))
+        for prefix in [base + bytes([int(k)]) for k in kinds] if kinds else [base]:
+            out.extend(decode_in_edge(k, v) for k, v in self.scan("in", prefix))
         return out
 
     def file(self, repo: str, path: str) -> FileRecord | None:
@@ -319,9 +301,9 @@ class Store:
 
     # -- writing --------------------------------------------------------------------------
     def put(self, wb: WriteBatch, records: list[Record]) -> None:
-        handle = self.handle
+        handle, put = self.handle, wb.put
         for cf, key, value in records:
-            wb.put(key, value, handle[cf])
+            put(key, value, handle[cf])
 
     def put_node(self, wb: WriteBatch, n: Node) -> None:
         self.put(wb, node_records(n))
@@ -332,24 +314,13 @@ class Store:
         wb.delete(text_key(n.name.lower(), n.repo) + b"\0" + key, self.handle["names"])
         wb.delete(text_key(n.qualified_name, n.repo) + b"\0" + key, self.handle["qnames"])
 
-    def put_edge(self, wb: WriteBatch, e: Edge) -> None:
-        self.put(wb, edge_records(e))
-
-    def delete_edge(self, wb: WriteBatch, e: Edge) -> None:
-        out_key, in_key = edge_keys(e)
-        wb.delete(out_key, self.handle["out"])
-        wb.delete(in_key, self.handle["in"])
-
-    def delete_out_edges(self, wb: WriteBatch, node_id: str,
-                         keep: frozenset[EdgeKind] = frozenset()) -> list[Edge]:
-        """Delete a node's outgoing edges (except kinds in ``keep``); returns them."""
-        removed = []
-        for key, value in self.scan("out", bytes.fromhex(node_id)):
-            e = decode_edge(key, value, incoming=False)
-            if e.kind in keep:
-                continue
-            self.delete_edge(wb, e)
-            removed.append(e)
+    def delete_out_edges(self, wb: WriteBatch, node_id: str) -> list[Edge]:
+        """Delete a node's outgoing edges (from ``out`` and ``in``); returns them."""
+        removed = self.edges(node_id, incoming=False)
+        if removed:
+            wb.delete(bytes.fromhex(node_id), self.handle["out"])
+            for e in removed:
+                wb.delete(in_key(e), self.handle["in"])
         return removed
 
     def delete_chunks(self, wb: WriteBatch, repo: str, path: str) -> None:

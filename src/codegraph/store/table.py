@@ -21,6 +21,11 @@ class StoreTable:
         self.store = store
         self.repo = repo
         self._memo: dict[tuple[str, str], Any] = {}
+        self._answers: dict[Any, Any] = {}
+
+    def memo(self) -> dict[Any, Any]:
+        """Resolvers' answers derived from this table (which does not change during a run)."""
+        return self._answers
 
     def _cached(self, kind: str, key: str, compute: Callable[[str], Any]) -> Any:
         memo_key = (kind, key)

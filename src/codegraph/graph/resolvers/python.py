@@ -96,6 +96,14 @@ class _Resolver:
 
     def member(self, module: str, name: str, depth: int = 0) -> Sym | None:
         """``module.name``: a definition, a submodule, or a name the module re-exports."""
+        memo = self.table.memo()
+        key = ("member", module, name, depth)
+        if key not in memo:
+            memo[key] = self._member(module, name, depth)
+        found: Sym | None = memo[key]
+        return found
+
+    def _member(self, module: str, name: str, depth: int) -> Sym | None:
         qname = f"{module}.{name}"
         found = first_of(self.table.by_qname(qname))
         if found is not None:
@@ -153,6 +161,14 @@ class _Resolver:
 
     def method(self, class_sym: Sym, name: str) -> Sym | None:
         """``name`` on a class or its bases, breadth first (a simple MRO)."""
+        memo = self.table.memo()
+        key = ("method", class_sym.id, class_sym.qualified_name, name)
+        if key not in memo:
+            memo[key] = self._method(class_sym, name)
+        found: Sym | None = memo[key]
+        return found
+
+    def _method(self, class_sym: Sym, name: str) -> Sym | None:
         seen: set[str] = set()
         queue = [class_sym]
         while queue:

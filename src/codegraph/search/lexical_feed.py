@@ -1,0 +1,116 @@
+"""Bringing the lexical index in step during an indexing run, with the rows that the parse
+workers tokenized.
+
+Tokenizing every chunk again after a run would be the single-threaded bulk of a first
+index, and reading every chunk back from the store the bulk of a small update. Instead the
+parse workers tokenize the chunks of each file they parse (``lexical.lexical_row``), the
+indexer hands those rows to a :class:`LexicalFeed`, and the feed applies them:
+
+- when the lexical index was in step with the store before the run (the same revision:
+  each sync records the store revision it reflects), it replaces just the files that the
+  run changed, and nothing is read back from the store. It does so as soon as the run has
+  made its last chunk change, before edges are resolved: a large update in a forked
+  writer process (it inherits the rows; its SQLite work runs on another core meanwhile), a
+  small one at once. That transaction records the store revision of that moment, and
+  ``finish`` records the final one after the run. Should the run die in between, the two
+  differ and the next run syncs everything;
+- otherwise (a run was killed before its sync, the lexical index was deleted, ``--full``)
+  ``finish`` does a full sync against the store's chunks, which still takes these rows
+  instead of tokenizing their chunks again.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator, Mapping, Sequence
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+from codegraph.search.chunks import Chunk
+from codegraph.search.lexical import LexicalIndex, LexicalIndexError, LexicalRow, SyncReport
+from codegraph.store.rocks import Store
+
+BACKGROUND_ROWS = 2000  # from this many rows on, a forked process writes them
+
+
+def _write_rows(path: str, repo: str, rows: Mapping[str, Sequence[LexicalRow]], revision: int,
+                answer: Connection) -> None:
+    """In the writer process: replace the files' rows through a connection of its own, and
+    answer with the report or the error (which the feed raises in the indexing process)."""
+    try:
+        with LexicalIndex.open(path) as index:
+            answer.send(index.replace_files(repo, rows, revision=revision))
+    except Exception as exc:
+        answer.send(f"{type(exc).__name__}: {exc}")
+
+
+class LexicalFeed:
+    """Create it before the run (it compares revisions then) and give it to the indexer as
+    its chunk sink; call ``finish`` after the run."""
+
+    def __init__(self, lexical: LexicalIndex, store: Store, *, full: bool = False,
+                 background: bool = True) -> None:
+        """``background=False`` never forks a writer: for a process whose other threads
+        may hold SQLite's locks at the moment of a fork (a server answering searches)."""
+        self.lexical = lexical
+        self.store = store
+        self.background = background
+        self.in_step = not full and lexical.revision == store.revision
+        self.rows: dict[tuple[str, str], Sequence[LexicalRow]] = {}  # (repo, path) -> rows
+        self._written: SyncReport | None = None
+        self._writer: tuple[BaseProcess, Connection] | None = None
+
+    def add(self, repo: str, path: str, rows: Sequence[LexicalRow]) -> None:
+        """The chunks of a file the run parsed, as rows."""
+        self.rows[(repo, path)] = rows
+
+    def chunks_final(self, repo: str, changed: Sequence[str], revision: int) -> None:
+        """The run over ``repo`` has changed the chunks of the files ``changed`` (parsed,
+        deleted or skipped), and of no others, and will change no more."""
+        if not self.in_step or self._written is not None or self._writer is not None:
+            return
+        rows = {path: self.rows.get((repo, path), ()) for path in changed}
+        self.rows.clear()
+        if not self.background or sum(map(len, rows.values())) < BACKGROUND_ROWS:
+            self._written = self.lexical.replace_files(repo, rows, revision=revision)
+            return
+        # Forked, the writer has the rows without copying them, and its SQLite work runs
+        # on the other core while this process resolves.
+        answer, sender = multiprocessing.Pipe(duplex=False)
+        process = multiprocessing.get_context("fork").Process(
+            target=_write_rows, args=(self.lexical.path, repo, rows, revision, sender),
+            name="codegraph-lexical", daemon=True)
+        process.start()
+        sender.close()
+        self._writer = (process, answer)
+
+    def finish(self) -> SyncReport:
+        """Bring the index in step with the store after the run."""
+        try:
+            if self._writer is not None:
+                self._written = self._wait(*self._writer)
+            if self._written is None:
+                tokenized = {row.chunk_id: row for rows in self.rows.values() for row in rows}
+                return self.lexical.sync(self._stored_chunks(), revision=self.store.revision,
+                                         tokenized=tokenized)
+            self.lexical.set_revision(self.store.revision)
+            return self._written
+        finally:
+            self.rows.clear()
+            self._writer = None
+
+    def _wait(self, process: BaseProcess, answer: Connection) -> SyncReport:
+        try:
+            result = answer.recv()
+        except EOFError:
+            result = "it ended without an answer"
+        finally:
+            answer.close()
+            process.join()
+        if not isinstance(result, SyncReport):
+            raise LexicalIndexError(f"the lexical index writer failed: {result}")
+        return result
+
+    def _stored_chunks(self) -> Iterator[Chunk]:
+        for chunk_id, wire in self.store.chunks():
+            yield Chunk.from_wire(chunk_id, wire)
