@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import time
 from collections.abc import AsyncIterator
@@ -129,13 +130,17 @@ def _declared_length(scope: Scope) -> int:
     return 0
 
 
+_ID_PREFIX = os.urandom(4).hex()  # per process: ids stay unique across replicas
+_ids = itertools.count(1)
+
+
 def _request_id(scope: Scope) -> str:
     for key, value in scope["headers"]:
         if key == b"x-request-id":
             text: str = value.decode("latin-1")[:64]
             if text and all(c.isalnum() or c in "-_." for c in text):
                 return text
-    return os.urandom(8).hex()
+    return f"{_ID_PREFIX}{next(_ids):08x}"
 
 
 def create_app(settings: Settings, engine: Engine, cache: QueryCache,
@@ -169,11 +174,14 @@ def create_app(settings: Settings, engine: Engine, cache: QueryCache,
     async def docs_init(request: Request) -> Response:
         return PlainTextResponse(openapi.DOCS_INIT_JS, media_type="application/javascript")
 
+    # Matching is a scan in order: probes, then the code-intelligence reads, then the rest.
+    reads = [e for e in table if e.cached]
     routes: list[BaseRoute] = [
         Route("/health", health), Route("/health/ready", ready),
+        *[make_route(e, ctx) for e in reads],
+        *[make_route(e, ctx) for e in table if not e.cached],
         Route("/debug/info", debug_info), Route("/openapi.json", openapi_json),
         Route("/docs", docs), Route("/docs/init.js", docs_init),
-        *[make_route(e, ctx) for e in table],
     ]
     with contextlib.suppress(ImportError):
         import swagger_ui_bundle  # type: ignore[import-untyped]

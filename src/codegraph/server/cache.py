@@ -19,6 +19,8 @@ import structlog
 from codegraph.server import metrics
 
 log = structlog.get_logger("codegraph.cache")
+LOCAL_HITS = metrics.CACHE_REQUESTS.labels("local", "hit")
+LOCAL_MISSES = metrics.CACHE_REQUESTS.labels("local", "miss")
 
 LOCAL_ENTRIES = 4096
 RETRY_SECONDS = 2.0
@@ -57,9 +59,9 @@ class QueryCache:
         hit = self.local.get(key)
         if hit is not None:
             self.local.move_to_end(key)
-            metrics.CACHE_REQUESTS.labels("local", "hit").inc()
+            LOCAL_HITS.inc()
             return hit
-        metrics.CACHE_REQUESTS.labels("local", "miss").inc()
+        LOCAL_MISSES.inc()
         if not self._usable():
             return None
         try:

@@ -9,6 +9,7 @@ operation, off the event loop unless it is a quick lookup.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import json
 from collections.abc import Awaitable, Callable
@@ -114,7 +115,7 @@ class Endpoint:
     status: int = 200
     errors: tuple[int, ...] = field(default=(400, 404))
 
-    @property
+    @functools.cached_property
     def route_params(self) -> tuple[Param, ...]:
         return (*self.params, Param(MIN_REVISION, int, minimum=0, help=(
             "wait (a bounded time) until the index reaches this revision")))
