@@ -299,3 +299,27 @@ def test_cors_when_configured(tmp_path: Path) -> None:
 def test_hot_reload_serves(tmp_path: Path) -> None:
     with ServerProcess(tmp_path, [_small_repo(tmp_path / "r")], HOT_RELOAD="true") as proc:
         assert proc.ok("/api/v1/callers", symbol="base")["results"][0]["name"] == "top"
+
+
+def test_embedding_refreshes_cached_answers(tmp_path: Path) -> None:
+    """Embedding changes answers without a new store revision: cached ones must not stick."""
+    with ServerProcess(tmp_path, [_small_repo(tmp_path / "r")], CODEGRAPH_EMBED="1") as proc:
+        def coverage() -> dict[str, Any]:
+            return dict(proc.ok("/api/v1/stats")["search"])
+
+        coverage()  # cached now, perhaps before the embedding job ran
+        _until(lambda: coverage()["embedded"] == coverage()["chunks"] > 0, 90)
+        hits = proc.ok("/api/v1/search", q="the base value", mode="semantic")["results"]
+        assert {h["name"] for h in hits} == {"base", "top"}
+
+
+def test_hybrid_falls_back_to_words_when_semantic_cannot_run(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path, [_small_repo(tmp_path / "r")], CODEGRAPH_EMBED="1",
+                       EMBEDDING_PROVIDER="openai") as proc:  # no OPENAI_API_KEY
+        out = proc.ok("/api/v1/search", q="base")
+        assert out["results"][0]["name"] == "base"
+        assert "OPENAI_API_KEY" in out["semantic"]
+        r = proc.get("/api/v1/search", q="base", mode="semantic")
+        assert r.status_code == 503 and "OPENAI_API_KEY" in r.json()["error"]["message"]
+        ready = proc.ok("/health/ready")
+        assert ready["components"]["embedding_provider"]["status"] == "error"

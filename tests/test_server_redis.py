@@ -129,7 +129,7 @@ def test_second_request_is_a_hit_and_redis_holds_the_answer(
         stored = cached_keys(redis)
         rev = revision(first)
         assert stored, "nothing written to Redis"
-        assert all(k.startswith(f"codegraph:{rev}:".encode()) for k in stored), stored
+        assert all(k.startswith(f"codegraph:{rev}.".encode()) for k in stored), stored
         assert first.content in stored.values()
         with redis.client() as client:
             ttl = client.ttl(next(iter(stored)))
@@ -173,7 +173,7 @@ def test_reindex_invalidates_cached_answers(tmp_path: Path, repo: Path,
         assert hit.headers.get("x-cache") == "hit" and hit.content == after.content
         stored = cached_keys(redis)
         assert after.content in stored.values()
-        assert any(k.startswith(f"codegraph:{new}:".encode()) for k in stored), stored
+        assert any(k.startswith(f"codegraph:{new}.".encode()) for k in stored), stored
 
 
 def test_redis_killed_then_restarted(tmp_path: Path, repo: Path, redis: RedisProcess) -> None:

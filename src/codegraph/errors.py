@@ -3,3 +3,7 @@
 
 class CodeGraphError(Exception):
     pass
+
+
+class EmbeddingError(CodeGraphError, RuntimeError):
+    """The embedding model is missing, corrupt, mismatched or cannot run."""

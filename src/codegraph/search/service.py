@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from codegraph.errors import EmbeddingError
 from codegraph.graph.model import EdgeKind
 from codegraph.search.chunks import Chunk
 from codegraph.search.fusion import reciprocal_rank_fusion
@@ -40,6 +41,10 @@ _FAILURES = b"embed_failures"
 
 class SearchError(ValueError):
     """A search that cannot be answered as asked."""
+
+
+class SemanticUnavailable(SearchError):
+    """Semantic search was asked for and cannot run here (not installed, no model)."""
 
 
 @dataclass(slots=True)
@@ -304,17 +309,30 @@ class SearchService:
             hits = self.lexical().search(query, limit=depth, **filters)
             rankings["lexical"] = [(h.chunk_id, h.score) for h in hits]
         if mode in ("semantic", "hybrid"):
-            vectors = self.vectors()
-            allowed = self._allowed(filters)
-            query_vector = self.embedder().embed([query])[0]
-            rankings["semantic"] = vectors.search(query_vector, depth, allowed=allowed)
-            total = self.lexical().count()  # not a scan of the store: 130 ms at 100k chunks
-            info["coverage"] = {"embedded": vectors.count, "chunks": total,
-                                "partial": vectors.count < total}
+            try:
+                rankings["semantic"], info["coverage"] = self._semantic(query, depth, filters)
+            except (ImportError, EmbeddingError) as exc:  # (a model mismatch is refused)
+                reason = (f"not installed in this build ({exc})"
+                          if isinstance(exc, ImportError) else str(exc))
+                if mode == "semantic":
+                    raise SemanticUnavailable(f"semantic search is unavailable: {reason}"
+                                              ) from None
+                info["semantic"] = f"unavailable: {reason}"  # hybrid goes on with words
         centrality = self._centrality(rankings) if graph_boost else None
         fused = reciprocal_rank_fusion(rankings, centrality=centrality)
         results = self._items(fused, wanted)[offset:wanted]
         return {**info, "results": results}
+
+    def _semantic(self, query: str, depth: int, filters: dict[str, Any],
+                  ) -> tuple[list[tuple[str, float]], dict[str, Any]]:
+        vectors = self.vectors()
+        total = self.lexical().count()  # not a scan of the store: 130 ms at 100k chunks
+        coverage = {"embedded": vectors.count, "chunks": total,
+                    "partial": vectors.count < total}
+        if not vectors.count:  # nothing embedded yet: no need to start the model
+            return [], coverage
+        query_vector = self.embedder().embed([query])[0]
+        return vectors.search(query_vector, depth, allowed=self._allowed(filters)), coverage
 
     def _allowed(self, filters: dict[str, Any]) -> set[str] | None:
         if not any(filters.values()):

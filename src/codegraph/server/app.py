@@ -43,6 +43,10 @@ class Context:
         self.intel = Intel(engine.store, engine.search)
         self.draining = False
 
+    def cache_epoch(self, revision: int) -> str:
+        """What a cached answer depends on: the store revision and the embeddings."""
+        return f"{revision}.{self.engine.embed_generation}"
+
     async def wait_for_revision(self, wanted: int | None) -> int:
         """The current revision, after waiting (bounded) until it reaches ``wanted``."""
         revision = self.engine.revision

@@ -27,9 +27,10 @@ RETRY_SECONDS = 2.0
 SOCKET_TIMEOUT = 0.25
 
 
-def cache_key(revision: int, route: str, args: dict[str, Any]) -> str:
+def cache_key(epoch: str, route: str, args: dict[str, Any]) -> str:
+    """``epoch``: the index revision and embedding generation the answer reflects."""
     text = route + "\0" + "\0".join(f"{k}={args[k]}" for k in sorted(args))
-    return f"codegraph:{revision}:{hashlib.blake2b(text.encode(), digest_size=16).hexdigest()}"
+    return f"codegraph:{epoch}:{hashlib.blake2b(text.encode(), digest_size=16).hexdigest()}"
 
 
 class QueryCache:

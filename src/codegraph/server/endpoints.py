@@ -189,7 +189,8 @@ def make_route(endpoint: Endpoint, ctx: Context) -> Route:
             check_auth(ctx, request, endpoint.mutates)
             args = await _arguments(endpoint, request)
             revision = await ctx.wait_for_revision(args.pop(MIN_REVISION, None))
-            key = cache_key(revision, endpoint.path, args) if endpoint.cached else None
+            key = (cache_key(ctx.cache_epoch(revision), endpoint.path, args)
+                   if endpoint.cached else None)
             if key is not None:
                 hit = await ctx.cache.get(key)
                 if hit is not None:

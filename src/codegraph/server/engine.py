@@ -67,6 +67,9 @@ class Engine:
         self._on_job_done = on_job_done or (lambda job: None)
         self.jobs = JobQueue(self._run_job, on_finish=self._job_finished)
         self.cache: Any = None  # the query cache, set by the server (its state is a metric)
+        # Embedding changes answers (search, stats) without a new store revision: cached
+        # answers are keyed by both.
+        self.embed_generation = 0
         self._closed = False
 
     # -- reading --------------------------------------------------------------------------
@@ -150,7 +153,15 @@ class Engine:
 
     def _run_job(self, job: Job, progress: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         if job.kind == "embed":
-            return self.search.embed(progress).to_dict()
+            def embed_progress(event: dict[str, Any]) -> None:
+                if event.get("event") == "embedded":
+                    self.embed_generation += 1
+                progress(event)
+
+            try:
+                return self.search.embed(embed_progress).to_dict()
+            finally:
+                self.embed_generation += 1
         if job.kind == "remove":
             self._indexer(progress).remove_repo(job.repo)
             progress({"event": "lexical"})

@@ -30,11 +30,13 @@ def translate(exc: Exception) -> ApiError:
     """The API error for any exception an operation may raise."""
     from codegraph.search.embeddings import EmbeddingError
     from codegraph.search.lexical import LexicalIndexError
-    from codegraph.search.service import SearchError
+    from codegraph.search.service import SearchError, SemanticUnavailable
     from codegraph.search.vectors import VectorIndexError
 
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, SemanticUnavailable):
+        return ApiError(503, "unavailable", str(exc))
     if isinstance(exc, NotFoundError):
         return ApiError(404, "not_found", str(exc))
     if isinstance(exc, QueryError | SearchError):

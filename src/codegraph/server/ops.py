@@ -61,12 +61,24 @@ def _vector_component(ctx: Context) -> dict[str, Any]:
             "embedding_failures": snap.embedding_failures}
 
 
-def _provider_component() -> dict[str, Any]:
+def _provider_component(ctx: Context) -> dict[str, Any]:
+    import importlib.util
+
     provider = os.environ.get("EMBEDDING_PROVIDER", "local") or "local"
+    if not ctx.settings.embed:
+        return {"status": "disabled", "provider": provider,
+                "detail": "CODEGRAPH_EMBED=0: lexical search only"}
+    needs = ["numpy", "faiss"]
     if provider == "openai":
-        ok = bool(os.environ.get("OPENAI_API_KEY"))
-        return {"status": "ok" if ok else "error", "provider": provider,
-                "detail": None if ok else "OPENAI_API_KEY is not set"}
+        if not os.environ.get("OPENAI_API_KEY"):
+            return {"status": "error", "provider": provider,
+                    "detail": "OPENAI_API_KEY is not set"}
+    else:
+        needs += ["onnxruntime", "tokenizers"]
+    missing = [m for m in needs if importlib.util.find_spec(m) is None]
+    if missing:
+        return {"status": "error", "provider": provider,
+                "detail": f"not installed in this build: {', '.join(missing)}"}
     return {"status": "ok", "provider": provider}
 
 
@@ -84,7 +96,7 @@ async def readiness(ctx: Context) -> dict[str, Any]:
     components["vector_index"] = _vector_component(ctx)
     if components["vector_index"]["status"] == "error":
         ready = False
-    components["embedding_provider"] = _provider_component()
+    components["embedding_provider"] = _provider_component(ctx)
     components["cache"] = await ctx.cache.ping()
     lag = engine.index_lag()
     waiting = engine.not_indexed_yet()

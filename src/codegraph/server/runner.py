@@ -82,11 +82,15 @@ def build(settings: Settings, paths: Sequence[str] = ()) -> Starlette:
     return app
 
 
-def _mcp(engine: Engine, settings: Settings) -> tuple[BaseRoute, Any]:
+def _mcp(engine: Engine, settings: Settings) -> tuple[BaseRoute | None, Any]:
     """The MCP streamable-HTTP route at /mcp and its session manager's lifespan. Behind a
     loopback-only bind, DNS-rebinding protection is on; otherwise the proxy in front owns
-    Host checks."""
-    from mcp.server.transport_security import TransportSecuritySettings
+    Host checks. Without the MCP SDK installed, the API runs without /mcp."""
+    try:
+        from mcp.server.transport_security import TransportSecuritySettings
+    except ImportError as exc:
+        log.warning("MCP is not installed in this build: no /mcp", error=str(exc))
+        return None, None
 
     from codegraph.server.intel import Intel
     from codegraph.server.mcp_tools import build_mcp, mcp_route, session_lifespan
