@@ -216,13 +216,15 @@ def test_serves_hardened(images: dict[str, str], repo: Path, variant: str) -> No
         assert state["ExitCode"] == 0 and not state["OOMKilled"], (state, c.logs())
 
 
-@pytest.mark.xfail(strict=False, reason="src: hybrid search without the vector stack answers "
-                   "500 instead of falling back to lexical (docs/containers.md)")
 def test_minimal_default_search_degrades(images: dict[str, str], repo: Path) -> None:
+    """No vector stack in minimal: hybrid search answers with words and says why;
+    semantic search is a clear 503."""
     with Container(images["minimal"], repo) as c:
         _wait(c, lambda: _get(c, "/health/ready").status_code == 200, "readiness")
         r = _get(c, "/api/v1/search", q="json configuration")
         assert r.status_code == 200 and r.json()["results"], r.text
+        semantic = _get(c, "/api/v1/search", q="json configuration", mode="semantic")
+        assert semantic.status_code == 503, semantic.text
 
 
 def _tool(name: str) -> str | None:
