@@ -1,4 +1,5 @@
-"""The base of errors whose message is fit for a user: the CLI prints it on one line."""
+"""The base of errors whose message is fit for a user (the CLI prints it on one line), and
+the errors of optional parts, kept here so that catching them never imports those parts."""
 
 
 class CodeGraphError(Exception):
@@ -7,3 +8,7 @@ class CodeGraphError(Exception):
 
 class EmbeddingError(CodeGraphError, RuntimeError):
     """The embedding model is missing, corrupt, mismatched or cannot run."""
+
+
+class VectorIndexError(CodeGraphError, RuntimeError):
+    """The vector index is unreadable, corrupt or cannot be written."""

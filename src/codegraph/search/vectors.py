@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import numpy.typing as npt
 
-from codegraph.errors import CodeGraphError
+from codegraph.errors import VectorIndexError as VectorIndexError  # re-exported
 from codegraph.search.embeddings import default_threads
 
 # faiss-cpu ships partial type stubs that lack most of its API: use it untyped.
@@ -45,10 +45,6 @@ _HEX16 = re.compile(r"[0-9a-f]{16}")
 
 Vectors = npt.NDArray[np.float32]
 Hits = list[tuple[str, float]]
-
-
-class VectorIndexError(CodeGraphError, RuntimeError):
-    """The vector index is unreadable, corrupt or cannot be written."""
 
 
 class VectorIndexMismatch(VectorIndexError):

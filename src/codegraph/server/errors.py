@@ -9,7 +9,7 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import Response
 
-from codegraph.errors import CodeGraphError
+from codegraph.errors import CodeGraphError, EmbeddingError, VectorIndexError
 from codegraph.query.queries import NotFoundError, QueryError
 from codegraph.store.rocks import StoreError
 
@@ -28,10 +28,8 @@ class ApiError(Exception):
 
 def translate(exc: Exception) -> ApiError:
     """The API error for any exception an operation may raise."""
-    from codegraph.search.embeddings import EmbeddingError
     from codegraph.search.lexical import LexicalIndexError
     from codegraph.search.service import SearchError, SemanticUnavailable
-    from codegraph.search.vectors import VectorIndexError
 
     if isinstance(exc, ApiError):
         return exc
