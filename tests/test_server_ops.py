@@ -311,6 +311,8 @@ def test_embedding_refreshes_cached_answers(tmp_path: Path) -> None:
         _until(lambda: coverage()["embedded"] == coverage()["chunks"] > 0, 90)
         hits = proc.ok("/api/v1/search", q="the base value", mode="semantic")["results"]
         assert {h["name"] for h in hits} == {"base", "top"}
+        similar = proc.ok("/api/v1/similar", symbol="pkg.core.base")["results"]
+        assert [h["qualified_name"] for h in similar] == ["pkg.core.top"]
 
 
 def test_hybrid_falls_back_to_words_when_semantic_cannot_run(tmp_path: Path) -> None:
