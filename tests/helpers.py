@@ -164,6 +164,21 @@ class QuietHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def read_json(self) -> Any:
+        return json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+
+    def send_json(self, status: int, payload: Any,
+                  headers: Mapping[str, str] | None = None) -> None:
+        """Answer with ``payload`` as JSON; bytes go as they are (a malformed body)."""
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
 
 class LoopbackHTTPServer:
     """An HTTP server on 127.0.0.1 in a background thread, for tests that need a real peer

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
 import socket
 import threading
 import time
@@ -55,7 +55,7 @@ class FakeOpenAI:
 
         class Handler(QuietHandler):
             def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                body = self.read_json()
                 with owner.lock:
                     owner.requests.append({"path": self.path, "headers": dict(self.headers),
                                            "body": body})
@@ -67,17 +67,9 @@ class FakeOpenAI:
                         {"object": "embedding", "index": i,
                          "embedding": raw_vector(t, owner.dimension)}
                         for i, t in enumerate(body["input"])]}
-                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                try:
-                    self.send_response(reply.status)
-                    for name, value in reply.headers.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the client timed out
-                    pass
+                # (the client may have timed out and gone)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.send_json(reply.status, payload, reply.headers)
 
         self._http = LoopbackHTTPServer(Handler)
         self.server, self.base_url = self._http.server, self._http.base_url

@@ -92,7 +92,7 @@ class FlakyOpenAI:
 
         class Handler(QuietHandler):
             def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                body = self.read_json()
                 owner.requests += 1
                 payload: dict[str, Any]
                 if owner.failing:
@@ -102,13 +102,7 @@ class FlakyOpenAI:
                         {"index": i, "embedding": [float(len(t) % 7 + 1), float(i + 1),
                                                    *map(float, t.encode()[:6].ljust(6))]}
                         for i, t in enumerate(body["input"])]}
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("retry-after-ms", "1")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(status, payload, {"retry-after-ms": "1"})
 
         self._http = LoopbackHTTPServer(Handler)
         self.server, self.base_url = self._http.server, self._http.base_url

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ class ChatServer:
 
         class Handler(QuietHandler):
             def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                body = self.read_json()
                 with owner.lock:
                     owner.requests.append({"path": self.path, "body": body,
                                            "auth": self.headers.get("Authorization")})
@@ -35,12 +34,7 @@ class ChatServer:
                 payload: dict[str, Any] = {"model": body["model"], "choices": [
                     {"index": 0, "message": {"role": "assistant",
                                              "content": "Tax is applied in apply_tax [1]."}}]}
-                data = json.dumps(payload if status == 200 else {"error": "boom"}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(status, payload if status == 200 else {"error": "boom"})
 
         self.http = LoopbackHTTPServer(Handler)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import collections
 import importlib.util
-import json
 import os
 import subprocess
 import sys
@@ -165,17 +164,11 @@ class FakeChat:
 
         class Handler(QuietHandler):
             def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                body = self.read_json()
                 owner.calls += 1
-                data = json.dumps({"model": body.get("model", "fake"), "choices": [
+                self.send_json(200, {"model": body.get("model", "fake"), "choices": [
                     {"index": 0, "message": {"role": "assistant",
-                                             "content": "target is called by first [1]."}}]
-                }).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                                             "content": "target is called by first [1]."}}]})
 
         self.http = LoopbackHTTPServer(Handler)
         self.base_url = self.http.base_url

@@ -26,7 +26,6 @@ from codegraph.server.cache import QueryCache
 from codegraph.server.endpoints import make_route
 from codegraph.server.engine import Engine
 from codegraph.server.errors import ApiError, error_body, error_response
-from codegraph.server.intel import Intel
 from codegraph.server.routes import endpoints
 from codegraph.server.settings import Settings
 
@@ -40,7 +39,7 @@ class Context:
         self.settings = settings
         self.engine = engine
         self.cache = cache
-        self.intel = Intel(engine.store, engine.search)
+        self.intel = engine.intel
         self.draining = False
 
     def cache_epoch(self, revision: int) -> str:

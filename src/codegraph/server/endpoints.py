@@ -8,12 +8,11 @@ operation, off the event loop unless it is a quick lookup.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hmac
 import json
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
@@ -111,9 +110,9 @@ class Endpoint:
     mutates: bool = False  # needs the API key
     cached: bool = False  # answers may come from the query cache
     inline: bool = False  # quick enough to run on the event loop
-    is_async: bool = False  # op is a coroutine function
+    is_async: bool = False  # op is a coroutine function (awaited on the event loop)
     status: int = 200
-    errors: tuple[int, ...] = field(default=(400, 404))
+    errors: tuple[int, ...] = (400, 404)
 
     @functools.cached_property
     def route_params(self) -> tuple[Param, ...]:
@@ -121,19 +120,22 @@ class Endpoint:
             "wait (a bounded time) until the index reaches this revision")))
 
 
-def _authorized(request: Request, key: str) -> bool:
-    given = request.headers.get("x-api-key")
-    if given is None:
+def presents(request: Request, secret: str, header: str = "x-api-key") -> bool:
+    """Whether the request carries ``secret`` in ``header`` or as a Bearer token."""
+    given = request.headers.get(header)
+    if not given:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         given = token.strip() if scheme.lower() == "bearer" else None
-    return given is not None and hmac.compare_digest(given.encode(), key.encode())
+    if not given:
+        return False
+    return hmac.compare_digest(given.encode(), secret.encode())
 
 
 def check_auth(ctx: Context, request: Request, mutates: bool) -> None:
     settings = ctx.settings
     if mutates:
         if settings.api_key is not None:
-            if not _authorized(request, settings.api_key):
+            if not presents(request, settings.api_key):
                 raise ApiError(401, "unauthorized",
                                "this endpoint needs the API key (X-API-Key or Bearer token)",
                                headers={"WWW-Authenticate": "Bearer"})
@@ -141,7 +143,7 @@ def check_auth(ctx: Context, request: Request, mutates: bool) -> None:
             raise ApiError(403, "writes_disabled",
                            "changes are disabled: set CODEGRAPH_API_KEY to enable them")
     elif settings.auth_reads and settings.api_key is not None \
-            and not _authorized(request, settings.api_key):
+            and not presents(request, settings.api_key):
         raise ApiError(401, "unauthorized", "this server needs the API key for reads too",
                        headers={"WWW-Authenticate": "Bearer"})
 
@@ -197,7 +199,7 @@ def make_route(endpoint: Endpoint, ctx: Context) -> Route:
                     return Response(hit, media_type=JSON, headers={"X-Cache": "hit"})
             result: Any
             if endpoint.is_async:
-                result = await _call_async(endpoint.op, ctx, args)
+                result = await endpoint.op(ctx, args)
             elif endpoint.inline:
                 result = endpoint.op(ctx, args)
             else:
@@ -211,9 +213,3 @@ def make_route(endpoint: Endpoint, ctx: Context) -> Route:
 
     return Route(endpoint.path, handle, methods=[endpoint.method], name=endpoint.path)
 
-
-async def _call_async(op: Operation, ctx: Context, args: dict[str, Any]) -> Any:
-    result = op(ctx, args)
-    if asyncio.iscoroutine(result) or isinstance(result, Awaitable):
-        return await result
-    return result

@@ -19,6 +19,7 @@ from codegraph.errors import CodeGraphError
 from codegraph.index.indexer import Indexer, IndexReport, repo_name_for
 from codegraph.query import queries
 from codegraph.search.service import SearchService
+from codegraph.server.intel import Intel
 from codegraph.server.jobs import Job, JobQueue
 from codegraph.server.settings import Settings
 from codegraph.store.rocks import Store
@@ -58,15 +59,15 @@ class Engine:
         store = Store.open(settings.rocksdb_path, block_cache=settings.block_cache)
         self.cg = CodeGraph(store, settings.data_dir)
         self.search: SearchService = self.cg.search_service()
+        self.intel = Intel(store, self.search)  # the questions, shared by HTTP and MCP
         self.snapshot = Snapshot(revision=store.revision)
-        self.revision_changed = time.time()
+        self.revision_changed = time.time()  # set by the writer, the only one changing it
         self._last_revision = store.revision
         self.pending_since: dict[str, float] = {}  # repo -> first unapplied save
         self.awaiting_roots: set[str] = set()  # roots to serve, not indexed yet this run
         self._watchers: dict[str, tuple[threading.Thread, threading.Event]] = {}
         self._on_job_done = on_job_done or (lambda job: None)
         self.jobs = JobQueue(self._run_job, on_finish=self._job_finished)
-        self.cache: Any = None  # the query cache, set by the server (its state is a metric)
         # Embedding changes answers (search, stats) without a new store revision: cached
         # answers are keyed by both.
         self.embed_generation = 0
@@ -79,10 +80,7 @@ class Engine:
 
     @property
     def revision(self) -> int:
-        rev = self.store.revision
-        if rev != self._last_revision:
-            self._last_revision, self.revision_changed = rev, time.time()
-        return rev
+        return self.store.revision
 
     def repos(self) -> dict[str, dict[str, Any]]:
         out = self.store.repos()
@@ -200,6 +198,8 @@ class Engine:
             self.jobs.submit(Job("embed", repo))
 
     def _job_finished(self, job: Job) -> None:
+        if self.store.revision != self._last_revision:
+            self._last_revision, self.revision_changed = self.store.revision, time.time()
         log.info("job finished", job=job.id, kind=job.kind, repo=job.repo, state=job.state,
                  seconds=round((job.finished or 0) - (job.started or job.finished or 0), 3),
                  error=job.error)

@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
+    from codegraph.server.cache import QueryCache
     from codegraph.server.engine import Engine
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -58,8 +59,9 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
 class IndexCollector(Collector):
     """Reads the engine's snapshot at scrape time."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, cache: QueryCache) -> None:
         self.engine = engine
+        self.cache = cache
 
     def collect(self) -> Iterator[Metric]:
         e = self.engine
@@ -99,14 +101,12 @@ class IndexCollector(Collector):
                     "Chunks whose embedding failed in the last run", snap.embedding_failures)
         queued = sum(1 for j in e.jobs.list() if j.state == "queued")
         yield gauge("codegraph_index_jobs_queued", "Index jobs waiting", queued)
-        cache = getattr(e, "cache", None)
-        if cache is not None:
-            yield gauge("codegraph_cache_up", "1 when Redis answers (or none is configured)",
-                        0.0 if cache.down else 1.0)
+        yield gauge("codegraph_cache_up", "1 when Redis answers (or none is configured)",
+                    0.0 if self.cache.down else 1.0)
 
 
-def install(engine: Engine, registry: CollectorRegistry = REGISTRY) -> None:
-    registry.register(IndexCollector(engine))
+def install(engine: Engine, cache: QueryCache, registry: CollectorRegistry = REGISTRY) -> None:
+    registry.register(IndexCollector(engine, cache))
 
 
 def serve_metrics(host: str, port: int) -> None:

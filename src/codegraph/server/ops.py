@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import hmac
 import json
 import os
 import platform
@@ -18,6 +17,7 @@ import structlog
 
 from codegraph import __version__
 from codegraph.server import logs
+from codegraph.server.endpoints import presents
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -117,13 +117,7 @@ def debug_allowed(ctx: Context, request: Request) -> bool:
     if ctx.settings.debug_mode:
         return True
     token = ctx.settings.admin_token
-    if token is None:
-        return False
-    given = request.headers.get("x-admin-token", "")
-    scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
-    if not given and scheme.lower() == "bearer":
-        given = bearer.strip()
-    return bool(given) and hmac.compare_digest(given.encode(), token.encode())
+    return token is not None and presents(request, token, "x-admin-token")
 
 
 def debug_info(ctx: Context) -> dict[str, Any]:

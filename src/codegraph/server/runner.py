@@ -41,7 +41,6 @@ def build(settings: Settings, paths: Sequence[str] = ()) -> Starlette:
     """The application with its engine; the engine starts work in the app's lifespan."""
     engine = Engine(settings, on_job_done=_count_job)
     cache = QueryCache(settings.redis_url, settings.cache_ttl, settings.cache_local_entries)
-    engine.cache = cache  # shown in metrics as cache_up
     mcp_route, mcp_lifespan = _mcp(engine, settings)
     app = create_app(settings, engine, cache, mcp_route=mcp_route, mcp_lifespan=mcp_lifespan)
     ctx = app.state.ctx
@@ -53,7 +52,7 @@ def build(settings: Settings, paths: Sequence[str] = ()) -> Starlette:
 
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.workers
         ops.install_signal_handlers(ctx)
-        metrics.install(engine)
+        metrics.install(engine, cache)
         if settings.prometheus_enabled:
             try:
                 metrics.serve_metrics(settings.host, settings.metrics_port)
@@ -92,7 +91,6 @@ def _mcp(engine: Engine, settings: Settings) -> tuple[BaseRoute | None, Any]:
         log.warning("MCP is not installed in this build: no /mcp", error=str(exc))
         return None, None
 
-    from codegraph.server.intel import Intel
     from codegraph.server.mcp_tools import build_mcp, mcp_route, session_lifespan
 
     security = None
@@ -101,8 +99,7 @@ def _mcp(engine: Engine, settings: Settings) -> tuple[BaseRoute | None, Any]:
         security = TransportSecuritySettings(
             enable_dns_rebinding_protection=True, allowed_hosts=hosts,
             allowed_origins=[f"http://{h}" for h in hosts])
-    intel = Intel(engine.store, engine.search)
-    mcp = build_mcp(lambda: intel, transport_security=security)
+    mcp = build_mcp(lambda: engine.intel, transport_security=security)
     return mcp_route(mcp), session_lifespan(mcp)
 
 
