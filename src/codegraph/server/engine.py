@@ -19,7 +19,7 @@ from codegraph.errors import CodeGraphError
 from codegraph.index.indexer import Indexer, IndexReport, repo_name_for
 from codegraph.query import queries
 from codegraph.search.service import SearchService
-from codegraph.server.intel import Intel
+from codegraph.server.intel import Intel, resolve_inside
 from codegraph.server.jobs import Job, JobQueue
 from codegraph.server.settings import Settings
 from codegraph.store.rocks import Store
@@ -105,8 +105,8 @@ class Engine:
         root = self.settings.repos_root
         if any(part == ".." for part in path.replace("\\", "/").split("/")):
             raise RepoPathError("repository paths may not contain '..'")
-        full = os.path.realpath(os.path.join(root, path))
-        if os.path.commonpath([full, root]) != root:
+        full = resolve_inside(root, path)
+        if full is None:
             raise RepoPathError(f"{path!r} is outside the repositories root {root}")
         if not os.path.isdir(full):
             raise RepoPathError(f"{path!r} is not a directory under {root}")
@@ -213,8 +213,8 @@ class Engine:
         self._on_job_done(job)
 
     def refresh_snapshot(self) -> None:
-        stats = queries.stats(self.store)
-        coverage = self.search.coverage()
+        stats = self.intel.stats()
+        coverage = stats["search"]
         snap = self.snapshot
         snap.revision = stats["revision"]
         snap.files = stats["files"]

@@ -29,6 +29,13 @@ class BadRequest(CodeGraphError):
     """A request the API cannot answer as asked: the message says what to change."""
 
 
+def resolve_inside(root: str, path: str) -> str | None:
+    """The real path of ``path`` taken from ``root``, or None when it (or a symlink on the
+    way) leads outside ``root``."""
+    full = os.path.realpath(os.path.join(root, path))
+    return full if os.path.commonpath([full, root]) == root else None
+
+
 def clamp(value: int | None, default: int, lo: int, hi: int) -> int:
     return default if value is None else max(lo, min(hi, value))
 
@@ -108,9 +115,8 @@ class Intel:
         info = self.store.repos().get(repo)
         if info is None or not path or start < 1:
             return None
-        root = str(info.get("root", ""))
-        full = os.path.realpath(os.path.join(root, path))
-        if os.path.commonpath([full, root]) != root:  # never read outside the repository
+        full = resolve_inside(str(info.get("root", "")), path)
+        if full is None:  # never read outside the repository
             return None
         end = min(max(end, start), start + SNIPPET_LINES - 1)
         try:
