@@ -78,8 +78,9 @@ def _runtime(language: str) -> _LanguageRuntime:
         spec = LANGUAGES[language]
         grammar = importlib.import_module(spec.grammar_module)
         lang = Language(getattr(grammar, spec.grammar_func)())
-        text = resources.files("codegraph.parse").joinpath("queries", spec.query_file)
-        query = Query(lang, text.read_text(encoding="utf-8"))
+        queries = resources.files("codegraph.parse").joinpath("queries")
+        query = Query(lang, "\n".join(queries.joinpath(name).read_text(encoding="utf-8")
+                                      for name in spec.query_files))
         hooks = importlib.import_module(spec.hooks_module)
         rt = _LanguageRuntime(spec, Parser(lang), query, hooks, hooks.parse_import,
                               getattr(hooks, "postprocess", None), {})

@@ -15,15 +15,16 @@ class LanguageSpec:
     extensions: tuple[str, ...]
     grammar_module: str  # the tree-sitter grammar wheel
     grammar_func: str  # its function returning the language pointer
-    query_file: str  # under codegraph/parse/queries/
+    query_files: tuple[str, ...]  # under codegraph/parse/queries/, joined in this order
     hooks_module: str  # codegraph.parse.langs.<x>: parse_import() and optional postprocess()
     doc_style: str = "comments"  # "docstring" (Python) or "comments" (preceding comments)
 
 
 def _spec(name: str, exts: tuple[str, ...], module: str, func: str = "language",
-          query: str | None = None, hooks: str | None = None,
+          queries: tuple[str, ...] = (), hooks: str | None = None,
           doc_style: str = "comments") -> LanguageSpec:
-    return LanguageSpec(name, exts, module, func, f"{query or name}.scm",
+    return LanguageSpec(name, exts, module, func,
+                        tuple(f"{q}.scm" for q in queries or (name,)),
                         f"codegraph.parse.langs.{hooks or name}", doc_style)
 
 
@@ -36,7 +37,7 @@ LANGUAGES: dict[str, LanguageSpec] = {
         _spec("typescript", (".ts", ".mts", ".cts"), "tree_sitter_typescript",
               "language_typescript", hooks="javascript"),
         _spec("tsx", (".tsx",), "tree_sitter_typescript", "language_tsx",
-              query="tsx", hooks="javascript"),
+              queries=("typescript", "tsx"), hooks="javascript"),
         _spec("go", (".go",), "tree_sitter_go"),
         _spec("rust", (".rs",), "tree_sitter_rust"),
         _spec("java", (".java",), "tree_sitter_java"),

@@ -1,4 +1,4 @@
-; TypeScript (also the base of tsx.scm, which adds JSX). Top-level variable declarators
+; TypeScript (TSX reads it too, then tsx.scm, which adds JSX). Top-level variable declarators
 ; are captured as variables; the hook (langs/javascript.py) re-kinds them by value
 ; (function, class, constant), drops `require` bindings, marks exports, keeps one
 ; definition per overloaded function and drops type-parameter names
