@@ -13,6 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from codegraph.graph.build import Graph
+from codegraph.graph.model import EdgeKind
+
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 NOBODY = 65534
 
@@ -195,3 +198,15 @@ class LoopbackHTTPServer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def out_edges(g: Graph, qname: str, kind: EdgeKind) -> dict[str, tuple[str, float]]:
+    """A definition's edges of one kind: target qualified name -> (resolution, confidence)."""
+    return {n.qualified_name: (e.resolution, e.confidence) for n, e in g.out(qname, kind)}
+
+
+def module_imports(g: Graph, path: str) -> dict[str, tuple[str, float]]:
+    """The IMPORTS edges of a file's module, as :func:`out_edges` gives them."""
+    [module] = [n.id for n in g.nodes.values() if n.kind == "module" and n.path == path]
+    return {g.nodes[e.dst].qualified_name: (e.resolution, e.confidence)
+            for e in g.edges if e.src == module and e.kind == EdgeKind.IMPORTS}

@@ -7,6 +7,8 @@ import pytest
 from codegraph.graph.build import Graph, build_graph
 from codegraph.graph.model import EdgeKind
 from codegraph.parse.extract import extract
+from helpers import module_imports
+from helpers import out_edges as edges
 
 SHAPES = b"""\
 using System;
@@ -80,16 +82,6 @@ namespace Acme.Util
 def graph() -> Graph:
     return build_graph("repo", {"src/Shapes.cs": SHAPES, "src/Base.cs": BASE,
                                 "src/Util/Tools.cs": TOOLS})
-
-
-def edges(g: Graph, src: str, kind: EdgeKind) -> dict[str, tuple[str, float]]:
-    return {n.qualified_name: (e.resolution, e.confidence) for n, e in g.out(src, kind)}
-
-
-def module_imports(g: Graph, path: str) -> dict[str, tuple[str, float]]:
-    [module] = [n.id for n in g.nodes.values() if n.kind == "module" and n.path == path]
-    return {g.nodes[e.dst].qualified_name: (e.resolution, e.confidence)
-            for e in g.edges if e.src == module and e.kind == EdgeKind.IMPORTS}
 
 
 def test_definitions(graph: Graph) -> None:

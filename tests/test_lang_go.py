@@ -11,6 +11,7 @@ from codegraph.graph.build import Graph, build_graph
 from codegraph.graph.model import EXTERNAL, IMPORT, NAME_MATCH, SAME_SCOPE, EdgeKind
 from codegraph.graph.resolvers.common import EXTERNAL_KNOWN
 from codegraph.parse.extract import extract
+from helpers import out_edges as _edges
 
 GO_MOD = b"module example.com/shop\n\ngo 1.22\n"
 
@@ -131,10 +132,6 @@ def graph(tmp_path_factory: pytest.TempPathFactory) -> Graph:
         "cmd/shop/main.go": MAIN_GO,
     }
     return build_graph("shop", files, root=str(root))
-
-
-def _edges(graph: Graph, qname: str, kind: EdgeKind) -> dict[str, tuple[str, float]]:
-    return {n.qualified_name: (e.resolution, e.confidence) for n, e in graph.out(qname, kind)}
 
 
 def test_definitions_and_docs() -> None:

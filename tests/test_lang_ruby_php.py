@@ -7,6 +7,8 @@ import pytest
 from codegraph.graph.build import Graph, build_graph
 from codegraph.graph.model import EdgeKind
 from codegraph.parse.extract import extract
+from helpers import module_imports
+from helpers import out_edges as edges
 
 SHAPES_RB = b"""\
 require 'json'
@@ -143,16 +145,6 @@ def php() -> Graph:
                                 "src/Models/Base.php": BASE_PHP,
                                 "src/Util/Helper.php": HELPER_PHP,
                                 "src/bootstrap.php": BOOTSTRAP_PHP})
-
-
-def edges(g: Graph, src: str, kind: EdgeKind) -> dict[str, tuple[str, float]]:
-    return {n.qualified_name: (e.resolution, e.confidence) for n, e in g.out(src, kind)}
-
-
-def module_imports(g: Graph, path: str) -> dict[str, tuple[str, float]]:
-    [module] = [n.id for n in g.nodes.values() if n.kind == "module" and n.path == path]
-    return {g.nodes[e.dst].qualified_name: (e.resolution, e.confidence)
-            for e in g.edges if e.src == module and e.kind == EdgeKind.IMPORTS}
 
 
 # -- Ruby ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from codegraph.graph.layout import RepoLayout
 from codegraph.graph.model import EdgeKind, Node
 from codegraph.graph.resolvers import generic
 from codegraph.parse.extract import extract
+from helpers import out_edges as edges
 
 CARGO = b'[package]\nname = "my-shapes"\nversion = "0.1.0"\n'
 LIB = b"""\
@@ -80,10 +81,6 @@ def graph(tmp_path_factory: pytest.TempPathFactory) -> Graph:
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_bytes(text)
     return build_graph("repo", files, root=str(root))
-
-
-def edges(g: Graph, src: str, kind: EdgeKind) -> dict[str, tuple[str, float]]:
-    return {n.qualified_name: (e.resolution, e.confidence) for n, e in g.out(src, kind)}
 
 
 def test_definitions(graph: Graph) -> None:
