@@ -17,9 +17,14 @@ import os
 import sys
 import zlib
 from collections.abc import Sequence
-from importlib.abc import Loader, MetaPathFinder
 from importlib.machinery import ExtensionFileLoader, ModuleSpec
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from importlib.abc import Loader, MetaPathFinder
+else:  # importlib.abc imports importlib.resources: 60 ms at every start, for two names
+    Loader = MetaPathFinder = object
 
 PACKED = ".z"
 MANIFEST = "_packed_extensions.txt"
