@@ -224,6 +224,17 @@ def test_minimal_default_search_degrades(images: dict[str, str], repo: Path) -> 
         assert semantic.status_code == 503, semantic.text
 
 
+def test_minimal_cli_on_a_terminal(images: dict[str, str], repo: Path) -> None:
+    """minimal leaves rich out: on a terminal (-t) `index` shows plain progress, not a
+    traceback."""
+    out = dockerproc.run(
+        "run", "--rm", "-t", "--network", "none", "--read-only", "--tmpfs", "/tmp",
+        "-v", f"{repo}:/repos/small:ro", images["minimal"], "index", "/repos/small",
+        timeout=120, check=False)
+    assert out.returncode == 0 and "done:" in out.stdout, out
+    assert "Traceback" not in out.stdout + out.stderr, out
+
+
 def test_runtime_faiss_on_atlas(images: dict[str, str]) -> None:
     """The runtime's FAISS is linked against Debian's ATLAS (deploy/docker/faiss-atlas.sh):
     IVF training and batch search (BLAS), plus LAPACK, load and agree with exact search."""

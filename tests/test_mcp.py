@@ -27,8 +27,10 @@ from starlette.routing import Mount, Route
 
 from codegraph.api import CodeGraph
 from codegraph.server.intel import Intel
+from codegraph.server.mcp_deferred import DeferredMCP
 from codegraph.server.mcp_tools import (
     build_mcp,
+    mcp_endpoint,
     mcp_route,
     session_lifespan,
     streamable_http_app,
@@ -331,3 +333,45 @@ def test_streamable_http(data_dir: Path) -> None:
             assert reply.headers["content-type"].startswith("application/json")
             assert reply.json()["result"]["serverInfo"]["name"] == "codegraph"
             assert "mcp-session-id" not in reply.headers
+
+
+def _deferred_app(build: Callable[[], Any]) -> Starlette:
+    deferred = DeferredMCP(build)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with deferred.lifespan():
+            yield
+
+    return Starlette(routes=[Route("/mcp", endpoint=deferred)], lifespan=lifespan)
+
+
+def test_deferred_mcp_waits_for_its_build(data_dir: Path) -> None:
+    """The server answers before MCP is built (in a worker thread); a request to /mcp that
+    comes meanwhile waits for it, then gets the tools."""
+    gate = threading.Event()
+    with CodeGraph.open(str(data_dir), readonly=True) as cg:
+        shared = Intel(cg.store, cg.search_service())
+
+        def build() -> Any:
+            assert gate.wait(30)
+            mcp = build_mcp(lambda: shared)
+            return mcp_endpoint(mcp), session_lifespan(mcp)
+
+        with Uvicorn(_deferred_app(build)) as server:  # started while the build is held
+            threading.Timer(0.3, gate.set).start()
+            r = httpx.post(f"http://127.0.0.1:{server.port}/mcp", timeout=30,
+                           json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                           headers={"accept": "application/json, text/event-stream"})
+            assert r.status_code == 200 and '"callers"' in r.text, r.text
+
+
+def test_deferred_mcp_failure_is_a_clear_503() -> None:
+    def build() -> Any:
+        raise ImportError("no module named 'pydantic_core._pydantic_core'")
+
+    with Uvicorn(_deferred_app(build)) as server:
+        r = httpx.post(f"http://127.0.0.1:{server.port}/mcp", timeout=30,
+                       json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        assert r.status_code == 503, r.text
+        assert "MCP did not start" in r.json()["error"]["message"], r.text

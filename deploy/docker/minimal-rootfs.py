@@ -33,7 +33,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from pack_site import EPOCH, add, compile_tree, pack_extensions, zip_packages
+from pack_site import EPOCH, PACK_BELOW, add, compile_tree, pack_extensions, zip_packages
 
 STDLIB = Path(f"/usr/lib/python{sys.version_info.major}.{sys.version_info.minor}")
 ZIPNAME = f"python{sys.version_info.major}{sys.version_info.minor}.zip"
@@ -178,7 +178,7 @@ def main() -> int:
     package_records(root, libs)
     compile_tree(dest, SITE)
     zip_packages(dest, SITE, "codegraph-deps.zip")
-    pack_extensions(dest, SITE, below=1 << 62)
+    pack_extensions(dest, SITE, below=PACK_BELOW)
     shutil.copy2("/etc/ssl/certs/ca-certificates.crt", root / "etc/ssl/certs/")
     shutil.copy2("/usr/lib/os-release", root / "etc/os-release")  # scanners tell the distro
     shutil.copy2("/etc/debian_version", root / "etc/debian_version")  # by these two

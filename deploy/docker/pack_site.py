@@ -7,7 +7,8 @@
 - Packages with nothing but bytecode move into one deflated zip, NAME (default
   ``codegraph-deps.zip``), put on sys.path by a .pth file; ``--zip ''`` keeps them as files.
   Packages with data files or native code stay as files: they are read by path.
-- Extension modules (a ``PyInit_`` entry point, no RPATH, under ``--pack-below`` bytes) are
+- Extension modules (a ``PyInit_`` entry point, no RPATH, under ``--pack-below`` bytes, 6 MB
+  by default) are
   stored zlib-compressed as ``NAME<suffix>.z`` and loaded from memory by
   packed_extensions.py, installed here (with a .pth file importing it) when anything is.
 - Every ``.dist-info`` stays as it is, so SBOM tools and scanners see every package.
@@ -34,6 +35,10 @@ EPOCH = int(os.environ.get("SOURCE_DATE_EPOCH") or time.time())
 ZIP_TIME = time.gmtime(max(EPOCH, 315532800))[:6]  # zip dates start in 1980
 UNCHECKED = py_compile.PycInvalidationMode.UNCHECKED_HASH
 LOADER = "_packed_extensions"
+# Larger extension modules (rocksdict, tokenizers, numpy's core, onnxruntime) are few and
+# loaded at every start: inflated, they would cost start time (rocksdict: 40 ms) and all of
+# their size in memory, where a file is paged in as used.
+PACK_BELOW = 6_000_000
 
 
 def compile_tree(site: Path, prefix: str) -> None:
@@ -122,8 +127,8 @@ def main() -> int:
     parser.add_argument("site", type=Path)
     parser.add_argument("--prefix", help="where SITE sits in the image (default: SITE)")
     parser.add_argument("--zip", default="codegraph-deps.zip", help="'' keeps packages as files")
-    parser.add_argument("--pack-below", type=int, default=1 << 62,
-                        help="pack extension modules smaller than this many bytes")
+    parser.add_argument("--pack-below", type=int, default=PACK_BELOW,
+                        help=f"pack extension modules smaller than this (default {PACK_BELOW})")
     args = parser.parse_args()
     site: Path = args.site.resolve()
     prefix = (args.prefix or str(site)).rstrip("/")

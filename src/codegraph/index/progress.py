@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from collections.abc import Callable
 from typing import Any, TextIO
+
+from codegraph.errors import CodeGraphError
 
 Event = dict[str, Any]
 
@@ -71,11 +74,15 @@ class BarProgress:
 
 
 def make_progress(mode: str) -> Callable[[Event], None] | None:
-    """``auto`` (bar on a terminal, else plain), ``bar``, ``plain``, ``json`` or ``none``."""
+    """``auto`` (a bar on a terminal when rich is installed, else plain), ``bar``, ``plain``,
+    ``json`` or ``none``. (The minimal container image leaves rich out.)"""
     if mode == "auto":
-        mode = "bar" if sys.stderr.isatty() else "plain"
+        bar = sys.stderr.isatty() and importlib.util.find_spec("rich") is not None
+        mode = "bar" if bar else "plain"
     if mode == "none":
         return None
     if mode == "bar":
+        if importlib.util.find_spec("rich") is None:
+            raise CodeGraphError("--progress bar needs the rich package; use plain or json")
         return BarProgress()
     return PlainProgress(as_json=mode == "json")

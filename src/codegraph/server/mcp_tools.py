@@ -54,7 +54,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import Field
 from starlette.applications import Starlette
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from codegraph.errors import CodeGraphError
 from codegraph.query.queries import QueryError
@@ -261,9 +261,13 @@ class _Endpoint:
         await self.manager.handle_request(scope, receive, send)
 
 
+def mcp_endpoint(mcp: FastMCP) -> ASGIApp:
+    """The endpoint, for a Route in the host app's routes (needs ``session_lifespan``)."""
+    return _Endpoint(mcp)
+
+
 def mcp_route(mcp: FastMCP, path: str = "/mcp") -> Route:
-    """The endpoint as a Route for the host app's routes (needs ``session_lifespan``)."""
-    return Route(path, endpoint=_Endpoint(mcp))
+    return Route(path, endpoint=mcp_endpoint(mcp))
 
 
 def streamable_http_app(mcp: FastMCP) -> Starlette:

@@ -11,22 +11,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 import signal
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import structlog
 import uvicorn
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from codegraph.server import logs, metrics, ops
 from codegraph.server.app import create_app
 from codegraph.server.cache import QueryCache
 from codegraph.server.engine import Engine
 from codegraph.server.jobs import Job
+from codegraph.server.mcp_deferred import DeferredMCP
 from codegraph.server.settings import Settings, load
 
 log = structlog.get_logger("codegraph.server")
@@ -82,25 +86,29 @@ def build(settings: Settings, paths: Sequence[str] = ()) -> Starlette:
 
 
 def _mcp(engine: Engine, settings: Settings) -> tuple[BaseRoute | None, Any]:
-    """The MCP streamable-HTTP route at /mcp and its session manager's lifespan. Behind a
-    loopback-only bind, DNS-rebinding protection is on; otherwise the proxy in front owns
-    Host checks. Without the MCP SDK installed, the API runs without /mcp."""
-    try:
-        from mcp.server.transport_security import TransportSecuritySettings
-    except ImportError as exc:
-        log.warning("MCP is not installed in this build: no /mcp", error=str(exc))
+    """The MCP streamable-HTTP route at /mcp and its lifespan, built after the server is up
+    (mcp_deferred). Behind a loopback-only bind, DNS-rebinding protection is on; otherwise
+    the proxy in front owns Host checks. Without the MCP SDK installed, no /mcp."""
+    if importlib.util.find_spec("mcp") is None:
+        log.warning("MCP is not installed in this build: no /mcp")
         return None, None
 
-    from codegraph.server.mcp_tools import build_mcp, mcp_route, session_lifespan
+    def build() -> tuple[ASGIApp, AbstractAsyncContextManager[Any]]:
+        from mcp.server.transport_security import TransportSecuritySettings
 
-    security = None
-    if settings.loopback_only:
-        hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
-        security = TransportSecuritySettings(
-            enable_dns_rebinding_protection=True, allowed_hosts=hosts,
-            allowed_origins=[f"http://{h}" for h in hosts])
-    mcp = build_mcp(lambda: engine.intel, transport_security=security)
-    return mcp_route(mcp), session_lifespan(mcp)
+        from codegraph.server.mcp_tools import build_mcp, mcp_endpoint, session_lifespan
+
+        security = None
+        if settings.loopback_only:
+            hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+            security = TransportSecuritySettings(
+                enable_dns_rebinding_protection=True, allowed_hosts=hosts,
+                allowed_origins=[f"http://{h}" for h in hosts])
+        mcp = build_mcp(lambda: engine.intel, transport_security=security)
+        return mcp_endpoint(mcp), session_lifespan(mcp)
+
+    deferred = DeferredMCP(build)
+    return Route("/mcp", endpoint=deferred), deferred.lifespan()
 
 
 def app_factory() -> Starlette:
