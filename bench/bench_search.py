@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import hashlib
 import json
 import os
 import platform
@@ -40,6 +39,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))  # this checkout's codegraph, whatever is installed
 
 from _corpus import KNOWN_SHA256, CorpusError, fetch_sdist  # noqa: E402
+from _retrieval_set import (  # noqa: E402
+    FUNCS,
+    MIN_WORDS,
+    Probe,
+    RetrievalSetError,
+    module_name,
+    scan,
+    select,
+    strip_docstrings,
+)
 from codegraph.api import CodeGraph  # noqa: E402
 from codegraph.search.service import EmbedReport, faiss_path  # noqa: E402
 from codegraph.search.vectors import VectorIndex  # noqa: E402
@@ -56,7 +65,6 @@ KNOWN_SHA256.update({
     ("sympy", "1.13.3"): "b27fd2c6530e0ab39e275fc9b683895367e51d5da91baa8d3d64db2565fec4d9",
 })
 
-MIN_WORDS = 4  # in the docstring's first paragraph
 LIMIT = 10  # results per query: recall@10 and MRR@10
 POOL_DEPTH = 400  # results searched when only the retrieval set competes
 LARGE_CHUNKS = 100_000
@@ -68,25 +76,10 @@ TARGET_MRR = 0.75
 TARGET_FUNCTIONS = 1000
 TARGET_P50_MS = 30.0
 TARGET_THROUGHPUT = 30.0  # chunks/s
-FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
 class BenchError(RuntimeError):
     pass
-
-
-@dataclass(frozen=True, slots=True)
-class Probe:
-    """One function of the retrieval set, and where its docstring statement is."""
-
-    qualified_name: str
-    path: str  # relative to the tree root
-    query: str  # the docstring's first paragraph, whitespace normalised
-    doc_start: int  # 1-based lines of the docstring statement
-    doc_end: int
-    indent: str  # of the function's body
-    only_statement: bool  # the docstring is the whole body: leave `pass` instead
-    node_id: str = ""
 
 
 @dataclass(slots=True)
@@ -110,103 +103,6 @@ def latency(seconds: list[float]) -> dict[str, float]:
     ms = np.asarray(seconds) * 1000
     return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
             "mean_ms": float(ms.mean())}
-
-
-# -- the retrieval set ---------------------------------------------------------------------
-
-
-def first_paragraph(doc: str) -> str:
-    return " ".join(doc.strip().split("\n\n", 1)[0].split())
-
-
-def module_name(rel: str) -> str:
-    parts = rel[:-3].split("/")
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
-
-
-def _probe(fn: ast.FunctionDef | ast.AsyncFunctionDef, qname: str, rel: str,
-           lines: list[str]) -> Probe | None:
-    doc = ast.get_docstring(fn)
-    if not doc:
-        return None
-    query = first_paragraph(doc)
-    if len(query.split()) < MIN_WORDS:
-        return None
-    stmt = fn.body[0]
-    start, end = stmt.lineno, stmt.end_lineno or stmt.lineno
-    if start <= fn.lineno or stmt.end_col_offset is None:
-        return None  # `def f(): """doc"""`: not on lines of its own
-    head, tail = lines[start - 1][:stmt.col_offset], lines[end - 1][stmt.end_col_offset:]
-    if head.strip() or tail.strip() or (len(fn.body) > 1 and fn.body[1].lineno <= end):
-        return None  # shares a line with other code
-    return Probe(qname, rel, query, start, end, head, len(fn.body) == 1)
-
-
-def _visit(body: list[ast.stmt], prefix: str, rel: str, lines: list[str],
-           seen: Counter[str], found: list[Probe]) -> None:
-    """The module's functions and the methods of its classes (not nested functions, not
-    functions defined under an ``if``)."""
-    for node in body:
-        if isinstance(node, ast.ClassDef):
-            _visit(node.body, f"{prefix}.{node.name}", rel, lines, seen, found)
-        elif isinstance(node, FUNCS):
-            qname = f"{prefix}.{node.name}"
-            seen[qname] += 1
-            if (probe := _probe(node, qname, rel, lines)) is not None:
-                found.append(probe)
-
-
-def scan(tree: Path) -> tuple[list[Probe], Counter[str]]:
-    """Every candidate function of the tree, and how often each first paragraph occurs
-    as a docstring (of any function, nested or not)."""
-    probes: list[Probe] = []
-    counts: Counter[str] = Counter()
-    for path in sorted(tree.rglob("*.py")):
-        rel = path.relative_to(tree).as_posix()
-        try:
-            source = path.read_text(encoding="utf-8")
-            module = ast.parse(source)
-        except (SyntaxError, UnicodeDecodeError, ValueError):
-            continue
-        for node in ast.walk(module):
-            if isinstance(node, FUNCS) and (doc := ast.get_docstring(node)):
-                counts[first_paragraph(doc)] += 1
-        seen: Counter[str] = Counter()
-        found: list[Probe] = []
-        _visit(module.body, module_name(rel), rel, source.splitlines(), seen, found)
-        probes += [p for p in found if seen[p.qualified_name] == 1]  # no redefinitions
-    return probes, counts
-
-
-def select(probes: list[Probe], counts: Counter[str], n: int, seed: int) -> list[Probe]:
-    """``n`` functions whose docstring is unique in the corpus, in a seeded stable order."""
-    unique = [p for p in probes if counts[p.query] == 1]
-
-    def key(p: Probe) -> str:
-        return hashlib.blake2b(f"{seed}\0{p.qualified_name}".encode(), digest_size=8).hexdigest()
-
-    return sorted(unique, key=key)[:n]
-
-
-def strip_docstrings(tree: Path, probes: list[Probe]) -> None:
-    """Delete each probe's docstring statement from its file (in place)."""
-    by_file: dict[str, list[Probe]] = {}
-    for p in probes:
-        by_file.setdefault(p.path, []).append(p)
-    for rel, group in by_file.items():
-        path = tree / rel
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        for p in sorted(group, key=lambda q: -q.doc_start):
-            lines[p.doc_start - 1:p.doc_end] = [f"{p.indent}pass\n"] if p.only_statement else []
-        text = "".join(lines)
-        try:
-            ast.parse(text)
-        except SyntaxError as exc:
-            raise BenchError(f"{rel}: the file no longer parses without its docstrings: "
-                             f"{exc}") from exc
-        path.write_text(text, encoding="utf-8")
 
 
 def match_nodes(cg: CodeGraph, probes: list[Probe]) -> tuple[list[Probe], int, int]:
@@ -622,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             with tempfile.TemporaryDirectory(prefix="codegraph-bench-search-") as tmp:
                 result = bench(args, Path(tmp))
-    except (BenchError, CorpusError) as exc:
+    except (BenchError, CorpusError, RetrievalSetError) as exc:
         print(f"bench_search: error: {exc}", file=sys.stderr)
         return 2
     if args.save:

@@ -1,8 +1,10 @@
-"""Where CodeGraph keeps its data and how big a file it reads, from flags and environment."""
+"""Where CodeGraph keeps its data, how big a file it reads and how many workers it runs,
+from flags and environment."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from codegraph.store.rocks import parse_size
@@ -33,3 +35,30 @@ def max_file_size() -> int:
         return parse_size(raw)
     except ValueError as exc:
         raise ValueError(f"CODEGRAPH_MAX_FILE_SIZE: {exc}") from None
+
+
+def usable_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))  # honours taskset and cgroup cpusets
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+WORKERS_ENV = ("CODEGRAPH_WORKERS", "TOKIO_WORKER_THREADS")  # the spec's name, an alias
+
+
+def workers(env: Mapping[str, str] | None = None) -> int:
+    """``$CODEGRAPH_WORKERS`` (or ``$TOKIO_WORKER_THREADS``), else the usable cores: parser
+    processes, FAISS and ONNX threads, the server's thread pool."""
+    env = os.environ if env is None else env
+    name = next((n for n in WORKERS_ENV if env.get(n, "").strip()), None)
+    if name is None:
+        return usable_cores()
+    raw = env[name].strip()
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+    if not 1 <= value <= 256:
+        raise ValueError(f"{name} must be between 1 and 256, got {value}")
+    return value

@@ -22,12 +22,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from codegraph import config
 from codegraph.graph.build import make_unit
 from codegraph.graph.layout import RepoLayout
 from codegraph.graph.model import EdgeKind, Node
 from codegraph.graph.symbols import FileUnit, LayeredTable, MemoryTable, SymbolTable
 from codegraph.index.gcpause import gc_paused
-from codegraph.index.parsing import ParseJob, ParseResult, default_workers, parse_all
+from codegraph.index.parsing import ParseJob, ParseResult, parse_all
 from codegraph.index.resolving import resolve_all
 from codegraph.index.walker import SkippedFile, SourceFile, walk
 from codegraph.parse.facts import CLASS_LIKE, FileFacts
@@ -103,7 +104,7 @@ class Indexer:
     def __init__(self, store: Store, *, workers: int | None = None,
                  max_file_size: int = 1_000_000, progress: Progress | None = None) -> None:
         self.store = store
-        self.workers = workers or default_workers()
+        self.workers = workers or config.workers()
         self.max_file_size = max_file_size
         self.progress = progress or (lambda event: None)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -133,17 +132,3 @@ def parse_all(jobs: list[ParseJob], workers: int, repo: str, layout: RepoLayout,
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_pool_init) as pool:
         largest_first = sorted(jobs, key=lambda j: j.size, reverse=True)
         yield from pool.map(parse_one, largest_first, chunksize=chunk)
-
-
-def default_workers() -> int:
-    raw = os.environ.get("CODEGRAPH_WORKERS") or os.environ.get("TOKIO_WORKER_THREADS")
-    if raw:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ValueError(f"CODEGRAPH_WORKERS must be a whole number, got {raw!r}") from None
-        if value < 1:
-            raise ValueError(f"CODEGRAPH_WORKERS must be at least 1, got {value}")
-        return value
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from codegraph import config
 from codegraph.errors import EmbeddingError as EmbeddingError  # re-exported
 from codegraph.search.heap import release_free_memory
 
@@ -157,13 +158,6 @@ def export_model_dir(target: str | Path, model_dir: str | Path | None = None) ->
     return out
 
 
-def default_threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 class LocalEmbedder:
     """all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime's CPU provider: the files are verified at
     once, the model is started on first use."""
@@ -181,7 +175,7 @@ class LocalEmbedder:
         self.model: str = files.model
         self.dimension: int = files.dimension
         self.batch_size = max(1, batch_size)
-        self.threads = threads if threads and threads > 0 else default_threads()
+        self.threads = threads if threads and threads > 0 else config.usable_cores()
         self._files = files
         self._tokenizer: Any = None
         self._session: Any = None

@@ -29,8 +29,8 @@ from typing import Any, BinaryIO
 import numpy as np
 import numpy.typing as npt
 
+from codegraph import config
 from codegraph.errors import VectorIndexError as VectorIndexError  # re-exported
-from codegraph.search.embeddings import default_threads
 
 # faiss-cpu ships partial type stubs that lack most of its API: use it untyped.
 faiss: Any = importlib.import_module("faiss")
@@ -52,13 +52,8 @@ class VectorIndexMismatch(VectorIndexError):
 
 
 def configure_threads() -> int:
-    """Set FAISS's OpenMP threads: ``$CODEGRAPH_WORKERS`` (or ``TOKIO_WORKER_THREADS``),
-    else the usable cores."""
-    raw = os.environ.get("CODEGRAPH_WORKERS") or os.environ.get("TOKIO_WORKER_THREADS")
-    try:
-        threads = max(1, int(raw)) if raw else default_threads()
-    except ValueError:
-        raise ValueError(f"CODEGRAPH_WORKERS must be a whole number, got {raw!r}") from None
+    """Set FAISS's OpenMP threads: ``$CODEGRAPH_WORKERS``, else the usable cores."""
+    threads = config.workers()
     faiss.omp_set_num_threads(threads)
     return threads
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from codegraph import config
 from codegraph.config import data_paths
 from codegraph.errors import CodeGraphError
 from codegraph.store.rocks import parse_size
@@ -152,7 +153,10 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None) -
     env = os.environ if env is None else env
     paths = data_paths(data_dir)
     host = env.get("SERVER_HOST", "0.0.0.0").strip() or "0.0.0.0"
-    workers_name = "CODEGRAPH_WORKERS" if env.get("CODEGRAPH_WORKERS") else "TOKIO_WORKER_THREADS"
+    try:
+        worker_count = config.workers(env)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
     block_cache = env.get("ROCKSDB_BLOCK_CACHE_SIZE") or None
     if block_cache:
         try:
@@ -183,7 +187,7 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None) -
         faiss_path=os.path.abspath(env.get("FAISS_INDEX_PATH")
                                    or os.path.join(paths.data_dir, "faiss")),
         block_cache=block_cache,
-        workers=_int(env, workers_name, min(4, os.cpu_count() or 1), 1, 256),
+        workers=worker_count,
         metrics_port=_port(env, "METRICS_PORT", 9090),
         prometheus_enabled=_bool(env, "PROMETHEUS_ENABLED", True),
         debug_mode=_bool(env, "DEBUG_MODE", False),
