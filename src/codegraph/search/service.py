@@ -220,8 +220,7 @@ class SearchService:
                 progress({"event": "embedded", "done": start + len(part), "total": len(todo)})
         with self.lock:
             vectors.save(self.store.revision)
-        from codegraph.search.heap import release_free_memory
-        release_free_memory()  # the batches' buffers, back to the system
+        embedder.release_memory()  # the batches' buffers, back to the system
         self._record_failures(report)
         report.seconds = time.monotonic() - started
         return report
