@@ -8,8 +8,7 @@
   ``codegraph-deps.zip``), put on sys.path by a .pth file; ``--zip ''`` keeps them as files.
   Packages with data files or native code stay as files: they are read by path.
 - Extension modules (a ``PyInit_`` entry point, no RPATH, under ``--pack-below`` bytes, 6 MB
-  by default) are
-  stored zlib-compressed as ``NAME<suffix>.z`` and loaded from memory by
+  by default) are stored zlib-compressed as ``NAME<suffix>.z`` and loaded from memory by
   packed_extensions.py, installed here (with a .pth file importing it) when anything is.
 - Every ``.dist-info`` stays as it is, so SBOM tools and scanners see every package.
 
