@@ -205,7 +205,7 @@ def _anon_mb() -> float:
 
 
 def test_release_memory_gives_back_a_pass_and_keeps_vectors() -> None:
-    """A pass of long chunks grows the ONNX arena by 100+ MB; release_memory returns it
+    """A pass of long chunks grows the ONNX arena by ~85 MB; release_memory returns it
     (a one-token run that shrinks the arena, then malloc_trim), and vectors stay the same."""
     fresh = LocalEmbedder(threads=1)
     fresh.release_memory()  # before the model loads: nothing to do
