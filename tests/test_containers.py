@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import tarfile
 import time
@@ -20,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+import corpora
 import dockerproc
 from dockerproc import ROOT, Container
 
@@ -211,6 +213,27 @@ def test_serves_hardened(images: dict[str, str], repo: Path, variant: str) -> No
         state = c.state()
         assert took < 10.0, f"stop took {took:.1f} s"
         assert state["ExitCode"] == 0 and not state["OOMKilled"], (state, c.logs())
+
+
+def test_runtime_embeds_a_real_package_in_512m(images: dict[str, str],
+                                               tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The hardened runtime (--memory 512m) indexes and embeds Django's db package (about
+    3,900 chunks) with the local model, and is not OOM-killed: embedding's peak stays
+    well under the limit."""
+    source = corpora.sdist_or_skip("django", "5.1.4") / "django" / "db"
+    base = tmp_path_factory.mktemp("django-db")
+    base.chmod(0o755)
+    repo = Path(shutil.copytree(source, base / "db"))
+    for p in [repo, *repo.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    with Container(images["optimized"], repo) as c:
+        def done() -> bool:
+            vectors = _get(c, "/health/ready").json()["components"]["vector_index"]
+            return bool(vectors.get("chunks", 0) > 3000
+                        and vectors.get("embedded") == vectors.get("chunks"))
+        _wait(c, done, "embedding every chunk", timeout=600)
+        state = c.state()
+        assert state["Running"] and not state["OOMKilled"], (state, c.logs())
 
 
 def test_minimal_default_search_degrades(images: dict[str, str], repo: Path) -> None:
