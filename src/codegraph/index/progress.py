@@ -76,13 +76,13 @@ class BarProgress:
 def make_progress(mode: str) -> Callable[[Event], None] | None:
     """``auto`` (a bar on a terminal when rich is installed, else plain), ``bar``, ``plain``,
     ``json`` or ``none``. (The minimal container image leaves rich out.)"""
+    has_rich = importlib.util.find_spec("rich") is not None
     if mode == "auto":
-        bar = sys.stderr.isatty() and importlib.util.find_spec("rich") is not None
-        mode = "bar" if bar else "plain"
+        mode = "bar" if sys.stderr.isatty() and has_rich else "plain"
     if mode == "none":
         return None
     if mode == "bar":
-        if importlib.util.find_spec("rich") is None:
+        if not has_rich:
             raise CodeGraphError("--progress bar needs the rich package; use plain or json")
         return BarProgress()
     return PlainProgress(as_json=mode == "json")

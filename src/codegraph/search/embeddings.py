@@ -264,20 +264,17 @@ class LocalEmbedder:
         if self._session is None:
             return
         one = np.ones((1, 1), dtype=np.int64)
-        feeds = {"input_ids": one, "attention_mask": one}
-        if "token_type_ids" in self._inputs:
-            feeds["token_type_ids"] = np.zeros_like(one)
-        self._session.run(None, feeds, self._shrink)
+        self._run(one, one, self._shrink)
         release_free_memory()
 
     def _run(
-        self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]
+        self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64], options: Any = None
     ) -> npt.NDArray[np.float32]:
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)
         try:
-            hidden = np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
+            hidden = np.asarray(self._session.run(None, feeds, options)[0], dtype=np.float32)
         except Exception as exc:
             raise EmbeddingError(f"the embedding model {self.model} failed: {exc}") from exc
         # Mean over the real tokens, then L2: sentence-transformers' Pooling + Normalize.
