@@ -153,19 +153,60 @@ def clean_data(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_kill_during_cold_index(corpus: Path, clean_data: Path, tmp_path: Path,
                                 event: str) -> None:
     """Killed after the first 200 files are parsed, when resolving starts, and after the
-    first 500 files are resolved."""
+    first 500 files are resolved. A first index is a bulk load (index/bulk.py): killed
+    while parsing, it has recorded no file yet; while resolving, every file is recorded
+    and still dirty."""
     data = tmp_path / "data"
     kill_during_index(corpus, data, event)
     total = PACKAGES * (MODULES + 1) + 1
     revision, files, dirty = mid_run_state(data)
-    assert revision > 1 and dirty > 0  # killed mid-run, with work left to do
-    assert files < total if event == "parsed" else files == total
+    assert revision >= 1  # the bulk load's marker, at least
+    assert (files, dirty) == ((0, 0) if event == "parsed" else (total, total))
     report = index_clean(corpus, data)
+    assert not (data / "rocksdb.bulk").exists()  # what the killed run spooled is gone
     assert report["parsed"] == (total - files)
     assert_same_store(data, clean_data)
     # and the next run has nothing left to do
     report = index_clean(corpus, data)
     assert (report["parsed"], report["resolved"]) == (0, 0)
+
+
+class Killed(Exception):
+    """Stands for a kill -9 at one exact point of a run."""
+
+
+@pytest.mark.parametrize("ingested", [("qnames", "nodes"), ("qnames", "nodes", "names",
+                                                            "chunks", "facts")])
+def test_first_index_killed_while_ingesting(corpus: Path, clean_data: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch,
+                                            ingested: tuple[str, ...]) -> None:
+    """The state that a kill leaves between the ingestion of the parsed files' column
+    families and the batch that records the files (too short a window to hit with a
+    signal): the next run removes what was ingested, and indexes the repository again."""
+    from codegraph.index.bulk import INGEST_FIRST, BulkLoad
+    from codegraph.index.indexer import Indexer
+    from codegraph.store.rocks import Store
+    from codegraph.store.sst import ingest
+
+    def ingest_then_die(load: BulkLoad) -> None:
+        files = load.spool.finish()
+        assert {cf for cf, _ in files} == {"qnames", "nodes", "names", "chunks", "facts"}
+        ingest(load.store, [f for f in files if f[0] in ingested], first=INGEST_FIRST)
+        raise Killed
+
+    data = tmp_path / "data"
+    with Store.open(str(data / "rocksdb")) as store, monkeypatch.context() as patch:
+        patch.setattr(BulkLoad, "finish_parse", ingest_then_die)
+        with pytest.raises(Killed):
+            Indexer(store, workers=2).index(str(corpus))
+    left = dump_store(data)
+    assert left["files"] == {} and len(left["nodes"]) > 1000  # data, but no file
+    if "chunks" in ingested:
+        assert left["chunks"] and left["facts"]
+    report = index_clean(corpus, data)
+    assert report["parsed"] == PACKAGES * (MODULES + 1) + 1
+    assert_same_store(data, clean_data)
+    assert not (data / "rocksdb.bulk").exists()  # spooled files: none left behind
 
 
 @pytest.mark.parametrize("event", ["parsed", "resolve"])

@@ -27,13 +27,16 @@ from codegraph.graph.build import make_unit
 from codegraph.graph.layout import RepoLayout
 from codegraph.graph.model import EdgeKind, Node
 from codegraph.graph.symbols import FileUnit, LayeredTable, MemoryTable, SymbolTable
+from codegraph.index.bulk import BulkLoad, edge_deps, pending, recover
 from codegraph.index.gcpause import gc_paused
 from codegraph.index.parsing import ParseJob, ParseResult, parse_all
-from codegraph.index.resolving import resolve_all
+from codegraph.index.resolving import ResolvedFile, resolve_all
+from codegraph.index.spooling import spooled
 from codegraph.index.walker import SkippedFile, SourceFile, walk
 from codegraph.parse.facts import CLASS_LIKE, FileFacts
 from codegraph.search.lexical import LexicalRow
 from codegraph.store.rocks import FileRecord, Store, text_key
+from codegraph.store.sst import discard_spools
 from codegraph.store.table import StoreTable
 
 STRUCTURAL_KINDS = frozenset({EdgeKind.CONTAINS, EdgeKind.DEFINES})
@@ -118,6 +121,9 @@ class Indexer:
             raise NotADirectoryError(f"not a directory: {root}")
         repo = repo_name_for(self.store, root, name)
         started = time.monotonic()
+        discard_spools(self.store)  # a killed run's, if any
+        if pending(self.store, repo):  # a first index of it was killed while loading
+            recover(self.store, repo)
         if full:
             self.remove_repo(repo)
         info = self.store.repos().get(repo) or {"root": root, "created": time.time()}
@@ -201,10 +207,40 @@ class Indexer:
 
         layout = RepoLayout(root, set(found) | ({p for p in stored if p not in gone}
                                                 if not complete else set()))
-        top = MemoryTable()
+        load = BulkLoad(self.store, repo) if cold else None
+        try:
+            with spooled(load.spool if load else None):
+                units = self._parse(repo, jobs, found, stored, layout, report, load, on_chunks)
+            for path in sorted(gone):
+                rec = stored.get(path)
+                if rec is not None:
+                    wb = store.batch()
+                    self._delete_file(wb, rec)
+                    store.commit(wb)
+                    report.deleted += 1
+                    report.changed.append(path)
+            for s in skipped:
+                self._write_skip(repo, s, stored.get(s.path), report)
+            if load is not None:
+                load.finish_parse()
+            if on_chunks is not None:  # resolving changes edges, not chunks
+                on_chunks.chunks_final(repo, report.changed, store.revision)
+            dirty = set(store.dirty(repo)) - gone
+            self._resolve(repo, layout, units, dirty, gone, report, load)
+        finally:
+            if load is not None:
+                load.close()
+        if cold:
+            # The bulk of a first index must reach SST files before the store closes:
+            # RocksDB's threads can write them while the caller goes on.
+            store.flush(wait=False)
+
+    def _parse(self, repo: str, jobs: list[ParseJob], found: dict[str, SourceFile],
+               stored: dict[str, FileRecord], layout: RepoLayout, report: IndexReport,
+               load: BulkLoad | None, on_chunks: ChunkSink | None) -> dict[str, FileUnit]:
+        """Parse the jobs and write (or spool) what they give; their units by path."""
+        store = self.store
         units: dict[str, FileUnit] = {}
-        dirty: set[str] = set()
-        hidden: set[str] = set(gone)
         self.progress({"event": "parse", "total": len(jobs)})
         for done, result in enumerate(parse_all(jobs, self.workers, repo, layout), 1):
             sf = found[result.path]
@@ -221,10 +257,11 @@ class Indexer:
                                      sf.language, result.status, result.reason,
                                      result.node_ids, unit.module, unit.facts.lines,
                                      rec.deps if rec else None)
-                dirty |= self._write_parsed(result, new_rec, rec, cold)
+                if load is not None:  # its puts are spooled: recorded at the phase's end
+                    load.parsed(new_rec)
+                else:
+                    self._write_parsed(result, new_rec, rec)
                 units[result.path] = unit
-                hidden.add(result.path)
-                top.add(unit)
                 report.parsed += 1
                 report.changed.append(result.path)
                 if on_chunks is not None:
@@ -235,31 +272,10 @@ class Indexer:
                 self._write_problem(repo, sf, rec, result, report)
             if done % 200 == 0 or done == len(jobs):
                 self.progress({"event": "parsed", "done": done, "total": len(jobs)})
-        for path in sorted(gone):
-            rec = stored.get(path)
-            if rec is not None:
-                wb = store.batch()
-                dirty |= self._delete_file(wb, rec)
-                store.commit(wb)
-                report.deleted += 1
-                report.changed.append(path)
-        for s in skipped:
-            self._write_skip(repo, s, stored.get(s.path), report)
-
-        if cold:  # resolving writes neither chunks nor facts: to disk with them meanwhile
-            store.flush(wait=False, column_families=("chunks", "facts"))
-        if on_chunks is not None:  # resolving changes edges, not chunks
-            on_chunks.chunks_final(repo, report.changed, store.revision)
-        dirty |= set(store.dirty(repo))
-        dirty -= gone
-        self._resolve(repo, layout, units, dirty, top, hidden, cold, report)
-        if cold:
-            # The bulk of a first index must reach SST files before the store closes:
-            # RocksDB's threads can write them while the caller goes on.
-            store.flush(wait=False)
+        return units
 
     def _write_parsed(self, result: ParseResult, rec: FileRecord, old: FileRecord | None,
-                      cold: bool) -> set[str]:
+                      ) -> None:
         store = self.store
         wb = store.batch()
         dependents: set[str] = set()
@@ -270,27 +286,25 @@ class Indexer:
             kept = set(rec.node_ids or [])
             dependents |= self._incoming_files([n for n in old_nodes if n.id not in kept],
                                                rec.path)
-            if not cold:
-                dependents |= self._subclass_files(old_nodes, rec.path)
+            dependents |= self._subclass_files(old_nodes, rec.path)
             for n in old_nodes:
                 old_names[n.id] = n.name
                 store.delete_out_edges(wb, n.id)
                 store.delete_node(wb, n)
             store.delete_chunks(wb, rec.repo, rec.path)
-        if not cold:
-            # Names of added or removed definitions: another "f" changes name matches on
-            # "f" even when this file defined one before.
-            new_names = dict(zip(result.node_ids or [], result.node_names or [], strict=True))
-            changed = {name for i, name in new_names.items() if i not in old_names}
-            changed |= {name for i, name in old_names.items() if i not in new_names}
-            # Names it imports at module level may be re-exported (``from m import *``).
-            old_facts = store.facts(rec.repo, rec.path) if old is not None else None
-            changed |= {i[0] for i in _imports(store, rec, old_facts)
-                        ^ _imports(store, rec, result.wire())}
-            if old is None or old.module != rec.module:
-                changed.add(rec.module)
-            for name in changed:
-                dependents |= store.dependents(rec.repo, name)
+        # Names of added or removed definitions: another "f" changes name matches on "f"
+        # even when this file defined one before.
+        new_names = dict(zip(result.node_ids or [], result.node_names or [], strict=True))
+        changed = {name for i, name in new_names.items() if i not in old_names}
+        changed |= {name for i, name in old_names.items() if i not in new_names}
+        # Names it imports at module level may be re-exported (``from m import *``).
+        old_facts = store.facts(rec.repo, rec.path) if old is not None else None
+        changed |= {i[0] for i in _imports(store, rec, old_facts)
+                    ^ _imports(store, rec, result.wire())}
+        if old is None or old.module != rec.module:
+            changed.add(rec.module)
+        for name in changed:
+            dependents |= store.dependents(rec.repo, name)
         store.put(wb, result.records or [])
         store.put_file(wb, rec)
         wb.put(text_key(rec.repo, rec.path), result.facts, store.handle["facts"])
@@ -299,7 +313,6 @@ class Indexer:
         for path in dependents:
             wb.put(text_key(rec.repo, path), b"", store.handle["dirty"])
         store.commit(wb)
-        return dependents
 
     def _incoming_files(self, nodes: list[Node], own_path: str) -> set[str]:
         """Files with non-structural edges into these nodes."""
@@ -386,9 +399,15 @@ class Indexer:
         self.store.commit(wb)
 
     def _resolve(self, repo: str, layout: RepoLayout, units: dict[str, FileUnit],
-                 dirty: set[str], top: MemoryTable, hidden: set[str], cold: bool,
-                 report: IndexReport) -> None:
+                 dirty: set[str], gone: set[str], report: IndexReport,
+                 load: BulkLoad | None) -> None:
+        """Resolve the dirty files' edges against the whole repository: the parsed files
+        (``units``) and the others, as stored or reloaded from their facts."""
         store = self.store
+        top = MemoryTable()
+        for unit in units.values():
+            top.add(unit)
+        hidden = gone | set(units)  # the store's view of these files is out of date
         reloaded = set()
         for path in sorted(dirty - set(units)):
             wire = store.facts(repo, path)
@@ -401,34 +420,45 @@ class Indexer:
             top.add(unit)
         todo = [units[p] for p in sorted(dirty) if p in units]
         self.progress({"event": "resolve", "total": len(todo)})
-        table: SymbolTable = top if cold else LayeredTable(top, StoreTable(store, repo), hidden)
+        table: SymbolTable = (top if load is not None
+                              else LayeredTable(top, StoreTable(store, repo), hidden))
         by_path = {u.path: u for u in todo}
         written_externals: set[str] = set()  # external nodes are shared: write each once
-        for i, resolved in enumerate(resolve_all(todo, top, table, self.workers)):
-            unit = by_path[resolved.path]
-            wb = store.batch()
-            if resolved.path in reloaded:
-                for node_id in [unit.module_id, *unit.def_ids]:
-                    store.delete_out_edges(wb, node_id)
-            store.put(wb, resolved.records)
-            for ext_id, ext_records in resolved.externals.items():
-                if ext_id not in written_externals:
-                    written_externals.add(ext_id)
-                    store.put(wb, ext_records)
-            rec = store.file(repo, unit.path)
-            if rec is not None:
-                # An imported name may be re-exported: its edges change with the exporter;
-                # an import's edge also changes when its module appears or goes.
-                deps = sorted({*resolved.deps, *(i.name for i in unit.facts.imports if i.name),
-                               *(i.module for i in unit.facts.imports if i.level == 0)})
-                for name in set(rec.deps or []) - set(deps):
-                    wb.delete(text_key(repo, name, unit.path), store.handle["deps"])
-                for name in deps:
-                    wb.put(text_key(repo, name, unit.path), b"", store.handle["deps"])
-                rec.deps = deps
-                store.put_file(wb, rec)
-            wb.delete(text_key(repo, unit.path), store.handle["dirty"])
-            store.commit(wb)
-            report.resolved += 1
-            if (i + 1) % 500 == 0:
-                self.progress({"event": "resolved", "done": i + 1, "total": len(todo)})
+        with spooled(load.spool if load else None):
+            for i, resolved in enumerate(resolve_all(todo, top, table, self.workers)):
+                unit = by_path[resolved.path]
+                if load is not None:
+                    load.resolved(unit, resolved, written_externals)
+                else:
+                    self._write_resolved(unit, resolved, unit.path in reloaded,
+                                         written_externals)
+                report.resolved += 1
+                if (i + 1) % 500 == 0:
+                    self.progress({"event": "resolved", "done": i + 1, "total": len(todo)})
+        if load is not None:
+            load.finish_resolve(by_path)
+
+    def _write_resolved(self, unit: FileUnit, resolved: ResolvedFile, reloaded: bool,
+                        written_externals: set[str]) -> None:
+        """Replace a file's edges and dependencies, and clear its dirty mark: one batch."""
+        store, repo = self.store, unit.repo
+        wb = store.batch()
+        if reloaded:
+            for node_id in [unit.module_id, *unit.def_ids]:
+                store.delete_out_edges(wb, node_id)
+        store.put(wb, resolved.records)
+        for ext_id, ext_records in resolved.externals.items():
+            if ext_id not in written_externals:
+                written_externals.add(ext_id)
+                store.put(wb, ext_records)
+        rec = store.file(repo, unit.path)
+        if rec is not None:
+            deps = edge_deps(unit, resolved)
+            for name in set(rec.deps or []) - set(deps):
+                wb.delete(text_key(repo, name, unit.path), store.handle["deps"])
+            for name in deps:
+                wb.put(text_key(repo, name, unit.path), b"", store.handle["deps"])
+            rec.deps = deps
+            store.put_file(wb, rec)
+        wb.delete(text_key(repo, unit.path), store.handle["dirty"])
+        store.commit(wb)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from codegraph.graph.layout import RepoLayout
 from codegraph.graph.symbols import FileUnit
+from codegraph.index.spooling import forked_pool, spool_puts, spooling
 from codegraph.index.walker import content_skip_reason
 from codegraph.parse.facts import FileFacts
 from codegraph.search.chunks import file_chunks
@@ -41,7 +40,7 @@ class ParseResult:
     node_ids: list[str] | None = None  # the file, its module, then its definitions
     def_qnames: list[str] | None = None
     node_names: list[str] | None = None
-    records: list[Record] | None = None  # puts for the nodes and structural edges
+    records: list[Record] | None = None  # puts for the nodes and chunks (none when spooled)
     lexical: list[LexicalRow] | None = None  # the chunks, tokenized for lexical search
 
     def wire(self) -> list[Any] | None:
@@ -107,16 +106,13 @@ def parse_one(job: ParseJob) -> ParseResult:
         key = text_key(unit.repo, job.path) + b"\0" + bytes.fromhex(chunk.id)
         records.append(("chunks", key, pack(chunk.to_wire())))
         rows.append(lexical_row(chunk))
-    return ParseResult(job.path, digest, status, "; ".join(reasons), pack(facts.to_wire()),
+    wire = pack(facts.to_wire())
+    if spooling():  # a bulk load: the facts too are written by this process
+        records.append(("facts", text_key(unit.repo, job.path), wire))
+        spool_puts(records)
+    return ParseResult(job.path, digest, status, "; ".join(reasons), wire,
                        graph.unit.module, [n.id for n in graph.nodes], graph.unit.def_qnames,
-                       [n.name for n in graph.nodes], records, rows)
-
-
-def _pool_init() -> None:
-    # Workers leave signal handling (Ctrl-C) to the parent.
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+                       [n.name for n in graph.nodes], None if spooling() else records, rows)
 
 
 def parse_all(jobs: list[ParseJob], workers: int, repo: str, layout: RepoLayout,
@@ -127,8 +123,7 @@ def parse_all(jobs: list[ParseJob], workers: int, repo: str, layout: RepoLayout,
     if workers <= 1 or len(jobs) < POOL_THRESHOLD:
         yield from map(parse_one, jobs)
         return
-    ctx = multiprocessing.get_context("fork")
     chunk = max(1, min(32, len(jobs) // (workers * 8)))
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_pool_init) as pool:
+    with forked_pool(workers) as pool:
         largest_first = sorted(jobs, key=lambda j: j.size, reverse=True)
         yield from pool.map(parse_one, largest_first, chunksize=chunk)

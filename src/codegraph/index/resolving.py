@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from codegraph.graph.build import external_node, resolve_types, resolve_uses
 from codegraph.graph.model import EXTERNAL, NAME_MATCH, Edge, EdgeKind
 from codegraph.graph.symbols import FileUnit, MemoryTable, SymbolTable
+from codegraph.index.spooling import forked_pool, spool_puts, spooling
 from codegraph.store.edges import Record, edge_records
 from codegraph.store.rocks import node_records
 
@@ -19,7 +18,7 @@ POOL_THRESHOLD = 200  # fewer files than this are resolved in-process
 @dataclass(slots=True)
 class ResolvedFile:
     path: str
-    records: list[Record]  # puts for the edges
+    records: list[Record]  # puts for the edges (none when spooled)
     deps: list[str]  # names whose definition elsewhere would change these edges
     externals: dict[str, list[Record]]  # puts for the external nodes, by node id
 
@@ -43,6 +42,9 @@ def pack_edges(unit: FileUnit, edges: list[Edge]) -> ResolvedFile:
             node, _, qname = node_records(external_node(e, unit.language))
             externals[e.dst] = [node, qname]
     records = [r for src, src_edges in by_source.items() for r in edge_records(src, src_edges)]
+    if spooling():  # a bulk load: this process writes the edges
+        spool_puts(records)
+        records = []
     return ResolvedFile(unit.path, records, sorted(deps), externals)
 
 
@@ -74,8 +76,7 @@ def resolve_all(units: list[FileUnit], top: MemoryTable, table: SymbolTable, wor
     try:
         step = max(1, len(units) // (workers * 16))
         chunks = [list(range(i, min(i + step, len(units)))) for i in range(0, len(units), step)]
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        with forked_pool(workers) as pool:
             for batch in pool.map(_resolve_chunk, chunks):
                 yield from batch
     finally:

@@ -1,0 +1,100 @@
+"""Bulk loading: puts gathered in memory, written out as sorted SST files and ingested.
+
+A first index of a repository writes hundreds of thousands of keys. Put one batch at a
+time, each key goes through the write-ahead log and a memtable skiplist, and is then
+flushed and compressed again: a quarter of the CPU time of the whole index. A
+:class:`Spool` instead keeps a process's puts in memory, and writes each column family's
+puts, sorted, straight into an SST file (``SstFileWriter``); :func:`ingest` then links the
+files into the store. Workers spool in parallel, each in its own process.
+
+Within one spool, the last put of a key wins (as in a WriteBatch). Keys written by
+different spools must not collide unless their values are equal: files are ingested in
+the order given, but that order says nothing about which worker wrote first.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable, Sequence
+
+from rocksdict import IngestExternalFileOptions, Options, SstFileWriter
+
+from codegraph.store.edges import Record
+from codegraph.store.rocks import Store
+
+SPILL_BYTES = 128 << 20  # keys and values held before a spool writes them out
+SstFile = tuple[str, str]  # (column family, path)
+
+
+class Spool:
+    """Puts held by one process; ``finish`` writes the rest and gives every file written."""
+
+    def __init__(self, directory: str, name: str, spill_bytes: int = SPILL_BYTES) -> None:
+        self.directory = directory
+        self.name = name  # in the file names: spools of one process need different ones
+        self.spill_bytes = spill_bytes
+        self.files: list[SstFile] = []
+        self._puts: dict[str, list[tuple[bytes, bytes]]] = {}
+        self._bytes = 0
+        self._spills = 0
+
+    def add(self, records: Iterable[Record]) -> None:
+        puts, size = self._puts, 0
+        for cf, key, value in records:
+            bucket = puts.get(cf)
+            if bucket is None:
+                bucket = puts[cf] = []
+            bucket.append((key, value))
+            size += len(key) + len(value)
+        self._bytes += size
+        if self._bytes >= self.spill_bytes:
+            self.spill()
+
+    @property
+    def empty(self) -> bool:
+        """Nothing held and nothing written yet."""
+        return not self._puts and not self.files
+
+    def spill(self) -> None:
+        """Write what is held: one SST file per column family, keys in order."""
+        for cf, puts in sorted(self._puts.items()):
+            latest = dict(puts)  # the last put of a key wins
+            path = os.path.join(self.directory,
+                                f"{self.name}-{os.getpid()}-{self._spills}-{cf}.sst")
+            writer = SstFileWriter(Options(raw_mode=True))
+            writer.open(path)
+            for key in sorted(latest):
+                writer[key] = latest[key]
+            writer.finish()
+            self.files.append((cf, path))
+        self._puts.clear()
+        self._bytes = 0
+        self._spills += 1
+
+    def finish(self) -> list[SstFile]:
+        self.spill()
+        return self.files
+
+
+def ingest(store: Store, files: Sequence[SstFile], first: Sequence[str] = ()) -> None:
+    """Move the files into the store, column family by column family (each one atomic):
+    those in ``first`` in that order, then the others by name."""
+    opts = IngestExternalFileOptions()
+    opts.set_move_files(True)  # hard links: the files are not copied
+    by_cf: dict[str, list[str]] = {}
+    for cf, path in files:
+        by_cf.setdefault(cf, []).append(path)
+    order = [*(cf for cf in first if cf in by_cf), *sorted(set(by_cf) - set(first))]
+    for cf in order:
+        store.cf[cf].ingest_external_file(by_cf[cf], opts)
+
+
+def spool_directory(store: Store) -> str:
+    """A bulk load's directory for its files, next to the store (one writer per store)."""
+    return store.path.rstrip(os.sep) + ".bulk"
+
+
+def discard_spools(store: Store) -> None:
+    """Remove the files of a bulk load killed before it ingested them (the writer's job)."""
+    shutil.rmtree(spool_directory(store), ignore_errors=True)
