@@ -209,8 +209,10 @@ class Indexer:
                                                 if not complete else set()))
         load = BulkLoad(self.store, repo) if cold else None
         try:
+            top = MemoryTable()  # the parsed files' symbols, built while the workers parse
             with spooled(load.spool if load else None):
-                units = self._parse(repo, jobs, found, stored, layout, report, load, on_chunks)
+                units = self._parse(repo, jobs, found, stored, layout, top, report, load,
+                                    on_chunks)
             for path in sorted(gone):
                 rec = stored.get(path)
                 if rec is not None:
@@ -226,7 +228,7 @@ class Indexer:
             if on_chunks is not None:  # resolving changes edges, not chunks
                 on_chunks.chunks_final(repo, report.changed, store.revision)
             dirty = set(store.dirty(repo)) - gone
-            self._resolve(repo, layout, units, dirty, gone, report, load)
+            self._resolve(repo, layout, units, top, dirty, gone, report, load)
         finally:
             if load is not None:
                 load.close()
@@ -236,9 +238,11 @@ class Indexer:
             store.flush(wait=False)
 
     def _parse(self, repo: str, jobs: list[ParseJob], found: dict[str, SourceFile],
-               stored: dict[str, FileRecord], layout: RepoLayout, report: IndexReport,
-               load: BulkLoad | None, on_chunks: ChunkSink | None) -> dict[str, FileUnit]:
-        """Parse the jobs and write (or spool) what they give; their units by path."""
+               stored: dict[str, FileRecord], layout: RepoLayout, top: MemoryTable,
+               report: IndexReport, load: BulkLoad | None, on_chunks: ChunkSink | None,
+               ) -> dict[str, FileUnit]:
+        """Parse the jobs and write (or spool) what they give; their units by path, also
+        added to ``top``."""
         store = self.store
         units: dict[str, FileUnit] = {}
         self.progress({"event": "parse", "total": len(jobs)})
@@ -262,6 +266,7 @@ class Indexer:
                 else:
                     self._write_parsed(result, new_rec, rec)
                 units[result.path] = unit
+                top.add(unit)
                 report.parsed += 1
                 report.changed.append(result.path)
                 if on_chunks is not None:
@@ -399,14 +404,12 @@ class Indexer:
         self.store.commit(wb)
 
     def _resolve(self, repo: str, layout: RepoLayout, units: dict[str, FileUnit],
-                 dirty: set[str], gone: set[str], report: IndexReport,
+                 top: MemoryTable, dirty: set[str], gone: set[str], report: IndexReport,
                  load: BulkLoad | None) -> None:
         """Resolve the dirty files' edges against the whole repository: the parsed files
-        (``units``) and the others, as stored or reloaded from their facts."""
+        (``units``, whose symbols ``top`` holds) and the others, as stored or reloaded
+        from their facts."""
         store = self.store
-        top = MemoryTable()
-        for unit in units.values():
-            top.add(unit)
         hidden = gone | set(units)  # the store's view of these files is out of date
         reloaded = set()
         for path in sorted(dirty - set(units)):
