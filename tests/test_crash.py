@@ -163,7 +163,7 @@ def test_kill_during_cold_index(corpus: Path, clean_data: Path, tmp_path: Path,
     assert revision >= 1  # the bulk load's marker, at least
     assert (files, dirty) == ((0, 0) if event == "parsed" else (total, total))
     report = index_clean(corpus, data)
-    assert not (data / "rocksdb.bulk").exists()  # what the killed run spooled is gone
+    assert not (data / "rocksdb" / "bulk-spool").exists()  # what the killed run spooled is gone
     assert report["parsed"] == (total - files)
     assert_same_store(data, clean_data)
     # and the next run has nothing left to do
@@ -206,7 +206,7 @@ def test_first_index_killed_while_ingesting(corpus: Path, clean_data: Path, tmp_
     report = index_clean(corpus, data)
     assert report["parsed"] == PACKAGES * (MODULES + 1) + 1
     assert_same_store(data, clean_data)
-    assert not (data / "rocksdb.bulk").exists()  # spooled files: none left behind
+    assert not (data / "rocksdb" / "bulk-spool").exists()  # spooled files: none left behind
 
 
 @pytest.mark.parametrize("event", ["parsed", "resolve"])

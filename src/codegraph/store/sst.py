@@ -91,8 +91,10 @@ def ingest(store: Store, files: Sequence[SstFile], first: Sequence[str] = ()) ->
 
 
 def spool_directory(store: Store) -> str:
-    """A bulk load's directory for its files, next to the store (one writer per store)."""
-    return store.path.rstrip(os.sep) + ".bulk"
+    """A bulk load's directory for its files: inside the store's directory, which the
+    writer can always write to (a mount of its own, say), on the same file system (the
+    files are linked, not copied, into the store). RocksDB leaves subdirectories alone."""
+    return os.path.join(store.path, "bulk-spool")
 
 
 def discard_spools(store: Store) -> None:
