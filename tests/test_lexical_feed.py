@@ -181,3 +181,53 @@ def test_a_failing_writer_process_fails_the_run_and_the_next_run_syncs(
                 cg.index(str(repo), workers=1)
         cg.index(str(repo), workers=1)  # out of step: a full sync
     assert_in_step(data, tmp_path)
+
+
+def test_a_first_index_takes_the_rows_its_workers_staged(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bulk load's parse workers stage their rows in files of their own instead of giving
+    them to the indexing process; the index takes them from there, and the files go."""
+    files = {f"pkg/mod{i:02d}.py": f"def handler{i}(request):\n    return request.get{i}()\n"
+             for i in range(60)}  # enough files for a pool of workers
+    repo = write_tree(tmp_path / "repo", files)
+    given: list[int] = []
+    staged: list[str] = []
+    real_add, real_final = lexical_feed.LexicalFeed.add, lexical_feed.LexicalFeed.chunks_final
+
+    def add(self: lexical_feed.LexicalFeed, repo: str, path: str, rows: Any) -> None:
+        given.append(len(rows))
+        real_add(self, repo, path, rows)
+
+    def chunks_final(self: lexical_feed.LexicalFeed, *args: Any) -> None:
+        staged.extend(args[3])
+        real_final(self, *args)
+
+    monkeypatch.setattr(lexical_feed.LexicalFeed, "add", add)
+    monkeypatch.setattr(lexical_feed.LexicalFeed, "chunks_final", chunks_final)
+    data = tmp_path / "data"
+    with CodeGraph.open(str(data)) as cg:
+        cg.index(str(repo), workers=2)
+    assert len(given) == 60 and set(given) == {0}  # every row was staged
+    assert 1 <= len(staged) <= 2 and {os.path.dirname(p) for p in staged} == {
+        str(data / lexical_feed.STAGE_DIRECTORY)}  # a file per worker (that had chunks)
+    assert not (data / lexical_feed.STAGE_DIRECTORY).exists()
+    assert_in_step(data, tmp_path)
+
+
+def test_staged_files_beyond_what_sqlite_attaches_at_once(tmp_path: Path) -> None:
+    """More staged files than one transaction attaches: taken a group at a time, and the
+    revision set by the last group."""
+    from codegraph.search.lexical import LexicalRow
+    from codegraph.search.lexical_stage import RowStage, fresh_directory
+
+    staged = []
+    for i in range(19):
+        stage = RowStage(fresh_directory(str(tmp_path / f"stage{i}")))
+        stage.add([LexicalRow(f"{i:016x}", "h", "r", "python", "function", f"m{i}.py",
+                              f"name{i}", "ctx", f"body token{i}")])
+        staged += stage.finish()
+    with LexicalIndex.open(str(tmp_path / "lexical.sqlite")) as ix:
+        report = ix.replace_files("r", {f"m{i}.py": [] for i in range(19)}, revision=7,
+                                  staged=staged)
+        assert (report.added, report.removed, ix.revision, ix.count()) == (19, 0, 7, 19)
+        assert [h.chunk_id for h in ix.search("token12")] == [f"{12:016x}"]

@@ -35,6 +35,7 @@ from codegraph.index.spooling import spooled
 from codegraph.index.walker import SkippedFile, SourceFile, walk
 from codegraph.parse.facts import CLASS_LIKE, FileFacts
 from codegraph.search.lexical import LexicalRow
+from codegraph.search.lexical_stage import RowStage
 from codegraph.store.rocks import FileRecord, Store, text_key
 from codegraph.store.sst import discard_spools
 from codegraph.store.table import StoreTable
@@ -45,12 +46,16 @@ Progress = Callable[[dict[str, Any]], None]
 
 
 class ChunkSink(Protocol):
-    """Takes the chunks of each file a run parses, tokenized for lexical search, and hears
-    when the run has made every chunk change it will (see search/lexical_feed.py)."""
+    """Takes the chunks of each file a run parses, tokenized for lexical search (given, or
+    staged in files), and hears when the run has made every chunk change it will (see
+    search/lexical_feed.py)."""
 
     def add(self, repo: str, path: str, rows: Sequence[LexicalRow]) -> None: ...
 
-    def chunks_final(self, repo: str, changed: Sequence[str], revision: int) -> None: ...
+    def stage_directory(self) -> str | None: ...
+
+    def chunks_final(self, repo: str, changed: Sequence[str], revision: int,
+                     staged: Sequence[str] = ()) -> None: ...
 
 
 @dataclass(slots=True)
@@ -208,9 +213,12 @@ class Indexer:
         layout = RepoLayout(root, set(found) | ({p for p in stored if p not in gone}
                                                 if not complete else set()))
         load = BulkLoad(self.store, repo) if cold else None
+        # A bulk load's parse workers also write the lexical rows themselves, when they can.
+        directory = on_chunks.stage_directory() if load and on_chunks else None
+        stage = RowStage(directory) if directory else None
         try:
             top = MemoryTable()  # the parsed files' symbols, built while the workers parse
-            with spooled(load.spool if load else None):
+            with spooled(load.spool if load else None, stage):
                 units = self._parse(repo, jobs, found, stored, layout, top, report, load,
                                     on_chunks)
             for path in sorted(gone):
@@ -226,7 +234,8 @@ class Indexer:
             if load is not None:
                 load.finish_parse()
             if on_chunks is not None:  # resolving changes edges, not chunks
-                on_chunks.chunks_final(repo, report.changed, store.revision)
+                on_chunks.chunks_final(repo, report.changed, store.revision,
+                                       stage.finish() if stage else ())
             dirty = set(store.dirty(repo)) - gone
             self._resolve(repo, layout, units, top, dirty, gone, report, load)
         finally:

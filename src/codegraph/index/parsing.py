@@ -9,7 +9,7 @@ from typing import Any
 
 from codegraph.graph.layout import RepoLayout
 from codegraph.graph.symbols import FileUnit
-from codegraph.index.spooling import forked_pool, spool_puts, spooling
+from codegraph.index.spooling import forked_pool, spool_puts, spooling, stage_rows, staging
 from codegraph.index.walker import content_skip_reason
 from codegraph.parse.facts import FileFacts
 from codegraph.search.chunks import file_chunks
@@ -41,7 +41,7 @@ class ParseResult:
     def_qnames: list[str] | None = None
     node_names: list[str] | None = None
     records: list[Record] | None = None  # puts for the nodes and chunks (none when spooled)
-    lexical: list[LexicalRow] | None = None  # the chunks, tokenized for lexical search
+    lexical: list[LexicalRow] | None = None  # the chunks tokenized for lexical search (or staged)
 
     def wire(self) -> list[Any] | None:
         """The facts as ``FileFacts.to_wire()`` gave them."""
@@ -107,6 +107,9 @@ def parse_one(job: ParseJob) -> ParseResult:
         records.append(("chunks", key, pack(chunk.to_wire())))
         rows.append(lexical_row(chunk))
     wire = pack(facts.to_wire())
+    if staging():  # a bulk load: this process writes the rows for the lexical index
+        stage_rows(rows)
+        rows = []
     if spooling():  # a bulk load: the facts too are written by this process
         records.append(("facts", text_key(unit.repo, job.path), wire))
         spool_puts(records)

@@ -1,27 +1,31 @@
-"""Where a phase's store puts go during a bulk load, and forked pools whose workers spool.
+"""Where a phase's output goes during a bulk load, and forked pools whose workers write it.
 
-During a bulk load (see ``indexer.py``), the parse and resolve phases hand their puts to
-the spool of the process they run in (``spool_puts``) instead of returning them to the
-indexing process. A worker's spool is a forked copy of the indexing process's one; when
-the pool's work is done, each worker writes out its own and reports its files.
+During a bulk load (see ``bulk.py``), the parse and resolve phases hand their store puts
+to the spool of the process they run in (``spool_puts``), and the parse phase its lexical
+rows to the process's row stage (``stage_rows``), instead of returning them to the
+indexing process. A worker's spool and stage are forked copies of the indexing process's
+ones; when the pool's work is done, each worker writes out its own and reports its files.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import signal
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
+from codegraph.search.lexical import LexicalRow
+from codegraph.search.lexical_stage import RowStage
 from codegraph.store.edges import Record
 from codegraph.store.sst import Spool, SstFile
 
 FINISH_TIMEOUT = 600.0  # seconds a worker waits for the others to take their finish task
 
-# Set while a phase runs (before workers fork, so that they inherit it).
+# Set while a phase runs (before workers fork, so that they inherit them).
 _SPOOL: Spool | None = None
+_STAGE: RowStage | None = None
 _BARRIER: Any = None  # a multiprocessing Barrier, one party per worker
 
 
@@ -34,15 +38,25 @@ def spool_puts(records: Iterable[Record]) -> None:
     _SPOOL.add(records)
 
 
+def staging() -> bool:
+    return _STAGE is not None
+
+
+def stage_rows(rows: Sequence[LexicalRow]) -> None:
+    assert _STAGE is not None
+    _STAGE.add(rows)
+
+
 @contextmanager
-def spooled(spool: Spool | None) -> Iterator[None]:
-    """Puts go to ``spool`` (when given) in this process and in pools started meanwhile."""
-    global _SPOOL
-    _SPOOL = spool
+def spooled(spool: Spool | None, stage: RowStage | None = None) -> Iterator[None]:
+    """Puts go to ``spool`` and lexical rows to ``stage`` (those given) in this process
+    and in pools started meanwhile."""
+    global _SPOOL, _STAGE
+    _SPOOL, _STAGE = spool, stage
     try:
         yield
     finally:
-        _SPOOL = None
+        _SPOOL = _STAGE = None
 
 
 def _ignore_sigint() -> None:
@@ -50,32 +64,37 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _finish_worker(_: int) -> list[SstFile]:
-    assert _SPOOL is not None and _BARRIER is not None
+def _finish_worker(_: int) -> tuple[list[SstFile], list[str]]:
+    assert _BARRIER is not None
     # Every worker waits here until all of them have taken one of these tasks: so each
-    # worker takes exactly one, and writes out its own spool.
+    # worker takes exactly one, and writes out its own spool and stage.
     _BARRIER.wait(timeout=FINISH_TIMEOUT)
-    return _SPOOL.finish()
+    return (_SPOOL.finish() if _SPOOL is not None else [],
+            _STAGE.finish() if _STAGE is not None else [])
 
 
 @contextmanager
 def forked_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
-    """A pool of ``workers`` forked processes. When a spool is set, leaving the block
-    (without an exception) has every worker write out its spool, and adds their files to
-    the files of this process's spool."""
+    """A pool of ``workers`` forked processes. When a spool or stage is set, leaving the
+    block (without an exception) has every worker write out its own, and adds their files
+    to those of this process's spool and stage."""
     global _BARRIER
     ctx = multiprocessing.get_context("fork")
-    spool = _SPOOL
-    # Each worker gets a copy of this process's spool: it must hold nothing yet.
+    spool, stage = _SPOOL, _STAGE
+    # Each worker gets a copy of this process's spool and stage: they must be empty.
     assert spool is None or spool.empty, "a spool must be empty when workers fork"
-    _BARRIER = ctx.Barrier(workers) if spool is not None else None
+    assert stage is None or stage.empty, "a row stage must be empty when workers fork"
+    writing = spool is not None or stage is not None
+    _BARRIER = ctx.Barrier(workers) if writing else None
     try:
         # With "fork", the pool starts all of its workers at once (Python >= 3.11).
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint) as pool:
             yield pool
-            if spool is not None:
-                for files in pool.map(_finish_worker, range(workers)):
-                    spool.files.extend(files)
+            if writing:
+                for sst_files, stage_files in pool.map(_finish_worker, range(workers)):
+                    if spool is not None:
+                        spool.files.extend(sst_files)
+                    if stage is not None:
+                        stage.files.extend(stage_files)
     finally:
         _BARRIER = None
-

@@ -38,6 +38,9 @@ WEIGHTS = (3.0, 1.0, 1.0)
 MAX_QUERY_TERMS = 64
 # Above this many files, the chunks held for them are found by one scan of ``docs``.
 _SCAN_ABOVE = 32
+_ATTACH_GROUP = 8  # staged files attached at once (SQLite allows 10 by default)
+_DOC_COLUMNS = "chunk_id, hash, repo, language, kind, path"  # LexicalRow's first six
+STAGE_TABLE = "rows"  # of a staged file (lexical_stage.py): LexicalRow's fields, in order
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS docs(rowid INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL UNIQUE,"
@@ -246,18 +249,47 @@ class LexicalIndex:
         return SyncReport(len(fresh), len(stale), len(wanted) - len(fresh))
 
     def replace_files(self, repo: str, rows: Mapping[str, Sequence[LexicalRow]], *,
-                      revision: int | None = None) -> SyncReport:
+                      revision: int | None = None, staged: Sequence[str] = ()) -> SyncReport:
         """Make these files of ``repo`` (path -> its rows; none: it has no chunks now)
-        hold exactly these rows, in one transaction; every other file is left alone."""
+        hold exactly these rows, and the rows staged in the ``staged`` files
+        (``lexical_stage.py``, rows of files among them); every other file is left alone.
+        One transaction, or one per group of staged files (``revision`` is set by the
+        last: a run killed in between leaves the index behind the store's revision, and
+        the next one syncs it)."""
         wanted = {r.chunk_id: r for path_rows in rows.values() for r in path_rows}
-        with self._write(revision):
+        groups = [staged[at:at + _ATTACH_GROUP] for at in range(0, len(staged), _ATTACH_GROUP)]
+        with self._write(None if groups else revision):
             held = self._held(repo, list(rows))
             stale = [cid for cid, h in held.items()
                      if (r := wanted.get(cid)) is None or r.hash != h]
             fresh = [r for cid, r in wanted.items() if held.get(cid) != r.hash]
             self._delete(stale)
             self._insert(fresh)
-        return SyncReport(len(fresh), len(stale), len(wanted) - len(fresh))
+        added = sum(self._insert_staged(group, revision if n == len(groups) else None)
+                    for n, group in enumerate(groups, 1))
+        return SyncReport(len(fresh) + added, len(stale), len(wanted) - len(fresh))
+
+    def _insert_staged(self, files: Sequence[str], revision: int | None) -> int:
+        """Copy the rows of staged files in, in SQL alone: one transaction."""
+        names = [f"stage{i}" for i in range(len(files))]
+        with self._guard():  # (SQLite attaches outside transactions only)
+            for name, path in zip(names, files, strict=True):
+                self.db.execute(f"ATTACH ? AS {name}", (path,))
+        try:
+            added = 0
+            with self._write(revision) as db:
+                for name in names:
+                    table = f"{name}.{STAGE_TABLE}"
+                    base = db.execute("SELECT coalesce(max(rowid), 0) FROM docs").fetchone()[0]
+                    added += db.execute(f"INSERT INTO docs SELECT ? + rowid, {_DOC_COLUMNS} "
+                                        f"FROM {table}", (base,)).rowcount
+                    db.execute("INSERT INTO fts(rowid, name, context, body) SELECT ? + rowid, "
+                               f"name, context, body FROM {table}", (base,))
+        finally:
+            with self._guard():
+                for name in names:
+                    self.db.execute(f"DETACH {name}")
+        return added
 
     def _held(self, repo: str, paths: list[str]) -> dict[str, str]:
         """chunk_id -> hash of the chunks held for these files."""
@@ -369,7 +401,7 @@ class LexicalIndex:
                        "w0": WEIGHTS[0], "w1": WEIGHTS[1], "w2": WEIGHTS[2]})
         base = f"FROM fts JOIN docs AS d ON d.rowid = fts.rowid WHERE fts MATCH :m{where}"
         page = (f"SELECT d.chunk_id, bm25(fts, :w0, :w1, :w2) AS b {base}{{rest}} "
-                "ORDER BY b, fts.rowid LIMIT :limit OFFSET :offset")
+                "ORDER BY b, d.chunk_id LIMIT :limit OFFSET :offset")
         rows: list[tuple[str, float]] = []
         with self._guard():
             self.db.execute("BEGIN")  # one snapshot for both tiers

@@ -22,24 +22,29 @@ indexer hands those rows to a :class:`LexicalFeed`, and the feed applies them:
 from __future__ import annotations
 
 import multiprocessing
+import os
+import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from codegraph.search.chunks import Chunk
 from codegraph.search.lexical import LexicalIndex, LexicalIndexError, LexicalRow, SyncReport
+from codegraph.search.lexical_stage import fresh_directory
 from codegraph.store.rocks import Store
 
 BACKGROUND_ROWS = 2000  # from this many rows on, a forked process writes them
+STAGE_DIRECTORY = "lexical-stage"  # next to the index: where parse workers stage rows
+STAGED_ROW_BYTES = 1000  # about what a staged row takes (for BACKGROUND_ROWS)
 
 
-def _write_rows(path: str, repo: str, rows: Mapping[str, Sequence[LexicalRow]], revision: int,
-                answer: Connection) -> None:
+def _write_rows(path: str, repo: str, rows: Mapping[str, Sequence[LexicalRow]],
+                staged: Sequence[str], revision: int, answer: Connection) -> None:
     """In the writer process: replace the files' rows through a connection of its own, and
     answer with the report or the error (which the feed raises in the indexing process)."""
     try:
         with LexicalIndex.open(path) as index:
-            answer.send(index.replace_files(repo, rows, revision=revision))
+            answer.send(index.replace_files(repo, rows, revision=revision, staged=staged))
     except Exception as exc:
         answer.send(f"{type(exc).__name__}: {exc}")
 
@@ -59,26 +64,38 @@ class LexicalFeed:
         self.rows: dict[tuple[str, str], Sequence[LexicalRow]] = {}  # (repo, path) -> rows
         self._written: SyncReport | None = None
         self._writer: tuple[BaseProcess, Connection] | None = None
+        self._stage = os.path.join(os.path.dirname(os.path.abspath(lexical.path)),
+                                   STAGE_DIRECTORY)
+
+    def stage_directory(self) -> str | None:
+        """Where a run's parse workers may stage their rows instead of giving them to
+        ``add`` (``lexical_stage.py``), to name in ``chunks_final``; None: not this run
+        (the index is not in step, and the run's rows will be taken by a full sync)."""
+        return fresh_directory(self._stage) if self.in_step else None
 
     def add(self, repo: str, path: str, rows: Sequence[LexicalRow]) -> None:
         """The chunks of a file the run parsed, as rows."""
         self.rows[(repo, path)] = rows
 
-    def chunks_final(self, repo: str, changed: Sequence[str], revision: int) -> None:
+    def chunks_final(self, repo: str, changed: Sequence[str], revision: int,
+                     staged: Sequence[str] = ()) -> None:
         """The run over ``repo`` has changed the chunks of the files ``changed`` (parsed,
-        deleted or skipped), and of no others, and will change no more."""
+        deleted or skipped), and of no others, and will change no more. The rows of some
+        of them may be in ``staged`` files (in the ``stage_directory``) instead."""
         if not self.in_step or self._written is not None or self._writer is not None:
             return
         rows = {path: self.rows.get((repo, path), ()) for path in changed}
         self.rows.clear()
-        if not self.background or sum(map(len, rows.values())) < BACKGROUND_ROWS:
-            self._written = self.lexical.replace_files(repo, rows, revision=revision)
+        staged_rows = sum(map(os.path.getsize, staged)) // STAGED_ROW_BYTES
+        if not self.background or sum(map(len, rows.values())) + staged_rows < BACKGROUND_ROWS:
+            self._written = self.lexical.replace_files(repo, rows, revision=revision,
+                                                       staged=staged)
             return
         # Forked, the writer has the rows without copying them, and its SQLite work runs
         # on the other core while this process resolves.
         answer, sender = multiprocessing.Pipe(duplex=False)
         process = multiprocessing.get_context("fork").Process(
-            target=_write_rows, args=(self.lexical.path, repo, rows, revision, sender),
+            target=_write_rows, args=(self.lexical.path, repo, rows, staged, revision, sender),
             name="codegraph-lexical", daemon=True)
         process.start()
         sender.close()
@@ -98,6 +115,7 @@ class LexicalFeed:
         finally:
             self.rows.clear()
             self._writer = None
+            shutil.rmtree(self._stage, ignore_errors=True)
 
     def _wait(self, process: BaseProcess, answer: Connection) -> SyncReport:
         try:
