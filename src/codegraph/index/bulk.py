@@ -34,14 +34,6 @@ MARKER = b"bulk\0"
 INGEST_FIRST = ("qnames", "nodes")  # what ``recover`` finds a node's keys from
 
 
-def edge_deps(unit: FileUnit, resolved: ResolvedFile) -> list[str]:
-    """The names whose definition elsewhere would change the file's edges: an imported
-    name may be re-exported (its edges change with the exporter), and an import's edge
-    also changes when its module appears or goes."""
-    return sorted({*resolved.deps, *(i.name for i in unit.facts.imports if i.name),
-                   *(i.module for i in unit.facts.imports if i.level == 0)})
-
-
 def pending(store: Store, repo: str) -> bool:
     """A first index of ``repo`` was killed before its files were recorded."""
     return store.cf["meta"].get(MARKER + repo.encode()) is not None
@@ -106,17 +98,13 @@ class BulkLoad:
 
     def resolved(self, unit: FileUnit, resolved: ResolvedFile,
                  written_externals: set[str]) -> None:
-        """Spool what the resolving process writes for a file (its edges were spooled by
-        the process that resolved it)."""
-        spool = self.spool
-        spool.add(resolved.records)
+        """Spool the external nodes that a file's edges point to, each once (its edges
+        and dependencies were spooled by the process that resolved it)."""
         for ext_id, ext_records in resolved.externals.items():
             if ext_id not in written_externals:
                 written_externals.add(ext_id)
-                spool.add(ext_records)
-        rec = self.records[unit.path]
-        rec.deps = edge_deps(unit, resolved)
-        spool.add(("deps", text_key(self.repo, name, unit.path), b"") for name in rec.deps)
+                self.spool.add(ext_records)
+        self.records[unit.path].deps = resolved.deps
 
     def finish_resolve(self, paths: Iterable[str]) -> None:
         store = self.store

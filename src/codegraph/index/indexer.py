@@ -27,7 +27,7 @@ from codegraph.graph.build import make_unit
 from codegraph.graph.layout import RepoLayout
 from codegraph.graph.model import EdgeKind, Node
 from codegraph.graph.symbols import FileUnit, LayeredTable, MemoryTable, SymbolTable
-from codegraph.index.bulk import BulkLoad, edge_deps, pending, recover
+from codegraph.index.bulk import BulkLoad, pending, recover
 from codegraph.index.gcpause import gc_paused
 from codegraph.index.parsing import ParseJob, ParseResult, parse_all
 from codegraph.index.resolving import ResolvedFile, resolve_all
@@ -465,7 +465,7 @@ class Indexer:
                 store.put(wb, ext_records)
         rec = store.file(repo, unit.path)
         if rec is not None:
-            deps = edge_deps(unit, resolved)
+            deps = resolved.deps
             for name in set(rec.deps or []) - set(deps):
                 wb.delete(text_key(repo, name, unit.path), store.handle["deps"])
             for name in deps:

@@ -10,7 +10,7 @@ from codegraph.graph.model import EXTERNAL, NAME_MATCH, Edge, EdgeKind
 from codegraph.graph.symbols import FileUnit, MemoryTable, SymbolTable
 from codegraph.index.spooling import forked_pool, spool_puts, spooling
 from codegraph.store.edges import Record, edge_records
-from codegraph.store.rocks import node_records
+from codegraph.store.rocks import node_records, text_key
 
 POOL_THRESHOLD = 200  # fewer files than this are resolved in-process
 
@@ -19,7 +19,7 @@ POOL_THRESHOLD = 200  # fewer files than this are resolved in-process
 class ResolvedFile:
     path: str
     records: list[Record]  # puts for the edges (none when spooled)
-    deps: list[str]  # names whose definition elsewhere would change these edges
+    deps: list[str]  # names whose definition elsewhere would change these edges (sorted)
     externals: dict[str, list[Record]]  # puts for the external nodes, by node id
 
 
@@ -41,8 +41,13 @@ def pack_edges(unit: FileUnit, edges: list[Edge]) -> ResolvedFile:
             # definitions, which resolvers may match names against.
             node, _, qname = node_records(external_node(e, unit.language))
             externals[e.dst] = [node, qname]
+    # An imported name may be re-exported (its edges change with the exporter), and an
+    # import's edge also changes when its module appears or goes.
+    deps.update(i.name for i in unit.facts.imports if i.name)
+    deps.update(i.module for i in unit.facts.imports if i.level == 0)
     records = [r for src, src_edges in by_source.items() for r in edge_records(src, src_edges)]
-    if spooling():  # a bulk load: this process writes the edges
+    if spooling():  # a bulk load: this process writes the edges and the file's dependencies
+        records += [("deps", text_key(unit.repo, name, unit.path), b"") for name in deps]
         spool_puts(records)
         records = []
     return ResolvedFile(unit.path, records, sorted(deps), externals)
