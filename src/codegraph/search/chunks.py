@@ -117,16 +117,17 @@ def file_chunks(repo: str, path: str, facts: FileFacts, def_ids: list[str],
 
 def _elide(lines: list[str], start: int, end: int, spans: list[tuple[int, int]]) -> list[str]:
     """A class's lines with each method's body replaced by its first line."""
+    ends: dict[int, int] = {}  # first line of a method -> its last (the first given wins)
+    for s, e in spans:
+        ends.setdefault(s, e)
     out: list[str] = []
-    skip_until = 0
-    for number in range(start, end + 1):
-        if number <= skip_until:
-            continue
-        for s, e in spans:
-            if s == number:
-                out.append(lines[number - 1] + (" ..." if e > s else ""))
-                skip_until = e
-                break
-        else:
+    number = start
+    while number <= end:
+        e = ends.get(number)
+        if e is None:
             out.append(lines[number - 1])
+        else:
+            out.append(lines[number - 1] + (" ..." if e > number else ""))
+            number = max(number, e)
+        number += 1
     return out
