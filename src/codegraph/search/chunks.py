@@ -123,11 +123,11 @@ def _elide(lines: list[str], start: int, end: int, spans: list[tuple[int, int]])
     out: list[str] = []
     number = start
     while number <= end:
-        e = ends.get(number)
-        if e is None:
+        last = ends.get(number)
+        if last is None:
             out.append(lines[number - 1])
         else:
-            out.append(lines[number - 1] + (" ..." if e > number else ""))
-            number = max(number, e)
+            out.append(lines[number - 1] + (" ..." if last > number else ""))
+            number = max(number, last)
         number += 1
     return out
