@@ -115,11 +115,11 @@ def python_docstring(node: Node) -> str:
     body = node.child_by_field_name("body")
     if body is None or body.named_child_count == 0:
         return ""
-    first = body.named_children[0]
-    if first.type != "expression_statement" or first.named_child_count == 0:
+    first = body.named_child(0)  # not named_children: a long body would be listed whole
+    if first is None or first.type != "expression_statement" or first.named_child_count == 0:
         return ""
-    string = first.named_children[0]
-    if string.type != "string":
+    string = first.named_child(0)
+    if string is None or string.type != "string":
         return ""
     parts = [node_text(c) for c in string.named_children if c.type == "string_content"]
     return inspect.cleandoc("".join(parts))[:MAX_DOC]
