@@ -194,7 +194,7 @@ class Indexer:
             p: r for p in [*found, *(s.path for s in skipped), *(deleted or [])]
             if (r := store.file(repo, p)) is not None
         }
-        cold = complete and not stored
+        cold = complete and not stored  # a first index: loaded in bulk
         report.files = len(found)
         jobs = []
         for path, sf in found.items():
@@ -241,10 +241,6 @@ class Indexer:
         finally:
             if load is not None:
                 load.close()
-        if cold:
-            # The bulk of a first index must reach SST files before the store closes:
-            # RocksDB's threads can write them while the caller goes on.
-            store.flush(wait=False)
 
     def _parse(self, repo: str, jobs: list[ParseJob], found: dict[str, SourceFile],
                stored: dict[str, FileRecord], layout: RepoLayout, top: MemoryTable,
