@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -126,6 +127,13 @@ def parse_all(jobs: list[ParseJob], workers: int, repo: str, layout: RepoLayout,
     if workers <= 1 or len(jobs) < POOL_THRESHOLD:
         yield from map(parse_one, jobs)
         return
+    from codegraph.parse.extract import prepare
+
+    for language in {job.language for job in jobs}:
+        # Parser and compiled query, once: the workers inherit them. A language that
+        # fails here fails again in parse_one, which reports it for each of its files.
+        with contextlib.suppress(Exception):
+            prepare(language)
     chunk = max(1, min(32, len(jobs) // (workers * 8)))
     with forked_pool(workers) as pool:
         largest_first = sorted(jobs, key=lambda j: j.size, reverse=True)

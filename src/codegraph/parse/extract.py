@@ -88,6 +88,12 @@ def _runtime(language: str) -> _LanguageRuntime:
     return rt
 
 
+def prepare(language: str) -> None:
+    """Load the language's grammar and compile its query now (processes forked later
+    inherit them, instead of each compiling its own)."""
+    _runtime(language)
+
+
 def node_text(node: Node | None) -> str:
     if node is None or node.text is None:
         return ""
