@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from codegraph.graph.model import Node
 from codegraph.store.rocks import unpack
 from helpers import cli_env, dangling_edges, dump_store, mirrored_edges, run_cli, run_json
 
@@ -175,6 +177,34 @@ class Killed(Exception):
     """Stands for a kill -9 at one exact point of a run."""
 
 
+def copy_corpus(corpus: Path, tmp_path: Path) -> Path:
+    root = tmp_path / corpus.name  # the same repository name
+    shutil.copytree(corpus, root)
+    return root
+
+
+def unrecorded_paths(dump: dict[str, dict[bytes, bytes]]) -> list[str]:
+    """Paths of the stored nodes that no file record covers (what a killed run left)."""
+    recorded = {key.split(b"\0", 1)[1].decode() for key in dump["files"]}
+    paths = {Node.from_wire(k.hex(), unpack(v)).path for k, v in dump["nodes"].items()}
+    return sorted(paths - recorded)
+
+
+def rerun_without(root: Path, data: Path, gone: list[str], tmp_path: Path) -> dict[str, Any]:
+    """Delete five of these files (whose data a killed run may have left), index again,
+    and check the store against a clean index of what is left: nothing of the deleted
+    files may stay behind."""
+    gone = [path for path in gone if not path.endswith("__init__.py")]  # renames modules
+    assert len(gone) >= 5
+    for path in gone[:5]:
+        (root / path).unlink()
+    report = index_clean(root, data)
+    clean = tmp_path / "clean"
+    index_clean(root, clean)
+    assert_same_store(data, clean)
+    return report
+
+
 @pytest.mark.parametrize("ingested", [("qnames", "nodes"), ("qnames", "nodes", "names",
                                                             "chunks", "facts")])
 def test_first_index_killed_while_ingesting(corpus: Path, clean_data: Path, tmp_path: Path,
@@ -194,19 +224,66 @@ def test_first_index_killed_while_ingesting(corpus: Path, clean_data: Path, tmp_
         ingest(load.store, [f for f in files if f[0] in ingested], first=INGEST_FIRST)
         raise Killed
 
-    data = tmp_path / "data"
+    root, data = copy_corpus(corpus, tmp_path), tmp_path / "data"
     with Store.open(str(data / "rocksdb")) as store, monkeypatch.context() as patch:
         patch.setattr(BulkLoad, "finish_parse", ingest_then_die)
         with pytest.raises(Killed):
-            Indexer(store, workers=2).index(str(corpus))
+            Indexer(store, workers=2).index(str(root))
     left = dump_store(data)
     assert left["files"] == {} and len(left["nodes"]) > 1000  # data, but no file
     if "chunks" in ingested:
         assert left["chunks"] and left["facts"]
-    report = index_clean(corpus, data)
-    assert report["parsed"] == PACKAGES * (MODULES + 1) + 1
-    assert_same_store(data, clean_data)
+    report = rerun_without(root, data, unrecorded_paths(left), tmp_path)
+    assert report["parsed"] == PACKAGES * (MODULES + 1) + 1 - 5
     assert not (data / "rocksdb" / "bulk-spool").exists()  # spooled files: none left behind
+
+
+@pytest.mark.parametrize("point", ["after_ingesting", "after_recording"])
+def test_first_index_killed_between_segments(corpus: Path, clean_data: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch,
+                                            point: str) -> None:
+    """A first index parses in segments and records each one's files: killed at its third
+    checkpoint (the segment's files ingested, or also recorded), it keeps what it recorded,
+    and the next run removes the rest and goes on from there."""
+    from codegraph.index import parsing
+    from codegraph.index.bulk import INGEST_FIRST, BulkLoad
+    from codegraph.index.indexer import Indexer
+    from codegraph.store.rocks import Store
+    from codegraph.store.sst import ingest
+
+    checkpoints: list[int] = []  # files recorded by each
+    real_record = BulkLoad._record
+
+    def record_then_die(load: BulkLoad, done: bool) -> None:
+        files = len(load._unrecorded)
+        if len(checkpoints) < 2 or done:
+            checkpoints.append(files)
+            return real_record(load, done)
+        if point == "after_ingesting":
+            ingest(load.store, load.spool.finish(), first=INGEST_FIRST)
+        else:
+            real_record(load, done)
+            checkpoints.append(files)
+        raise Killed
+
+    root, data = copy_corpus(corpus, tmp_path), tmp_path / "data"
+    with Store.open(str(data / "rocksdb")) as store, monkeypatch.context() as patch:
+        patch.setattr(parsing, "SEGMENT_BYTES", 200_000)  # about 15 segments
+        patch.setattr(BulkLoad, "_record", record_then_die)
+        with pytest.raises(Killed):
+            Indexer(store, workers=2).index(str(root))
+    left = dump_store(data)
+    kept = len(left["files"])
+    assert kept == sum(checkpoints) and len(checkpoints) in (2, 3) and kept > 0
+    assert len(left["dirty"]) == kept  # recorded, and still to be resolved
+    orphaned = unrecorded_paths(left)
+    assert bool(orphaned) == (point == "after_ingesting")
+    recorded = {key.split(b"\0", 1)[1].decode() for key in left["files"]}
+    gone = orphaned or sorted({str(p.relative_to(root)) for p in root.rglob("*.py")}
+                              - recorded)
+    report = rerun_without(root, data, gone, tmp_path)
+    total = PACKAGES * (MODULES + 1) + 1 - 5
+    assert (report["parsed"], report["resolved"]) == (total - kept, total)
 
 
 @pytest.mark.parametrize("event", ["parsed", "resolve"])

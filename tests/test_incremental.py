@@ -13,6 +13,7 @@ import pytest
 
 from codegraph.api import CodeGraph
 from codegraph.query.queries import QueryError
+from codegraph.store.rocks import unpack
 from helpers import dangling_edges, dump_store, mirrored_edges, touch_later, write_tree
 
 UTIL = """\
@@ -189,6 +190,37 @@ def test_incremental_equals_clean_build(cg: CodeGraph, repo: Path, tmp_path: Pat
                  if cf not in ("names", "qnames") or k[-8:] in fresh["nodes"]}
         assert extra == set(), cf
         assert fresh[cf].items() <= incremental[cf].items(), cf
+
+
+def test_package_init_removed_or_added_renames_modules(tmp_path: Path) -> None:
+    """Removing a package's ``__init__.py`` renames the modules below it (``lib.pkg.util``
+    becomes ``pkg.util``), although their files did not change: their nodes are replaced,
+    and the store equals a clean build; adding it back names them as before."""
+    repo = write_tree(tmp_path / "repo", {
+        "lib/__init__.py": "", "lib/pkg/__init__.py": "",
+        "lib/pkg/util.py": "def helper():\n    return 1\n",
+        "main.py": "from lib.pkg.util import helper\n\n\ndef main():\n    return helper()\n"})
+    data = tmp_path / "data"
+    with CodeGraph.open(str(data)) as cg:
+        cg.index(str(repo), workers=1)
+        assert names(cg.callers("lib.pkg.util.helper")) == {"main.main"}
+        (repo / "lib/__init__.py").unlink()
+        report = cg.index(str(repo), workers=1)
+        assert (report.deleted, report.parsed) == (1, 2)  # lib/pkg/__init__.py, util.py
+        assert names(cg.symbols("helper")) == {"pkg.util.helper"}
+    renamed = check_consistent(data)
+    with CodeGraph.open(str(tmp_path / "clean")) as clean:
+        clean.index(str(repo), workers=1)
+    fresh = check_consistent(tmp_path / "clean")
+    for cf in ("nodes", "out", "in", "names", "qnames", "files"):
+        used = {k: v for k, v in renamed[cf].items()
+                if cf != "nodes" or k in fresh["nodes"] or unpack(v)[0] != "external"}
+        assert used == fresh[cf], cf
+    write_tree(repo, {"lib/__init__.py": ""})
+    with CodeGraph.open(str(data)) as cg:
+        cg.index(str(repo), workers=1)
+        assert names(cg.callers("lib.pkg.util.helper")) == {"main.main"}
+    check_consistent(data)
 
 
 def test_full_rebuild_is_deterministic(cg: CodeGraph, repo: Path, tmp_path: Path) -> None:

@@ -12,11 +12,12 @@ most of what the workers make: on Django, 9.5 -> 7.5 CPU-seconds for a first ind
 The crash contract (kill -9 at any point; the next run completes the store):
 
 1. ``BulkLoad`` first commits a marker, ``meta: bulk \\0 repo``.
-2. At the end of parsing, the spooled files are ingested column family by column family.
-   One batch then writes every file record, marks every file dirty (to be resolved) and
-   removes the marker. A run killed before that batch leaves the marker: the next run
-   finds it and removes whatever of the repository the store holds (``recover``), then
-   starts over. Nothing of a first index is visible as files before that batch.
+2. Parsing goes in segments (``parsing.SEGMENT_BYTES`` of source). At the end of each,
+   the spooled files are ingested column family by column family; one batch then records
+   the segment's files and marks them dirty (to be resolved). The last such batch also
+   removes the marker. A run killed before it leaves the marker: the next run finds it,
+   removes what no file record covers (``recover``), and goes on from the recorded files
+   as an incremental run would.
 3. At the end of resolving, the edges are ingested; one batch then records each file's
    dependencies and clears the dirty marks. A run killed before that batch leaves the
    files dirty, and the next run resolves them again (it replaces their edges).
@@ -42,30 +43,38 @@ def pending(store: Store, repo: str) -> bool:
 
 
 def recover(store: Store, repo: str) -> int:
-    """Remove everything of ``repo`` that a killed first index left, and its marker.
-    Returns how many nodes were removed.
+    """Remove what a killed first index of ``repo`` left beyond the files it recorded (at
+    its checkpoints), and its marker. Returns how many nodes were removed.
 
     Every node has a ``qnames`` key ending in the repository's name and its id, ingested
     first (``INGEST_FIRST``): a node's other keys are found from there. Edges into a node
-    come from its own repository; the other column families are keyed by repository."""
+    come from its own repository; chunks and facts are keyed by repository and path."""
+    recorded = {rec.path for rec in store.files(repo)}
     tail = b"\0" + repo.encode() + b"\0"
-    keys = [key for key in store.scan_keys("qnames", b"") if key[:-8].endswith(tail)]
     wb = store.batch()
     handle = store.handle
-    for key in keys:
+    removed, paths = 0, set()
+    for key in store.scan_keys("qnames", b""):
+        if not key[:-8].endswith(tail):
+            continue
         raw = key[-8:]
         node = store.node(raw.hex())
+        if node is not None and node.path in recorded:
+            continue  # of a file recorded at a checkpoint
         if node is not None:  # ingested after qnames, before names
+            paths.add(node.path)
             store.delete_node(wb, node)
         wb.delete(key, handle["qnames"])
         wb.delete(raw, handle["out"])
         wb.delete_range(raw, raw + b"\xff" * 16, handle["in"])  # keys: dst id + 13 bytes
-    prefix = repo.encode() + b"\0"
-    for cf in ("files", "facts", "deps", "dirty", "chunks"):
-        wb.delete_range(prefix, prefix[:-1] + b"\1", handle[cf])
+        removed += 1
+    for path in paths - recorded:
+        key = text_key(repo, path)
+        wb.delete(key, handle["facts"])
+        wb.delete_range(key + b"\0", key + b"\1", handle["chunks"])
     wb.delete(MARKER + repo.encode(), handle["meta"])
     store.commit(wb)
-    return len(keys)
+    return removed
 
 
 class BulkLoad:
@@ -80,22 +89,37 @@ class BulkLoad:
         os.makedirs(self.directory)
         self.spool = Spool(self.directory, "parse")
         self.records: dict[str, FileRecord] = {}  # path -> the record it will have
+        self._unrecorded: list[FileRecord] = []  # parsed since the last checkpoint
         wb = store.batch()
         wb.put(MARKER + repo.encode(), b"", store.handle["meta"])
         store.commit(wb)
 
     def parsed(self, rec: FileRecord) -> None:
         self.records[rec.path] = rec
+        self._unrecorded.append(rec)
+
+    def checkpoint(self) -> None:
+        """Make the files parsed so far last: ingest what was spooled, then record them
+        (dirty: to be resolved) in one batch. The marker stays until the end of parsing:
+        a run killed after a checkpoint keeps the files recorded so far, and the next run
+        removes only what no file record covers (``recover``), then goes on from there."""
+        self._record(done=False)
 
     def finish_parse(self) -> None:
+        """The last checkpoint of the parse phase, which also removes the marker."""
+        self._record(done=True)
+        self.spool = Spool(self.directory, "resolve")
+
+    def _record(self, done: bool) -> None:
         store, repo = self.store, self.repo
         ingest(store, self.spool.finish(), first=INGEST_FIRST)
-        self.spool = Spool(self.directory, "resolve")
         wb = store.batch()
-        for rec in self.records.values():
+        for rec in self._unrecorded:
             store.put_file(wb, rec)
             wb.put(text_key(repo, rec.path), b"", store.handle["dirty"])
-        wb.delete(MARKER + repo.encode(), store.handle["meta"])
+        self._unrecorded.clear()
+        if done:
+            wb.delete(MARKER + repo.encode(), store.handle["meta"])
         store.commit(wb)
 
     def resolved(self, unit: FileUnit, resolved: ResolvedFile,

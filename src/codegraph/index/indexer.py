@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from codegraph import config
-from codegraph.graph.build import make_unit
+from codegraph.graph.build import make_unit, resolver_for
 from codegraph.graph.layout import RepoLayout
 from codegraph.graph.model import EdgeKind, Node
 from codegraph.graph.symbols import FileUnit, LayeredTable, MemoryTable, SymbolTable
@@ -106,6 +106,23 @@ def _imports(store: Store, rec: FileRecord, wire: list[Any] | None) -> set[tuple
             for imp in FileFacts.from_wire(wire).imports
             if imp.source < 0 and (imp.level > 0 or next(store.scan_keys(
                 "qnames", text_key(imp.module, rec.repo) + b"\0"), None) is not None)}
+
+
+def renamed_modules(stored: dict[str, FileRecord], added_or_gone: set[str],
+                    parsing: set[str], layout: RepoLayout) -> list[str]:
+    """Stored Python files, not parsed in this run, whose module name changes with the
+    layout: a package's ``__init__.py`` added or removed renames the modules below it (and
+    with them the ids of their nodes)."""
+    packages = {p.rpartition("/")[0] for p in added_or_gone
+                if p.rpartition("/")[2] == "__init__.py"}
+    if not packages:
+        return []
+    python = resolver_for("python")
+    return [path for path, rec in stored.items()
+            if rec.language == "python" and rec.node_ids and path not in parsing
+            and path not in added_or_gone
+            and any(not d or path.startswith(d + "/") for d in packages)
+            and python.module_name(path, "", layout) != rec.module]
 
 
 class Indexer:
@@ -194,7 +211,9 @@ class Indexer:
             p: r for p in [*found, *(s.path for s in skipped), *(deleted or [])]
             if (r := store.file(repo, p)) is not None
         }
-        cold = complete and not stored  # a first index: loaded in bulk
+        # A first index (nothing parsed is stored: at most skipped or failed files) is
+        # loaded in bulk.
+        cold = complete and not any(rec.node_ids for rec in stored.values())
         report.files = len(found)
         jobs = []
         for path, sf in found.items():
@@ -212,6 +231,11 @@ class Indexer:
 
         layout = RepoLayout(root, set(found) | ({p for p in stored if p not in gone}
                                                 if not complete else set()))
+        parsing = {job.path for job in jobs}
+        for path in renamed_modules(stored, set(found) - set(stored) | gone, parsing, layout):
+            sf = found[path]  # unchanged, but named anew: parsed again, its nodes replaced
+            jobs.append(ParseJob(path, sf.abspath, sf.language, "", sf.size))
+            report.unchanged -= 1
         load = BulkLoad(self.store, repo) if cold else None
         # A bulk load's parse workers also write the lexical rows themselves, when they can.
         directory = on_chunks.stage_directory() if load and on_chunks else None
@@ -251,7 +275,9 @@ class Indexer:
         store = self.store
         units: dict[str, FileUnit] = {}
         self.progress({"event": "parse", "total": len(jobs)})
-        for done, result in enumerate(parse_all(jobs, self.workers, repo, layout), 1):
+        checkpoint = load.checkpoint if load is not None else None
+        for done, result in enumerate(parse_all(jobs, self.workers, repo, layout, checkpoint),
+                                      1):
             sf = found[result.path]
             rec = stored.get(result.path)
             if result.status == "unchanged" and rec is not None:

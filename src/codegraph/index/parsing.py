@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from codegraph.graph.layout import RepoLayout
 from codegraph.graph.symbols import FileUnit
-from codegraph.index.spooling import forked_pool, spool_puts, spooling, stage_rows, staging
+from codegraph.index.spooling import (
+    finish_workers,
+    forked_pool,
+    spool_puts,
+    spooling,
+    stage_rows,
+    staging,
+)
 from codegraph.index.walker import content_skip_reason
 from codegraph.parse.facts import FileFacts
 from codegraph.search.chunks import file_chunks
@@ -19,6 +26,7 @@ from codegraph.store.edges import Record
 from codegraph.store.rocks import node_records, pack, text_key, unpack
 
 POOL_THRESHOLD = 48  # fewer files than this are parsed in-process
+SEGMENT_BYTES = 64 << 20  # of source, between the checkpoints of a bulk load
 
 
 @dataclass(slots=True)
@@ -120,8 +128,12 @@ def parse_one(job: ParseJob) -> ParseResult:
 
 
 def parse_all(jobs: list[ParseJob], workers: int, repo: str, layout: RepoLayout,
-              ) -> Iterator[ParseResult]:
-    """Parse jobs, in parallel when there are enough of them; results in any order."""
+              checkpoint: Callable[[], None] | None = None) -> Iterator[ParseResult]:
+    """Parse jobs, in parallel when there are enough of them; results in any order.
+
+    With ``checkpoint`` (a bulk load), the workers' jobs come in segments of about
+    ``SEGMENT_BYTES`` of source: after the results of each but the last have been taken,
+    every worker writes out what it spooled, and ``checkpoint`` is called."""
     global _CONTEXT
     _CONTEXT = (repo, layout)
     if workers <= 1 or len(jobs) < POOL_THRESHOLD:
@@ -134,7 +146,25 @@ def parse_all(jobs: list[ParseJob], workers: int, repo: str, layout: RepoLayout,
         # fails here fails again in parse_one, which reports it for each of its files.
         with contextlib.suppress(Exception):
             prepare(language)
-    chunk = max(1, min(32, len(jobs) // (workers * 8)))
+    largest_first = sorted(jobs, key=lambda j: j.size, reverse=True)
+    segments = _segments(largest_first, SEGMENT_BYTES) if checkpoint else [largest_first]
     with forked_pool(workers) as pool:
-        largest_first = sorted(jobs, key=lambda j: j.size, reverse=True)
-        yield from pool.map(parse_one, largest_first, chunksize=chunk)
+        for n, segment in enumerate(segments, 1):
+            chunk = max(1, min(32, len(segment) // (workers * 8)))
+            yield from pool.map(parse_one, segment, chunksize=chunk)
+            if checkpoint is not None and n < len(segments):
+                finish_workers(pool, workers)
+                checkpoint()
+
+
+def _segments(jobs: list[ParseJob], segment_bytes: int) -> list[list[ParseJob]]:
+    """The jobs in order, cut where their sizes add up to ``segment_bytes``."""
+    segments: list[list[ParseJob]] = [[]]
+    size = 0
+    for job in jobs:
+        if size >= segment_bytes:
+            segments.append([])
+            size = 0
+        segments[-1].append(job)
+        size += job.size
+    return segments

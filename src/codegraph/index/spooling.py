@@ -76,25 +76,29 @@ def _finish_worker(_: int) -> tuple[list[SstFile], list[str]]:
 @contextmanager
 def forked_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     """A pool of ``workers`` forked processes. When a spool or stage is set, leaving the
-    block (without an exception) has every worker write out its own, and adds their files
-    to those of this process's spool and stage."""
+    block (without an exception) has every worker write out its own (``finish_workers``)."""
     global _BARRIER
     ctx = multiprocessing.get_context("fork")
-    spool, stage = _SPOOL, _STAGE
     # Each worker gets a copy of this process's spool and stage: they must be empty.
-    assert spool is None or spool.empty, "a spool must be empty when workers fork"
-    assert stage is None or stage.empty, "a row stage must be empty when workers fork"
-    writing = spool is not None or stage is not None
+    assert _SPOOL is None or _SPOOL.empty, "a spool must be empty when workers fork"
+    assert _STAGE is None or _STAGE.empty, "a row stage must be empty when workers fork"
+    writing = _SPOOL is not None or _STAGE is not None
     _BARRIER = ctx.Barrier(workers) if writing else None
     try:
         # With "fork", the pool starts all of its workers at once (Python >= 3.11).
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint) as pool:
             yield pool
             if writing:
-                for sst_files, stage_files in pool.map(_finish_worker, range(workers)):
-                    if spool is not None:
-                        spool.files.extend(sst_files)
-                    if stage is not None:
-                        stage.files.extend(stage_files)
+                finish_workers(pool, workers)
     finally:
         _BARRIER = None
+
+
+def finish_workers(pool: ProcessPoolExecutor, workers: int) -> None:
+    """Have every (idle) worker of a ``forked_pool`` write out its spool and stage, and add
+    their files to those of this process's; the workers can go on spooling after it."""
+    for sst_files, stage_files in pool.map(_finish_worker, range(workers)):
+        if _SPOOL is not None:
+            _SPOOL.files.extend(sst_files)
+        if _STAGE is not None:
+            _STAGE.files.extend(stage_files)

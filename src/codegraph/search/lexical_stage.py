@@ -19,13 +19,15 @@ from codegraph.search.lexical import STAGE_TABLE, LexicalRow
 
 
 class RowStage:
-    """One process's staged rows (its file is created on the first rows, so that a forked
-    worker opens its own); ``finish`` closes it and gives every file written."""
+    """One process's staged rows (a file is created on the first rows, so that a forked
+    worker opens its own); ``finish`` closes it and gives the files written since the last
+    ``finish`` (rows added after it go to a new file)."""
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
         self.files: list[str] = []
         self._db: sqlite3.Connection | None = None
+        self._opened = 0
 
     @property
     def empty(self) -> bool:
@@ -35,7 +37,9 @@ class RowStage:
         if not rows:
             return
         if self._db is None:
-            self._db = self._create(os.path.join(self.directory, f"rows-{os.getpid()}.sqlite"))
+            self._db = self._create(os.path.join(
+                self.directory, f"rows-{os.getpid()}-{self._opened}.sqlite"))
+            self._opened += 1
         self._db.executemany(f"INSERT INTO {STAGE_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              rows)
 
@@ -54,7 +58,8 @@ class RowStage:
             self._db.execute("COMMIT")
             self._db.close()
             self._db = None
-        return self.files
+        files, self.files = self.files, []
+        return files
 
 
 def fresh_directory(path: str) -> str:

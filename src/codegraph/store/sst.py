@@ -28,7 +28,8 @@ SstFile = tuple[str, str]  # (column family, path)
 
 
 class Spool:
-    """Puts held by one process; ``finish`` writes the rest and gives every file written."""
+    """Puts held by one process; ``finish`` writes the rest and gives the files written
+    since the last ``finish`` (the spool can go on after it)."""
 
     def __init__(self, directory: str, name: str, spill_bytes: int = SPILL_BYTES) -> None:
         self.directory = directory
@@ -53,7 +54,7 @@ class Spool:
 
     @property
     def empty(self) -> bool:
-        """Nothing held and nothing written yet."""
+        """Nothing held and no file to give."""
         return not self._puts and not self.files
 
     def spill(self) -> None:
@@ -74,7 +75,8 @@ class Spool:
 
     def finish(self) -> list[SstFile]:
         self.spill()
-        return self.files
+        files, self.files = self.files, []
+        return files
 
 
 def ingest(store: Store, files: Sequence[SstFile], first: Sequence[str] = ()) -> None:
