@@ -1,13 +1,14 @@
 """A repository's first index, loaded in bulk.
 
-When the store holds nothing of a repository yet, the indexer does not commit a batch per
-file. The parse and resolve workers spool their puts (nodes, names, chunks, facts; edges,
-dependencies) and write them as sorted SST files, which each phase ingests at its end
-(``store/sst.py``); the parse workers also stage their lexical rows in files of their own
-(``search/lexical_stage.py``). Only the file records, dirty marks, external nodes and this
-module's marker pass through the indexing process. That saves the write-ahead log, the
-memtable inserts and the flushes of several hundred thousand keys, and the pickling of
-most of what the workers make: on Django, 9.5 -> 7.5 CPU-seconds for a first index.
+When the store holds nothing parsed of a repository yet (at most skipped or failed
+files), the indexer does not commit a batch per file. The parse and resolve workers spool
+their puts (nodes, names, chunks, facts; edges, dependencies) and write them as sorted SST
+files, which are ingested at the checkpoints below (``store/sst.py``); the parse workers
+also stage their lexical rows in files of their own (``search/lexical_stage.py``). Only
+the file records, dirty marks, external nodes and this module's marker pass through the
+indexing process. That saves the write-ahead log, the memtable inserts and the flushes of
+several hundred thousand keys, and the pickling of most of what the workers make: on
+Django, 9.5 -> 7.5 CPU-seconds for a first index.
 
 The crash contract (kill -9 at any point; the next run completes the store):
 

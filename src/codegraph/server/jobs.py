@@ -5,8 +5,8 @@ removing a repository and filling in embeddings all run here, one at a time. Fil
 updates jump the queue; embedding, the slow part, runs last and steps aside for them.
 A job is cancelled between files (or embedding batches): each file's update is one atomic
 batch and the indexer's dirty marks let the next run finish what a cancelled one started.
-(A repository's first index is a bulk load instead: cancelled while parsing, it is started
-over by the next run; see index/bulk.py.)
+(A repository's first index is a bulk load instead: cancelled while parsing, it keeps the
+files of its last checkpoint; see index/bulk.py.)
 """
 
 from __future__ import annotations
