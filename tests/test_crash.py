@@ -183,11 +183,14 @@ def copy_corpus(corpus: Path, tmp_path: Path) -> Path:
     return root
 
 
+def recorded_paths(dump: dict[str, dict[bytes, bytes]]) -> set[str]:
+    return {key.split(b"\0", 1)[1].decode() for key in dump["files"]}
+
+
 def unrecorded_paths(dump: dict[str, dict[bytes, bytes]]) -> list[str]:
     """Paths of the stored nodes that no file record covers (what a killed run left)."""
-    recorded = {key.split(b"\0", 1)[1].decode() for key in dump["files"]}
     paths = {Node.from_wire(k.hex(), unpack(v)).path for k, v in dump["nodes"].items()}
-    return sorted(paths - recorded)
+    return sorted(paths - recorded_paths(dump))
 
 
 def rerun_without(root: Path, data: Path, gone: list[str], tmp_path: Path) -> dict[str, Any]:
@@ -207,7 +210,7 @@ def rerun_without(root: Path, data: Path, gone: list[str], tmp_path: Path) -> di
 
 @pytest.mark.parametrize("ingested", [("qnames", "nodes"), ("qnames", "nodes", "names",
                                                             "chunks", "facts")])
-def test_first_index_killed_while_ingesting(corpus: Path, clean_data: Path, tmp_path: Path,
+def test_first_index_killed_while_ingesting(corpus: Path, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch,
                                             ingested: tuple[str, ...]) -> None:
     """The state that a kill leaves between the ingestion of the parsed files' column
@@ -239,7 +242,7 @@ def test_first_index_killed_while_ingesting(corpus: Path, clean_data: Path, tmp_
 
 
 @pytest.mark.parametrize("point", ["after_ingesting", "after_recording"])
-def test_first_index_killed_between_segments(corpus: Path, clean_data: Path, tmp_path: Path,
+def test_first_index_killed_between_segments(corpus: Path, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch,
                                             point: str) -> None:
     """A first index parses in segments and records each one's files: killed at its third
@@ -278,9 +281,8 @@ def test_first_index_killed_between_segments(corpus: Path, clean_data: Path, tmp
     assert len(left["dirty"]) == kept  # recorded, and still to be resolved
     orphaned = unrecorded_paths(left)
     assert bool(orphaned) == (point == "after_ingesting")
-    recorded = {key.split(b"\0", 1)[1].decode() for key in left["files"]}
     gone = orphaned or sorted({str(p.relative_to(root)) for p in root.rglob("*.py")}
-                              - recorded)
+                              - recorded_paths(left))
     report = rerun_without(root, data, gone, tmp_path)
     total = PACKAGES * (MODULES + 1) + 1 - 5
     assert (report["parsed"], report["resolved"]) == (total - kept, total)

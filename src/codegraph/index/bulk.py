@@ -30,7 +30,7 @@ import os
 from collections.abc import Iterable
 
 from codegraph.graph.symbols import FileUnit
-from codegraph.index.resolving import ResolvedFile
+from codegraph.index.resolving import ResolvedFile, new_externals
 from codegraph.store.rocks import FileRecord, Store, text_key
 from codegraph.store.sst import Spool, discard_spools, ingest, spool_directory
 
@@ -127,10 +127,7 @@ class BulkLoad:
                  written_externals: set[str]) -> None:
         """Spool the external nodes that a file's edges point to, each once (its edges
         and dependencies were spooled by the process that resolved it)."""
-        for ext_id, ext_records in resolved.externals.items():
-            if ext_id not in written_externals:
-                written_externals.add(ext_id)
-                self.spool.add(ext_records)
+        self.spool.add(new_externals(resolved, written_externals))
         self.records[unit.path].deps = resolved.deps
 
     def finish_resolve(self, paths: Iterable[str]) -> None:

@@ -30,7 +30,7 @@ from codegraph.graph.symbols import FileUnit, LayeredTable, MemoryTable, SymbolT
 from codegraph.index.bulk import BulkLoad, pending, recover
 from codegraph.index.gcpause import gc_paused
 from codegraph.index.parsing import ParseJob, ParseResult, parse_all
-from codegraph.index.resolving import ResolvedFile, resolve_all
+from codegraph.index.resolving import ResolvedFile, new_externals, resolve_all
 from codegraph.index.spooling import spooled
 from codegraph.index.walker import SkippedFile, SourceFile, walk
 from codegraph.parse.facts import CLASS_LIKE, FileFacts
@@ -236,7 +236,7 @@ class Indexer:
             sf = found[path]  # unchanged, but named anew: parsed again, its nodes replaced
             jobs.append(ParseJob(path, sf.abspath, sf.language, "", sf.size))
             report.unchanged -= 1
-        load = BulkLoad(self.store, repo) if cold else None
+        load = BulkLoad(store, repo) if cold else None
         # A bulk load's parse workers also write the lexical rows themselves, when they can.
         directory = on_chunks.stage_directory() if load and on_chunks else None
         stage = RowStage(directory) if directory else None
@@ -481,10 +481,7 @@ class Indexer:
             for node_id in [unit.module_id, *unit.def_ids]:
                 store.delete_out_edges(wb, node_id)
         store.put(wb, resolved.records)
-        for ext_id, ext_records in resolved.externals.items():
-            if ext_id not in written_externals:
-                written_externals.add(ext_id)
-                store.put(wb, ext_records)
+        store.put(wb, new_externals(resolved, written_externals))
         rec = store.file(repo, unit.path)
         if rec is not None:
             deps = resolved.deps

@@ -53,6 +53,17 @@ def pack_edges(unit: FileUnit, edges: list[Edge]) -> ResolvedFile:
     return ResolvedFile(unit.path, records, sorted(deps), externals)
 
 
+def new_externals(resolved: ResolvedFile, written: set[str]) -> list[Record]:
+    """The puts of the file's external nodes that are not in ``written`` yet, which it
+    extends: external nodes are shared by the files of a run, and written once."""
+    records: list[Record] = []
+    for ext_id, ext_records in resolved.externals.items():
+        if ext_id not in written:
+            written.add(ext_id)
+            records += ext_records
+    return records
+
+
 # Set before workers fork, so that they inherit it.
 _CONTEXT: tuple[list[FileUnit], SymbolTable, dict[str, list[Edge]]] | None = None
 
