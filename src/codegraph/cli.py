@@ -4,10 +4,11 @@ need them, so a query starts fast."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 EXIT_ERROR = 2
 
@@ -117,6 +118,10 @@ def _print_human(command: str, results: Any) -> None:
         _print_items(results, at_site=command != "callees")
 
 
+# Objects that the process's exit frees, all at once (see ``run``).
+_LEFT_TO_EXIT: list[object] = []
+
+
 def _index(args: argparse.Namespace) -> int:
     from codegraph.api import CodeGraph
     from codegraph.index.progress import make_progress
@@ -127,6 +132,9 @@ def _index(args: argparse.Namespace) -> int:
     progress = make_progress("none" if args.json else args.progress)
     with CodeGraph.open(args.data_dir) as cg:
         indexer = cg.indexer(args.workers, progress)
+        if not args.watch:  # the run's working set is left to the exit (see ``run``)
+            indexer.keep_working_set = True
+            _LEFT_TO_EXIT.append(indexer)
         feed = cg.search_service().lexical_feed(full=args.full)
         report = indexer.index(args.path, name=args.name, full=args.full, on_chunks=feed)
         feed.finish()
@@ -256,5 +264,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def run() -> NoReturn:
+    """The console script: ``main``, then exit at once. A process that has just indexed a
+    large repository holds millions of small objects; the interpreter's teardown would
+    free them one by one (tens of ms) for nothing. Everything that must last is written
+    by then: the store and the lexical index are closed, and the output is flushed here."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to flush to
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -21,7 +21,6 @@ from codegraph.graph.model import (
     Edge,
     EdgeKind,
     Node,
-    external_id,
     node_id,
     short_name,
 )
@@ -139,9 +138,10 @@ def resolve(units: list[FileUnit], top: MemoryTable, table: SymbolTable | None =
     return out
 
 
-def external_node(edge: Edge, language: str) -> Node:
-    qname = edge.external
-    return Node(external_id(qname), "external", short_name(qname), qname, language, "", "")
+def external_node(node_id: str, qualified_name: str, language: str) -> Node:
+    """The node of an edge's external target (``edge.dst``, ``edge.external``)."""
+    return Node(node_id, "external", short_name(qualified_name), qualified_name, language,
+                "", "")
 
 
 @dataclass(slots=True)
@@ -189,6 +189,6 @@ def build_graph(repo: str, files: dict[str, bytes], root: str = "") -> Graph:
     for path_edges, unit in zip(resolve(units, top).values(), units, strict=True):
         for e in path_edges:
             if e.external and e.dst not in graph.nodes:
-                graph.nodes[e.dst] = external_node(e, unit.language)
+                graph.nodes[e.dst] = external_node(e.dst, e.external, unit.language)
             graph.edges.append(e)
     return graph

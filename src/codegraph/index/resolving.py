@@ -18,16 +18,17 @@ POOL_THRESHOLD = 200  # fewer files than this are resolved in-process
 @dataclass(slots=True)
 class ResolvedFile:
     path: str
+    language: str
     records: list[Record]  # puts for the edges (none when spooled)
     deps: list[str]  # names whose definition elsewhere would change these edges (sorted)
-    externals: dict[str, list[Record]]  # puts for the external nodes, by node id
+    externals: dict[str, str]  # the external nodes its edges point to: id -> qualified name
 
 
 def pack_edges(unit: FileUnit, edges: list[Edge]) -> ResolvedFile:
     own = {unit.module_id, *unit.def_ids}
     by_source: dict[str, list[Edge]] = {}
     deps: set[str] = set()
-    externals: dict[str, list[Record]] = {}
+    externals: dict[str, str] = {}
     for e in edges:
         if e.kind == EdgeKind.REFERENCES and e.resolution == EXTERNAL:
             continue  # an unresolved type or decorator name says nothing useful
@@ -36,11 +37,8 @@ def pack_edges(unit: FileUnit, edges: list[Edge]) -> ResolvedFile:
         by_source.setdefault(e.src, []).append(e)
         if e.resolution in (NAME_MATCH, EXTERNAL):
             deps.add(e.name)
-        if e.external and e.dst not in externals:
-            # Externals are found by qualified name only: the plain-name index is for
-            # definitions, which resolvers may match names against.
-            node, _, qname = node_records(external_node(e, unit.language))
-            externals[e.dst] = [node, qname]
+        if e.external:
+            externals[e.dst] = e.external
     # An imported name may be re-exported (its edges change with the exporter), and an
     # import's edge also changes when its module appears or goes.
     deps.update(i.name for i in unit.facts.imports if i.name)
@@ -50,17 +48,21 @@ def pack_edges(unit: FileUnit, edges: list[Edge]) -> ResolvedFile:
         records += [("deps", text_key(unit.repo, name, unit.path), b"") for name in deps]
         spool_puts(records)
         records = []
-    return ResolvedFile(unit.path, records, sorted(deps), externals)
+    return ResolvedFile(unit.path, unit.language, records, sorted(deps), externals)
 
 
 def new_externals(resolved: ResolvedFile, written: set[str]) -> list[Record]:
     """The puts of the file's external nodes that are not in ``written`` yet, which it
     extends: external nodes are shared by the files of a run, and written once."""
     records: list[Record] = []
-    for ext_id, ext_records in resolved.externals.items():
+    for ext_id, qualified_name in resolved.externals.items():
         if ext_id not in written:
             written.add(ext_id)
-            records += ext_records
+            # Externals are found by qualified name only: the plain-name index is for
+            # definitions, which resolvers may match names against.
+            node, _, qname = node_records(external_node(ext_id, qualified_name,
+                                                        resolved.language))
+            records += (node, qname)
     return records
 
 

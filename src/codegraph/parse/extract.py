@@ -95,9 +95,8 @@ def prepare(language: str) -> None:
 
 
 def node_text(node: Node | None) -> str:
-    if node is None or node.text is None:
-        return ""
-    return node.text.decode("utf-8", errors="replace")
+    text = node.text if node is not None else None  # ``text`` makes a new bytes each time
+    return "" if text is None else text.decode("utf-8", errors="replace")
 
 
 def signature_of(node: Node, source: bytes) -> str:

@@ -81,8 +81,13 @@ def default_path(data_dir: str) -> str:
 def name_columns(chunk: Chunk) -> tuple[str, str]:
     """The ``name`` and ``context`` columns: the definition's own name; its qualified name
     and the signature line of the chunk's header (see ``chunks.header``)."""
-    lines = chunk.text.split("\n", 3)
-    signature = lines[2] if len(lines) > 2 and lines[0].startswith("# ") else ""
+    text, signature = chunk.text, ""
+    if text.startswith("# "):  # the third line (found, not split: a chunk can be long)
+        second = text.find("\n") + 1
+        third = text.find("\n", second) + 1 if second else 0
+        if third:
+            end = text.find("\n", third)
+            signature = text[third:end] if end >= 0 else text[third:]
     return (token_text(short_name(chunk.qualified_name)),
             token_text(f"{chunk.qualified_name}\n{signature}"))
 

@@ -42,21 +42,22 @@ _WORD = re.compile(r"\w+")
 # Server), a capitalized or lowercase word, then trailing digits; or a digit run.
 _PART = re.compile(r"[A-Z]+(?![a-z])[0-9]*|[A-Z]?[a-z]+[0-9]*|[0-9]+")
 _TRAILING_DIGITS = re.compile(r"[0-9]+$")
-# ASCII characters that are not ``\w``, as spaces: the words of ASCII text are then its
-# whitespace-separated runs (str.translate and str.split beat the regex twofold).
-_NON_WORD_ASCII = {c: " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}
+# A bytes.translate table that turns ASCII characters other than ``\w`` into spaces: the
+# words of ASCII text are then its whitespace-separated runs (twice as fast as the regex).
+_NON_WORD_BYTES = bytes(c if c < 128 and (chr(c).isalnum() or c == 95) else 32
+                        for c in range(256))
 _CACHE_LIMIT = 200_000
 # word -> its tokens. Identifiers repeat a lot in code: most words are a dict hit.
 _cache: dict[str, tuple[str, ...]] = {}
 
 
-class _JoinedTokens(dict[str, str]):
-    """word -> its tokens joined by spaces ("" for none), made on first lookup."""
+class _JoinedTokens(dict[bytes, str]):
+    """word (UTF-8) -> its tokens joined by spaces ("" for none), made on first lookup."""
 
-    def __missing__(self, word: str) -> str:
+    def __missing__(self, word: bytes) -> str:
         if len(self) >= _CACHE_LIMIT:
             self.clear()
-        joined = self[word] = " ".join(_word_tokens(word))
+        joined = self[word] = " ".join(_word_tokens(word.decode()))
         return joined
 
 
@@ -66,14 +67,20 @@ _joined = _JoinedTokens()
 def _words(text: str) -> list[str]:
     """The runs of word characters (letters, digits, ``_``) of ``text``."""
     if text.isascii():
-        return text.translate(_NON_WORD_ASCII).split()
+        return text.encode("ascii").translate(_NON_WORD_BYTES).decode("ascii").split()
     return _WORD.findall(text)
 
 
 def token_text(text: str) -> str:
     """``" ".join(code_tokens(text))``, the form the lexical index keeps text in, with the
-    per-word loop in C (a join over the words' cached joined tokens, empty ones left out)."""
-    return " ".join(filter(None, map(_joined.__getitem__, _words(text))))
+    per-word loop in C: a join over the words' cached joined tokens, empty ones left out.
+    ASCII text (nearly all code) is split as bytes: ``bytes.translate`` and ``bytes.split``
+    are table lookups, and bytes words are cheaper to make than str ones."""
+    if text.isascii():
+        words = text.encode("ascii").translate(_NON_WORD_BYTES).split()
+    else:
+        words = [word.encode() for word in _WORD.findall(text)]
+    return " ".join(filter(None, map(_joined.__getitem__, words)))
 
 
 def code_tokens(text: str) -> list[str]:

@@ -32,6 +32,17 @@ _LINE = struct.Struct(">I")
 _PACKER = msgpack.Packer(use_bin_type=True)
 
 
+class _Rounded(dict[float, float]):
+    """confidence -> as stored (3 decimals). Resolvers give few distinct confidences."""
+
+    def __missing__(self, confidence: float) -> float:
+        rounded = self[confidence] = round(confidence, 3)
+        return rounded
+
+
+_ROUNDED = _Rounded()
+
+
 def _line(e: Edge) -> int:
     return e.line if 0 <= e.line <= 0xFFFFFFFF else 0
 
@@ -43,7 +54,7 @@ def in_key(e: Edge) -> bytes:
 
 def in_value(e: Edge) -> bytes:
     value: bytes = _PACKER.pack(
-        [_RESOLUTION_CODE[e.resolution], round(e.confidence, 3), e.name, e.col])
+        [_RESOLUTION_CODE[e.resolution], _ROUNDED[e.confidence], e.name, e.col])
     return value
 
 
@@ -71,12 +82,14 @@ def edge_records(src: str, edges: list[Edge]) -> list[Record]:
     source = bytes.fromhex(src)
     records: list[Record] = []
     by_site: dict[tuple[int, bytes, int], list[Any]] = {}
-    for e in edges:
-        kind, dst = int(e.kind), bytes.fromhex(e.dst)
-        line = e.line if 0 <= e.line <= 0xFFFFFFFF else 0
-        resolution, confidence = _RESOLUTION_CODE[e.resolution], round(e.confidence, 3)
-        records.append(("in", b"".join((dst, _KIND_BYTE[e.kind], source, _LINE.pack(line))),
-                        _PACKER.pack([resolution, confidence, e.name, e.col])))
+    pack, pack_line, fromhex = _PACKER.pack, _LINE.pack, bytes.fromhex
+    for e in edges:  # the hot loop of a first index's resolving: kept plain
+        kind, dst, line = e.kind, fromhex(e.dst), e.line
+        if not 0 <= line <= 0xFFFFFFFF:
+            line = 0
+        resolution, confidence = _RESOLUTION_CODE[e.resolution], _ROUNDED[e.confidence]
+        records.append(("in", b"".join((dst, _KIND_BYTE[kind], source, pack_line(line))),
+                        pack([resolution, confidence, e.name, e.col])))
         by_site[(kind, dst, line)] = [kind, dst, line, resolution, confidence, e.name, e.col]
-    records.append(("out", source, _PACKER.pack([by_site[site] for site in sorted(by_site)])))
+    records.append(("out", source, pack([by_site[site] for site in sorted(by_site)])))
     return records

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from rocksdict import IngestExternalFileOptions, Options, SstFileWriter
@@ -36,17 +37,14 @@ class Spool:
         self.name = name  # in the file names: spools of one process need different ones
         self.spill_bytes = spill_bytes
         self.files: list[SstFile] = []
-        self._puts: dict[str, list[tuple[bytes, bytes]]] = {}
+        self._puts: defaultdict[str, list[tuple[bytes, bytes]]] = defaultdict(list)
         self._bytes = 0
         self._spills = 0
 
     def add(self, records: Iterable[Record]) -> None:
         puts, size = self._puts, 0
         for cf, key, value in records:
-            bucket = puts.get(cf)
-            if bucket is None:
-                bucket = puts[cf] = []
-            bucket.append((key, value))
+            puts[cf].append((key, value))
             size += len(key) + len(value)
         self._bytes += size
         if self._bytes >= self.spill_bytes:

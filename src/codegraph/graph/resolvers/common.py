@@ -43,10 +43,18 @@ def external(src: str, kind: EdgeKind, qualified_name: str, line: int, col: int,
 
 def name_match(table: SymbolTable, name: str, kinds: Iterable[str] = CALLABLE_TARGETS,
                exclude: str = "") -> list[Sym]:
-    """Definitions elsewhere with this exact name; empty when too many to be a useful guess."""
+    """Definitions elsewhere with this exact name; empty when too many to be a useful guess.
+    Remembered in the table's memo: common names (``get``, ``append``) have long lists."""
     wanted = frozenset(kinds)
-    found = [s for s in table.by_name(name) if s.kind in wanted and s.id != exclude]
-    return found if len(found) <= MAX_NAME_MATCHES else []
+    memo = table.memo()
+    key = ("name_match", name, wanted, exclude)
+    found: list[Sym] | None = memo.get(key)
+    if found is None:
+        found = [s for s in table.by_name(name) if s.kind in wanted and s.id != exclude]
+        if len(found) > MAX_NAME_MATCHES:
+            found = []
+        memo[key] = found
+    return found
 
 
 def guess(src: str, kind: EdgeKind, table: SymbolTable, name: str, line: int, col: int,

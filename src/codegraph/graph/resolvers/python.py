@@ -265,13 +265,15 @@ class _Resolver:
 
 
 def resolve_types(unit: FileUnit, table: SymbolTable) -> list[Edge]:
+    bases = [ref for ref in unit.facts.references if ref.kind == "inherits" and ref.source >= 0]
+    if not bases:  # most files: no resolver to make
+        return []
     r = _Resolver(unit, table)
     edges: list[Edge] = []
-    for ref in unit.facts.references:
-        if ref.kind == "inherits" and ref.source >= 0:
-            edges += r.resolve_name(unit.source_id(ref.source), EdgeKind.INHERITS, ref.name,
-                                    ref.qualifier, unit.facts.definitions[ref.source].parent,
-                                    ref.line, ref.col)
+    for ref in bases:
+        edges += r.resolve_name(unit.source_id(ref.source), EdgeKind.INHERITS, ref.name,
+                                ref.qualifier, unit.facts.definitions[ref.source].parent,
+                                ref.line, ref.col)
     return edges
 
 
