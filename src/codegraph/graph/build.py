@@ -57,11 +57,21 @@ def file_node_id(repo: str, path: str) -> str:
 
 @dataclass(slots=True)
 class FileGraph:
-    """A file's own nodes and structural edges."""
+    """A file's own nodes (the file, its module, its definitions), each with its parent."""
 
     unit: FileUnit
     nodes: list[Node] = field(default_factory=list)
-    edges: list[Edge] = field(default_factory=list)
+
+    def edges(self) -> list[Edge]:
+        """The structural edges, from each node's parent: the store keeps none (the
+        parent is enough), so they are made only for an in-memory ``Graph``."""
+        file_node, module_node, *definitions = self.nodes
+        edges = [Edge(file_node.parent, file_node.id, EdgeKind.CONTAINS),
+                 Edge(file_node.id, module_node.id, EdgeKind.CONTAINS)]
+        for n in definitions:
+            kind = EdgeKind.DEFINES if n.parent == module_node.id else EdgeKind.CONTAINS
+            edges.append(Edge(n.parent, n.id, kind, n.line, n.col, STRUCTURAL, 1.0))
+        return edges
 
 
 def make_unit(repo: str, path: str, facts: FileFacts, layout: RepoLayout) -> FileGraph:
@@ -78,8 +88,6 @@ def make_unit(repo: str, path: str, facts: FileFacts, layout: RepoLayout) -> Fil
                             1, 1, facts.lines, 1, "", "", repo_node(repo, "").id))
     graph.nodes.append(Node(module_id, "module", short_name(module), module, language, repo,
                             path, 1, 1, facts.lines, 1, "", "", file_id))
-    graph.edges.append(Edge(repo_node(repo, "").id, file_id, EdgeKind.CONTAINS))
-    graph.edges.append(Edge(file_id, module_id, EdgeKind.CONTAINS))
 
     chains: list[str] = []
     seen: dict[tuple[str, str], int] = {}
@@ -100,8 +108,6 @@ def make_unit(repo: str, path: str, facts: FileFacts, layout: RepoLayout) -> Fil
         parent_id = unit.def_ids[d.parent] if d.parent >= 0 else module_id
         graph.nodes.append(Node(def_id, d.kind, d.name, qname, language, repo, path, d.line,
                                 d.col, d.end_line, d.end_col, d.signature, d.doc, parent_id))
-        kind = EdgeKind.DEFINES if d.parent < 0 else EdgeKind.CONTAINS
-        graph.edges.append(Edge(parent_id, def_id, kind, d.line, d.col, STRUCTURAL, 1.0))
     return graph
 
 
@@ -185,7 +191,7 @@ def build_graph(repo: str, files: dict[str, bytes], root: str = "") -> Graph:
         top.add(fg.unit)
         units.append(fg.unit)
         graph.nodes.update((n.id, n) for n in fg.nodes)
-        graph.edges.extend(fg.edges)
+        graph.edges.extend(fg.edges())
     for path_edges, unit in zip(resolve(units, top).values(), units, strict=True):
         for e in path_edges:
             if e.external and e.dst not in graph.nodes:

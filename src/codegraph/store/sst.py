@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
+from itertools import starmap
+from operator import itemgetter
 
 from rocksdict import IngestExternalFileOptions, Options, SstFileWriter
 
@@ -58,13 +60,13 @@ class Spool:
     def spill(self) -> None:
         """Write what is held: one SST file per column family, keys in order."""
         for cf, puts in sorted(self._puts.items()):
-            latest = dict(puts)  # the last put of a key wins
+            puts.sort(key=itemgetter(0))  # stable: a key's puts stay in the order given
+            latest = dict(puts)  # keys in order, each with its last put
             path = os.path.join(self.directory,
                                 f"{self.name}-{os.getpid()}-{self._spills}-{cf}.sst")
             writer = SstFileWriter(Options(raw_mode=True))
             writer.open(path)
-            for key in sorted(latest):
-                writer[key] = latest[key]
+            deque(starmap(writer.__setitem__, latest.items()), maxlen=0)  # a loop in C
             writer.finish()
             self.files.append((cf, path))
         self._puts.clear()
