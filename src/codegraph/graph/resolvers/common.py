@@ -29,16 +29,14 @@ RESOLVED_TARGETS = CALLABLE_TARGETS | {"variable", "constant", "type_alias", "na
 
 def link(src: str, kind: EdgeKind, target: Sym, resolution: str, line: int, col: int,
          name: str, confidence: float | None = None) -> Edge:
-    return Edge(src=src, dst=target.id, kind=kind, line=line, col=col, resolution=resolution,
-                confidence=CONFIDENCE[resolution] if confidence is None else confidence,
-                name=name)
+    return Edge(src, target.id, kind, line, col, resolution,  # positional: a hot path
+                CONFIDENCE[resolution] if confidence is None else confidence, name)
 
 
 def external(src: str, kind: EdgeKind, qualified_name: str, line: int, col: int, name: str,
              confidence: float = EXTERNAL_UNKNOWN) -> Edge:
-    return Edge(src=src, dst=external_id(qualified_name), kind=kind, line=line, col=col,
-                resolution=EXTERNAL, confidence=confidence, name=name,
-                external=qualified_name)
+    return Edge(src, external_id(qualified_name), kind, line, col, EXTERNAL, confidence, name,
+                qualified_name)
 
 
 def name_match(table: SymbolTable, name: str, kinds: Iterable[str] = CALLABLE_TARGETS,

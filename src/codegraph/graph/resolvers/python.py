@@ -65,6 +65,7 @@ class _Resolver:
         self.bindings: dict[str, _Binding] = {}
         self.wildcards: list[str] = []
         self.scoped: dict[tuple[int, str], int] = {}
+        self._syms: dict[int, Sym] = {}  # definition index -> its symbol, made once
         for i, d in enumerate(self.defs):
             self.scoped.setdefault((d.parent, d.name), i)
         for imp in unit.facts.imports:
@@ -154,10 +155,13 @@ class _Resolver:
         return self._sym(i) if i is not None else None
 
     def _sym(self, i: int) -> Sym:
-        d = self.defs[i]
-        parent = self.unit.source_id(d.parent)
-        return Sym(self.unit.def_ids[i], d.kind, d.name, self.unit.def_qnames[i], self.unit.path,
-                   parent, "python")
+        sym = self._syms.get(i)
+        if sym is None:
+            d = self.defs[i]
+            sym = self._syms[i] = Sym(self.unit.def_ids[i], d.kind, d.name,
+                                      self.unit.def_qnames[i], self.unit.path,
+                                      self.unit.source_id(d.parent), "python")
+        return sym
 
     def method(self, class_sym: Sym, name: str) -> Sym | None:
         """``name`` on a class or its bases, breadth first (a simple MRO)."""
