@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from codegraph.graph.model import short_name
 from codegraph.parse.facts import FileFacts
 
 
-@dataclass(slots=True, frozen=True)
-class Sym:
+class Sym(NamedTuple):  # made by the hundred thousand: 3x faster than a frozen dataclass
     id: str
     kind: str
     name: str
