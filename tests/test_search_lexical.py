@@ -446,3 +446,15 @@ def test_twenty_thousand_chunks(tmp_path: Path) -> None:
 def test_token_text_is_code_tokens_joined(text: str) -> None:
     assert token_text(text) == " ".join(code_tokens(text))
     assert token_text(text) == " ".join(code_tokens(text))  # from the cache too
+
+
+def test_checkpoint_empties_the_write_ahead_log(index: LexicalIndex) -> None:
+    wal = Path(index.path + "-wal")
+    before = names(index.search("password"))
+    assert wal.stat().st_size > 0  # the sync's pages are still in the log
+    index.checkpoint()
+    assert wal.stat().st_size == 0
+    assert names(index.search("password")) == before
+    reader = LexicalIndex.open(index.path)  # the database file alone has everything
+    assert names(reader.search("password")) == before
+    reader.close()

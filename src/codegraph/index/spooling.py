@@ -97,7 +97,10 @@ def forked_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
 def finish_workers(pool: ProcessPoolExecutor, workers: int) -> None:
     """Have every (idle) worker of a ``forked_pool`` write out its spool and stage, and add
     their files to those of this process's; the workers can go on spooling after it."""
-    for sst_files, stage_files in pool.map(_finish_worker, range(workers)):
+    finishing = [pool.submit(_finish_worker, i) for i in range(workers)]
+    if _SPOOL is not None:  # this process's own puts, written while the workers write theirs
+        _SPOOL.spill()
+    for sst_files, stage_files in (f.result() for f in finishing):
         if _SPOOL is not None:
             _SPOOL.files.extend(sst_files)
         if _STAGE is not None:

@@ -186,6 +186,11 @@ class LexicalIndex:
         with self._lock:
             self.db.close()
 
+    def checkpoint(self) -> None:
+        """Write the write-ahead log into the database file, and empty it."""
+        with self._guard():
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
     def __enter__(self) -> LexicalIndex:
         return self
 

@@ -44,7 +44,12 @@ def _write_rows(path: str, repo: str, rows: Mapping[str, Sequence[LexicalRow]],
     answer with the report or the error (which the feed raises in the indexing process)."""
     try:
         with LexicalIndex.open(path) as index:
-            answer.send(index.replace_files(repo, rows, revision=revision, staged=staged))
+            report = index.replace_files(repo, rows, revision=revision, staged=staged)
+            # Written into the database file here, while the indexing process resolves:
+            # left to the last connection to close, the WAL that the rows filled would be
+            # written back at the very end of the run.
+            index.checkpoint()
+            answer.send(report)
     except Exception as exc:
         answer.send(f"{type(exc).__name__}: {exc}")
 
