@@ -376,7 +376,7 @@ def test_a_run_keeps_its_working_set_only_when_asked(tmp_path: Path) -> None:
     with CodeGraph.open(str(tmp_path / "data")) as cg:
         indexer = cg.indexer()
         indexer.index(str(repo))
-        assert indexer.working_set == ()
+        assert not indexer.working_set
         touch_later(repo / "app/util.py", "def helper(x):\n    return 2 * x\n")
         frozen = gc.get_freeze_count()
         indexer.keep_working_set = True
