@@ -265,11 +265,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> NoReturn:
-    """The console script: ``main``, then exit at once. A process that has just indexed a
-    large repository holds millions of small objects; the interpreter's teardown would
-    free them one by one (tens of ms) for nothing. Everything that must last is written
-    by then: the store and the lexical index are closed, and the output is flushed here."""
+    """The console script: ``main``, then the process's exit. After an index run, at once:
+    a process that has just indexed a large repository holds millions of small objects,
+    which the interpreter's teardown would free one by one (tens of ms) for nothing.
+    Everything that must last is written by then (the store and the lexical index are
+    closed), and the output is flushed here. Other commands exit as usual (a server's
+    threads, say, are joined)."""
     code = main()
+    if not _LEFT_TO_EXIT:
+        sys.exit(code)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to flush to
             stream.flush()
