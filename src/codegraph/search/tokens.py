@@ -41,7 +41,7 @@ _WORD = re.compile(r"\w+")
 # ASCII parts of a word: an acronym (stops before a capitalized word: HTTPServer -> HTTP,
 # Server), a capitalized or lowercase word, then trailing digits; or a digit run.
 _PART = re.compile(r"[A-Z]+(?![a-z])[0-9]*|[A-Z]?[a-z]+[0-9]*|[0-9]+")
-_TRAILING_DIGITS = re.compile(r"[0-9]+$")
+_DIGITS = "0123456789"
 # A bytes.translate table that turns ASCII characters other than ``\w`` into spaces: the
 # words of ASCII text are then its whitespace-separated runs (twice as fast as the regex).
 _NON_WORD_BYTES = bytes(c if c < 128 and (chr(c).isalnum() or c == 95) else 32
@@ -104,19 +104,16 @@ def _word_tokens(word: str) -> tuple[str, ...]:
     out: list[str] = []
     for part in parts:
         low = part.lower()
-        _keep(low, out)
-        if not low.isdigit():
-            stem = _TRAILING_DIGITS.sub("", low)
-            if stem != low:
-                _keep(stem, out)
+        if 1 < len(low) <= MAX_TOKEN and low not in STOP:
+            out.append(low)
+        stem = low.rstrip(_DIGITS)  # "http2" -> "http" too
+        if stem and stem != low and 1 < len(stem) <= MAX_TOKEN and stem not in STOP:
+            out.append(stem)
     if len(parts) > 1:
-        _keep("".join(parts).lower(), out)
+        whole = "".join(parts).lower()
+        if 1 < len(whole) <= MAX_TOKEN and whole not in STOP:
+            out.append(whole)
     return tuple(out)
-
-
-def _keep(token: str, out: list[str]) -> None:
-    if 1 < len(token) <= MAX_TOKEN and token not in STOP:
-        out.append(token)
 
 
 def _unicode_parts(word: str) -> list[str]:
