@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from codegraph.api import CodeGraph
+from codegraph.index.walker import is_ignored
+from codegraph.index.watch import watched
 from codegraph.query.queries import QueryError
 from codegraph.store.rocks import unpack
 from helpers import dangling_edges, dump_store, mirrored_edges, touch_later, write_tree
@@ -76,6 +78,22 @@ def check_consistent(data_dir: Path) -> dict[str, dict[bytes, bytes]]:
     assert mirrored_edges(dump)
     assert dump["dirty"] == {}
     return dump
+
+
+def assert_like_a_clean_index(data: Path, repo: Path, clean: Path) -> None:
+    """The store in ``data`` holds what a clean index of ``repo`` (made in ``clean``) holds,
+    but for external nodes that nothing points to any more (kept: they are shared)."""
+    updated = check_consistent(data)
+    shutil.rmtree(clean, ignore_errors=True)
+    with CodeGraph.open(str(clean)) as cg:
+        cg.index(str(repo), workers=1)
+    fresh = check_consistent(clean)
+    orphans = {k[-8:] for k, v in updated["nodes"].items()
+               if k not in fresh["nodes"] and unpack(v)[0] == "external"}
+    for cf in ("nodes", "out", "in", "names", "qnames", "files"):
+        kept = {k: v for k, v in updated[cf].items()
+                if not (cf in ("nodes", "qnames") and k[-8:] in orphans)}
+        assert kept == fresh[cf], cf
 
 
 def reopen(cg: CodeGraph, data_dir: Path) -> CodeGraph:
@@ -208,14 +226,7 @@ def test_package_init_removed_or_added_renames_modules(tmp_path: Path) -> None:
         report = cg.index(str(repo), workers=1)
         assert (report.deleted, report.parsed) == (1, 2)  # lib/pkg/__init__.py, util.py
         assert names(cg.symbols("helper")) == {"pkg.util.helper"}
-    renamed = check_consistent(data)
-    with CodeGraph.open(str(tmp_path / "clean")) as clean:
-        clean.index(str(repo), workers=1)
-    fresh = check_consistent(tmp_path / "clean")
-    for cf in ("nodes", "out", "in", "names", "qnames", "files"):
-        used = {k: v for k, v in renamed[cf].items()
-                if cf != "nodes" or k in fresh["nodes"] or unpack(v)[0] != "external"}
-        assert used == fresh[cf], cf
+    assert_like_a_clean_index(data, repo, tmp_path / "clean")
     write_tree(repo, {"lib/__init__.py": ""})
     with CodeGraph.open(str(data)) as cg:
         cg.index(str(repo), workers=1)
@@ -387,3 +398,67 @@ def test_a_run_keeps_its_working_set_only_when_asked(tmp_path: Path) -> None:
             assert gc.get_freeze_count() > frozen
         finally:
             gc.unfreeze()
+
+
+GO_SHOP = {
+    "go.mod": "module example.com/shop\n\ngo 1.22\n",
+    "util/util.go": "package util\n\nfunc Helper() int { return 1 }\n",
+    "cmd/main.go": 'package main\n\nimport "example.com/shop/util"\n\n'
+                   "func main() { util.Helper() }\n",
+}
+
+
+def test_go_mod_edited_or_removed_renames_the_modules_below_it(tmp_path: Path) -> None:
+    """``go.mod`` names the modules of the Go files below it. The files did not change,
+    but their modules did: their nodes are replaced, and the store equals a clean index."""
+    repo = write_tree(tmp_path / "repo", GO_SHOP)
+    data = tmp_path / "data"
+    with CodeGraph.open(str(data)) as cg:
+        cg.index(str(repo), workers=1)
+        assert names(cg.callers("example.com/shop/util.Helper")) == {"example.com/shop/cmd.main"}
+        touch_later(repo / "go.mod", "module example.com/store\n\ngo 1.22\n")
+        report = cg.index(str(repo), workers=1)
+        assert (report.parsed, report.unchanged) == (2, 0)
+        assert names(cg.symbols("Helper")) == {"example.com/store/util.Helper"}
+        # main.go still imports example.com/shop/util: now outside the repository
+        assert names(cg.callees("example.com/store/cmd.main")) == {"example.com/shop/util.Helper"}
+    assert_like_a_clean_index(data, repo, tmp_path / "clean")
+    (repo / "go.mod").unlink()
+    with CodeGraph.open(str(data)) as cg:
+        assert cg.index(str(repo), workers=1).parsed == 2
+        assert names(cg.symbols("Helper")) == {"util.Helper"}
+    assert_like_a_clean_index(data, repo, tmp_path / "clean")
+    with CodeGraph.open(str(data)) as cg:  # nothing changed: nothing parsed
+        assert cg.index(str(repo), workers=1).parsed == 0
+
+
+def test_cargo_toml_crate_renamed_renames_the_modules_below_it(tmp_path: Path) -> None:
+    repo = write_tree(tmp_path / "repo", {
+        "Cargo.toml": '[package]\nname = "alpha"\nversion = "0.1.0"\n',
+        "src/lib.rs": "pub mod util;\n\npub fn run() -> i32 { util::helper() }\n",
+        "src/util.rs": "pub fn helper() -> i32 { 1 }\n",
+        "app/main.py": "def main():\n    return 1\n"})
+    data = tmp_path / "data"
+    with CodeGraph.open(str(data)) as cg:
+        cg.index(str(repo), workers=1)
+        assert names(cg.callers("alpha::util::helper")) == {"alpha::run"}
+        touch_later(repo / "Cargo.toml", '[package]\nname = "beta"\nversion = "0.1.0"\n')
+        report = cg.index(str(repo), workers=1)
+        assert (report.parsed, report.unchanged) == (2, 1)  # not the Python file
+        assert names(cg.callers("beta::util::helper")) == {"beta::run"}
+    assert_like_a_clean_index(data, repo, tmp_path / "clean")
+
+
+def test_a_watched_go_mod_change_is_a_complete_run(tmp_path: Path) -> None:
+    """What the watcher hands over: a naming file among the changed paths."""
+    repo = write_tree(tmp_path / "repo", GO_SHOP)
+    assert not is_ignored(str(repo), "go.mod", language_for=watched)
+    assert is_ignored(str(repo), "go.sum", language_for=watched)
+    data = tmp_path / "data"
+    with CodeGraph.open(str(data)) as cg:
+        report = cg.index(str(repo), workers=1)
+        touch_later(repo / "go.mod", "module example.com/store\n\ngo 1.22\n")
+        update = cg.indexer().update_paths(report.repo, report.root, ["go.mod"])
+        assert update.parsed == 2
+        assert names(cg.symbols("Helper")) == {"example.com/store/util.Helper"}
+    assert_like_a_clean_index(data, repo, tmp_path / "clean")

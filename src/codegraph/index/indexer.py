@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from codegraph import config
 from codegraph.graph.build import make_unit, resolver_for
-from codegraph.graph.layout import RepoLayout
+from codegraph.graph.layout import NAMING_FILES, RepoLayout
 from codegraph.graph.model import EdgeKind, Node
 from codegraph.graph.symbols import FileUnit, LayeredTable, MemoryTable, SymbolTable
 from codegraph.index.bulk import BulkLoad, pending, recover
@@ -109,20 +109,45 @@ def _imports(store: Store, rec: FileRecord, wire: list[Any] | None) -> set[tuple
 
 
 def renamed_modules(stored: dict[str, FileRecord], added_or_gone: set[str],
-                    parsing: set[str], layout: RepoLayout) -> list[str]:
-    """Stored Python files, not parsed in this run, whose module name changes with the
-    layout: a package's ``__init__.py`` added or removed renames the modules below it (and
-    with them the ids of their nodes)."""
+                    parsing: set[str], layout: RepoLayout,
+                    naming_changed: Iterable[str] = ()) -> list[str]:
+    """Stored files, not parsed in this run, whose module names may change with the layout
+    (and with them the ids of their nodes):
+
+    - Python: a package's ``__init__.py`` added or removed renames the modules below it;
+      those whose name changes;
+    - Go and Rust: a naming file (``go.mod``, ``Cargo.toml``) added, removed or edited
+      (``naming_changed``) may rename every module below it; all of them, each named
+      again by its parse (a Go file's name may come from the package clause it holds)."""
     packages = {p.rpartition("/")[0] for p in added_or_gone
                 if p.rpartition("/")[2] == "__init__.py"}
-    if not packages:
+    named = {(NAMING_FILES[p.rpartition("/")[2]], p.rpartition("/")[0]) for p in naming_changed}
+    if not packages and not named:
         return []
     python = resolver_for("python")
-    return [path for path, rec in stored.items()
-            if rec.language == "python" and rec.node_ids and path not in parsing
-            and path not in added_or_gone
-            and any(not d or path.startswith(d + "/") for d in packages)
-            and python.module_name(path, "", layout) != rec.module]
+
+    def below(path: str, directory: str) -> bool:
+        return not directory or path.startswith(directory + "/")
+
+    out = []
+    for path, rec in stored.items():
+        if not rec.node_ids or path in parsing or path in added_or_gone:
+            continue
+        if rec.language == "python":
+            if any(below(path, d) for d in packages) and \
+                    python.module_name(path, "", layout) != rec.module:
+                out.append(path)
+        elif any(language == rec.language and below(path, d) for language, d in named):
+            out.append(path)
+    return out
+
+
+def changed_naming_files(before: dict[str, str] | None, now: dict[str, str]) -> set[str]:
+    """The naming files added, removed or edited since the last complete run (none known
+    when it recorded none: a store from before they were recorded, or a first run)."""
+    if before is None:
+        return set()
+    return {path for path in before.keys() | now.keys() if before.get(path) != now.get(path)}
 
 
 class Indexer:
@@ -164,8 +189,13 @@ class Indexer:
                 found[item.path] = item
             else:
                 skipped.append(item)
+        naming = RepoLayout(root, set(found)).naming_files(
+            (path, sf.language) for path, sf in found.items())
         with gc_paused(freeze=self.keep_working_set):
-            self._apply(repo, root, found, skipped, report, complete=True, on_chunks=on_chunks)
+            self._apply(repo, root, found, skipped, report, complete=True, on_chunks=on_chunks,
+                        naming_changed=changed_naming_files(self.store.naming_files(repo),
+                                                            naming))
+        self.store.put_naming_files(repo, naming)
         report.seconds = time.monotonic() - started
         info.update(last_indexed=time.time(), last_duration=report.seconds,
                     files=report.files, revision=self.store.revision)
@@ -175,7 +205,12 @@ class Indexer:
         return report
 
     def update_paths(self, repo: str, root: str, paths: Iterable[str]) -> IndexReport:
-        """Re-index just these repo-relative paths (the file watcher's entry point)."""
+        """Re-index just these repo-relative paths (the file watcher's entry point). Among
+        them, a naming file (``go.mod``, ``Cargo.toml``) makes it a complete run: the modules
+        it names may all be renamed."""
+        paths = list(paths)
+        if any(p.rpartition("/")[2] in NAMING_FILES for p in paths):
+            return self.index(root, name=repo)
         started = time.monotonic()
         report = IndexReport(repo, root)
         found: dict[str, SourceFile] = {}
@@ -210,7 +245,8 @@ class Indexer:
     # -- the run ------------------------------------------------------------------------
     def _apply(self, repo: str, root: str, found: dict[str, SourceFile],
                skipped: list[SkippedFile], report: IndexReport, complete: bool,
-               deleted: list[str] | None = None, on_chunks: ChunkSink | None = None) -> None:
+               deleted: list[str] | None = None, on_chunks: ChunkSink | None = None,
+               naming_changed: Iterable[str] = ()) -> None:
         store = self.store
         stored = {rec.path: rec for rec in store.files(repo)} if complete else {
             p: r for p in [*found, *(s.path for s in skipped), *(deleted or [])]
@@ -237,7 +273,8 @@ class Indexer:
         layout = RepoLayout(root, set(found) | ({p for p in stored if p not in gone}
                                                 if not complete else set()))
         parsing = {job.path for job in jobs}
-        for path in renamed_modules(stored, set(found) - set(stored) | gone, parsing, layout):
+        for path in renamed_modules(stored, set(found) - set(stored) | gone, parsing, layout,
+                                    naming_changed):
             sf = found[path]  # unchanged, but named anew: parsed again, its nodes replaced
             jobs.append(ParseJob(path, sf.abspath, sf.language, "", sf.size))
             report.unchanged -= 1

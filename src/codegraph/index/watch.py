@@ -6,24 +6,33 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 
+from codegraph.graph.layout import NAMING_FILES
 from codegraph.index.indexer import Indexer, IndexReport
 from codegraph.index.walker import is_ignored
+from codegraph.parse.languages import language_for_path
 
 # watchfiles waits this long for more changes before yielding a set (milliseconds).
 DEBOUNCE_MS = 50
 STEP_MS = 25
 
 
+def watched(path: str) -> str | None:
+    """The language of a file whose changes the index follows: a source file's, or the one
+    whose modules a naming file (``go.mod``, ``Cargo.toml``) names."""
+    return language_for_path(path) or NAMING_FILES.get(path.replace(os.sep, "/").rpartition("/")[2])
+
+
 def changed_paths(root: str, stop: threading.Event | None = None) -> Iterator[list[str]]:
     """Yield the repo-relative paths saved under ``root``, a debounced set at a time, until
-    ``stop`` is set (or forever). Ignored files (.gitignore, .codegraphignore) are left out."""
+    ``stop`` is set (or forever). Ignored files (.gitignore, .codegraphignore) and files
+    that name nothing (see ``watched``) are left out."""
     from watchfiles import watch as watch_changes
 
     root = os.path.realpath(root)
 
     def wanted(_change: object, path: str) -> bool:
         rel = os.path.relpath(path, root)
-        return not rel.startswith("..") and not is_ignored(root, rel)
+        return not rel.startswith("..") and not is_ignored(root, rel, language_for=watched)
 
     for changes in watch_changes(root, watch_filter=wanted, debounce=DEBOUNCE_MS, step=STEP_MS,
                                  stop_event=stop, yield_on_timeout=False, rust_timeout=500):

@@ -229,6 +229,18 @@ class Store:
 
     def delete_repo_meta(self, wb: WriteBatch, name: str) -> None:
         wb.delete(b"repo\0" + name.encode(), self.handle["meta"])
+        wb.delete(b"naming\0" + name.encode(), self.handle["meta"])
+
+    def naming_files(self, repo: str) -> dict[str, str] | None:
+        """The naming files (``go.mod``, ...: ``layout.NAMING_FILES``) that the repository's
+        last complete run found, with digests of their content; None: none recorded."""
+        raw = self.cf["meta"].get(b"naming\0" + repo.encode())
+        return None if raw is None else dict(unpack(raw))
+
+    def put_naming_files(self, repo: str, files: dict[str, str]) -> None:
+        wb = self.batch()
+        wb.put(b"naming\0" + repo.encode(), pack(files), self.handle["meta"])
+        self.commit(wb, bump=False)
 
     # -- reading --------------------------------------------------------------------------
     def scan(self, cf: str, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
