@@ -189,13 +189,8 @@ class Indexer:
                 found[item.path] = item
             else:
                 skipped.append(item)
-        naming = RepoLayout(root, set(found)).naming_files(
-            (path, sf.language) for path, sf in found.items())
         with gc_paused(freeze=self.keep_working_set):
-            self._apply(repo, root, found, skipped, report, complete=True, on_chunks=on_chunks,
-                        naming_changed=changed_naming_files(self.store.naming_files(repo),
-                                                            naming))
-        self.store.put_naming_files(repo, naming)
+            self._apply(repo, root, found, skipped, report, complete=True, on_chunks=on_chunks)
         report.seconds = time.monotonic() - started
         info.update(last_indexed=time.time(), last_duration=report.seconds,
                     files=report.files, revision=self.store.revision)
@@ -245,8 +240,7 @@ class Indexer:
     # -- the run ------------------------------------------------------------------------
     def _apply(self, repo: str, root: str, found: dict[str, SourceFile],
                skipped: list[SkippedFile], report: IndexReport, complete: bool,
-               deleted: list[str] | None = None, on_chunks: ChunkSink | None = None,
-               naming_changed: Iterable[str] = ()) -> None:
+               deleted: list[str] | None = None, on_chunks: ChunkSink | None = None) -> None:
         store = self.store
         stored = {rec.path: rec for rec in store.files(repo)} if complete else {
             p: r for p in [*found, *(s.path for s in skipped), *(deleted or [])]
@@ -272,6 +266,12 @@ class Indexer:
 
         layout = RepoLayout(root, set(found) | ({p for p in stored if p not in gone}
                                                 if not complete else set()))
+        # A complete run sees every naming file (go.mod, ...): those added, removed or
+        # edited since the last one rename modules below them.
+        naming = layout.naming_files((p, sf.language) for p, sf in found.items()) \
+            if complete else None
+        naming_changed = changed_naming_files(store.naming_files(repo), naming) \
+            if naming is not None else set()
         parsing = {job.path for job in jobs}
         for path in renamed_modules(stored, set(found) - set(stored) | gone, parsing, layout,
                                     naming_changed):
@@ -304,6 +304,8 @@ class Indexer:
                                        stage.finish() if stage else ())
             dirty = set(store.dirty(repo)) - gone
             self._resolve(repo, layout, units, top, dirty, gone, report, load)
+            if naming is not None:
+                store.put_naming_files(repo, naming)
             if self.keep_working_set:
                 self.working_set = (units, top, layout, stored)
         finally:
