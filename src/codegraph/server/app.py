@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from codegraph.server import logs, metrics, openapi, ops
+from codegraph.server.auth import Guarded
 from codegraph.server.cache import QueryCache
 from codegraph.server.endpoints import make_route
 from codegraph.server.engine import Engine
@@ -147,9 +148,10 @@ def _request_id(scope: Scope) -> str:
 
 
 def create_app(settings: Settings, engine: Engine, cache: QueryCache,
-               mcp_route: BaseRoute | None = None, mcp_lifespan: Any = None) -> Starlette:
-    """``mcp_route`` serves MCP at ``/mcp``; ``mcp_lifespan`` (an async context manager,
-    the MCP session manager's run) spans the app's lifetime."""
+               mcp_app: ASGIApp | None = None, mcp_lifespan: Any = None) -> Starlette:
+    """``mcp_app`` serves MCP at ``/mcp``, behind the same authentication as the API;
+    ``mcp_lifespan`` (an async context manager, the MCP session manager's run) spans the
+    app's lifetime."""
     ctx = Context(settings, engine, cache)
     table = endpoints()
     spec = openapi.document(table)
@@ -191,8 +193,8 @@ def create_app(settings: Settings, engine: Engine, cache: QueryCache,
 
         routes.append(Mount("/docs/static",
                             StaticFiles(directory=swagger_ui_bundle.swagger_ui_path)))
-    if mcp_route is not None:
-        routes.append(mcp_route)
+    if mcp_app is not None:
+        routes.append(Route("/mcp", endpoint=Guarded(mcp_app, settings)))
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)

@@ -3,13 +3,13 @@
 An :class:`Endpoint` names its parameters with types and bounds; the handler built from it
 checks auth, parses and checks the parameters (a bad one is a 400 naming it), waits for
 ``min_revision`` when asked, answers from the query cache when it can, and runs the
-operation, off the event loop unless it is a quick lookup.
+operation in the bounded worker pool (``CODEGRAPH_WORKERS`` threads), never on the event
+loop: the probes and other connections are served while queries run.
 """
 
 from __future__ import annotations
 
 import functools
-import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from codegraph.server.auth import authorize
 from codegraph.server.cache import cache_key
 from codegraph.server.errors import ApiError, error_response, translate
 
@@ -109,7 +110,6 @@ class Endpoint:
     body: tuple[Param, ...] = ()
     mutates: bool = False  # needs the API key
     cached: bool = False  # answers may come from the query cache
-    inline: bool = False  # quick enough to run on the event loop
     is_async: bool = False  # op is a coroutine function (awaited on the event loop)
     status: int = 200
     errors: tuple[int, ...] = (400, 404)
@@ -118,34 +118,6 @@ class Endpoint:
     def route_params(self) -> tuple[Param, ...]:
         return (*self.params, Param(MIN_REVISION, int, minimum=0, help=(
             "wait (a bounded time) until the index reaches this revision")))
-
-
-def presents(request: Request, secret: str, header: str = "x-api-key") -> bool:
-    """Whether the request carries ``secret`` in ``header`` or as a Bearer token."""
-    given = request.headers.get(header)
-    if not given:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        given = token.strip() if scheme.lower() == "bearer" else None
-    if not given:
-        return False
-    return hmac.compare_digest(given.encode(), secret.encode())
-
-
-def check_auth(ctx: Context, request: Request, mutates: bool) -> None:
-    settings = ctx.settings
-    if mutates:
-        if settings.api_key is not None:
-            if not presents(request, settings.api_key):
-                raise ApiError(401, "unauthorized",
-                               "this endpoint needs the API key (X-API-Key or Bearer token)",
-                               headers={"WWW-Authenticate": "Bearer"})
-        elif not settings.writes_open:
-            raise ApiError(403, "writes_disabled",
-                           "changes are disabled: set CODEGRAPH_API_KEY to enable them")
-    elif settings.auth_reads and settings.api_key is not None \
-            and not presents(request, settings.api_key):
-        raise ApiError(401, "unauthorized", "this server needs the API key for reads too",
-                       headers={"WWW-Authenticate": "Bearer"})
 
 
 async def _arguments(endpoint: Endpoint, request: Request) -> dict[str, Any]:
@@ -184,11 +156,16 @@ def dumps(payload: Any) -> bytes:
                       default=str).encode()
 
 
+def _answer(endpoint: Endpoint, ctx: Context, args: dict[str, Any]) -> bytes:
+    """Run a synchronous operation and serialise its answer (in a worker thread)."""
+    return dumps(endpoint.op(ctx, args))
+
+
 def make_route(endpoint: Endpoint, ctx: Context) -> Route:
     async def handle(request: Request) -> Response:
         request.scope["codegraph.route"] = endpoint.path
         try:
-            check_auth(ctx, request, endpoint.mutates)
+            authorize(ctx.settings, request.headers, mutates=endpoint.mutates)
             args = await _arguments(endpoint, request)
             revision = await ctx.wait_for_revision(args.pop(MIN_REVISION, None))
             key = (cache_key(ctx.cache_epoch(revision), endpoint.path, args)
@@ -197,14 +174,10 @@ def make_route(endpoint: Endpoint, ctx: Context) -> Route:
                 hit = await ctx.cache.get(key)
                 if hit is not None:
                     return Response(hit, media_type=JSON, headers={"X-Cache": "hit"})
-            result: Any
             if endpoint.is_async:
-                result = await endpoint.op(ctx, args)
-            elif endpoint.inline:
-                result = endpoint.op(ctx, args)
-            else:
-                result = await run_in_threadpool(endpoint.op, ctx, args)
-            body = dumps(result)
+                body = dumps(await endpoint.op(ctx, args))
+            else:  # the store and the indexes are read in the bounded worker pool
+                body = await run_in_threadpool(_answer, endpoint, ctx, args)
             if key is not None:
                 await ctx.cache.set(key, body)
             return Response(body, status_code=endpoint.status, media_type=JSON)
@@ -212,4 +185,3 @@ def make_route(endpoint: Endpoint, ctx: Context) -> Route:
             return error_response(translate(exc), request)
 
     return Route(endpoint.path, handle, methods=[endpoint.method], name=endpoint.path)
-

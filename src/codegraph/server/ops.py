@@ -17,7 +17,7 @@ import structlog
 
 from codegraph import __version__
 from codegraph.server import logs
-from codegraph.server.endpoints import presents
+from codegraph.server.auth import presents
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -117,7 +117,7 @@ def debug_allowed(ctx: Context, request: Request) -> bool:
     if ctx.settings.debug_mode:
         return True
     token = ctx.settings.admin_token
-    return token is not None and presents(request, token, "x-admin-token")
+    return token is not None and presents(request.headers, token, "x-admin-token")
 
 
 def debug_info(ctx: Context) -> dict[str, Any]:

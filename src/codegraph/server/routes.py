@@ -141,19 +141,16 @@ async def ask(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
                         max_context=args.get("max_context"))
 
 
-def _get(path: str, op: Operation, summary: str, params: tuple[Param, ...] = (),
-         inline: bool = False) -> Endpoint:
-    """A cached code-intelligence read; ``inline`` ones are quick enough for the event loop."""
-    return Endpoint("GET", path, op, summary, "code intelligence", params=params, cached=True,
-                    inline=inline)
+def _get(path: str, op: Operation, summary: str, params: tuple[Param, ...] = ()) -> Endpoint:
+    """A cached code-intelligence read."""
+    return Endpoint("GET", path, op, summary, "code intelligence", params=params, cached=True)
 
 
 def endpoints() -> list[Endpoint]:
     edge_help = {"refs": "references to a symbol", "callers": "who calls a symbol",
                  "callees": "what a symbol calls"}
     return [
-        Endpoint("GET", f"{API}/repos", list_repos, "List repositories", "repositories",
-                 inline=True),
+        Endpoint("GET", f"{API}/repos", list_repos, "List repositories", "repositories"),
         Endpoint("POST", f"{API}/repos", add_repo, "Register and index a repository under "
                  "CODEGRAPH_REPOS_ROOT", "repositories", mutates=True, status=202,
                  body=(Param("path", required=True, where="body",
@@ -162,7 +159,7 @@ def endpoints() -> list[Endpoint]:
                        Param("watch", bool, where="body", help="re-index saved changes")),
                  errors=(400, 401, 403)),
         Endpoint("GET", f"{API}/repos/{{repo}}", get_repo, "One repository", "repositories",
-                 params=(Param("repo", required=True, where="path"),), inline=True),
+                 params=(Param("repo", required=True, where="path"),)),
         Endpoint("DELETE", f"{API}/repos/{{repo}}", delete_repo,
                  "Remove a repository from the index", "repositories", mutates=True,
                  status=202, params=(Param("repo", required=True, where="path"),),
@@ -173,31 +170,28 @@ def endpoints() -> list[Endpoint]:
                        Param("full", bool, where="body", help="re-index from scratch")),
                  errors=(400, 401, 403, 404)),
         Endpoint("GET", f"{API}/jobs", list_jobs, "Index jobs, newest first", "jobs",
-                 params=PAGING, inline=True),
+                 params=PAGING),
         Endpoint("GET", f"{API}/jobs/{{job_id}}", get_job, "A job's status and progress",
-                 "jobs", params=(Param("job_id", required=True, where="path"),), inline=True),
+                 "jobs", params=(Param("job_id", required=True, where="path"),)),
         Endpoint("DELETE", f"{API}/jobs/{{job_id}}", cancel_job, "Cancel a job", "jobs",
                  mutates=True, params=(Param("job_id", required=True, where="path"),),
                  errors=(401, 403, 404)),
         _get(f"{API}/symbols", symbols, "Find symbols by exact, prefix or fuzzy name",
              (Param("q", required=True, help="a name or part of one"),
               Param("kind", choices=KINDS), Param("lang"),
-              Param("path", help="glob on the repo-relative path"), REPO, *PAGING),
-             inline=True),
+              Param("path", help="glob on the repo-relative path"), REPO, *PAGING)),
         _get(f"{API}/symbol", symbol, "A symbol with its source",
              (SYMBOL, REPO, Param("context", int, minimum=0, maximum=50,
-                                  help="lines of context around the definition"), *PAGING),
-             inline=True),
+                                  help="lines of context around the definition"), *PAGING)),
         _get(f"{API}/definition", definition, "Where a name is defined",
-             (Param("name", required=True), REPO, *PAGING), inline=True),
+             (Param("name", required=True), REPO, *PAGING)),
         *[_get(f"{API}/{'references' if w == 'refs' else w}", _edges(w),
-               edge_help[w].capitalize(), (SYMBOL, REPO, *PAGING), inline=True)
+               edge_help[w].capitalize(), (SYMBOL, REPO, *PAGING))
           for w in ("refs", "callers", "callees")],
         _get(f"{API}/impact", impact, "What may break if a symbol changes",
              (SYMBOL, Param("depth", int, minimum=1, maximum=MAX_DEPTH), REPO, *PAGING)),
         _get(f"{API}/outline", outline, "The definitions of a file",
-             (Param("file", required=True, help="repo-relative path"), REPO, *PAGING),
-             inline=True),
+             (Param("file", required=True, help="repo-relative path"), REPO, *PAGING)),
         _get(f"{API}/dependencies", dependencies,
              "Module dependency graph, or only its import cycles",
              (REPO, Param("cycles", bool), *PAGING)),

@@ -22,7 +22,6 @@ from typing import Any
 import structlog
 import uvicorn
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from codegraph.server import logs, metrics, ops
@@ -45,8 +44,8 @@ def build(settings: Settings, paths: Sequence[str] = ()) -> Starlette:
     """The application with its engine; the engine starts work in the app's lifespan."""
     engine = Engine(settings, on_job_done=_count_job)
     cache = QueryCache(settings.redis_url, settings.cache_ttl, settings.cache_local_entries)
-    mcp_route, mcp_lifespan = _mcp(engine, settings)
-    app = create_app(settings, engine, cache, mcp_route=mcp_route, mcp_lifespan=mcp_lifespan)
+    mcp_app, mcp_lifespan = _mcp(engine, settings)
+    app = create_app(settings, engine, cache, mcp_app=mcp_app, mcp_lifespan=mcp_lifespan)
     ctx = app.state.ctx
     inner = app.router.lifespan_context
 
@@ -85,8 +84,8 @@ def build(settings: Settings, paths: Sequence[str] = ()) -> Starlette:
     return app
 
 
-def _mcp(engine: Engine, settings: Settings) -> tuple[BaseRoute | None, Any]:
-    """The MCP streamable-HTTP route at /mcp and its lifespan, built after the server is up
+def _mcp(engine: Engine, settings: Settings) -> tuple[ASGIApp | None, Any]:
+    """The MCP streamable-HTTP endpoint for /mcp and its lifespan, built after the server is up
     (mcp_deferred). Behind a loopback-only bind, DNS-rebinding protection is on; otherwise
     the proxy in front owns Host checks. Without the MCP SDK installed, no /mcp."""
     if importlib.util.find_spec("mcp") is None:
@@ -108,7 +107,7 @@ def _mcp(engine: Engine, settings: Settings) -> tuple[BaseRoute | None, Any]:
         return mcp_endpoint(mcp), session_lifespan(mcp)
 
     deferred = DeferredMCP(build)
-    return Route("/mcp", endpoint=deferred), deferred.lifespan()
+    return deferred, deferred.lifespan()
 
 
 def app_factory() -> Starlette:

@@ -1,0 +1,67 @@
+"""Who may do what, checked the same way on every HTTP transport: the ``/api/v1``
+endpoints and MCP at ``/mcp`` (``Guarded``). The probes (``/health``, ``/health/ready``)
+need nothing; ``/debug/info`` has its own token (``ops.debug_allowed``).
+
+- changes (``mutates``): the API key, or, with no key set, a loopback-only server;
+- reads: open, unless ``CODEGRAPH_AUTH_READS`` asks for the key too.
+
+The stdio transports (``codegraph mcp``, the CLI) read the index files directly: whoever
+can run them can read those files, so the operating system's permissions decide there.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from codegraph.server.errors import ApiError, error_response
+from codegraph.server.settings import Settings
+
+
+def presents(headers: Headers, secret: str, header: str = "x-api-key") -> bool:
+    """Whether the request carries ``secret`` in ``header`` or as a Bearer token."""
+    given = headers.get(header)
+    if not given:
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        given = token.strip() if scheme.lower() == "bearer" else None
+    if not given:
+        return False
+    return hmac.compare_digest(given.encode(), secret.encode())
+
+
+def authorize(settings: Settings, headers: Headers, *, mutates: bool) -> None:
+    """Raise the 401 or 403 :class:`ApiError` that a request without the right to this
+    read (or change) gets; return when it has it."""
+    if mutates:
+        if settings.api_key is not None:
+            if not presents(headers, settings.api_key):
+                raise ApiError(401, "unauthorized",
+                               "this endpoint needs the API key (X-API-Key or Bearer token)",
+                               headers={"WWW-Authenticate": "Bearer"})
+        elif not settings.writes_open:
+            raise ApiError(403, "writes_disabled",
+                           "changes are disabled: set CODEGRAPH_API_KEY to enable them")
+    elif settings.auth_reads and settings.api_key is not None \
+            and not presents(headers, settings.api_key):
+        raise ApiError(401, "unauthorized", "this server needs the API key for reads too",
+                       headers={"WWW-Authenticate": "Bearer"})
+
+
+class Guarded:
+    """An ASGI app that answers only requests allowed to read (MCP's tools only read);
+    others get the API's JSON error, as a declared endpoint would."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            authorize(self.settings, Headers(scope=scope), mutates=False)
+        except ApiError as err:
+            await error_response(err, Request(scope))(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
