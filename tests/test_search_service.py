@@ -196,8 +196,10 @@ def test_pages_are_disjoint_stable_and_add_up(cg: CodeGraph, mode: str) -> None:
     again = [[h["id"] for h in cg.search(query, mode=mode, limit=3, offset=o)["results"]]
              for o in (0, 3, 6)]
     assert again == pages  # stable
-    far = cg.search(query, mode=mode, limit=5, offset=1000)["results"]
+    far = cg.search(query, mode=mode, limit=5, offset=995)["results"]
     assert far == []
+    with pytest.raises(SearchError, match="offset \\+ limit must be at most 1000"):
+        cg.search(query, mode=mode, limit=5, offset=996)
 
 
 # -- persistence ---------------------------------------------------------------------------

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 MODES = ("lexical", "semantic", "hybrid")
 CANDIDATES = 100  # per ranking, before fusion
+MAX_WINDOW = 1000  # offset + limit: results deeper than this are not ranked
 EMBED_BATCH = 32
 SAVE_EVERY = 2048  # vectors between saves of the vector index while embedding
 _IDMAP = b"\0idmap\0"  # embeddings CF: model \0 chunk id -> hash of the embedded text
@@ -298,6 +299,9 @@ class SearchService:
             raise SearchError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if limit < 1 or offset < 0:
             raise SearchError("limit must be at least 1 and offset at least 0")
+        if offset + limit > MAX_WINDOW:
+            raise SearchError(f"offset + limit must be at most {MAX_WINDOW}: narrow the "
+                              "search instead of paging this deep")
         if not query.strip():
             raise SearchError("the search query is empty")
         wanted = offset + limit

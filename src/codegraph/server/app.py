@@ -21,12 +21,12 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from codegraph.server import logs, metrics, openapi, ops
+from codegraph.server import bodies, logs, metrics, openapi, ops
 from codegraph.server.auth import Guarded
 from codegraph.server.cache import QueryCache
 from codegraph.server.endpoints import make_route
 from codegraph.server.engine import Engine
-from codegraph.server.errors import ApiError, error_body, error_response
+from codegraph.server.errors import ApiError, error_response
 from codegraph.server.routes import endpoints
 from codegraph.server.settings import Settings
 
@@ -64,7 +64,8 @@ class Context:
 
 
 class RequestMiddleware:
-    """Request id, body-size limit, revision header, metrics and one access-log line."""
+    """Request id, body limits (size, depth, valid text), revision header, metrics and one
+    access-log line, for every HTTP request: the API, MCP and the probes alike."""
 
     def __init__(self, app: ASGIApp, ctx: Context) -> None:
         self.app = app
@@ -78,7 +79,6 @@ class RequestMiddleware:
         request_id = _request_id(scope)
         scope["codegraph.request_id"] = request_id
         status = 500
-        limit = self.ctx.settings.max_body_bytes
         extra = [(b"x-request-id", request_id.encode())]
 
         async def send_with_headers(message: Message) -> None:
@@ -90,27 +90,17 @@ class RequestMiddleware:
                                       (b"x-codegraph-revision", revision)]
             await send(message)
 
-        received = 0
-
-        async def receive_limited() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _TooLarge
-            return message
-
+        # Log records made while serving this request (tracebacks included, in worker
+        # threads too: they run in a copy of this context) carry its id.
+        structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
-            if _declared_length(scope) > limit:
-                raise _TooLarge
-            await self.app(scope, receive_limited, send_with_headers)
-        except _TooLarge:
-            response = Response(error_body("too_large", f"the request body is over {limit} "
-                                           "bytes", request_id), 413,
-                                media_type="application/json")
-            await response(scope, receive, send_with_headers)
+            if scope["method"] not in _NO_BODY:
+                receive = await self._checked_body(scope, receive)
+            await self.app(scope, receive, send_with_headers)
+        except ApiError as err:
+            await error_response(err, Request(scope))(scope, receive, send_with_headers)
         finally:
+            structlog.contextvars.unbind_contextvars("request_id")
             route = scope.get("route")
             name = getattr(route, "path", None) or "unmatched"
             elapsed = time.perf_counter() - started
@@ -119,9 +109,45 @@ class RequestMiddleware:
             logs.access(request_id=request_id, method=method, route=name, path=scope["path"],
                         status=status, duration_ms=round(elapsed * 1000, 2))
 
+    async def _checked_body(self, scope: Scope, receive: Receive) -> Receive:
+        """Read the whole body (at most ``CODEGRAPH_MAX_BODY``), refuse one that no handler
+        should parse (``bodies.check``), and give the app a ``receive`` that replays it."""
+        settings = self.ctx.settings
+        limit = settings.max_body_bytes
+        too_large = ApiError(413, "too_large", f"the request body is over {limit} bytes")
+        if _declared_length(scope) > limit:
+            raise too_large
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return receive
+            part = message.get("body", b"")
+            size += len(part)
+            if size > limit:
+                raise too_large
+            parts.append(part)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(parts)
+        try:
+            bodies.check(body, settings.max_body_depth)
+        except bodies.BodyRejected as exc:
+            raise ApiError(400, "bad_request", str(exc)) from None
+        replayed = False
 
-class _TooLarge(Exception):
-    pass
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # a disconnect, when the client goes away
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return replay
+
+
+_NO_BODY = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _declared_length(scope: Scope) -> int:

@@ -88,6 +88,12 @@ class Param:
                            f"{self.name} is longer than {self.max_length} characters")
         if "\x00" in raw:
             raise ApiError(400, "bad_request", f"{self.name} may not contain NUL characters")
+        if not raw.isascii():
+            try:
+                raw.encode()
+            except UnicodeEncodeError:
+                raise ApiError(400, "bad_request",
+                               f"{self.name} must be valid Unicode text") from None
         if self.choices and raw not in self.choices:
             raise ApiError(400, "bad_request",
                            f"{self.name} must be one of {', '.join(self.choices)}")
@@ -134,7 +140,7 @@ async def _arguments(endpoint: Endpoint, request: Request) -> dict[str, Any]:
         raw_body = await request.body()
         try:
             data = json.loads(raw_body) if raw_body else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ApiError(400, "bad_request", "the request body is not valid JSON") from None
         if not isinstance(data, dict):
             raise ApiError(400, "bad_request", "the request body must be a JSON object")

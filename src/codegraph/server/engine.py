@@ -141,7 +141,7 @@ class Engine:
     def _root_of(self, repo: str) -> str:
         info = self.store.repos().get(repo)
         if info is None:
-            raise queries.QueryError(f"no repository named {repo!r}")
+            raise queries.NotFoundError(f"no repository named {repo!r}")
         return str(info["root"])
 
     def _indexer(self, progress: Callable[[dict[str, Any]], None]) -> Indexer:

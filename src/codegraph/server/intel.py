@@ -23,6 +23,7 @@ DEFAULT_LIMIT = 50
 MAX_DEPTH = 6
 MAX_NEIGHBOURS = 300
 SNIPPET_LINES = 400
+MAX_OFFSET = 10_000_000  # no list is longer: a larger offset is not one we handed out
 
 
 class BadRequest(CodeGraphError):
@@ -53,7 +54,7 @@ def decode_cursor(cursor: str | None) -> int:
         offset = int(value)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise BadRequest("cursor is not one this server handed out") from None
-    if kind != "o" or offset < 0:
+    if kind != "o" or not 0 <= offset <= MAX_OFFSET:
         raise BadRequest("cursor is not one this server handed out")
     return offset
 

@@ -55,6 +55,7 @@ class Settings:
     embed: bool = True
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1_000_000
+    max_body_depth: int = 64
     stale_after: float = 300.0
     min_revision_wait: float = 10.0
     drain_seconds: float = 20.0
@@ -204,6 +205,7 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None) -
         embed=_bool(env, "CODEGRAPH_EMBED", True),
         cors_origins=_list(env, "CODEGRAPH_CORS_ORIGINS"),
         max_body_bytes=max_body_bytes,
+        max_body_depth=_int(env, "CODEGRAPH_MAX_DEPTH", 64, 2, 500),
         stale_after=_float(env, "CODEGRAPH_STALE_AFTER", 300.0),
         min_revision_wait=_float(env, "CODEGRAPH_MIN_REVISION_WAIT", 10.0),
         drain_seconds=_float(env, "CODEGRAPH_DRAIN_SECONDS", 20.0),
