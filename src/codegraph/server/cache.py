@@ -1,5 +1,9 @@
 """The query cache: a small in-process LRU in front of Redis (``REDIS_URL``).
 
+The in-process part is bounded twice: at most ``local_entries`` answers and at most
+``local_bytes`` bytes of them (the image's memory budget, not the number of answers, is
+what runs out); an answer larger than ``max_entry`` is cached nowhere.
+
 Keys carry the index revision, so any re-index invalidates every cached answer. Redis is an
 optimisation, never a dependency: when it stops answering, lookups fall through to the
 store, the outage is counted and shown in readiness, and reconnects are tried at most once
@@ -23,6 +27,8 @@ LOCAL_HITS = metrics.CACHE_REQUESTS.labels("local", "hit")
 LOCAL_MISSES = metrics.CACHE_REQUESTS.labels("local", "miss")
 
 LOCAL_ENTRIES = 4096
+LOCAL_BYTES = 32 << 20
+MAX_ENTRY = 256 << 10
 RETRY_SECONDS = 2.0
 SOCKET_TIMEOUT = 0.25
 
@@ -35,11 +41,15 @@ def cache_key(epoch: str, route: str, args: dict[str, Any]) -> str:
 
 class QueryCache:
     def __init__(self, redis_url: str | None, ttl: int = 300,
-                 local_entries: int = LOCAL_ENTRIES) -> None:
+                 local_entries: int = LOCAL_ENTRIES, local_bytes: int = LOCAL_BYTES,
+                 max_entry: int = MAX_ENTRY) -> None:
         self.redis_url = redis_url
         self.ttl = ttl
         self.local_entries = local_entries
+        self.local_bytes = local_bytes
+        self.max_entry = max_entry
         self.local: OrderedDict[str, bytes] = OrderedDict()
+        self.held = 0  # bytes of the answers in ``local``
         self.down = False
         self.outages = 0
         self.last_error: str | None = None
@@ -77,6 +87,8 @@ class QueryCache:
         return value  # type: ignore[no-any-return]
 
     async def set(self, key: str, value: bytes) -> None:
+        if len(value) > self.max_entry:  # cheaper to compute again than to hold
+            return
         self._remember(key, value)
         if not self._usable():
             return
@@ -107,12 +119,15 @@ class QueryCache:
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _remember(self, key: str, value: bytes) -> None:
-        if not self.local_entries:
+        if not self.local_entries or len(value) > min(self.max_entry, self.local_bytes):
             return
+        old = self.local.pop(key, None)
+        if old is not None:
+            self.held -= len(old)
         self.local[key] = value
-        self.local.move_to_end(key)
-        while len(self.local) > self.local_entries:
-            self.local.popitem(last=False)
+        self.held += len(value)
+        while len(self.local) > self.local_entries or self.held > self.local_bytes:
+            self.held -= len(self.local.popitem(last=False)[1])
 
     def _usable(self) -> bool:
         return self._client is not None and (not self.down or time.monotonic() >= self._retry_at)

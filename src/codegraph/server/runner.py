@@ -43,7 +43,8 @@ def _count_job(job: Job) -> None:
 def build(settings: Settings, paths: Sequence[str] = ()) -> Starlette:
     """The application with its engine; the engine starts work in the app's lifespan."""
     engine = Engine(settings, on_job_done=_count_job)
-    cache = QueryCache(settings.redis_url, settings.cache_ttl, settings.cache_local_entries)
+    cache = QueryCache(settings.redis_url, settings.cache_ttl, settings.cache_local_entries,
+                       settings.cache_local_bytes, settings.cache_max_entry)
     mcp_app, mcp_lifespan = _mcp(engine, settings)
     app = create_app(settings, engine, cache, mcp_app=mcp_app, mcp_lifespan=mcp_lifespan)
     ctx = app.state.ctx

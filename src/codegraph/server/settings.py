@@ -46,6 +46,8 @@ class Settings:
     redis_url: str | None = None
     cache_ttl: int = 300
     cache_local_entries: int = 4096
+    cache_local_bytes: int = 32 << 20
+    cache_max_entry: int = 256 << 10
     api_key: str | None = None
     admin_token: str | None = None
     auth_reads: bool = False
@@ -141,6 +143,14 @@ def _log_level(env: Mapping[str, str]) -> str:
     return LOG_LEVELS[chosen]
 
 
+def _size(env: Mapping[str, str], name: str, default: str) -> int:
+    raw = env.get(name, "").strip() or default
+    try:
+        return parse_size(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
+
+
 def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return _int(env, name, default, 1, 65535)
 
@@ -164,11 +174,7 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None) -
             parse_size(block_cache)
         except ValueError as exc:
             raise SettingsError(f"ROCKSDB_BLOCK_CACHE_SIZE: {exc}") from None
-    max_body = env.get("CODEGRAPH_MAX_BODY", "1MB")
-    try:
-        max_body_bytes = parse_size(max_body)
-    except ValueError as exc:
-        raise SettingsError(f"CODEGRAPH_MAX_BODY: {exc}") from None
+    max_body_bytes = _size(env, "CODEGRAPH_MAX_BODY", "1MB")
     log_format = env.get("CODEGRAPH_LOG_FORMAT", "auto").strip().lower() or "auto"
     if log_format not in ("auto", "json", "console"):
         raise SettingsError(f"CODEGRAPH_LOG_FORMAT must be auto, json or console, "
@@ -196,6 +202,8 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None) -
         redis_url=redis_url,
         cache_ttl=_int(env, "CODEGRAPH_CACHE_TTL", 300, 1, 86400 * 7),
         cache_local_entries=_int(env, "CODEGRAPH_CACHE_LOCAL_ENTRIES", 4096, 0, 1_000_000),
+        cache_local_bytes=_size(env, "CODEGRAPH_CACHE_LOCAL_BYTES", "32MB"),
+        cache_max_entry=_size(env, "CODEGRAPH_CACHE_MAX_ENTRY", "256KB"),
         api_key=env.get("CODEGRAPH_API_KEY") or None,
         admin_token=env.get("CODEGRAPH_ADMIN_TOKEN") or None,
         auth_reads=_bool(env, "CODEGRAPH_AUTH_READS", False),
