@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_index.py
 	$(BIN)/python bench/bench_search.py
 	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/bench_load.py
 
 ## Re-pin every dependency (needs uv: pip install uv).
 lock:

@@ -149,12 +149,15 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * UNIT[m.group(2)]
 
 
-def wrk(port: int, path: str, connections: int, duration: int) -> dict[str, Any]:
+def wrk(port: int, path: str, connections: int, duration: int, script: str | None = None,
+        timeout: str = "10s") -> dict[str, Any]:
+    """``script``: a wrk Lua script (it may choose each request's path itself)."""
     threads = 2
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
-           "--latency", f"http://127.0.0.1:{port}{path}"]
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", timeout,
+           "--latency", *(["-s", script] if script else []), f"http://127.0.0.1:{port}{path}"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
-    result: dict[str, Any] = {"connections": connections, "errors": 0, "non_2xx": 0}
+    result: dict[str, Any] = {"connections": connections, "errors": 0, "non_2xx": 0,
+                              "timeouts": 0}
     for line in out.splitlines():
         line = line.strip()
         if m := re.match(r"(50|99)%\s+(\S+)", line):
@@ -164,6 +167,7 @@ def wrk(port: int, path: str, connections: int, duration: int) -> dict[str, Any]
         elif line.startswith("Socket errors:"):
             result["errors"] = sum(int(n) for n in re.findall(r"\d+", line))
             result["socket_errors"] = line.split(":", 1)[1].strip()
+            result["timeouts"] = int(re.findall(r"timeout (\d+)", line)[0])
         elif line.startswith("Non-2xx"):
             result["non_2xx"] = int(line.split()[-1])
         elif m := re.match(r"(\d+) requests in", line):

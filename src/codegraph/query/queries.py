@@ -53,7 +53,9 @@ def by_qualified_name(store: Store, qname: str, repo: str | None = None) -> list
 
 
 def by_name(store: Store, name: str, repo: str | None = None, exact: bool = True,
-            limit: int = 10_000) -> list[Node]:
+            limit: int = 10_000, ignore_case: bool = False) -> list[Node]:
+    """Nodes named ``name`` (``exact``; ``ignore_case``: in any case), or whose name starts
+    with it; at most ``limit``."""
     lower = name.lower()
     prefix = lower.encode() + (b"\0" if exact else b"")
     ids = []
@@ -65,7 +67,7 @@ def by_name(store: Store, name: str, repo: str | None = None, exact: bool = True
         if len(ids) >= limit:
             break
     nodes = [n for n in store.nodes(ids) if n is not None]
-    return [n for n in nodes if not exact or n.name == name] if exact else nodes
+    return [n for n in nodes if n.name == name] if exact and not ignore_case else nodes
 
 
 def resolve_symbol(store: Store, symbol: str, repo: str | None = None) -> list[Node]:
@@ -128,12 +130,13 @@ def symbols(store: Store, query: str, *, kind: str | None = None, lang: str | No
     if len(results) < limit:
         from rapidfuzz import fuzz, process
 
-        names = {key.split(b"\0", 1)[0].decode(errors="replace")
-                 for key in store.scan_keys("names", b"")}
-        for name, score, _ in process.extract(query.lower(), names, scorer=fuzz.WRatio,
-                                              limit=limit, score_cutoff=70):
-            add(by_name(store, name, exact=False, limit=200), "fuzzy", round(score / 100 * 0.7,
-                                                                           3))
+        for name, score, _ in process.extract(query.lower(), store.distinct_names(),
+                                              scorer=fuzz.WRatio, limit=limit,
+                                              score_cutoff=70):
+            if len(results) >= limit:
+                break
+            add(by_name(store, name, ignore_case=True, limit=200), "fuzzy",
+                round(score / 100 * 0.7, 3))
     return results
 
 

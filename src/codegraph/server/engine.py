@@ -37,6 +37,7 @@ class RepoPathError(CodeGraphError):
 class Snapshot:
     """Index figures, refreshed by the writer after jobs (a full count costs a scan)."""
 
+    repositories: int = 0
     files: int = 0
     nodes: int = 0
     edges: int = 0
@@ -59,7 +60,7 @@ class Engine:
         self.cg = CodeGraph(store, settings.data_dir)
         self.search: SearchService = self.cg.search_service()
         self.intel = Intel(store, self.search)  # the questions, shared by HTTP and MCP
-        self.snapshot = Snapshot()
+        self.snapshot = Snapshot(repositories=len(store.repos()))  # the rest after a job
         self.revision_changed = time.time()  # set by the writer, the only one changing it
         self._last_revision = store.revision
         self.pending_since: dict[str, float] = {}  # repo -> first unapplied save
@@ -215,6 +216,7 @@ class Engine:
         stats = self.intel.stats()
         coverage = stats["search"]
         snap = self.snapshot
+        snap.repositories = len(stats["repositories"])
         snap.files = stats["files"]
         snap.nodes, snap.edges = stats["nodes"], stats["edges"]
         snap.nodes_by_kind, snap.edges_by_kind = stats["nodes_by_kind"], stats["edges_by_kind"]

@@ -103,7 +103,7 @@ async def readiness(ctx: Context) -> dict[str, Any]:
     stale = lag > ctx.settings.stale_after
     components["index"] = {"status": "stale" if stale else "ok", "lag_seconds": round(lag, 3),
                            "stale_after": ctx.settings.stale_after,
-                           "repositories": len(engine.store.repos()),
+                           "repositories": engine.snapshot.repositories,
                            "not_indexed_yet": waiting}
     if stale or waiting:
         components["index"]["status"] = "stale" if stale else "indexing"
