@@ -27,6 +27,8 @@ POSTS = ("/api/v1/repos", "/api/v1/jobs", "/api/v1/ask", "/mcp")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     work = tmp_path_factory.mktemp("hostile")
     write_tree(work / "proj", REPO)
+    for spare in ("spare", "spare2", "my repo!"):
+        write_tree(work / spare, {"lib.py": "def tool():\n    return 42\n"})
     with ServerProcess(work, [work / "proj"], CODEGRAPH_API_KEY=KEY,
                        OPENAI_API_KEY="sk-unused", OPENAI_BASE_URL="http://127.0.0.1:9") as p:
         p.wait_jobs_idle()
@@ -97,3 +99,30 @@ def test_absurd_cursors_and_offsets_are_refused(server: ServerProcess,
     code, _, err = run_cli("search", "target", "--mode", "lexical", "--offset", "9" * 25,
                            data_dir=server.data_dir)
     assert code == 2 and "offset + limit must be at most 1000" in err
+
+
+def test_repository_names_are_checked(server: ServerProcess, tmp_path: Path) -> None:
+    def add(path: str, name: str | None = None) -> httpx.Response:
+        body = {"path": path, "watch": False, **({"name": name} if name else {})}
+        return server.client.post("/api/v1/repos", json=body, headers=AUTH)
+
+    for bad in ("../../evil", "a/b", ".hidden", "-x", "x" * 101, "white space", "é"):
+        assert "repository names are 1 to 100 letters" in _error(add("spare", bad), 400), bad
+    assert "is already indexed as 'proj'" in _error(add("proj", "second-name"), 409)
+    assert "already used for" in _error(add("spare2", "proj"), 409)
+    made = add("my repo!")
+    assert made.status_code == 202 and made.json()["repo"] == "my-repo"
+    server.wait_jobs_idle()
+    names = {r["name"] for r in server.ok("/api/v1/repos")["results"]}
+    assert names == {"proj", "my-repo"}
+    assert server.get("/api/v1/repos/my-repo").status_code == 200
+    # the CLI refuses the same names, with one line and exit status 2
+    write_tree(tmp_path / "r", {"a.py": "x = 1\n"})
+    code, _, err = run_cli("index", str(tmp_path / "r"), "--name", "../../evil",
+                           data_dir=tmp_path / "data")
+    assert code == 2 and "repository names are 1 to 100" in err and "Traceback" not in err
+    assert run_cli("index", str(tmp_path / "r"), "--name", "good", data_dir=tmp_path / "data"
+                   )[0] == 0
+    code, _, err = run_cli("index", str(tmp_path / "r"), "--name", "other",
+                           data_dir=tmp_path / "data")
+    assert code == 2 and "is already indexed as 'good'" in err

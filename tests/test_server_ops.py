@@ -102,6 +102,33 @@ def test_json_logs_carry_the_request(tmp_path: Path) -> None:
                    for r in records)
 
 
+def test_a_traceback_in_the_log_carries_the_request_id(tmp_path: Path) -> None:
+    """A node record that no longer decodes (a damaged store): the request gets 500 with
+    its request id, and the log has the traceback under that id."""
+    from rocksdict import Options, Rdict
+
+    from codegraph.store.rocks import COLUMN_FAMILIES
+
+    data = tmp_path / "data"
+    assert run_cli("index", str(_small_repo(tmp_path / "r")), data_dir=data)[0] == 0
+    node = run_cli("def", "base", "--json", data_dir=data)[1]
+    node_id = __import__("json").loads(node)["results"][0]["id"]
+    db = Rdict(str(data / "rocksdb"), Options(raw_mode=True), column_families={
+        name: Options(raw_mode=True) for name in COLUMN_FAMILIES})
+    db.get_column_family("nodes")[bytes.fromhex(node_id)] = b"\xc1 not msgpack"
+    db.close()
+    del db
+    with ServerProcess(tmp_path, []) as proc:
+        r = proc.client.get("/api/v1/definition", params={"name": "base"},
+                            headers={"X-Request-Id": "trace-me-1"})
+        assert r.status_code == 500 and r.json()["error"]["request_id"] == "trace-me-1"
+        assert "Traceback" not in r.text
+        time.sleep(0.3)
+        failed = [rec for rec in proc.logs() if rec.get("level") == "error"]
+        assert failed and all(rec.get("request_id") == "trace-me-1" for rec in failed)
+        assert any("Traceback" in rec.get("exception", "") for rec in failed)
+
+
 def test_sigusr1_toggles_debug_and_sigusr2_writes_a_heap_profile(tmp_path: Path) -> None:
     admin = {"X-Admin-Token": "t"}
     with ServerProcess(tmp_path, [_small_repo(tmp_path / "r")],

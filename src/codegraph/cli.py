@@ -30,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("index", help="build or update the index of a repository")
     c.add_argument("path")
-    c.add_argument("--name", help="repository name (default: the directory name)")
+    c.add_argument("--name", help="repository name: letters, digits, '.', '_', '-' (default: "
+                                  "made from the directory name)")
     c.add_argument("--full", action="store_true", help="re-index everything from scratch")
     c.add_argument("--watch", action="store_true", help="keep indexing saved changes")
     c.add_argument("--workers", type=int, help="parser processes (default $CODEGRAPH_WORKERS "

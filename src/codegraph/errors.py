@@ -12,3 +12,11 @@ class EmbeddingError(CodeGraphError, RuntimeError):
 
 class VectorIndexError(CodeGraphError, RuntimeError):
     """The vector index is unreadable, corrupt or cannot be written."""
+
+
+class RepositoryNameError(CodeGraphError, ValueError):
+    """A repository name that is not allowed."""
+
+
+class RepositoryConflict(RepositoryNameError):
+    """The name is taken by another directory, or the directory has another name."""

@@ -30,6 +30,7 @@ from codegraph.graph.symbols import FileUnit, LayeredTable, MemoryTable, SymbolT
 from codegraph.index.bulk import BulkLoad, pending, recover
 from codegraph.index.gcpause import gc_paused
 from codegraph.index.parsing import ParseJob, ParseResult, parse_all
+from codegraph.index.repos import repo_name_for
 from codegraph.index.resolving import ResolvedFile, new_externals, resolve_all
 from codegraph.index.spooling import spooled
 from codegraph.index.walker import SkippedFile, SourceFile, walk
@@ -76,23 +77,6 @@ class IndexReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
-
-
-def repo_name_for(store: Store, root: str, name: str | None = None) -> str:
-    """The repository's name: given, already registered for this root, or its basename."""
-    repos = store.repos()
-    for existing, info in repos.items():
-        if info.get("root") == root and (name is None or name == existing):
-            return existing
-    base = name or os.path.basename(root.rstrip("/")) or "root"
-    candidate, n = base, 1
-    while candidate in repos:
-        if name is not None:
-            raise ValueError(f"repository name {name!r} is already used for "
-                             f"{repos[candidate].get('root')}")
-        n += 1
-        candidate = f"{base}-{n}"
-    return candidate
 
 
 def _imports(store: Store, rec: FileRecord, wire: list[Any] | None) -> set[tuple[str, ...]]:

@@ -16,7 +16,8 @@ import structlog
 from codegraph.api import CodeGraph
 from codegraph.config import max_file_size
 from codegraph.errors import CodeGraphError
-from codegraph.index.indexer import Indexer, IndexReport, repo_name_for
+from codegraph.index.indexer import Indexer, IndexReport
+from codegraph.index.repos import repo_name_for
 from codegraph.query import queries
 from codegraph.search.service import SearchService
 from codegraph.server.intel import Intel, resolve_inside
@@ -119,10 +120,7 @@ class Engine:
         root = os.path.realpath(path) if trusted else self.check_repo_path(path)
         if not os.path.isdir(root):
             raise RepoPathError(f"not a directory: {path}")
-        try:
-            repo = repo_name_for(self.store, root, name)
-        except ValueError as exc:
-            raise RepoPathError(str(exc)) from None
+        repo = repo_name_for(self.store, root, name)
         job = self.jobs.submit(Job("index", repo, root))
         if trusted and not self.store.repos().get(repo, {}).get("last_indexed"):
             self.awaiting_roots.add(root)  # never indexed: not ready until it is

@@ -9,7 +9,12 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import Response
 
-from codegraph.errors import CodeGraphError, EmbeddingError, VectorIndexError
+from codegraph.errors import (
+    CodeGraphError,
+    EmbeddingError,
+    RepositoryConflict,
+    VectorIndexError,
+)
 from codegraph.query.queries import NotFoundError, QueryError
 from codegraph.store.rocks import StoreError
 
@@ -37,6 +42,8 @@ def translate(exc: Exception) -> ApiError:
         return ApiError(503, "unavailable", str(exc))
     if isinstance(exc, NotFoundError):
         return ApiError(404, "not_found", str(exc))
+    if isinstance(exc, RepositoryConflict):
+        return ApiError(409, "conflict", str(exc))
     if isinstance(exc, QueryError | SearchError):
         return ApiError(400, "bad_request", str(exc))
     if isinstance(exc, StoreError | VectorIndexError | LexicalIndexError | EmbeddingError):
