@@ -52,6 +52,13 @@ def test_deeply_nested_bodies_are_refused(server: ServerProcess, path: str,
 
 
 @pytest.mark.parametrize("path", POSTS)
+def test_bodies_that_are_not_utf8_are_refused(server: ServerProcess, path: str) -> None:
+    for body in (b"\xf6\xd4.\x83", b'{"repo": "caf\xe9"}'):
+        r = server.client.post(path, content=body, headers={**AUTH, **MCP})
+        assert "not UTF-8 text" in _error(r, 400)
+
+
+@pytest.mark.parametrize("path", POSTS)
 def test_lone_surrogates_are_refused(server: ServerProcess, path: str) -> None:
     for body in (b'{"path": "\\ud800"}', b'{"repo": "a\\udfffb", "full": true}',
                  b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": '

@@ -1,5 +1,6 @@
 """Property-based fuzzing of the live HTTP API from its own /openapi.json (schemathesis CLI):
-no operation may answer a 5xx, whatever the input.
+no operation may answer a 5xx, whatever the input. MCP at /mcp is fuzzed the same way, from
+an OpenAPI document made of its tools' own input schemas (one operation per tool).
 
 The server runs on 127.0.0.1 with a small indexed repository and ``CODEGRAPH_API_KEY``; the
 key is sent with every request, so the mutating endpoints run for real. Hooks (written next
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -32,6 +34,7 @@ pytestmark = pytest.mark.timeout(120)
 
 KEY = "schemathesis-key"
 MAX_EXAMPLES = 40  # per operation (fuzzing); the run takes about 15 s on 2 idle cores
+MCP_EXAMPLES = 25  # per MCP tool
 RUN_TIMEOUT = 80.0  # seconds for the schemathesis subprocess
 SEED = 20261128
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
@@ -281,3 +284,114 @@ def test_no_operation_answers_a_server_error(tmp_path: Path, chat: FakeChat) -> 
     print(f"\nschemathesis: {total} requests in {elapsed:.1f} s, "
           f"{sum(n for k, n in log.items() if k[2] < 300)} answered 2xx")
 
+
+
+MCP_HOOKS = '''\
+import json
+
+import schemathesis
+from hypothesis import strategies as st
+
+REAL = {"symbol": ["target", "pkg.core.target", "Shape.area", "helper"],
+        "query": ["target", "shape area", "tar"], "path": ["pkg/core.py", "pkg/*.py"],
+        "repo": ["proj"], "cursor": ["bzoy", "bzoxMDAwMDAwMDAw"]}
+
+
+@schemathesis.hook
+def before_call(ctx, case, **kwargs):
+    case.path = "/mcp"  # one operation per tool in the document; one endpoint on the server
+
+
+@schemathesis.hook
+def flatmap_body(ctx, body):
+    params = body.get("params") if isinstance(body, dict) else None
+    args = params.get("arguments") if isinstance(params, dict) else None
+    if not isinstance(args, dict):
+        return st.just(body)
+    mixed = {k: st.one_of(st.just(v), st.sampled_from(REAL[k])) if k in REAL else st.just(v)
+             for k, v in args.items()}
+    return st.fixed_dictionaries(mixed).map(
+        lambda a: {**body, "params": {**body["params"], "arguments": a}})
+
+
+@schemathesis.check
+def no_server_error(ctx, response, case):
+    """No 5xx, and no tool failing with an internal error."""
+    if response.status_code >= 500 or "internal error" in response.text:
+        raise AssertionError(f"HTTP {response.status_code} from {case.body!r}: "
+                             f"{response.text[:500]}")
+'''
+MCP_METHODS = ("initialize", "tools/list", "resources/list", "prompts/list", "ping")
+
+
+def mcp_document(tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """An OpenAPI document with one POST operation per MCP tool (its JSON-RPC call, the
+    arguments from the tool's input schema) and per method without arguments."""
+    def rpc(method: dict[str, Any], params: dict[str, Any] | None) -> dict[str, Any]:
+        props: dict[str, Any] = {"jsonrpc": {"const": "2.0"}, "method": method,
+                                 "id": {"type": "integer", "minimum": 1, "maximum": 1000}}
+        if params is not None:
+            props["params"] = params
+        schema = {"type": "object", "required": list(props), "properties": props}
+        return {"post": {"requestBody": {"required": True, "content": {
+            "application/json": {"schema": schema}}},
+            "responses": {"200": {"description": "a JSON-RPC answer"}}}}
+
+    paths = {f"/mcp-tool-{t['name']}": rpc({"const": "tools/call"}, {
+        "type": "object", "required": ["name", "arguments"],
+        "properties": {"name": {"const": t["name"]}, "arguments": t["inputSchema"]}})
+        for t in tools}
+    paths.update({f"/mcp-{m.replace('/', '-')}": rpc({"const": m}, None)
+                  for m in MCP_METHODS})
+    return {"openapi": "3.1.0", "info": {"title": "CodeGraph MCP", "version": "1"},
+            "paths": paths}
+
+
+def test_no_mcp_tool_answers_a_server_error(tmp_path: Path) -> None:
+    repos = tmp_path / "repos"
+    proj = write_tree(repos / "proj", REPO)
+    hooks = tmp_path / "mcp_hooks.py"
+    hooks.write_text(MCP_HOOKS)
+    report = tmp_path / "report"
+    accept = "Accept: application/json, text/event-stream"
+    with ServerProcess(tmp_path, [proj], repos_root=repos) as server:
+        server.wait_jobs_idle()
+        listed = server.client.post("/mcp", json={"jsonrpc": "2.0", "id": 1,
+                                                  "method": "tools/list"},
+                                    headers={"Accept": accept.split(": ")[1]})
+        tools = json.loads(listed.text)["result"]["tools"]
+        assert len(tools) >= 12
+        document = tmp_path / "mcp-openapi.json"
+        document.write_text(json.dumps(mcp_document(tools)))
+        env = {k: v for k, v in os.environ.items() if k not in PROXY_VARS}
+        env.update(SCHEMATHESIS_HOOKS=str(hooks), PYTHONDONTWRITEBYTECODE="1",
+                   NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")
+        cmd = [sys.executable, "-m", "schemathesis.cli", "run", str(document),
+               "--url", server.url, "--checks", "no_server_error", "--max-examples",
+               str(MCP_EXAMPLES), "--seed", str(SEED), "--workers", "1", "--no-color",
+               # the coverage phase would take minutes: MCP's per-request session is slow
+               "--phases", "examples,fuzzing",
+               "--generation-database", "none", "--request-timeout", "30", "-H", accept,
+               "--report", "junit", "--report-junit-path", str(report / "junit.xml")]
+        started = time.monotonic()
+        try:
+            run = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env,
+                                 timeout=RUN_TIMEOUT)
+        except subprocess.TimeoutExpired as exc:
+            raise AssertionError(f"schemathesis ran over {RUN_TIMEOUT} s:\n"
+                                 f"{exc.stdout!r}") from None
+        elapsed = time.monotonic() - started
+        log = access_log(server)
+        server_output = server.output()
+    output = run.stdout + run.stderr
+    tracebacks = [line for line in server_output.splitlines()
+                  if "Traceback" in line or "MCP tool failed" in line]
+    context = f"exit {run.returncode} after {elapsed:.1f} s\n{output[-8000:]}\n" + \
+        "\n".join(tracebacks[:20])[:4000]
+    assert run.returncode == 0 and not tracebacks, context
+    results = junit_results(report / "junit.xml")
+    assert len(results) == len(tools) + len(MCP_METHODS), sorted(results)
+    assert not {k: v for k, v in results.items() if v}, results
+    calls = sum(n for (m, route, _), n in log.items() if route == "/mcp")
+    assert calls > MCP_EXAMPLES * len(tools), log
+    print(f"\nschemathesis on MCP: {calls} requests in {elapsed:.1f} s")

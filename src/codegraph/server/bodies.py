@@ -1,8 +1,9 @@
-"""Request bodies that no handler gets to parse: nested deeper than ``CODEGRAPH_MAX_DEPTH``
-levels (Python's JSON parser recurses, and a body of 100,000 ``[`` raised RecursionError),
-or holding text that is not Unicode (a lone surrogate escape such as ``"\\ud800"`` decodes
-to a string that cannot be encoded again). The middleware checks every request body once,
-for the declared endpoints and MCP alike; the size limit is the middleware's own."""
+"""Request bodies that no handler gets to parse: not UTF-8 (every body the server takes is
+JSON), nested deeper than ``CODEGRAPH_MAX_DEPTH`` levels (Python's JSON parser recurses,
+and a body of 100,000 ``[`` raised RecursionError), or holding text that is not Unicode (a
+lone surrogate escape such as ``"\\ud800"`` decodes to a string that cannot be encoded
+again). The middleware checks every request body once, for the declared endpoints and MCP
+alike; the size limit is the middleware's own."""
 
 from __future__ import annotations
 
@@ -43,6 +44,10 @@ def too_deep(body: bytes, max_depth: int) -> bool:
 def check(body: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
     """Raise :class:`BodyRejected` for a body no handler should parse. A body that is not
     JSON at all passes: the handler that expects JSON says so."""
+    try:
+        body.decode()
+    except UnicodeDecodeError:
+        raise BodyRejected("the request body is not UTF-8 text") from None
     if too_deep(body, max_depth):
         raise BodyRejected(f"the request body nests deeper than {max_depth} levels")
     if _SURROGATE_ESCAPE.search(body) is None:
