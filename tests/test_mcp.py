@@ -281,13 +281,14 @@ def test_streamable_http(data_dir: Path) -> None:
     with CodeGraph.open(str(data_dir), readonly=True) as cg:
         shared = Intel(cg.store, cg.search_service())
 
-        def intel() -> Intel:
+        def intel() -> contextlib.AbstractContextManager[Intel]:
             calls.append(1)
-            return shared
+            return contextlib.nullcontext(shared)
 
         # as the HTTP service does it: a route among its own, the manager in its lifespan;
         # and a second server as its own app, mounted (reachable at <mount>/mcp)
-        mcp, other = build_mcp(intel), build_mcp(lambda: shared, default_max_tokens=100)
+        mcp, other = build_mcp(intel), build_mcp(lambda: contextlib.nullcontext(shared),
+                                                default_max_tokens=100)
 
         @contextlib.asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -355,7 +356,7 @@ def test_deferred_mcp_waits_for_its_build(data_dir: Path) -> None:
 
         def build() -> Any:
             assert gate.wait(30)
-            mcp = build_mcp(lambda: shared)
+            mcp = build_mcp(lambda: contextlib.nullcontext(shared))
             return mcp_endpoint(mcp), session_lifespan(mcp)
 
         with Uvicorn(_deferred_app(build)) as server:  # started while the build is held

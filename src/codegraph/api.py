@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from codegraph.config import data_paths, max_file_size
@@ -56,6 +59,46 @@ class CodeGraph:
         feed.finish()
         if embed:
             self.embed(progress)
+        return report
+
+    def rebuild(self, path: str, *, name: str | None = None, workers: int | None = None,
+                progress: Progress | None = None,
+                exclusive: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
+                ) -> IndexReport:
+        """Index a repository from scratch beside the live store, then switch to the result
+        (``store/generations.py``): until the switch, readers (this object's, and other
+        processes') see the previous index, and a crash or a cancel leaves it as it was.
+        The store is swapped inside ``exclusive()``: a server's readers wait there for the
+        moment it takes (its own readers of the previous store finish first). Then the
+        lexical index is brought in step with the new store."""
+        from codegraph.index.indexer import Indexer
+        from codegraph.search.lexical import LexicalIndex, default_path
+        from codegraph.search.lexical_feed import LexicalFeed
+        from codegraph.store import generations
+
+        live = self.store
+        staging = generations.begin(live)
+        try:
+            with LexicalIndex.open(default_path(self.data_dir)) as lexical:
+                feed = LexicalFeed(lexical, staging, full=True, background=False)
+                report = Indexer(staging, workers=workers, max_file_size=max_file_size(),
+                                 progress=progress).index(path, name=name, full=True,
+                                                          on_chunks=feed)
+                staging.close()
+                with exclusive():
+                    live.close()
+                    try:
+                        generations.switch(staging.path, live.path)
+                    finally:  # the new store, or the previous one if the switch failed
+                        self.store = Store.open(live.path, block_cache=live.block_cache)
+                        if self._search is not None:  # its lexical and vector indexes stay
+                            self._search.store = self.store
+                if progress is not None:
+                    progress({"event": "lexical"})
+                feed.finish(self.store)
+        finally:  # what is left beside: a failed run's staging store
+            staging.close()
+            generations.discard(live.path)
         return report
 
     def embed(self, progress: Progress | None = None) -> EmbedReport:

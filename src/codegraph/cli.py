@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("path")
     c.add_argument("--name", help="repository name: letters, digits, '.', '_', '-' (default: "
                                   "made from the directory name)")
-    c.add_argument("--full", action="store_true", help="re-index everything from scratch")
+    c.add_argument("--full", action="store_true", help="re-index everything from scratch, "
+                   "beside the current index (readers use it until the new one is done)")
     c.add_argument("--watch", action="store_true", help="keep indexing saved changes")
     c.add_argument("--workers", type=int, help="parser processes (default $CODEGRAPH_WORKERS "
                                                "or the number of cores)")
@@ -136,9 +137,14 @@ def _index(args: argparse.Namespace) -> int:
         if not args.watch:  # the run's working set is left to the exit (see ``run``)
             indexer.keep_working_set = True
             _LEFT_TO_EXIT.append(indexer)
-        feed = cg.search_service().lexical_feed(full=args.full)
-        report = indexer.index(args.path, name=args.name, full=args.full, on_chunks=feed)
-        feed.finish()
+        if args.full:  # built beside the live index, switched in at the end
+            report = cg.rebuild(args.path, name=args.name, workers=args.workers,
+                                progress=progress)
+            indexer = cg.indexer(args.workers, progress)  # on the new store (--watch)
+        else:
+            feed = cg.search_service().lexical_feed()
+            report = indexer.index(args.path, name=args.name, on_chunks=feed)
+            feed.finish()
         embedded = cg.embed(progress).to_dict() if args.embed else None
         if args.json:
             print(json.dumps({**report.to_dict(), "embeddings": embedded}))

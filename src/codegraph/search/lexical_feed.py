@@ -106,8 +106,11 @@ class LexicalFeed:
         sender.close()
         self._writer = (process, answer)
 
-    def finish(self) -> SyncReport:
-        """Bring the index in step with the store after the run."""
+    def finish(self, store: Store | None = None) -> SyncReport:
+        """Bring the index in step with the store after the run (``store``: the one the run
+        wrote, switched in where the live one was, for a run built beside it)."""
+        if store is not None:
+            self.store = store
         try:
             if self._writer is not None:
                 self._written = self._wait(*self._writer)

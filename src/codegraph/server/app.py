@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -27,6 +28,7 @@ from codegraph.server.cache import QueryCache
 from codegraph.server.endpoints import make_route
 from codegraph.server.engine import Engine
 from codegraph.server.errors import ApiError, error_response
+from codegraph.server.intel import Intel
 from codegraph.server.routes import endpoints
 from codegraph.server.settings import Settings
 
@@ -40,8 +42,12 @@ class Context:
         self.settings = settings
         self.engine = engine
         self.cache = cache
-        self.intel = engine.intel
         self.draining = False
+
+    @property
+    def intel(self) -> Intel:
+        """The questions; ask them inside ``engine.reading()`` (the endpoints do)."""
+        return self.engine.intel
 
     def cache_epoch(self, revision: int) -> str:
         """What a cached answer depends on: the store revision and the embeddings."""
@@ -194,7 +200,7 @@ def create_app(settings: Settings, engine: Engine, cache: QueryCache,
         if not ops.debug_allowed(ctx, request):
             return error_response(ApiError(403, "forbidden", "/debug/info needs DEBUG_MODE "
                                            "or the admin token"), request)
-        return JSONResponse(await asyncio.to_thread(ops.debug_info, ctx))
+        return JSONResponse(await run_in_threadpool(ops.debug_info, ctx))
 
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(spec)

@@ -22,6 +22,12 @@ SYSTEM = ("You answer questions about a code base. Use only the numbered code ex
 
 
 def _context(ctx: Context, question: str, repo: str | None, count: int) -> list[dict[str, Any]]:
+    with ctx.engine.reading():
+        return _retrieve(ctx, question, repo, count)
+
+
+def _retrieve(ctx: Context, question: str, repo: str | None, count: int,
+              ) -> list[dict[str, Any]]:
     mode = "hybrid" if ctx.engine.snapshot.embedded else "lexical"
     try:
         hits = ctx.intel.search(question, mode=mode, limit=count, repo=repo)["results"]

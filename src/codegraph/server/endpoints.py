@@ -163,8 +163,10 @@ def dumps(payload: Any) -> bytes:
 
 
 def _answer(endpoint: Endpoint, ctx: Context, args: dict[str, Any]) -> bytes:
-    """Run a synchronous operation and serialise its answer (in a worker thread)."""
-    return dumps(endpoint.op(ctx, args))
+    """Run a synchronous operation and serialise its answer (in a worker thread), with the
+    store it reads kept open (a full re-index may swap it meanwhile)."""
+    with ctx.engine.reading():
+        return dumps(endpoint.op(ctx, args))
 
 
 def make_route(endpoint: Endpoint, ctx: Context) -> Route:

@@ -4,10 +4,11 @@ metrics and readiness."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from codegraph.query import queries
 from codegraph.search.service import SearchService
 from codegraph.server.intel import Intel, resolve_inside
 from codegraph.server.jobs import Job, JobQueue
+from codegraph.server.rwlock import ReadWriteLock
 from codegraph.server.settings import Settings
 from codegraph.store.rocks import Store
 
@@ -59,8 +61,10 @@ class Engine:
         self.started = time.time()
         store = Store.open(settings.rocksdb_path, block_cache=settings.block_cache)
         self.cg = CodeGraph(store, settings.data_dir)
-        self.search: SearchService = self.cg.search_service()
-        self.intel = Intel(store, self.search)  # the questions, shared by HTTP and MCP
+        # The questions, shared by HTTP and MCP: asked inside ``reading()``, since a full
+        # re-index swaps the store under them (``_exclusive``).
+        self.intel = Intel(store, self.cg.search_service())
+        self._switching = ReadWriteLock()
         self.snapshot = Snapshot(repositories=len(store.repos()))  # the rest after a job
         self.revision_changed = time.time()  # set by the writer, the only one changing it
         self._last_revision = store.revision
@@ -78,6 +82,23 @@ class Engine:
     @property
     def store(self) -> Store:
         return self.cg.store
+
+    @property
+    def search(self) -> SearchService:
+        return self.cg.search_service()
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Intel]:
+        """The questions, with the store they read kept open until the block ends."""
+        with self._switching.reading():
+            yield self.intel
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """No reader inside ``reading()`` while a full re-index swaps the store."""
+        with self._switching.writing():
+            yield
+            self.intel = Intel(self.cg.store, self.cg.search_service())
 
     @property
     def revision(self) -> int:
@@ -179,9 +200,14 @@ class Engine:
 
     def _index(self, job: Job, progress: Callable[[dict[str, Any]], None]) -> IndexReport:
         """An index run whose parse workers feed the lexical index, written through a
-        connection of the job's own (searches keep theirs; SQLite's WAL keeps them apart)."""
+        connection of the job's own (searches keep theirs; SQLite's WAL keeps them apart).
+        A full run is built beside the live store and switched in at its end."""
         from codegraph.search.lexical import LexicalIndex, default_path
         from codegraph.search.lexical_feed import LexicalFeed
+
+        if job.full:
+            return self.cg.rebuild(job.root, name=job.repo, workers=self.settings.workers,
+                                   progress=progress, exclusive=self._exclusive)
 
         with LexicalIndex.open(default_path(self.settings.data_dir)) as lexical:
             feed = LexicalFeed(lexical, self.store, full=job.full, background=False)

@@ -15,7 +15,7 @@ to stderr: stdout is the protocol.
 Streamable HTTP in a host Starlette app (the session manager must run in the host's
 lifespan: Starlette does not run the lifespans of mounted apps)::
 
-    mcp = build_mcp(lambda: engine_intel)
+    mcp = build_mcp(engine.reading)
     app = Starlette(routes=[..., mcp_route(mcp)],   # POST /mcp; host middleware applies
                     lifespan=lifespan)
 
@@ -38,12 +38,13 @@ access policy (pass loopback-only ``allowed_hosts`` when serving on 127.0.0.1).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import json
 import logging
 import sys
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Annotated, Any, TypeVar
 
 import anyio
@@ -109,9 +110,11 @@ def _fit_source(answer: Item, budget: int) -> Item:
     return answer
 
 
-def build_mcp(intel: Callable[[], Intel], *, default_max_tokens: int = 4000,
+def build_mcp(reading: Callable[[], AbstractContextManager[Intel]], *,
+              default_max_tokens: int = 4000,
               transport_security: TransportSecuritySettings | None = None) -> FastMCP:
-    """The MCP server with CodeGraph's tools; ``intel()`` is called once per tool call."""
+    """The MCP server with CodeGraph's tools; each tool call reads inside ``reading()``
+    (the server's: it keeps the store it reads open until the call is done)."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     mcp = FastMCP(  # FastMCP configures the root logger on creation: undone below
@@ -130,7 +133,7 @@ def build_mcp(intel: Callable[[], Intel], *, default_max_tokens: int = 4000,
 
     async def call(work: Callable[[Intel], T]) -> T:
         try:
-            return await anyio.to_thread.run_sync(lambda: work(intel()))
+            return await anyio.to_thread.run_sync(lambda: _read(reading, work))
         except (QueryError, CodeGraphError, StoreError, ValueError) as exc:  # SearchError too
             raise ToolError(str(exc)) from None
         except Exception:
@@ -250,6 +253,12 @@ def build_mcp(intel: Callable[[], Intel], *, default_max_tokens: int = 4000,
     return mcp
 
 
+def _read(reading: Callable[[], AbstractContextManager[Intel]], work: Callable[[Intel], T]
+          ) -> T:
+    with reading() as intel:
+        return work(intel)
+
+
 class _Endpoint:
     """The streamable HTTP endpoint as a plain ASGI app (a Route then takes every method)."""
 
@@ -293,7 +302,7 @@ def run_stdio(data_dir: str | None) -> None:
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     with CodeGraph.open(data_dir, readonly=True) as cg:
         shared = Intel(cg.store, cg.search_service())
-        anyio.run(build_mcp(lambda: shared).run_stdio_async)
+        anyio.run(build_mcp(lambda: contextlib.nullcontext(shared)).run_stdio_async)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -121,6 +121,11 @@ def debug_allowed(ctx: Context, request: Request) -> bool:
 
 
 def debug_info(ctx: Context) -> dict[str, Any]:
+    with ctx.engine.reading():
+        return _debug_info(ctx)
+
+
+def _debug_info(ctx: Context) -> dict[str, Any]:
     engine = ctx.engine
     snap = engine.snapshot
     return {

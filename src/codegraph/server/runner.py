@@ -104,7 +104,7 @@ def _mcp(engine: Engine, settings: Settings) -> tuple[ASGIApp | None, Any]:
             security = TransportSecuritySettings(
                 enable_dns_rebinding_protection=True, allowed_hosts=hosts,
                 allowed_origins=[f"http://{h}" for h in hosts])
-        mcp = build_mcp(lambda: engine.intel, transport_security=security)
+        mcp = build_mcp(engine.reading, transport_security=security)
         return mcp_endpoint(mcp), session_lifespan(mcp)
 
     deferred = DeferredMCP(build)

@@ -39,6 +39,7 @@ from rocksdict import (
 )
 
 from codegraph.graph.model import Edge, EdgeKind, Node
+from codegraph.store import generations
 from codegraph.store.edges import Record, decode_in_edge, decode_out, in_key
 
 SCHEMA = 2  # 2: a node's outgoing edges in one ``out`` value
@@ -127,6 +128,7 @@ class Store:
         self.db = db
         self.path = path
         self.readonly = readonly
+        self.block_cache: str | None = None  # as opened: a store built beside takes it too
         self.cf = {name: db.get_column_family(name) for name in COLUMN_FAMILIES}
         self.handle = {name: db.get_column_family_handle(name) for name in COLUMN_FAMILIES}
         raw = self.cf["meta"].get(b"revision")
@@ -134,7 +136,10 @@ class Store:
         self._names: tuple[int, list[str]] | None = None  # (revision, distinct_names())
 
     @classmethod
-    def open(cls, path: str, *, readonly: bool = False, block_cache: str | None = None) -> Store:
+    def open(cls, path: str, *, readonly: bool = False, block_cache: str | None = None,
+             tidy: bool = True) -> Store:
+        """``tidy`` (a writer): remove what a crashed re-index left beside the store
+        (``generations.py``); a switch's own open keeps the store it replaced."""
         opts = Options(raw_mode=True)
         cache_size = parse_size(block_cache or os.environ.get("ROCKSDB_BLOCK_CACHE_SIZE", "64MB"))
         table = BlockBasedOptions()
@@ -154,6 +159,7 @@ class Store:
                     raise StoreError(f"no index at {path}: run `codegraph index PATH` first")
                 db = Rdict(path, opts, column_families=cfs, access_type=AccessType.read_only())
             else:
+                generations.recover(path)  # a switch interrupted between two renames
                 os.makedirs(path, exist_ok=True)
                 if not os.access(path, os.W_OK):
                     raise StoreError(f"the data directory {path} is not writable")
@@ -167,6 +173,9 @@ class Store:
         except Exception as exc:  # rocksdict raises plain Exception with RocksDB's status
             raise _translate(path, exc) from exc
         store = cls(db, path, readonly)
+        store.block_cache = block_cache
+        if tidy and not readonly:  # this process holds the lock: no build is running beside
+            generations.discard(path)
         schema = store.cf["meta"].get(b"schema")
         if schema is None and not readonly:
             store.cf["meta"][b"schema"] = str(SCHEMA).encode()
