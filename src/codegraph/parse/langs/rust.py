@@ -38,28 +38,32 @@ def _binding(path: list[str], alias: str | None, line: int) -> Import:
     return Import(module="::".join(path[:-1]), name=path[-1], alias=alias, line=line)
 
 
-def _use_tree(node: Node, prefix: list[str], line: int, out: list[Import]) -> None:
-    kind = node.type
-    if kind in _PATH_NODES:
-        out.append(_binding([*prefix, *_segments(node)], None, line))
-    elif kind == "use_as_clause":
-        path = [*prefix, *_segments(node.child_by_field_name("path"))]
-        alias = node_text(node.child_by_field_name("alias")) or None
-        if path:
-            out.append(_binding(path, alias, line))
-    elif kind == "use_wildcard":
-        inner = next((c for c in node.named_children if c.type in _PATH_NODES), None)
-        path = [*prefix, *_segments(inner)]
-        out.append(Import(module="::".join(path), name=None, alias=None, line=line,
-                          wildcard=True))
-    elif kind == "scoped_use_list":
-        path = [*prefix, *_segments(node.child_by_field_name("path"))]
-        listing = node.child_by_field_name("list")
-        if listing is not None:
-            _use_tree(listing, path, line, out)
-    elif kind == "use_list":
-        for child in node.named_children:
-            _use_tree(child, prefix, line, out)
+def _use_tree(root: Node, prefix: list[str], line: int, out: list[Import]) -> None:
+    """The bindings of a use tree, in order (a stack, not recursion: a tree nested
+    thousands deep is valid Rust)."""
+    stack = [(root, prefix)]
+    while stack:
+        node, prefix = stack.pop()
+        kind = node.type
+        if kind in _PATH_NODES:
+            out.append(_binding([*prefix, *_segments(node)], None, line))
+        elif kind == "use_as_clause":
+            path = [*prefix, *_segments(node.child_by_field_name("path"))]
+            alias = node_text(node.child_by_field_name("alias")) or None
+            if path:
+                out.append(_binding(path, alias, line))
+        elif kind == "use_wildcard":
+            inner = next((c for c in node.named_children if c.type in _PATH_NODES), None)
+            path = [*prefix, *_segments(inner)]
+            out.append(Import(module="::".join(path), name=None, alias=None, line=line,
+                              wildcard=True))
+        elif kind == "scoped_use_list":
+            listing = node.child_by_field_name("list")
+            if listing is not None:
+                stack.append((listing,
+                               [*prefix, *_segments(node.child_by_field_name("path"))]))
+        elif kind == "use_list":
+            stack.extend((child, prefix) for child in reversed(node.named_children))
 
 
 def _type_name(node: Node | None) -> str:
