@@ -73,7 +73,7 @@ def content_hash(data: bytes) -> str:
 
 
 def parse_one(job: ParseJob) -> ParseResult:
-    from codegraph.parse.extract import extract
+    from codegraph.parse.extract import MAX_DEPTH, extract
 
     try:
         with open(job.abspath, "rb") as f:
@@ -104,6 +104,9 @@ def parse_one(job: ParseJob) -> ParseResult:
         shown = ", ".join(map(str, facts.error_lines[:5]))
         more = "" if len(facts.error_lines) <= 5 else ", ..."
         reasons.append(f"syntax errors at lines {shown}{more}")
+    if facts.folded:
+        reasons.append(f"{facts.folded} definitions nested more than {MAX_DEPTH} levels deep "
+                       "folded into the definition enclosing them")
     status = "partial" if reasons else "ok"
     records: list[Record] = []
     for n in graph.nodes:  # containment is each node's parent: no stored edges needed

@@ -44,6 +44,18 @@ from codegraph.parse.languages import LANGUAGES, LanguageSpec
 MAX_SIGNATURE = 300
 MAX_DOC = 2000
 MAX_ERROR_LINES = 50
+# Levels of nested definitions kept: a definition inside MAX_DEPTH others is folded into
+# the deepest of them (its calls and uses become that one's). Real code stays far below:
+# the deepest in Django 5.1 is 6 levels (in its tests: an attribute of a Meta class of a
+# model class in a function in a test method of a test class), 4 in the Python 3.11
+# stdlib and in npm's own packages.
+# Without a bound, n nested definitions give qualified names (and so node records, index
+# keys and chunk headers) of O(n) each, O(n^2) in all.
+MAX_DEPTH = 12
+# Characters of a name kept: a definition's name is in the qualified name of everything
+# inside it, so a long one would be stored again for each. The longest in Django 5.1, the
+# Python 3.11 stdlib and npm's own packages has 79.
+MAX_NAME = 256
 # Nodes that wrap a definition and carry its leading comments.
 _WRAPPERS = frozenset(
     {"decorated_definition", "export_statement", "template_declaration",
@@ -96,6 +108,11 @@ def prepare(language: str) -> None:
 def node_text(node: Node | None) -> str:
     text = node.text if node is not None else None  # ``text`` makes a new bytes each time
     return "" if text is None else text.decode("utf-8", errors="replace")
+
+
+def name_text(node: Node | None) -> str:
+    """An identifier's text, cut at MAX_NAME characters."""
+    return node_text(node)[:MAX_NAME]
 
 
 def signature_of(node: Node, source: bytes) -> str:
@@ -243,12 +260,18 @@ def extract(source: bytes, language: str) -> FileFacts:
     raw_defs.sort(key=lambda d: (d[0].start_byte, -d[0].end_byte))
     spans = [(n.start_byte, n.end_byte) for n, _, _ in raw_defs]
     parents = _nesting(spans)
+    shallow = _within_depth(parents)
+    if not all(shallow):
+        facts.folded = len(shallow) - sum(shallow)
+        raw_defs = [d for d, keep in zip(raw_defs, shallow, strict=True) if keep]
+        spans = [s for s, keep in zip(spans, shallow, strict=True) if keep]
+        parents = _nesting(spans)
     scopes = _Scopes(spans, parents)
     docstring = rt.spec.doc_style == "docstring"
     for (node, kind, name_node), parent in zip(raw_defs, parents, strict=True):
         (row, col), (end_row, end_col) = node.start_point, node.end_point
         facts.definitions.append(Definition(
-            kind, node_text(name_node), parent, row + 1, col + 1, end_row + 1, end_col + 1,
+            kind, name_text(name_node), parent, row + 1, col + 1, end_row + 1, end_col + 1,
             signature_of(node, source),
             python_docstring(node) if docstring else comment_doc(node)))
 
@@ -256,14 +279,14 @@ def extract(source: bytes, language: str) -> FileFacts:
     for node, name_node, receiver in raw_calls:
         row, col = node.start_point
         facts.calls.append(Call(
-            node_text(name_node),
+            name_text(name_node),
             "".join(node_text(receiver).split()) if receiver is not None else None,
             row + 1, col + 1, enclosing(node.start_byte)))
     for kind, node in raw_refs:
         qualifier, name = split_qualified(node_text(node))
         if name:
             facts.references.append(Reference(
-                kind=kind, name=name, qualifier=qualifier,
+                kind=kind, name=name[:MAX_NAME], qualifier=qualifier,
                 line=node.start_point[0] + 1, col=node.start_point[1] + 1,
                 source=scopes.enclosing(node.start_byte),
             ))
@@ -309,6 +332,14 @@ def _nesting(spans: list[tuple[int, int]]) -> list[int]:
         parents.append(stack[-1] if stack else -1)
         stack.append(i)
     return parents
+
+
+def _within_depth(parents: list[int]) -> list[bool]:
+    """Whether each definition is nested at most MAX_DEPTH levels deep (parents first)."""
+    levels: list[int] = []
+    for parent in parents:
+        levels.append(levels[parent] + 1 if parent >= 0 else 1)
+    return [level <= MAX_DEPTH for level in levels]
 
 
 def _normalise_kinds(facts: FileFacts) -> None:

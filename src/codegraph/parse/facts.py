@@ -104,6 +104,7 @@ class FileFacts:
     references: list[Reference] = field(default_factory=list)
     error_lines: list[int] = field(default_factory=list)  # lines tree-sitter could not parse
     lines: int = 0
+    folded: int = 0  # definitions nested too deep to keep (extract.MAX_DEPTH)
 
     def to_wire(self) -> list[Any]:
         """A compact, msgpack-friendly form."""
@@ -121,6 +122,7 @@ class FileFacts:
             [[r.kind, r.name, r.qualifier, r.line, r.col, r.source] for r in self.references],
             self.error_lines,
             self.lines,
+            self.folded,
         ]
 
     @classmethod
@@ -134,4 +136,5 @@ class FileFacts:
             references=[Reference(*r) for r in w[5]],
             error_lines=list(w[6]),
             lines=w[7],
+            folded=w[8] if len(w) > 8 else 0,  # facts stored before the field existed
         )

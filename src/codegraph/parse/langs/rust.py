@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from tree_sitter import Node
 
-from codegraph.parse.extract import extra, node_text, split_qualified
+from codegraph.parse.extract import MAX_NAME, extra, node_text, split_qualified
 from codegraph.parse.facts import FileFacts, Import, Reference
 
 _PATH_NODES = frozenset({"identifier", "scoped_identifier", "crate", "self", "super",
@@ -97,7 +97,7 @@ def _impl(facts: FileFacts, at: dict[tuple[int, int], int], item: Node) -> None:
     body = item.child_by_field_name("body")
     if not type_name or body is None:
         return
-    owner = type_name.rpartition("::")[2]
+    owner = type_name.rpartition("::")[2][:MAX_NAME]  # as the type's own name is cut
     parent = -2
     for member in body.named_children:
         i = at.get((member.start_point[0] + 1, member.start_point[1] + 1))
