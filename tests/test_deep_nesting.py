@@ -1,14 +1,117 @@
 """Deeply nested code: what indexing a file stores, and the memory it takes, grow with the
 file's size, not with how deeply its definitions nest.
+
+``function outer(){`` and 2,000 nested ``function f(){`` (32 KB) used to give 80,685
+chunks (each function's chunk held the bodies of all those inside it), a 71 MB data dir
+and 544 MiB of peak RSS; qualified names, node records and index keys grew with the depth
+too. Now: 91 chunks, 0.36 MB, 42 MiB.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from codegraph.api import CodeGraph
 from codegraph.graph.build import make_unit
 from codegraph.graph.layout import RepoLayout
 from codegraph.parse.extract import MAX_DEPTH, MAX_NAME, extract
 from codegraph.parse.facts import FileFacts, Import
 from codegraph.search.chunks import Chunk, file_chunks
+from helpers import cli_env
+
+MiB = 1 << 20
+
+
+def nested_js(n: int) -> str:
+    return "function outer(){\n" + "function f(){\n" * n + "}\n" * (n + 1)
+
+
+def nested_python(n: int) -> str:  # each level indented one more space: O(n^2) bytes
+    return "def outer():\n" + "".join(" " * (i + 1) + "def f():\n" for i in range(n)) \
+        + " " * (n + 1) + "pass\n"
+
+
+@dataclass
+class Run:
+    n: int
+    source: int  # bytes
+    chunks: int
+    chunk_text: int  # characters of all chunks
+    data_dir: int  # bytes
+    peak_rss: int  # bytes, of the indexing process alone
+    problems: list[list[str]]
+
+
+def index_in_subprocess(base: Path, filename: str, text: str, n: int) -> Run:
+    """``codegraph index`` of a one-file repository in a fresh process (so that its peak
+    RSS is its own, from wait4), then what it stored."""
+    repo, data = base / f"repo-{n}", base / f"data-{n}"
+    repo.mkdir()
+    (repo / filename).write_text(text)
+    with open(base / f"out-{n}", "w+") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "codegraph.cli", "--data-dir", str(data), "index",
+             str(repo), "--json", "--progress", "none", "--workers", "1"],
+            stdout=out, stderr=subprocess.STDOUT, env=cli_env())
+        deadline = time.monotonic() + 60
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        while pid == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid == 0:
+            proc.kill()
+            proc.wait()
+            pytest.fail(f"indexing {n} nested definitions took over 60 s")
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        output = out.read()
+    assert proc.returncode == 0, output
+    data_dir = sum(f.stat().st_size for f in data.rglob("*") if f.is_file())
+    with CodeGraph.open(str(data), readonly=True) as cg:
+        chunks = list(cg.search_service().chunks())
+    return Run(n, len(text.encode()), len(chunks), sum(len(c.text) for c in chunks),
+               data_dir, usage.ru_maxrss * 1024, json.loads(output)["problems"])
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("filename", "make", "sizes"), [
+    ("deep.js", nested_js, (500, 1000, 2000, 4000)),
+    ("deep.py", nested_python, (100, 200, 400)),  # 400 levels: 84 KB
+])
+def test_nesting_grows_stored_bytes_and_memory_linearly(
+        tmp_path: Path, filename: str, make: Callable[[int], str], sizes: tuple[int, ...],
+) -> None:
+    """Sizes in ascending order, each checked against the first and the one before it
+    (so that a quadratic blow-up fails early, before it takes gigabytes)."""
+    runs: list[Run] = []
+    for n in sizes:
+        run = index_in_subprocess(tmp_path, filename, make(n), n)
+        runs.append(run)
+        first, before = runs[0], runs[-2] if len(runs) > 1 else None
+        figures = "; ".join(f"n={r.n}: {r.source:,} B of source, {r.chunks:,} chunks "
+                            f"({r.chunk_text:,} chars), data dir {r.data_dir:,} B, peak RSS "
+                            f"{r.peak_rss / MiB:.0f} MiB" for r in runs)
+        # Each byte of source in a few chunks at most (headers aside).
+        assert run.chunk_text <= 3 * run.source + 200 * run.chunks, figures
+        if before is not None:
+            # Linear growth: twice the source, about twice the chunks (not four times).
+            assert run.chunks <= 1.5 * before.chunks * run.source / before.source, figures
+        # What is stored grows by a few bytes per byte of source; memory stays flat.
+        assert run.data_dir - first.data_dir <= 8 * (run.source - first.source), figures
+        assert run.peak_rss - first.peak_rss <= 24 * MiB, figures
+        assert run.peak_rss <= 160 * MiB, figures
+        assert run.problems == [[filename, f"{n + 1 - MAX_DEPTH} definitions nested more "
+                                 f"than {MAX_DEPTH} levels deep folded into the definition "
+                                 "enclosing them"]], figures
 
 
 def chunks_of(path: str, text: str) -> tuple[FileFacts, list[Chunk]]:
@@ -18,6 +121,62 @@ def chunks_of(path: str, text: str) -> tuple[FileFacts, list[Chunk]]:
     unit = make_unit("r", path, facts, RepoLayout("", {path})).unit
     return facts, file_chunks("r", path, facts, unit.def_ids, unit.def_qnames,
                               unit.module_id, unit.module, source)
+
+
+def body(chunk: Chunk) -> str:
+    """A chunk's text without its header (path, qualified name, signature)."""
+    return chunk.text.split("\n", 3)[3]
+
+
+def test_a_nested_definition_is_cut_to_its_first_line_in_the_enclosing_chunk() -> None:
+    text = ("class Shop:\n"
+            "    class Item:\n"
+            "        def price(self):\n"
+            "            return self.cents / 100\n"
+            "\n"
+            "    def total(self, items):\n"
+            "        def line(item):\n"
+            "            return item.price() * item.quantity\n"
+            "        return sum(map(line, items))\n")
+    _, chunks = chunks_of("shop.py", text)
+    bodies = {c.qualified_name: body(c) for c in chunks}
+    assert bodies == {
+        "shop.Shop": "class Shop:\n    class Item: ...\n\n    def total(self, items): ...",
+        "shop.Shop.Item": "    class Item:\n        def price(self): ...",
+        "shop.Shop.Item.price": "        def price(self):\n            return self.cents / 100",
+        "shop.Shop.total": "    def total(self, items):\n        def line(item): ...\n"
+                           "        return sum(map(line, items))",
+        "shop.Shop.total.line": "        def line(item):\n"
+                                "            return item.price() * item.quantity",
+    }
+
+
+@pytest.mark.parametrize("text", [
+    "function outer(){" + "function f(){" * 3000 + "}" * 3001 + "\n",  # one line
+    "function outer(){" + "function f(){return 1}" * 3000 + "}\n",  # one line, siblings
+    "class A {\n" + "m() {\nclass B {\n" * 1500 + "}\n}\n" * 1500 + "}\n",
+])
+def test_each_byte_is_in_a_few_chunks(text: str) -> None:
+    _, chunks = chunks_of("deep.js", text)
+    assert sum(len(body(c)) for c in chunks) <= 3 * len(text)
+
+
+def test_window_lines_are_the_source_lines_they_show() -> None:
+    """A class's chunk, its methods cut to one line each, is split into windows: each
+    window's lines are those of the source it shows (from the first line of the first to
+    the last line of the last, a method's body elided)."""
+    methods = "".join(f"    def m{i}(self):\n        return {i}\n\n" for i in range(150))
+    text = f"class Big:\n{methods}    LAST = 1\n"
+    _, chunks = chunks_of("big.py", text)
+    source = text.splitlines()
+    windows = [c for c in chunks if c.qualified_name == "big.Big"]
+    assert len(windows) > 2
+    for c in windows:
+        expected = [line + " ..." if line.lstrip().startswith("def ") else line
+                    for line in source[c.line - 1:c.end_line]
+                    if not line.lstrip().startswith("return ")]
+        assert body(c).splitlines() == expected
+    assert (windows[0].line, windows[-1].end_line) == (1, len(source))
 
 
 def test_definitions_deeper_than_the_bound_fold_into_their_ancestor() -> None:
