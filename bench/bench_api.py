@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -284,30 +285,43 @@ def print_table(report: dict[str, Any]) -> None:
         print(f"{name:44} {value:42} {target:10} {'PASS' if ok else 'FAIL'}")
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+Verdicts = list[tuple[str, str, str, bool]]
+
+
+def run_wrk_bench(name: str, doc: str | None, duration: int,
+                  bench_fn: Callable[[argparse.Namespace, Path, Any], dict[str, Any]],
+                  verdicts_fn: Callable[[dict[str, Any]], Verdicts],
+                  print_fn: Callable[[dict[str, Any]], None]) -> int:
+    """The command line of a wrk benchmark: run it, print a table or JSON, and with
+    ``--check`` exit 1 when a target fails."""
+    p = argparse.ArgumentParser(description=doc)
+    p.add_argument("--duration", type=int, default=duration, help="seconds per wrk run")
     p.add_argument("--json", action="store_true")
     p.add_argument("--check", action="store_true", help="exit 1 when a target fails")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args()
     if not shutil.which("wrk"):
-        print("bench_api: wrk is not installed (Debian package wrk)", file=sys.stderr)
+        print(f"{name}: wrk is not installed (Debian package wrk)", file=sys.stderr)
         return 2
 
     def log(msg: str) -> None:
         if args.verbose:
             print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr)
 
-    with tempfile.TemporaryDirectory(prefix="codegraph-bench-api-") as tmp:
-        report = bench(args, Path(tmp), log)
+    with tempfile.TemporaryDirectory(prefix=f"codegraph-{name.replace('_', '-')}-") as tmp:
+        report = bench_fn(args, Path(tmp), log)
+    results = verdicts_fn(report)
     if args.json:
         report["verdicts"] = [{"figure": n, "value": v, "target": t, "pass": ok}
-                              for n, v, t, ok in verdicts(report)]
+                              for n, v, t, ok in results]
         print(json.dumps(report, indent=2))
     else:
-        print_table(report)
-    return 1 if args.check and not all(ok for *_, ok in verdicts(report)) else 0
+        print_fn(report)
+    return 1 if args.check and not all(ok for *_, ok in results) else 0
+
+
+def main() -> int:
+    return run_wrk_bench("bench_api", __doc__, 10, bench, verdicts, print_table)
 
 
 if __name__ == "__main__":

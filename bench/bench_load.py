@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import random
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -45,6 +43,7 @@ from bench_api import (
     free_port,
     raise_limits,
     rss_mb,
+    run_wrk_bench,
     start,
     stop,
     wait_for,
@@ -262,29 +261,7 @@ def print_table(report: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--check", action="store_true", help="exit 1 when a target fails")
-    p.add_argument("-v", "--verbose", action="store_true")
-    args = p.parse_args()
-    if not shutil.which("wrk"):
-        print("bench_load: wrk is not installed (Debian package wrk)", file=sys.stderr)
-        return 2
-
-    def log(msg: str) -> None:
-        if args.verbose:
-            print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr)
-
-    with tempfile.TemporaryDirectory(prefix="codegraph-bench-load-") as tmp:
-        report = bench(args, Path(tmp), log)
-    if args.json:
-        report["verdicts"] = [{"figure": n, "value": v, "target": t, "pass": ok}
-                              for n, v, t, ok in verdicts(report)]
-        print(json.dumps(report, indent=2))
-    else:
-        print_table(report)
-    return 1 if args.check and not all(ok for *_, ok in verdicts(report)) else 0
+    return run_wrk_bench("bench_load", __doc__, 15, bench, verdicts, print_table)
 
 
 if __name__ == "__main__":

@@ -187,6 +187,19 @@ def chat() -> Iterator[FakeChat]:
     fake.close()
 
 
+def run_schemathesis(cmd: list[str], cwd: Path, env: dict[str, str],
+                     ) -> tuple[subprocess.CompletedProcess[str], float]:
+    """The schemathesis CLI, bounded by RUN_TIMEOUT: its result and how long it took."""
+    started = time.monotonic()
+    try:
+        run = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env,
+                             timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"schemathesis ran over {RUN_TIMEOUT} s:\n{exc.stdout!r}"
+                             ) from None
+    return run, time.monotonic() - started
+
+
 def operations(spec: dict[str, Any]) -> set[str]:
     return {f"{method.upper()} {path}" for path, item in spec["paths"].items()
             for method in item if method in ("get", "post", "put", "patch", "delete")}
@@ -242,14 +255,7 @@ def test_no_operation_answers_a_server_error(tmp_path: Path, chat: FakeChat) -> 
                "-H", f"X-API-Key: {KEY}", "--report", "junit",
                "--report-junit-path", str(report / "junit.xml"),
                "--report-dir", str(report)]
-        started = time.monotonic()
-        try:
-            run = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env,
-                                 timeout=RUN_TIMEOUT)
-        except subprocess.TimeoutExpired as exc:
-            raise AssertionError(f"schemathesis ran over {RUN_TIMEOUT} s:\n"
-                                 f"{exc.stdout!r}") from None
-        elapsed = time.monotonic() - started
+        run, elapsed = run_schemathesis(cmd, tmp_path, env)
         output = run.stdout + run.stderr
         log = access_log(server)
         server_output = server.output()
@@ -373,14 +379,7 @@ def test_no_mcp_tool_answers_a_server_error(tmp_path: Path) -> None:
                "--phases", "examples,fuzzing",
                "--generation-database", "none", "--request-timeout", "30", "-H", accept,
                "--report", "junit", "--report-junit-path", str(report / "junit.xml")]
-        started = time.monotonic()
-        try:
-            run = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env,
-                                 timeout=RUN_TIMEOUT)
-        except subprocess.TimeoutExpired as exc:
-            raise AssertionError(f"schemathesis ran over {RUN_TIMEOUT} s:\n"
-                                 f"{exc.stdout!r}") from None
-        elapsed = time.monotonic() - started
+        run, elapsed = run_schemathesis(cmd, tmp_path, env)
         log = access_log(server)
         server_output = server.output()
     output = run.stdout + run.stderr
