@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rocksdict import AccessType, Options, Rdict
 
 from codegraph.api import CodeGraph
-from codegraph.store.rocks import Store
+from codegraph.store.rocks import COLUMN_FAMILIES, Store
 from helpers import (
     NOBODY,
     cli_env,
@@ -270,3 +271,28 @@ def test_checkpoint_opens_read_only_with_the_same_stats(indexed: tuple[Path, Pat
     assert run_json("stats", data_dir=snap)["files"] == original["files"]
     code, _, err = run_cli("checkpoint", str(snap), data_dir=data)
     one_line_error(code, err, "not empty")
+
+
+def raw_contents(path: Path) -> dict[str, dict[Any, Any]]:
+    """Every column family of a store, read with rocksdict itself (no schema check)."""
+    cfs = {name: Options(raw_mode=True) for name in COLUMN_FAMILIES}
+    db = Rdict(str(path), Options(raw_mode=True), column_families=cfs,
+               access_type=AccessType.read_only())
+    try:
+        return {name: {key: value for key, value in db.get_column_family(name).items()}
+                for name in COLUMN_FAMILIES}
+    finally:
+        db.close()
+
+
+def test_store_of_another_schema(indexed: tuple[Path, Path]) -> None:
+    # A store of schema 2 holds external nodes under other ids, and symbols without their
+    # positions: the CLI refuses it, with a message, and leaves it as it is.
+    repo, data = indexed
+    with Store.open(str(data / "rocksdb")) as store:
+        store.cf["meta"][b"schema"] = b"2"
+    before = raw_contents(data / "rocksdb")
+    for args in (("stats",), ("index", str(repo)), ("index", str(repo), "--full")):
+        code, _, err = run_cli(*args, data_dir=data)
+        one_line_error(code, err, "has schema 2", "needs 3", "new data directory")
+        assert raw_contents(data / "rocksdb") == before, args

@@ -45,9 +45,12 @@ def node_id(repo: str, path: str, qualified_name: str, kind: str) -> str:
 
 
 @lru_cache(maxsize=65536)  # calls to print, len, str.join...: the same names again and again
-def external_id(qualified_name: str) -> str:
-    """External nodes are shared by every file and repository that names them."""
-    return node_id("", "", qualified_name, "external")
+def external_id(qualified_name: str, language: str) -> str:
+    """An external node is one per language and qualified name, shared by every file and
+    repository of that language that names it (its record holds the language: files of
+    two languages naming ``path`` point to two nodes). The language takes the place of
+    the path in the id's key."""
+    return node_id("", language, qualified_name, "external")
 
 
 def short_name(qualified_name: str) -> str:

@@ -42,7 +42,9 @@ from codegraph.graph.model import Edge, EdgeKind, Node
 from codegraph.store import generations
 from codegraph.store.edges import Record, decode_in_edge, decode_out, in_key
 
-SCHEMA = 2  # 2: a node's outgoing edges in one ``out`` value
+# 2: a node's outgoing edges in one ``out`` value; 3: external nodes per language (their
+# ids changed).
+SCHEMA = 3
 COLUMN_FAMILIES = ("nodes", "out", "in", "names", "qnames", "files", "facts", "deps", "dirty",
                    "chunks", "embeddings", "meta")
 

@@ -33,10 +33,11 @@ def link(src: str, kind: EdgeKind, target: Sym, resolution: str, line: int, col:
                 CONFIDENCE[resolution] if confidence is None else confidence, name)
 
 
-def external(src: str, kind: EdgeKind, qualified_name: str, line: int, col: int, name: str,
-             confidence: float = EXTERNAL_UNKNOWN) -> Edge:
-    return Edge(src, external_id(qualified_name), kind, line, col, EXTERNAL, confidence, name,
-                qualified_name)
+def external(language: str, src: str, kind: EdgeKind, qualified_name: str, line: int, col: int,
+             name: str, confidence: float = EXTERNAL_UNKNOWN) -> Edge:
+    """An edge to the external node ``qualified_name`` of the source file's ``language``."""
+    return Edge(src, external_id(qualified_name, language), kind, line, col, EXTERNAL,
+                confidence, name, qualified_name)
 
 
 def name_match(table: SymbolTable, name: str, kinds: Iterable[str] = CALLABLE_TARGETS,
@@ -55,15 +56,15 @@ def name_match(table: SymbolTable, name: str, kinds: Iterable[str] = CALLABLE_TA
     return found
 
 
-def guess(src: str, kind: EdgeKind, table: SymbolTable, name: str, line: int, col: int,
-          kinds: Iterable[str] = CALLABLE_TARGETS, external_name: str | None = None,
+def guess(language: str, src: str, kind: EdgeKind, table: SymbolTable, name: str, line: int,
+          col: int, kinds: Iterable[str] = CALLABLE_TARGETS, external_name: str | None = None,
           ) -> list[Edge]:
     """Name-match edges (confidence split among candidates), else one external edge."""
     found = name_match(table, name, kinds)
     if found:
         share = CONFIDENCE[NAME_MATCH] / len(found)
         return [link(src, kind, s, NAME_MATCH, line, col, name, share) for s in found]
-    return [external(src, kind, external_name or name, line, col, name)]
+    return [external(language, src, kind, external_name or name, line, col, name)]
 
 
 def first_of(syms: list[Sym], kinds: Iterable[str] = RESOLVED_TARGETS) -> Sym | None:

@@ -408,10 +408,12 @@ class _Resolver:
         if expanded is not None:
             internal = expanded[0] in self.module_segs[:1]
             conf = EXTERNAL_UNKNOWN if internal else EXTERNAL_KNOWN
-            return [external(src, kind, self.written(expanded), line, col, name, conf)]
+            return [external(self.unit.language, src, kind, self.written(expanded), line, col,
+                             name, conf)]
         head = segs[0]
         if head in self.lang.std_roots or head in self.lang.builtins:
-            return [external(src, kind, self.written(segs), line, col, name, EXTERNAL_KNOWN)]
+            return [external(self.unit.language, src, kind, self.written(segs), line, col, name,
+                             EXTERNAL_KNOWN)]
         written = self.written(segs) if head[:1].isupper() or absolute else name
         return self.guess(src, kind, name, line, col, kinds, written)
 
@@ -436,7 +438,7 @@ class _Resolver:
         if 0 < len(found) <= MAX_NAME_MATCHES:
             share = CONFIDENCE[NAME_MATCH] / len(found)
             return [link(src, kind, s, NAME_MATCH, line, col, name, share) for s in found]
-        return [external(src, kind, written, line, col, name)]
+        return [external(self.unit.language, src, kind, written, line, col, name)]
 
     def import_edge(self, imp: Import) -> Edge:
         src = self.unit.source_id(imp.source)
@@ -449,7 +451,7 @@ class _Resolver:
             if module is not None:
                 return link(src, EdgeKind.IMPORTS, module, IMPORT, imp.line, 1, imp.module)
             known = imp.module.startswith("<") or (language == "ruby" and not imp.level)
-            return external(src, EdgeKind.IMPORTS, imp.module, imp.line, 1, imp.module,
+            return external(language, src, EdgeKind.IMPORTS, imp.module, imp.line, 1, imp.module,
                             EXTERNAL_KNOWN if known else EXTERNAL_UNKNOWN)
         segs = self.split(imp.module)
         if language == "rust":
@@ -460,7 +462,7 @@ class _Resolver:
         if target is not None:
             return link(src, EdgeKind.IMPORTS, target, IMPORT, imp.line, 1, imp.name or written)
         internal = bool(full) and full[0] in self.module_segs[:1]
-        return external(src, EdgeKind.IMPORTS, written, imp.line, 1, imp.name or written,
+        return external(language, src, EdgeKind.IMPORTS, written, imp.line, 1, imp.name or written,
                         EXTERNAL_UNKNOWN if internal else EXTERNAL_KNOWN)
 
 

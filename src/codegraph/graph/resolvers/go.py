@@ -134,7 +134,7 @@ class _Resolver:
         if qualifier is not None:
             path = self.bindings.get(qualifier)
             if path is None:
-                return guess(src, kind, self.table, name, line, col, TYPE_KINDS,
+                return guess(self.unit.language, src, kind, self.table, name, line, col, TYPE_KINDS,
                              f"{qualifier}.{name}")
             return self.package_member(src, kind, path, name, line, col, TYPE_KINDS)
         found = first_of(self.table.by_qname(f"{self.module}.{name}"), TYPE_KINDS)
@@ -145,8 +145,9 @@ class _Resolver:
             if found is not None:
                 return [link(src, kind, found, IMPORT, line, col, name)]
         if name in BUILTIN_TYPES:
-            return [external(src, kind, f"builtin.{name}", line, col, name, EXTERNAL_KNOWN)]
-        return guess(src, kind, self.table, name, line, col, TYPE_KINDS)
+            return [external(self.unit.language, src, kind, f"builtin.{name}", line, col, name,
+                             EXTERNAL_KNOWN)]
+        return guess(self.unit.language, src, kind, self.table, name, line, col, TYPE_KINDS)
 
     def package_member(self, src: str, kind: EdgeKind, path: str, name: str, line: int,
                        col: int, kinds: frozenset[str] | None = None) -> list[Edge]:
@@ -156,7 +157,8 @@ class _Resolver:
         if found is not None:
             return [link(src, kind, found, IMPORT, line, col, name)]
         confidence = EXTERNAL_UNKNOWN if self.in_repo(path) else EXTERNAL_KNOWN
-        return [external(src, kind, f"{path}.{name}", line, col, name, confidence)]
+        return [external(self.unit.language, src, kind, f"{path}.{name}", line, col, name,
+                         confidence)]
 
     # -- calls -------------------------------------------------------------------
     def resolve_call(self, src: str, name: str, receiver: str | None, scope: int,
@@ -171,9 +173,9 @@ class _Resolver:
                 if found is not None:
                     return [link(src, kind, found, IMPORT, line, col, name)]
             if name in BUILTIN_FUNCS or name in BUILTIN_TYPES:
-                return [external(src, kind, f"builtin.{name}", line, col, name,
+                return [external(self.unit.language, src, kind, f"builtin.{name}", line, col, name,
                                  EXTERNAL_KNOWN)]
-            return guess(src, kind, self.table, name, line, col)
+            return guess(self.unit.language, src, kind, self.table, name, line, col)
         head, _, rest = receiver.partition(".")
         imported = self.bindings.get(head)
         if imported is not None and head.isidentifier():
@@ -181,8 +183,8 @@ class _Resolver:
                 return self.package_member(src, kind, imported, name, line, col)
             if not self.in_repo(imported) and rest.replace(".", "").isidentifier():
                 # pkg.Var.M(), e.g. os.Stdout.Write: outside the repository.
-                return [external(src, kind, f"{imported}.{rest}.{name}", line, col, name,
-                                 EXTERNAL_KNOWN)]
+                return [external(self.unit.language, src, kind, f"{imported}.{rest}.{name}", line,
+                                 col, name, EXTERNAL_KNOWN)]
         var, type_name = self.receiver(scope)
         if var and receiver == var:
             found = self.method(f"{self.module}.{type_name}", name)
@@ -195,7 +197,7 @@ class _Resolver:
                 found = self.method(typ.qualified_name, name)
                 if found is not None:
                     return [link(src, kind, found, SAME_SCOPE, line, col, name)]
-        return guess(src, kind, self.table, name, line, col, METHOD_KINDS)
+        return guess(self.unit.language, src, kind, self.table, name, line, col, METHOD_KINDS)
 
 
 def resolve_types(unit: FileUnit, table: SymbolTable) -> list[Edge]:
@@ -222,8 +224,8 @@ def resolve_uses(unit: FileUnit, table: SymbolTable) -> list[Edge]:
         if mods:
             edges.append(link(src, EdgeKind.IMPORTS, mods[0], IMPORT, imp.line, 1, imp.module))
         else:
-            edges.append(external(src, EdgeKind.IMPORTS, imp.module, imp.line, 1, imp.module,
-                                  EXTERNAL_KNOWN))
+            edges.append(external(unit.language, src, EdgeKind.IMPORTS, imp.module, imp.line, 1,
+                                  imp.module, EXTERNAL_KNOWN))
     for call in unit.facts.calls:
         edges += r.resolve_call(unit.source_id(call.caller), call.name, call.receiver,
                                 call.caller, call.line, call.col)

@@ -72,7 +72,7 @@ class _Target:
     def edge(self, src: str, kind: EdgeKind, line: int, col: int, name: str) -> Edge:
         if self.sym is not None:
             return link(src, kind, self.sym, self.resolution, line, col, name)
-        return external(src, kind, self.qname, line, col, name, self.confidence)
+        return external("java", src, kind, self.qname, line, col, name, self.confidence)
 
 
 class _Resolver:
@@ -220,10 +220,10 @@ class _Resolver:
                         if target.sym is None:
                             return [self.nested(target, name, METHOD_KINDS)
                                     .edge(src, kind, line, col, name)]
-            return guess(src, kind, self.table, name, line, col, METHOD_KINDS)
+            return guess(self.unit.language, src, kind, self.table, name, line, col, METHOD_KINDS)
         parts = receiver.split(".")
         if not all(p.isidentifier() for p in parts):
-            return guess(src, kind, self.table, name, line, col, METHOD_KINDS)
+            return guess(self.unit.language, src, kind, self.table, name, line, col, METHOD_KINDS)
         if _capitalised(name):  # new Outer.Inner(), new java.util.ArrayList<>()
             created = self.resolve_path([*parts, name], scope)
             if created is not None:
@@ -241,8 +241,9 @@ class _Resolver:
                             .edge(src, kind, line, col, name)]
                 if typ.sym is None:  # System.out.println: outside the repository
                     qname = ".".join([typ.qname, *fields, name])
-                    return [external(src, kind, qname, line, col, name, typ.confidence)]
-        return guess(src, kind, self.table, name, line, col, METHOD_KINDS)
+                    return [external(self.unit.language, src, kind, qname, line, col, name,
+                                     typ.confidence)]
+        return guess(self.unit.language, src, kind, self.table, name, line, col, METHOD_KINDS)
 
     def _bare_call(self, src: str, name: str, scope: int, line: int, col: int) -> list[Edge]:
         kind = EdgeKind.CALLS
@@ -276,7 +277,8 @@ class _Resolver:
             if _capitalised(cls_name) and not self.table.by_qname(module):
                 outside.append(module)
         external_name = f"{outside[0]}.{name}" if len(outside) == 1 else None
-        return guess(src, kind, self.table, name, line, col, METHOD_KINDS, external_name)
+        return guess(self.unit.language, src, kind, self.table, name, line, col, METHOD_KINDS,
+                     external_name)
 
     # -- imports -----------------------------------------------------------------
     def used_type_names(self) -> set[str]:
@@ -318,8 +320,8 @@ class _Resolver:
             if not found_any:
                 confidence = (EXTERNAL_KNOWN if f"{imp.module}.".startswith(JDK_PREFIXES)
                               else EXTERNAL_UNKNOWN)
-                edges.append(external(src, EdgeKind.IMPORTS, imp.module, imp.line, 1,
-                                      imp.module, confidence))
+                edges.append(external(self.unit.language, src, EdgeKind.IMPORTS, imp.module,
+                                      imp.line, 1, imp.module, confidence))
         return edges
 
 
@@ -337,7 +339,8 @@ def resolve_types(unit: FileUnit, table: SymbolTable) -> list[Edge]:
             edges.append(target.edge(src, kind, ref.line, ref.col, ref.name))
         else:
             written = f"{ref.qualifier}.{ref.name}" if ref.qualifier else ref.name
-            edges += guess(src, kind, table, ref.name, ref.line, ref.col, CLASS_LIKE, written)
+            edges += guess(unit.language, src, kind, table, ref.name, ref.line, ref.col,
+                           CLASS_LIKE, written)
     return edges
 
 
@@ -356,6 +359,6 @@ def resolve_uses(unit: FileUnit, table: SymbolTable) -> list[Edge]:
         if target is not None:
             edges.append(target.edge(src, EdgeKind.REFERENCES, ref.line, ref.col, ref.name))
         else:
-            edges += guess(src, EdgeKind.REFERENCES, table, ref.name, ref.line, ref.col,
-                           CLASS_LIKE)
+            edges += guess(unit.language, src, EdgeKind.REFERENCES, table, ref.name, ref.line,
+                           ref.col, CLASS_LIKE)
     return edges

@@ -297,9 +297,9 @@ class _Resolver:
             if binding is not None:
                 return self._via_binding(src, kind, binding, [], line, col, name)
             if name in GLOBALS:
-                return [external(src, kind, f"{GLOBAL_PREFIX}.{name}", line, col, name,
-                                 EXTERNAL_KNOWN)]
-            return guess(src, kind, self.table, name, line, col, kinds)
+                return [external(self.unit.language, src, kind, f"{GLOBAL_PREFIX}.{name}", line,
+                                 col, name, EXTERNAL_KNOWN)]
+            return guess(self.unit.language, src, kind, self.table, name, line, col, kinds)
         head, *rest = qualifier.split(".")
         if head in ("this", "super") and not rest:
             cls_index = self.enclosing_class(scope)
@@ -309,7 +309,7 @@ class _Resolver:
                     found = self.method(target, name)
                     if found is not None:
                         return [link(src, kind, found, SAME_SCOPE, line, col, name)]
-            return guess(src, kind, self.table, name, line, col, METHOD_TARGETS)
+            return guess(self.unit.language, src, kind, self.table, name, line, col, METHOD_TARGETS)
         binding = self.bindings.get(head)
         if binding is not None:
             return self._via_binding(src, kind, binding, [*rest, name], line, col, name)
@@ -321,10 +321,10 @@ class _Resolver:
             if isinstance(reached, Sym):
                 return [link(src, kind, reached, SAME_SCOPE, line, col, name)]
         if head in GLOBALS:
-            return [external(src, kind, f"{GLOBAL_PREFIX}.{qualifier}.{name}", line, col, name,
-                             EXTERNAL_KNOWN)]
+            return [external(self.unit.language, src, kind, f"{GLOBAL_PREFIX}.{qualifier}.{name}",
+                             line, col, name, EXTERNAL_KNOWN)]
         simple = head not in ("this", "super") and _SIMPLE_RECEIVER.match(qualifier)
-        return guess(src, kind, self.table, name, line, col, RECEIVER_TARGETS,
+        return guess(self.unit.language, src, kind, self.table, name, line, col, RECEIVER_TARGETS,
                      external_name=f"{qualifier}.{name}" if simple else name)
 
     def _super_call(self, src: str, scope: int, line: int, col: int) -> list[Edge]:
@@ -346,7 +346,8 @@ class _Resolver:
                      line: int, col: int, name: str) -> list[Edge]:
         target, missing = self.binding_target(binding)
         if target is None:
-            return [external(src, kind, ".".join([missing, *attrs]), line, col, name)]
+            return [external(self.unit.language, src, kind, ".".join([missing, *attrs]), line,
+                             col, name)]
         confidence: float | None = None
         if isinstance(target, Sym) and target.kind == "module" and binding.member == "default":
             confidence = DEFAULT_MODULE_CONFIDENCE
@@ -356,8 +357,9 @@ class _Resolver:
                 if isinstance(target, Sym) and target.kind in ("module", "namespace",
                                                                *CLASS_LIKE):
                     qname = ".".join([target.qualified_name, *attrs[i:]])
-                    return [external(src, kind, qname, line, col, name)]
-                return guess(src, kind, self.table, name, line, col, METHOD_TARGETS)
+                    return [external(self.unit.language, src, kind, qname, line, col, name)]
+                return guess(self.unit.language, src, kind, self.table, name, line, col,
+                             METHOD_TARGETS)
             target, confidence = nxt, None
         if not attrs and kind == EdgeKind.CALLS and isinstance(target, Sym) \
                 and target.kind == "module":
@@ -369,7 +371,7 @@ class _Resolver:
     def _edge(self, src: str, kind: EdgeKind, target: Target, line: int, col: int, name: str,
               confidence: float | None = None) -> Edge:
         if isinstance(target, str):
-            return external(src, kind, target, line, col, name, EXTERNAL_KNOWN)
+            return external(self.unit.language, src, kind, target, line, col, name, EXTERNAL_KNOWN)
         return link(src, kind, target, IMPORT, line, col, name, confidence)
 
     # -- imports -----------------------------------------------------------------------
@@ -382,11 +384,13 @@ class _Resolver:
                 return link(src, EdgeKind.IMPORTS, module, IMPORT, imp.line, 1, imp.module)
             written = self.missing(imp.module, self.unit.path)
             certainty = EXTERNAL_UNKNOWN if is_relative(imp.module) else EXTERNAL_KNOWN
-            return external(src, EdgeKind.IMPORTS, written, imp.line, 1, imp.module, certainty)
+            return external(self.unit.language, src, EdgeKind.IMPORTS, written, imp.line, 1,
+                            imp.module, certainty)
         binding = _Binding(imp.module, imp.name)
         target, missing = self.binding_target(binding)
         if target is None:
-            return external(src, EdgeKind.IMPORTS, missing, imp.line, 1, imp.name)
+            return external(self.unit.language, src, EdgeKind.IMPORTS, missing, imp.line, 1,
+                            imp.name)
         confidence: float | None = None
         if isinstance(target, Sym) and target.kind == "module" and imp.name == "default":
             confidence = DEFAULT_MODULE_CONFIDENCE

@@ -209,8 +209,9 @@ class _Resolver:
                 if found is not None:
                     return [link(src, kind, found, IMPORT, line, col, name, 0.8)]
             if name in BUILTINS:
-                return [external(src, kind, f"builtins.{name}", line, col, name, EXTERNAL_KNOWN)]
-            return guess(src, kind, self.table, name, line, col)
+                return [external(self.unit.language, src, kind, f"builtins.{name}", line, col,
+                                 name, EXTERNAL_KNOWN)]
+            return guess(self.unit.language, src, kind, self.table, name, line, col)
         head, *rest = qualifier.split(".")
         if (head in ("self", "cls") and not rest) or head == "super()":
             cls_index = self.enclosing_class(scope)
@@ -224,7 +225,7 @@ class _Resolver:
                     found = self.method(target, name)
                     if found is not None:
                         return [link(src, kind, found, SAME_SCOPE, line, col, name)]
-            return guess(src, kind, self.table, name, line, col,
+            return guess(self.unit.language, src, kind, self.table, name, line, col,
                          kinds=("method", "constructor", "function"))
         binding = self.bindings.get(head)
         if binding is not None:
@@ -234,7 +235,7 @@ class _Resolver:
             found = self.method(local, name)
             if found is not None:
                 return [link(src, kind, found, SAME_SCOPE, line, col, name)]
-        return guess(src, kind, self.table, name, line, col,
+        return guess(self.unit.language, src, kind, self.table, name, line, col,
                      kinds=("method", "constructor", "function", "class"),
                      external_name=written if qualifier[0].isalpha() else name)
 
@@ -253,7 +254,8 @@ class _Resolver:
             mods = self.table.modules(module)
             if mods:
                 return [link(src, kind, mods[0], IMPORT, line, col, name)]
-            return [external(src, kind, module, line, col, name, EXTERNAL_KNOWN)]
+            return [external(self.unit.language, src, kind, module, line, col, name,
+                             EXTERNAL_KNOWN)]
         target = self.member(module, path[0])
         for attr in path[1:]:
             if target is None or target.kind not in CLASS_LIKE:
@@ -264,8 +266,8 @@ class _Resolver:
             return [link(src, kind, target, IMPORT, line, col, name)]
         qname = ".".join([module, *path])
         if self.module_known(module):
-            return [external(src, kind, qname, line, col, name)]
-        return [external(src, kind, qname, line, col, name, EXTERNAL_KNOWN)]
+            return [external(self.unit.language, src, kind, qname, line, col, name)]
+        return [external(self.unit.language, src, kind, qname, line, col, name, EXTERNAL_KNOWN)]
 
 
 def resolve_types(unit: FileUnit, table: SymbolTable) -> list[Edge]:
@@ -292,16 +294,16 @@ def resolve_uses(unit: FileUnit, table: SymbolTable) -> list[Edge]:
             if mods:
                 edges.append(link(src, EdgeKind.IMPORTS, mods[0], IMPORT, imp.line, 1, module))
             else:
-                edges.append(external(src, EdgeKind.IMPORTS, module, imp.line, 1, module,
-                                      EXTERNAL_KNOWN))
+                edges.append(external(unit.language, src, EdgeKind.IMPORTS, module, imp.line, 1,
+                                      module, EXTERNAL_KNOWN))
             continue
         found = r.member(module, imp.name)
         if found is not None:
             edges.append(link(src, EdgeKind.IMPORTS, found, IMPORT, imp.line, 1, imp.name))
         else:
             conf = 0.5 if r.module_known(module) else EXTERNAL_KNOWN
-            edges.append(external(src, EdgeKind.IMPORTS, f"{module}.{imp.name}", imp.line, 1,
-                                  imp.name, conf))
+            edges.append(external(unit.language, src, EdgeKind.IMPORTS, f"{module}.{imp.name}",
+                                  imp.line, 1, imp.name, conf))
     for call in unit.facts.calls:
         edges += r.resolve_name(unit.source_id(call.caller), EdgeKind.CALLS, call.name,
                                 call.receiver, call.caller, call.line, call.col)
