@@ -41,6 +41,94 @@ def externals(dump: dict[str, dict[bytes, bytes]]) -> set[tuple[str, str]]:
     return {(w[2], w[3]) for v in dump["nodes"].values() if (w := unpack(v))[0] == "external"}
 
 
+QUERY = """\
+class QuerySet:
+    def as_manager(cls):
+        return cls()
+
+    as_manager = classmethod(as_manager)
+
+
+class BaseQuerySet:
+    def as_manager(cls):
+        return cls()
+
+    as_manager = classmethod(as_manager)
+"""
+MODELS = """\
+from app.query import BaseQuerySet, QuerySet
+
+
+class TeacherQuerySet(QuerySet):
+    pass
+
+
+class StudentQuerySet(BaseQuerySet):
+    pass
+
+
+def make():
+    return TeacherQuerySet.as_manager(), StudentQuerySet.as_manager()
+"""
+
+
+def test_a_method_and_an_attribute_of_one_name(tmp_path: Path) -> None:
+    # Django's QuerySet: ``as_manager = classmethod(as_manager)``. A clean index took the
+    # method; an incremental run, reading the unchanged file's symbols from the store in
+    # key (id) order, took the attribute for one of the two classes (whose ids sort the
+    # attribute first: here BaseQuerySet's, in a repository named "repo").
+    repo = write_tree(tmp_path / "repo", {"app/__init__.py": "", "app/query.py": QUERY,
+                                          "app/models.py": MODELS})
+    data = tmp_path / "data"
+    index(data, repo)
+    want = {("app.query.QuerySet.as_manager", "method"),
+            ("app.query.BaseQuerySet.as_manager", "method")}
+    assert callees(data, "app.models.make") == want
+    touch_later(repo / "app/models.py", MODELS + "\n\ndef unrelated():\n    return 1\n")
+    index(data, repo)
+    assert callees(data, "app.models.make") == want
+    assert_clean(data, repo, tmp_path / "clean")
+
+
+BASES = """\
+class Alpha:
+    def run(self):
+        return 1
+
+
+class Omega:
+    def run(self):
+        return 2
+
+
+class Both(Alpha, Omega):
+    pass
+"""
+CHILD = """\
+from app.bases import Both
+
+
+class Child(Both):
+    def go(self):
+        return self.run()
+"""
+
+
+def test_bases_in_declaration_order(tmp_path: Path) -> None:
+    # ``self.run()`` finds Alpha.run, the first base declared. A clean run kept the bases
+    # in declaration order; an incremental one read them back from the stored edges, in
+    # the order of the bases' ids (Omega's sorts first here).
+    repo = write_tree(tmp_path / "repo", {"app/__init__.py": "", "app/bases.py": BASES,
+                                          "app/child.py": CHILD})
+    data = tmp_path / "data"
+    index(data, repo)
+    assert callees(data, "app.child.Child.go") == {("app.bases.Alpha.run", "method")}
+    touch_later(repo / "app/child.py", CHILD + "\n\ndef unrelated():\n    return 1\n")
+    index(data, repo)
+    assert callees(data, "app.child.Child.go") == {("app.bases.Alpha.run", "method")}
+    assert_clean(data, repo, tmp_path / "clean")
+
+
 def test_external_nodes_are_per_language(tmp_path: Path) -> None:
     # Python and JavaScript files both import ``json`` from outside: one external node
     # each, of its language. A shared node took the language of the file written last,
@@ -57,3 +145,22 @@ def test_external_nodes_are_per_language(tmp_path: Path) -> None:
     assert {("json", "python"), ("json", "javascript")} <= externals(dump)
     ids = {k.hex() for k in dump["nodes"]}
     assert {external_id("json", "python"), external_id("json", "javascript")} <= ids
+
+
+def test_one_name_in_two_files(tmp_path: Path) -> None:
+    # ``app/util.py`` and ``app/util/__init__.py`` both hold module ``app.util``: an import
+    # of its ``helper`` takes the first file's by path, whichever files a run parses (the
+    # symbols of a run's files came first, then the stored ones).
+    main = "from app.util import helper\n\n\ndef main():\n    return helper()\n"
+    repo = write_tree(tmp_path / "repo", {
+        "app/__init__.py": "", "app/util.py": "def helper():\n    return 1\n",
+        "app/util/__init__.py": "def helper():\n    return 2\n", "main.py": main})
+    data = tmp_path / "data"
+    index(data, repo)
+    assert callees(data, "main.main") == {("app.util.helper", "function")}
+    touch_later(repo / "app/util/__init__.py", "def helper():\n    return 3\n")
+    touch_later(repo / "main.py", main + "\n\ndef unrelated():\n    return 1\n")
+    index(data, repo)
+    with CodeGraph.open(str(data), readonly=True) as cg:
+        assert [r["path"] for r in cg.callees("main.main")] == ["app/util.py"]
+    assert_clean(data, repo, tmp_path / "clean")

@@ -24,7 +24,7 @@ from codegraph.graph.model import (
     node_id,
     short_name,
 )
-from codegraph.graph.symbols import FileUnit, MemoryTable, SymbolTable
+from codegraph.graph.symbols import FileUnit, MemoryTable, SymbolTable, base_ids
 from codegraph.parse.facts import CLASS_LIKE, FileFacts
 
 _RESOLVER_FOR = {
@@ -117,13 +117,13 @@ def resolve_types(units: list[FileUnit], top: MemoryTable, table: SymbolTable,
     out: dict[str, list[Edge]] = {}
     for unit in units:
         edges = resolver_for(unit.language).resolve_types(unit, table)
-        bases: dict[str, list[str]] = {}
+        type_edges: dict[str, list[Edge]] = {}
         for e in edges:
             if e.kind in (EdgeKind.INHERITS, EdgeKind.IMPLEMENTS) and not e.external:
-                bases.setdefault(e.src, []).append(e.dst)
+                type_edges.setdefault(e.src, []).append(e)
         for i, d in enumerate(unit.facts.definitions):
             if d.kind in CLASS_LIKE:
-                top.set_bases(unit.def_ids[i], bases.get(unit.def_ids[i], []))
+                top.set_bases(unit.def_ids[i], base_ids(type_edges.get(unit.def_ids[i], [])))
         out[unit.path] = edges
     return out
 

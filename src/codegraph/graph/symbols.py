@@ -3,15 +3,22 @@
 A table is bound to one repository. ``MemoryTable`` holds the files of the current
 indexing run; the store provides a table over what is already indexed, and
 ``LayeredTable`` puts the run's files over it.
+
+Every table answers a list of symbols in one order, ``sym_order``: by path, then by
+position in the file (then by id). Resolvers take the first of several candidates (a
+method and a class attribute of the same name, ``as_manager = classmethod(as_manager)``),
+so the answer must not depend on which layer a file's symbols come from, nor on the
+order in which the files of a run were parsed.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-from codegraph.graph.model import short_name
+from codegraph.graph.model import Edge, short_name
 from codegraph.parse.facts import FileFacts
 
 
@@ -23,6 +30,13 @@ class Sym(NamedTuple):  # made by the hundred thousand: 3x faster than a frozen 
     path: str
     parent: str
     language: str
+    line: int
+    col: int
+
+
+def sym_order(sym: Sym) -> tuple[str, int, int, str]:
+    """The order of every table's answers: by file, then where in it, then by id."""
+    return sym.path, sym.line, sym.col, sym.id
 
 
 @dataclass(slots=True)
@@ -43,17 +57,30 @@ class FileUnit:
         """Node id of definition ``index``; the module for -1."""
         return self.def_ids[index] if index >= 0 else self.module_id
 
+    def module_sym(self) -> Sym:
+        return module_sym(self.module_id, self.module, self.path, self.file_id, self.language)
+
+    def sym(self, index: int) -> Sym:
+        """The symbol of definition ``index``."""
+        d = self.facts.definitions[index]
+        return Sym(self.def_ids[index], d.kind, d.name, self.def_qnames[index], self.path,
+                   self.source_id(d.parent), self.language, d.line, d.col)
+
     def syms(self) -> list[Sym]:
-        parents = [
-            self.def_ids[d.parent] if d.parent >= 0 else self.module_id
-            for d in self.facts.definitions
-        ]
-        out = [Sym(self.module_id, "module", short_name(self.module), self.module, self.path,
-                   self.file_id, self.language)]
-        for d, i, q, p in zip(self.facts.definitions, self.def_ids, self.def_qnames, parents,
-                              strict=True):
-            out.append(Sym(i, d.kind, d.name, q, self.path, p, self.language))
-        return out
+        """The module's symbol, then the definitions'."""
+        return [self.module_sym(), *map(self.sym, range(len(self.def_ids)))]
+
+
+def base_ids(type_edges: Iterable[Edge]) -> list[str]:
+    """The classes that a class's inheritance edges point to, in the order of every table's
+    ``bases``: by the edge's site (the order of declaration), then by id."""
+    return list(dict.fromkeys(e.dst for e in sorted(type_edges,
+                                                    key=lambda e: (e.line, e.col, e.dst))))
+
+
+def module_sym(module_id: str, module: str, path: str, file_id: str, language: str) -> Sym:
+    """A file's module as a symbol (its node is at line 1, column 1 of the file)."""
+    return Sym(module_id, "module", short_name(module), module, path, file_id, language, 1, 1)
 
 
 class SymbolTable(Protocol):
@@ -86,6 +113,19 @@ class MemoryTable:
         self.generation = 0  # counts changes: answers derived before one are stale
         self._memo: dict[Any, Any] = {}
         self._memo_generation = 0
+        # The lists that an added symbol put out of order (files come in any order),
+        # sorted before the next answer: by id(list).
+        self._unsorted: dict[int, list[Sym]] = {}
+
+    def _append(self, entries: list[Sym], sym: Sym) -> None:
+        if entries and sym_order(sym) < sym_order(entries[-1]):
+            self._unsorted[id(entries)] = entries
+        entries.append(sym)
+
+    def _settle(self) -> None:
+        for entries in self._unsorted.values():
+            entries.sort(key=sym_order)
+        self._unsorted.clear()
 
     def add(self, unit: FileUnit) -> None:
         self.generation += 1
@@ -94,11 +134,11 @@ class MemoryTable:
         for sym in unit.syms():
             self._id[sym.id] = sym
             if sym.kind == "module":
-                self._modules[sym.qualified_name].append(sym)
+                self._append(self._modules[sym.qualified_name], sym)
                 self._file_module[unit.path] = sym
             else:
-                self._qname[sym.qualified_name].append(sym)
-                self._name[sym.name].append(sym)
+                self._append(self._qname[sym.qualified_name], sym)
+                self._append(self._name[sym.name], sym)
 
     def set_bases(self, class_id: str, bases: list[str]) -> None:
         self.generation += 1
@@ -117,12 +157,18 @@ class MemoryTable:
         return self._id.get(node_id)
 
     def by_qname(self, qname: str) -> list[Sym]:
+        if self._unsorted:
+            self._settle()
         return self._qname.get(qname, [])
 
     def by_name(self, name: str) -> list[Sym]:
+        if self._unsorted:
+            self._settle()
         return self._name.get(name, [])
 
     def modules(self, qname: str) -> list[Sym]:
+        if self._unsorted:
+            self._settle()
         return self._modules.get(qname, [])
 
     def file_module(self, path: str) -> Sym | None:
@@ -156,9 +202,13 @@ class LayeredTable:
         return self._memo
 
     def _merge(self, top: list[Sym], base: list[Sym]) -> list[Sym]:
+        """Both layers' answers, in the one order of every table (``sym_order``)."""
         if not base:
             return top
-        return top + [s for s in base if s.path not in self.hidden]
+        shown = [s for s in base if s.path not in self.hidden]
+        if not top or not shown:
+            return top or shown
+        return sorted(top + shown, key=sym_order)
 
     def by_id(self, node_id: str) -> Sym | None:
         found = self.top.by_id(node_id)

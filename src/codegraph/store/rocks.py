@@ -43,7 +43,7 @@ from codegraph.store import generations
 from codegraph.store.edges import Record, decode_in_edge, decode_out, in_key
 
 # 2: a node's outgoing edges in one ``out`` value; 3: external nodes per language (their
-# ids changed).
+# ids changed), a symbol's line and column in ``names`` and ``qnames`` values.
 SCHEMA = 3
 COLUMN_FAMILIES = ("nodes", "out", "in", "names", "qnames", "files", "facts", "deps", "dirty",
                    "chunks", "embeddings", "meta")
@@ -92,7 +92,7 @@ def node_records(n: Node) -> list[Record]:
     """The puts that store a node and index its name and qualified name."""
     key = bytes.fromhex(n.id)
     sym: bytes = _NODE_PACKER.pack([n.kind, n.name, n.qualified_name, n.path, n.parent,
-                                    n.language])
+                                    n.language, n.line, n.col])  # a table's ``Sym``
     return [("nodes", key, _NODE_PACKER.pack(n.to_wire())),
             ("names", text_key(n.name.lower(), n.repo) + b"\0" + key, sym),
             ("qnames", text_key(n.qualified_name, n.repo) + b"\0" + key, sym)]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from codegraph.graph.build import file_node_id
 from codegraph.graph.model import EdgeKind, node_id
-from codegraph.graph.symbols import Sym
+from codegraph.graph.symbols import Sym, base_ids, module_sym, sym_order
 from codegraph.parse.facts import FileFacts
 from codegraph.store.rocks import Store, text_key, unpack
 
@@ -34,18 +35,18 @@ class StoreTable:
         return self._memo[memo_key]
 
     def _syms(self, cf: str, first: str) -> list[Sym]:
+        """The symbols under a key, in the order of every table (keys are in id order)."""
         prefix = text_key(first, self.repo) + b"\0"
-        out = []
-        for key, value in self.store.scan(cf, prefix):
-            kind, name, qname, path, parent, language = unpack(value)
-            out.append(Sym(key[-8:].hex(), kind, name, qname, path, parent, language))
+        out = [Sym(key[-8:].hex(), *unpack(value)) for key, value in self.store.scan(cf, prefix)]
+        out.sort(key=sym_order)
         return out
 
     def by_id(self, node_id_: str) -> Sym | None:
         n = self.store.node(node_id_)
         if n is None or n.repo != self.repo:
             return None
-        return Sym(n.id, n.kind, n.name, n.qualified_name, n.path, n.parent, n.language)
+        return Sym(n.id, n.kind, n.name, n.qualified_name, n.path, n.parent, n.language, n.line,
+                   n.col)
 
     def _qnamed(self, qname: str) -> list[Sym]:
         return self._cached("q", qname, lambda q: self._syms("qnames", q))  # type: ignore[no-any-return]
@@ -65,8 +66,8 @@ class StoreTable:
         rec = self.store.file(self.repo, path)
         if rec is None or not rec.module:
             return None
-        mid = node_id(self.repo, path, rec.module, "module")
-        return Sym(mid, "module", rec.module, rec.module, path, "", rec.language)
+        return module_sym(node_id(self.repo, path, rec.module, "module"), rec.module, path,
+                          file_node_id(self.repo, path), rec.language)
 
     def facts(self, path: str) -> FileFacts | None:
         def load(p: str) -> FileFacts | None:
@@ -76,6 +77,6 @@ class StoreTable:
         return self._cached("f", path, load)  # type: ignore[no-any-return]
 
     def bases(self, class_id: str) -> list[str]:
-        return self._cached("b", class_id, lambda c: [  # type: ignore[no-any-return]
-            e.dst for e in self.store.edges(c, incoming=False, kinds=_TYPE_EDGES)
-            if e.resolution != "external"])
+        return self._cached("b", class_id, lambda c: base_ids(  # type: ignore[no-any-return]
+            e for e in self.store.edges(c, incoming=False, kinds=_TYPE_EDGES)
+            if e.resolution != "external"))

@@ -202,9 +202,7 @@ class _Resolver:
         return self.pick(self.syms(segs, kinds)) if segs else None
 
     def _sym(self, i: int) -> Sym:
-        d = self.defs[i]
-        return Sym(self.unit.def_ids[i], d.kind, d.name, self.unit.def_qnames[i],
-                   self.unit.path, self.unit.source_id(d.parent), self.unit.language)
+        return self.unit.sym(i)
 
     # -- imports -----------------------------------------------------------------------
     def _rust_path(self, segs: list[str]) -> list[str]:

@@ -91,9 +91,7 @@ class _Resolver:
 
     # -- this file ---------------------------------------------------------------
     def _sym(self, i: int) -> Sym:
-        d = self.defs[i]
-        return Sym(self.unit.def_ids[i], d.kind, d.name, self.unit.def_qnames[i],
-                   self.unit.path, self.unit.source_id(d.parent), "java")
+        return self.unit.sym(i)
 
     def classes_around(self, scope: int) -> list[Sym]:
         """Enclosing classes of ``scope``, innermost first."""

@@ -255,9 +255,7 @@ class _Resolver:
         return self._sym(i) if i is not None else None
 
     def _sym(self, i: int) -> Sym:
-        d = self.defs[i]
-        return Sym(self.unit.def_ids[i], d.kind, d.name, self.unit.def_qnames[i],
-                   self.unit.path, self.unit.source_id(d.parent), self.unit.language)
+        return self.unit.sym(i)
 
     def method(self, class_sym: Sym, name: str) -> Sym | None:
         """``name`` on a class or its bases, breadth first."""

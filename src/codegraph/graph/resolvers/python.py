@@ -157,10 +157,7 @@ class _Resolver:
     def _sym(self, i: int) -> Sym:
         sym = self._syms.get(i)
         if sym is None:
-            d = self.defs[i]
-            sym = self._syms[i] = Sym(self.unit.def_ids[i], d.kind, d.name,
-                                      self.unit.def_qnames[i], self.unit.path,
-                                      self.unit.source_id(d.parent), "python")
+            sym = self._syms[i] = self.unit.sym(i)
         return sym
 
     def method(self, class_sym: Sym, name: str) -> Sym | None:
