@@ -112,18 +112,11 @@ def mid_run_state(data: Path) -> tuple[int, int, int]:
     return stats["revision"], stats["files"], len(dump["dirty"])
 
 
-def assert_same_store(recovered: Path, clean: Path, stale_externals: bool = False) -> None:
+def assert_same_store(recovered: Path, clean: Path) -> None:
     got, want = dump_store(recovered), dump_store(clean)
     assert got["dirty"] == {} and want["dirty"] == {}
     assert dangling_edges(got) == []
     assert mirrored_edges(got)
-    if stale_externals:  # external nodes are shared and never removed: drop unused ones
-        used = {k[9:17] for k in got["out"]}
-        stale = {k for k, v in got["nodes"].items()
-                 if unpack(v)[0] == "external" and k not in used}
-        got["nodes"] = {k: v for k, v in got["nodes"].items() if k not in stale}
-        for cf in ("names", "qnames"):
-            got[cf] = {k: v for k, v in got[cf].items() if k[-8:] not in stale}
     for cf in ("nodes", "out", "in", "names", "qnames", "files", "facts", "deps"):
         missing, extra = want[cf].keys() - got[cf].keys(), got[cf].keys() - want[cf].keys()
         assert (len(missing), len(extra)) == (0, 0), (cf, sorted(missing)[:3],
@@ -301,6 +294,6 @@ def test_kill_during_incremental_index(tmp_path: Path, event: str) -> None:
     assert report["deleted"] == (packages // 3 if event == "parsed" else 0)
     clean = tmp_path / "clean"
     index_clean(root, clean)
-    assert_same_store(data, clean, stale_externals=True)
+    assert_same_store(data, clean)
     callers = run_json("callers", "corpus.helpers.helper_missing", data_dir=data)["results"]
     assert len(callers) == packages * MODULES - packages // 3

@@ -15,7 +15,6 @@ from codegraph.api import CodeGraph
 from codegraph.index.walker import is_ignored
 from codegraph.index.watch import watched
 from codegraph.query.queries import QueryError
-from codegraph.store.rocks import unpack
 from helpers import dangling_edges, dump_store, mirrored_edges, touch_later, write_tree
 
 UTIL = """\
@@ -81,19 +80,14 @@ def check_consistent(data_dir: Path) -> dict[str, dict[bytes, bytes]]:
 
 
 def assert_like_a_clean_index(data: Path, repo: Path, clean: Path) -> None:
-    """The store in ``data`` holds what a clean index of ``repo`` (made in ``clean``) holds,
-    but for external nodes that nothing points to any more (kept: they are shared)."""
+    """The store in ``data`` holds what a clean index of ``repo`` (made in ``clean``) holds."""
     updated = check_consistent(data)
     shutil.rmtree(clean, ignore_errors=True)
     with CodeGraph.open(str(clean)) as cg:
         cg.index(str(repo), workers=1)
     fresh = check_consistent(clean)
-    orphans = {k[-8:] for k, v in updated["nodes"].items()
-               if k not in fresh["nodes"] and unpack(v)[0] == "external"}
-    for cf in ("nodes", "out", "in", "names", "qnames", "files"):
-        kept = {k: v for k, v in updated[cf].items()
-                if not (cf in ("nodes", "qnames") and k[-8:] in orphans)}
-        assert kept == fresh[cf], cf
+    for cf in ("nodes", "out", "in", "names", "qnames", "files", "facts", "deps", "chunks"):
+        assert updated[cf] == fresh[cf], cf
 
 
 def reopen(cg: CodeGraph, data_dir: Path) -> CodeGraph:
@@ -371,10 +365,7 @@ def test_random_edits_equal_a_clean_build(tmp_path: Path, seed: int) -> None:
         with CodeGraph.open(str(tmp_path / "clean")) as graph:
             graph.index(str(repo), workers=1)
         incremental, clean = check_consistent(tmp_path / "data"), dump_store(tmp_path / "clean")
-        used = {k[9:17] for k in incremental["out"]} | set(clean["nodes"])
-        for cf in ("nodes", "names", "qnames"):  # drop external nodes no edge uses any more
-            incremental[cf] = {k: v for k, v in incremental[cf].items() if k[-8:] in used}
-        for cf in ("nodes", "out", "in", "names", "qnames", "files", "facts", "deps"):
+        for cf in ("nodes", "out", "in", "names", "qnames", "files", "facts", "deps", "chunks"):
             assert incremental[cf] == clean[cf], (step, cf)
 
 

@@ -147,6 +147,28 @@ def test_external_nodes_are_per_language(tmp_path: Path) -> None:
     assert {external_id("json", "python"), external_id("json", "javascript")} <= ids
 
 
+def test_an_external_node_goes_with_its_last_edge(tmp_path: Path) -> None:
+    # ``json.dumps`` is called from two files: it stays while one of them does, and goes
+    # with the last call (edited out, then the file deleted), in the batch that removes it.
+    call = "import json\n\n\ndef dump(x):\n    return json.dumps(x)\n"
+    repo = write_tree(tmp_path / "repo", {"a.py": call, "b.py": call})
+    other = write_tree(tmp_path / "other", {"c.py": call})
+    data = tmp_path / "data"
+    index(data, repo)
+    index(data, other)  # a second repository in the store, with the same external
+    dumps = ("json.dumps", "python")
+    touch_later(repo / "a.py", "def dump(x):\n    return x\n")
+    index(data, repo)
+    assert dumps in externals(dump_store(data))
+    (repo / "b.py").unlink()
+    index(data, repo)
+    assert dumps in externals(dump_store(data))  # c.py, in the other repository, calls it
+    with CodeGraph.open(str(data)) as cg:
+        cg.indexer(workers=1).remove_repo("other")
+    assert dumps not in externals(dump_store(data))
+    assert_clean(data, repo, tmp_path / "clean")
+
+
 def test_one_name_in_two_files(tmp_path: Path) -> None:
     # ``app/util.py`` and ``app/util/__init__.py`` both hold module ``app.util``: an import
     # of its ``helper`` takes the first file's by path, whichever files a run parses (the

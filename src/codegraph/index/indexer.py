@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from codegraph import config
 from codegraph.graph.build import make_unit, resolver_for
 from codegraph.graph.layout import NAMING_FILES, RepoLayout
-from codegraph.graph.model import EdgeKind, Node
+from codegraph.graph.model import Edge, EdgeKind, Node
 from codegraph.graph.symbols import FileUnit, LayeredTable, MemoryTable, SymbolTable
 from codegraph.index.bulk import BulkLoad, pending, recover
 from codegraph.index.gcpause import gc_paused
@@ -353,10 +353,12 @@ class Indexer:
             dependents |= self._incoming_files([n for n in old_nodes if n.id not in kept],
                                                rec.path)
             dependents |= self._subclass_files(old_nodes, rec.path)
+            removed: list[Edge] = []
             for n in old_nodes:
                 old_names[n.id] = n.name
-                store.delete_out_edges(wb, n.id)
+                removed += store.delete_out_edges(wb, n.id)
                 store.delete_node(wb, n)
+            store.delete_orphaned_externals(wb, removed)  # resolving writes those it needs
             store.delete_chunks(wb, rec.repo, rec.path)
         # Names of added or removed definitions: another "f" changes name matches on "f"
         # even when this file defined one before.
@@ -414,9 +416,11 @@ class Indexer:
         for name in names:
             dependents |= store.dependents(rec.repo, name)
         dependents.discard(rec.path)
+        removed: list[Edge] = []
         for n in nodes:
-            store.delete_out_edges(wb, n.id)
+            removed += store.delete_out_edges(wb, n.id)
             store.delete_node(wb, n)
+        store.delete_orphaned_externals(wb, removed)
         key = text_key(rec.repo, rec.path)
         for name in rec.deps or []:
             wb.delete(text_key(rec.repo, name, rec.path), store.handle["deps"])
@@ -508,8 +512,11 @@ class Indexer:
         store, repo = self.store, unit.repo
         wb = store.batch()
         if reloaded:
+            removed: list[Edge] = []
             for node_id in [unit.module_id, *unit.def_ids]:
-                store.delete_out_edges(wb, node_id)
+                removed += store.delete_out_edges(wb, node_id)
+            written_externals.difference_update(
+                store.delete_orphaned_externals(wb, removed, resolved.externals))
         store.put(wb, resolved.records)
         store.put(wb, new_externals(resolved, written_externals))
         rec = store.file(repo, unit.path)

@@ -77,8 +77,8 @@ def resolve_symbol(store: Store, symbol: str, repo: str | None = None) -> list[N
         if n is not None:
             return [n]
     found = [n for n in by_qualified_name(store, symbol, repo) if n.kind != "file"]
-    # A definition wins over an external node of the same name (externals are never
-    # removed, so one may outlive the unresolved call that made it).
+    # A definition wins over an external node of the same name (one per language: a call
+    # left unresolved in one file does not hide the definition another file resolves to).
     if any(n.kind != "external" for n in found):
         return [n for n in found if n.kind != "external"]
     name = _last_part(symbol)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +38,7 @@ from rocksdict import (
     WriteBatch,
 )
 
-from codegraph.graph.model import Edge, EdgeKind, Node
+from codegraph.graph.model import EXTERNAL, Edge, EdgeKind, Node
 from codegraph.store import generations
 from codegraph.store.edges import Record, decode_in_edge, decode_out, in_key
 
@@ -358,6 +358,24 @@ class Store:
             for e in removed:
                 wb.delete(in_key(e), self.handle["in"])
         return removed
+
+    def delete_orphaned_externals(self, wb: WriteBatch, removed: list[Edge],
+                                  kept: Iterable[str] = ()) -> set[str]:
+        """Delete the external nodes that no edge points to once the batch ``wb`` has
+        deleted the ``removed`` edges, but for those in ``kept`` (that the batch points new
+        edges to): an external node lives as long as an edge points to it, and goes in the
+        batch that deletes the last one. Returns their ids.
+
+        For each external node, the scan of the edges into it stops at the first one that
+        the batch does not delete: a common name's thousands of callers are not read."""
+        gone = {in_key(e) for e in removed if e.resolution == EXTERNAL}
+        targets = {e.dst for e in removed if e.resolution == EXTERNAL} - set(kept)
+        orphans = sorted(dst for dst in targets
+                         if all(key in gone for key in self.scan_keys("in", bytes.fromhex(dst))))
+        for node in self.nodes(orphans):
+            if node is not None and node.kind == "external":
+                self.delete_node(wb, node)
+        return set(orphans)
 
     def delete_chunks(self, wb: WriteBatch, repo: str, path: str) -> None:
         prefix = text_key(repo, path) + b"\0"
