@@ -169,6 +169,22 @@ def test_an_external_node_goes_with_its_last_edge(tmp_path: Path) -> None:
     assert_clean(data, repo, tmp_path / "clean")
 
 
+def test_a_watched_package_init_removed_then_added(tmp_path: Path) -> None:
+    # The watcher hands over just the ``__init__.py``: the modules below it are renamed
+    # (``lib.pkg.util`` <-> ``pkg.util``), so the files that hold them are parsed again.
+    repo = write_tree(tmp_path / "repo", {
+        "lib/__init__.py": "", "lib/pkg/__init__.py": "",
+        "lib/pkg/util.py": "def helper():\n    return 1\n",
+        "main.py": "from lib.pkg.util import helper\n\n\ndef main():\n    return helper()\n"})
+    data = tmp_path / "data"
+    index(data, repo)
+    for change in (Path.unlink, lambda path: path.write_text("")):
+        change(repo / "lib/pkg/__init__.py")
+        with CodeGraph.open(str(data)) as cg:
+            cg.indexer(workers=1).update_paths("repo", str(repo), ["lib/pkg/__init__.py"])
+        assert_clean(data, repo, tmp_path / "clean")
+
+
 def test_one_name_in_two_files(tmp_path: Path) -> None:
     # ``app/util.py`` and ``app/util/__init__.py`` both hold module ``app.util``: an import
     # of its ``helper`` takes the first file's by path, whichever files a run parses (the

@@ -185,8 +185,9 @@ class Indexer:
 
     def update_paths(self, repo: str, root: str, paths: Iterable[str]) -> IndexReport:
         """Re-index just these repo-relative paths (the file watcher's entry point). Among
-        them, a naming file (``go.mod``, ``Cargo.toml``) makes it a complete run: the modules
-        it names may all be renamed."""
+        them, a naming file (``go.mod``, ``Cargo.toml``) or a package's ``__init__.py``
+        added or removed makes it a complete run: the modules they name may all be
+        renamed, and the files that hold them parsed again."""
         paths = list(paths)
         if any(p.rpartition("/")[2] in NAMING_FILES for p in paths):
             return self.index(root, name=repo)
@@ -205,6 +206,9 @@ class Indexer:
                 found[item.path] = item
             else:
                 skipped.append(item)
+        if any(p.rpartition("/")[2] == "__init__.py"
+               and (p in found) != (self.store.file(repo, p) is not None) for p in paths):
+            return self.index(root, name=repo)
         with gc_paused():
             self._apply(repo, root, found, skipped, report, complete=False, deleted=gone)
         report.seconds = time.monotonic() - started
