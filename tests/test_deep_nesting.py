@@ -10,10 +10,8 @@ too. Now: 91 chunks, 0.36 MB, 42 MiB.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,35 +49,38 @@ class Run:
     problems: list[list[str]]
 
 
+# Linux counts the memory a process had before its exec in its peak RSS: a child of this
+# (large) test process would report this process's RSS. A small launcher starts the CLI
+# and prints what wait4 says of it alone.
+_LAUNCH = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:], stdout=sys.stdout, stderr=sys.stderr)
+_, status, usage = os.wait4(proc.pid, 0)
+print(f"peak_rss={usage.ru_maxrss * 1024} code={os.waitstatus_to_exitcode(status)}",
+      file=sys.stderr)
+"""
+
+
 def index_in_subprocess(base: Path, filename: str, text: str, n: int) -> Run:
     """``codegraph index`` of a one-file repository in a fresh process (so that its peak
     RSS is its own, from wait4), then what it stored."""
     repo, data = base / f"repo-{n}", base / f"data-{n}"
     repo.mkdir()
     (repo / filename).write_text(text)
-    with open(base / f"out-{n}", "w+") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "codegraph.cli", "--data-dir", str(data), "index",
-             str(repo), "--json", "--progress", "none", "--workers", "1"],
-            stdout=out, stderr=subprocess.STDOUT, env=cli_env())
-        deadline = time.monotonic() + 60
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        while pid == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid == 0:
-            proc.kill()
-            proc.wait()
-            pytest.fail(f"indexing {n} nested definitions took over 60 s")
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        output = out.read()
-    assert proc.returncode == 0, output
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _LAUNCH, sys.executable, "-m", "codegraph.cli",
+             "--data-dir", str(data), "index", str(repo), "--json", "--progress", "none",
+             "--workers", "1"], capture_output=True, text=True, env=cli_env(), timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"indexing {n} nested definitions took over 60 s")
+    figures = dict(part.split("=") for part in proc.stderr.strip().splitlines()[-1].split())
+    assert figures["code"] == "0", proc.stdout + proc.stderr
     data_dir = sum(f.stat().st_size for f in data.rglob("*") if f.is_file())
     with CodeGraph.open(str(data), readonly=True) as cg:
         chunks = list(cg.search_service().chunks())
     return Run(n, len(text.encode()), len(chunks), sum(len(c.text) for c in chunks),
-               data_dir, usage.ru_maxrss * 1024, json.loads(output)["problems"])
+               data_dir, int(figures["peak_rss"]), json.loads(proc.stdout)["problems"])
 
 
 @pytest.mark.timeout(120)
