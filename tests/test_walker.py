@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from codegraph.index.walker import (
     SourceFile,
     content_skip_reason,
     is_ignored,
+    stat_one,
     walk,
 )
 from codegraph.parse.languages import language_for_path
@@ -278,3 +280,81 @@ def test_unreadable_directory(tmp_path: Path) -> None:
     finally:
         (repo / "locked").chmod(stat.S_IRWXU)
         shutil.rmtree(repo)
+
+
+def test_ignore_lines_git_cannot_match_are_reported(tmp_path: Path) -> None:
+    """A line that git can never match is of no effect, and reported as a problem of its file
+    (a reversed range, a likely mistake, too: it used to end the whole walk with re.error);
+    the other lines apply as in git."""
+    make(tmp_path, "a.py", "bz.py", "0.py", "9.py", "90.py", "sub/c.py", "sub/dd.py",
+         ".git/info/x")
+    (tmp_path / ".gitignore").write_text("# real\n[z-a]\n[9-0]?.py\nbz.py\n[[:word:]]\n")
+    (tmp_path / "sub/.gitignore").write_text("[!z].py\nfoo[\n")
+    (tmp_path / ".git/info/exclude").write_text("ok\nbad\\\n")
+    assert files(tmp_path) == ["0.py", "9.py", "a.py", "sub/dd.py"]  # [9-0]: 9, as in git
+    reversed_range = "the range {} is reversed: empty (as git reads it)"
+    assert skipped(tmp_path) == {
+        ".git/info/exclude": "line 2: 'bad\\' never matches: it ends with an unescaped '\\' "
+                             "(git ignores it)",
+        ".gitignore": f"line 2: '[z-a]': {reversed_range.format('z-a')}; line 3: "
+                      f"'[9-0]?.py': {reversed_range.format('9-0')}; line 5: '[[:word:]]' "
+                      "never matches: no class [:word:] (git ignores it)",
+        "sub/.gitignore": "line 2: 'foo[' never matches: a '[' is never closed (git ignores it)",
+    }
+    assert is_ignored(tmp_path, "bz.py") and not is_ignored(tmp_path, "9.py")
+    for path in (".gitignore", "sub/.gitignore", ".git/info/exclude", "a.py"):
+        assert stat_one(tmp_path, path) == next(
+            (r for r in walk(tmp_path) if r.path == path), None), path
+    (tmp_path / "sub/.gitignore").write_text("[!z].py\n")  # fixed: no problem left
+    assert stat_one(tmp_path, "sub/.gitignore") is None
+    assert "sub/.gitignore" not in skipped(tmp_path)
+
+
+def test_symlinked_ignore_file_is_not_read(tmp_path: Path) -> None:
+    """As git: a .gitignore that is a symbolic link is not read (its lines could come from
+    anywhere); it is reported."""
+    make(tmp_path, "a.py", "b.py", "rules")
+    (tmp_path / "rules").write_text("a.py\n")
+    (tmp_path / ".gitignore").symlink_to("rules")
+    assert files(tmp_path) == ["a.py", "b.py"]
+    assert skipped(tmp_path) == {
+        ".gitignore": "not read: a symbolic link (git does not follow it)"}
+    out = subprocess.run(["git", "init", "-q"], cwd=tmp_path, capture_output=True, timeout=60)
+    assert out.returncode == 0
+    listed = subprocess.run(["git", "ls-files", "-o", "--exclude-standard", "*.py"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert listed.stdout.split() == ["a.py", "b.py"]
+
+
+def test_exclude_file_out_of_the_repository_is_not_read(tmp_path: Path) -> None:
+    """.git/info/exclude may be a symbolic link (git follows it), but not out of the
+    repository: its lines would show in the problems."""
+    repo, outside = tmp_path / "repo", tmp_path / "outside"
+    make(repo, "a.py", "b.py", ".git/info/placeholder", "inside")
+    make(outside, "secret")
+    (outside / "secret").write_text("b.py\nfoo[\n")
+    (repo / "inside").write_text("a.py\n")
+    (repo / ".git/info/exclude").symlink_to(outside / "secret")
+    assert files(repo) == ["a.py", "b.py"]
+    assert skipped(repo) == {
+        ".git/info/exclude": "not read: a symbolic link out of the repository"}
+    (repo / ".git/info/exclude").unlink()
+    (repo / ".git/info/exclude").symlink_to(repo / "inside")
+    assert files(repo) == ["b.py"]
+    assert skipped(repo) == {}
+
+
+@pytest.mark.timeout(60)
+def test_huge_ignore_file(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """20,000 lines and one of 100 KB: matched in bounded time and memory (RE2 sets of
+    bounded size), the line too long for a set reported, nothing written to stderr (RE2 logs
+    there when one set is too large)."""
+    make(tmp_path, "src/a/gen7/x.py", "src/a/gen7x/y.py", "keep.py", "other.py")
+    lines = ["?" * 50 + f"x{i}" for i in range(19_999)] + ["src/**/gen7/*.py"]
+    lines += ["?" * 100_000, "keep.py"]
+    (tmp_path / ".gitignore").write_text("\n".join(lines))
+    started = time.monotonic()
+    assert files(tmp_path) == ["other.py", "src/a/gen7x/y.py"]
+    assert time.monotonic() - started < 10
+    assert capfd.readouterr().err == ""
+    assert skipped(tmp_path) == {".gitignore": "line 20001: too long to match, skipped"}

@@ -2,9 +2,11 @@
 
 The walk honours ``.gitignore`` files (at the root and in subdirectories), ``.codegraphignore``
 files (same syntax; in one directory they take precedence over ``.gitignore``) and
-``.git/info/exclude``. Ignored paths are dropped silently; vendored directories are pruned and
-reported once. Files are only stat()ed here, never opened: :func:`content_skip_reason` judges
-their content after the indexer has read them.
+``.git/info/exclude``, as git does (see ignore.py). Ignored paths are dropped silently;
+vendored directories are pruned and reported once; so are an ignore file's problems (a line
+that never matches).
+Files are only stat()ed here, never opened: :func:`content_skip_reason` judges their content
+after the indexer has read them.
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from pathspec import GitIgnoreSpec
-
+from codegraph.index.ignore import IgnoreFile, load
 from codegraph.parse.languages import language_for_path
 
 
@@ -31,6 +32,8 @@ class SourceFile:
 
 @dataclass(slots=True, frozen=True)
 class SkippedFile:
+    """A file (or directory) that the walk does not parse, or an ignore file with problems."""
+
     path: str  # repo-relative POSIX path
     reason: str  # short human text, e.g. "vendored", "too large (3.2 MB > 1.0 MB)"
 
@@ -42,66 +45,51 @@ VENDORED_DIRS: frozenset[str] = frozenset({
     ".pytest_cache", ".codegraph", ".yarn", ".pnpm-store",
 })
 IGNORE_FILES: tuple[str, ...] = (".gitignore", ".codegraphignore")  # later wins in one directory
+EXCLUDE_FILE = ".git/info/exclude"
 
-_Chain = tuple[tuple[str, GitIgnoreSpec], ...]  # (base "dir/" or "", spec), shallowest first
+# (length in bytes of the base "dir/" or "", its rules), shallowest first
+_Chain = tuple[tuple[int, IgnoreFile], ...]
 _Item = tuple[os.DirEntry[str], str, _Chain]  # entry, repo-relative path, ignore chain of its dir
-_spec_cache: dict[str, tuple[tuple[int, int, int], GitIgnoreSpec | None]] = {}
-
-
-def _load_spec(path: str) -> GitIgnoreSpec | None:
-    """The patterns of one ignore file, cached by (inode, size, mtime); None if absent or empty."""
-    try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        key = (st.st_ino, st.st_size, st.st_mtime_ns)
-        hit = _spec_cache.get(path)
-        if hit is not None and hit[0] == key:
-            return hit[1]
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return None
-    try:
-        spec = GitIgnoreSpec.from_lines(lines)
-    except ValueError:  # an invalid line (e.g. a lone "!"): git ignores it, so do we
-        spec = GitIgnoreSpec.from_lines([line for line in lines if _valid_pattern(line)])
-    result = spec if len(spec.patterns) else None
-    _spec_cache[path] = (key, result)
-    return result
-
-
-def _valid_pattern(line: str) -> bool:
-    try:
-        GitIgnoreSpec.from_lines([line])
-    except ValueError:
-        return False
-    return True
 
 
 def _extend(chain: _Chain, dir_abs: str, base: str, names: Iterable[str]) -> _Chain:
     """The ignore chain inside directory ``dir_abs`` (repo-relative prefix ``base``)."""
     for name in IGNORE_FILES:
         if name in names:
-            spec = _load_spec(os.path.join(dir_abs, name))
-            if spec is not None:
-                chain = (*chain, (base, spec))
+            rules = load(os.path.join(dir_abs, name))
+            if rules:
+                chain = (*chain, (len(os.fsencode(base)), rules))
     return chain
 
 
+def _exclude(top: str) -> IgnoreFile:
+    """``.git/info/exclude``: git follows a symbolic link to it; not out of the repository."""
+    path = os.path.join(top, *EXCLUDE_FILE.split("/"))
+    real = os.path.realpath(path)
+    if _inside(real, os.path.realpath(top)):
+        return load(path, follow=True)
+    out = os.path.isfile(real)
+    return IgnoreFile(problems=["not read: a symbolic link out of the repository"] if out else ())
+
+
 def _root_chain(top: str, names: Iterable[str]) -> _Chain:
-    exclude = _load_spec(os.path.join(top, ".git", "info", "exclude"))
-    return _extend((("", exclude),) if exclude is not None else (), top, "", names)
+    exclude = _exclude(top)
+    return _extend(((0, exclude),) if exclude else (), top, "", names)
 
 
 def _ignored(chain: _Chain, rel: str, is_dir: bool) -> bool:
-    """Git semantics: the deepest ignore file with a matching pattern decides, last match wins."""
-    for base, spec in reversed(chain):
-        sub = rel[len(base):]
-        include = spec.check_file(sub + "/" if is_dir else sub).include
-        if include is not None:
-            return include
+    """Git semantics: the deepest ignore file with a matching pattern decides, last match wins
+    (matched on the path's bytes, as git does: a name that is not UTF-8 is matched too)."""
+    path = os.fsencode(rel)
+    for base, rules in reversed(chain):
+        verdict = rules.match(path[base:], is_dir)
+        if verdict is not None:
+            return verdict
     return False
+
+
+def _problems(rel: str, rules: IgnoreFile) -> SkippedFile | None:
+    return SkippedFile(rel, rules.reason) if rules.problems else None
 
 
 def _inside(real: str, real_top: str) -> bool:
@@ -185,6 +173,8 @@ class _Walker:
     def directory(self, entry: os.DirEntry[str], rel: str,
                   chain: _Chain) -> list[_Item] | SkippedFile | None:
         name = entry.name
+        if rel == ".git":  # pruned, but its exclude file's problems are reported
+            return _problems(EXCLUDE_FILE, _exclude(self.top))
         if name in VENDORED_DIRS:
             if name.startswith(".") or name == "__pycache__" or _ignored(chain, rel, True):
                 return None
@@ -209,6 +199,8 @@ class _Walker:
 
     def file(self, entry: os.DirEntry[str], rel: str,
              chain: _Chain) -> SourceFile | SkippedFile | None:
+        if entry.name in IGNORE_FILES:  # in effect even when ignored itself, as in git
+            return _problems(rel, load(entry.path))
         language = self.language_for(rel)
         if language is None or _ignored(chain, rel, False):
             return None
@@ -295,6 +287,12 @@ def stat_one(root: str | os.PathLike[str], rel_path: str, *, max_file_size: int 
     """One path as :func:`walk` would report it; None when it is gone or not walked."""
     top = os.path.abspath(os.fspath(root))
     path = rel_path.replace(os.sep, "/").strip("/")
+    directory, _, name = path.rpartition("/")
+    if path == EXCLUDE_FILE:
+        return _problems(path, _exclude(top))
+    if name in IGNORE_FILES:
+        walked = _chain_into(top, directory) is not None
+        return _problems(path, load(os.path.join(top, path))) if walked else None
     language = language_for(path)
     if language is None or is_ignored(top, path, language_for=language_for):
         return None
