@@ -296,3 +296,43 @@ def test_store_of_another_schema(indexed: tuple[Path, Path]) -> None:
         code, _, err = run_cli(*args, data_dir=data)
         one_line_error(code, err, "has schema 2", "needs 3", "new data directory")
         assert raw_contents(data / "rocksdb") == before, args
+
+
+@pytest.mark.timeout(120)
+def test_hostile_ignore_file_and_names_not_utf8(tmp_path: Path) -> None:
+    """A .gitignore made to hang or crash the matcher, and a name that is not UTF-8: the run
+    ends (exit 0) with everything else stored and both reported in stats; fixed, the
+    problems go at the next run."""
+    repo = write_tree(tmp_path / "repo", {k: v for k, v in GOOD.items() if k != "x.py"})
+    (repo / ".gitignore").write_text("*" * 200 + "q\n[z-a]\nfoo[\nsyntax.py\n")
+    bad = os.path.join(os.fsencode(repo), b"bad\xff.py")
+    with open(bad, "wb") as f:
+        f.write(b"def bad():\n    return 1\n")
+    data = tmp_path / "data"
+    report = index_ok(repo, data)
+    assert (report["files"], report["parsed"]) == (2, 2)  # syntax.py is ignored
+    assert sorted(report["problems"]) == sorted([
+        [".gitignore", "line 2: '[z-a]': the range z-a is reversed: empty (as git reads it); "
+                       "line 3: 'foo[' never matches: a '[' is never closed (git ignores it)"],
+        ["bad\\xff.py", "name is not valid UTF-8"],
+        ["latin.py", "invalid UTF-8 (undecodable bytes replaced)"]])
+    assert {p: s for p, (s, _) in problems(data).items()} == {
+        ".gitignore": "skipped", "bad\\xff.py": "skipped", "latin.py": "partial"}
+    code, out, _ = run_cli("stats", data_dir=data)
+    assert code == 0 and "skipped: repo:bad\\xff.py: name is not valid UTF-8" in out
+    assert [r["qualified_name"] for r in run_json("outline", "good.py", data_dir=data)[
+        "results"]] == ["good.good"]
+    (repo / ".gitignore").write_text("syntax.py\n")
+    os.unlink(bad)
+    report = index_ok(repo, data)
+    assert set(problems(data)) == {"latin.py"}
+
+
+def test_repository_path_not_utf8(tmp_path: Path) -> None:
+    """The store keys paths by their text: such a root is refused with a clear error."""
+    root = os.path.join(os.fsencode(tmp_path), b"repo\xff")
+    os.mkdir(root)
+    with open(os.path.join(root, b"a.py"), "w") as f:
+        f.write("x = 1\n")
+    code, _, err = run_cli("index", os.fsdecode(root), data_dir=tmp_path / "data")
+    one_line_error(code, err, "repository path is not valid UTF-8: ", "repo\\xff")

@@ -344,6 +344,42 @@ def test_exclude_file_out_of_the_repository_is_not_read(tmp_path: Path) -> None:
     assert skipped(repo) == {}
 
 
+def test_names_that_are_not_utf8(tmp_path: Path) -> None:
+    """A name that is not UTF-8 cannot be a key of the store: reported by its escaped name
+    (it used to end the whole run), and everything else walked as before."""
+    make(tmp_path, "a.py", "z.py", "bad\\xff.txt")
+    top = os.fsencode(tmp_path)
+    for name in (b"bad\xff.py", b"bad\xfe.txt", b"gone\xff.py", b"bad\xff.txt"):
+        (Path(os.fsdecode(top + b"/" + name))).write_text("x = 1\n")
+    os.makedirs(top + b"/dir\xe9/sub")
+    (Path(os.fsdecode(top + b"/dir\xe9/sub/in.py"))).write_text("y = 2\n")
+    (tmp_path / ".gitignore").write_bytes(b"gone\xff.py\n")  # matched on bytes, as git does
+    result = list(walk(tmp_path))
+    assert [r.path for r in result if isinstance(r, SourceFile)] == ["a.py", "z.py"]
+    assert skipped(tmp_path) == {"bad\\xff.py": "name is not valid UTF-8",
+                                 "dir\\xe9": "name is not valid UTF-8"}
+    for r in result:  # every path can be stored
+        r.path.encode()
+    # bad\xff.txt: no language; its escaped name is also a real name (of no language)
+    assert stat_one(tmp_path, os.fsdecode(b"bad\xff.py")) == SkippedFile(
+        "bad\\xff.py", "name is not valid UTF-8")
+    assert stat_one(tmp_path, os.fsdecode(b"gone\xff.py")) is None
+    assert is_ignored(tmp_path, os.fsdecode(b"gone\xff.py"))
+    assert not is_ignored(tmp_path, os.fsdecode(b"bad\xff.py"))
+    assert is_ignored(tmp_path, os.fsdecode(b"dir\xe9/sub/in.py"))
+    assert stat_one(tmp_path, os.fsdecode(b"dir\xe9/sub/in.py")) is None
+
+
+def test_escaped_name_that_is_also_a_real_name(tmp_path: Path) -> None:
+    """``bad\\xff.py`` spelled out exists too: it is the file of that name; the one that is
+    not UTF-8 is not reported under the other's name."""
+    make(tmp_path, "bad\\xff.py")
+    (Path(os.fsdecode(os.fsencode(tmp_path) + b"/bad\xff.py"))).write_text("x = 1\n")
+    assert files(tmp_path) == ["bad\\xff.py"]
+    assert skipped(tmp_path) == {}
+    assert stat_one(tmp_path, os.fsdecode(b"bad\xff.py")) is None
+
+
 @pytest.mark.timeout(60)
 def test_huge_ignore_file(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     """20,000 lines and one of 100 KB: matched in bounded time and memory (RE2 sets of

@@ -33,7 +33,7 @@ from codegraph.index.parsing import ParseJob, ParseResult, parse_all
 from codegraph.index.repos import repo_name_for
 from codegraph.index.resolving import ResolvedFile, new_externals, resolve_all
 from codegraph.index.spooling import spooled
-from codegraph.index.walker import SkippedFile, SourceFile, walk
+from codegraph.index.walker import SkippedFile, SourceFile, is_utf8, shown_path, walk
 from codegraph.parse.facts import CLASS_LIKE, FileFacts
 from codegraph.search.lexical import LexicalRow
 from codegraph.search.lexical_stage import RowStage
@@ -155,6 +155,8 @@ class Indexer:
             raise FileNotFoundError(f"no such directory: {root}")
         if not os.path.isdir(root):
             raise NotADirectoryError(f"not a directory: {root}")
+        if not is_utf8(root):  # the store keys paths by their text
+            raise ValueError(f"repository path is not valid UTF-8: {shown_path(root)}")
         repo = repo_name_for(self.store, root, name)
         started = time.monotonic()
         discard_spools(self.store)  # a killed run's, if any
@@ -201,7 +203,7 @@ class Indexer:
         for path in paths:
             item = stat_one(root, path, max_file_size=self.max_file_size)
             if item is None:
-                gone.append(path)
+                gone.append(shown_path(path))  # as the walk records it
             elif isinstance(item, SourceFile):
                 found[item.path] = item
             else:

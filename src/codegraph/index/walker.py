@@ -4,7 +4,7 @@ The walk honours ``.gitignore`` files (at the root and in subdirectories), ``.co
 files (same syntax; in one directory they take precedence over ``.gitignore``) and
 ``.git/info/exclude``, as git does (see ignore.py). Ignored paths are dropped silently;
 vendored directories are pruned and reported once; so are an ignore file's problems (a line
-that never matches).
+that never matches) and a name that is not valid UTF-8 (the store keys paths by their text).
 Files are only stat()ed here, never opened: :func:`content_skip_reason` judges their content
 after the indexer has read them.
 """
@@ -46,6 +46,7 @@ VENDORED_DIRS: frozenset[str] = frozenset({
 })
 IGNORE_FILES: tuple[str, ...] = (".gitignore", ".codegraphignore")  # later wins in one directory
 EXCLUDE_FILE = ".git/info/exclude"
+NOT_UTF8 = "name is not valid UTF-8"
 
 # (length in bytes of the base "dir/" or "", its rules), shallowest first
 _Chain = tuple[tuple[int, IgnoreFile], ...]
@@ -90,6 +91,22 @@ def _ignored(chain: _Chain, rel: str, is_dir: bool) -> bool:
 
 def _problems(rel: str, rules: IgnoreFile) -> SkippedFile | None:
     return SkippedFile(rel, rules.reason) if rules.problems else None
+
+
+def is_utf8(name: str) -> bool:
+    """False for a name from the file system that is not valid UTF-8 (it holds the surrogate
+    escapes of its bytes)."""
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown_path(path: str) -> str:
+    """A path as the index records it: a name that is not valid UTF-8 with its bytes escaped
+    (``bad\\xff.py``); any other path as it is."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace") if not is_utf8(path) else path
 
 
 def _inside(real: str, real_top: str) -> bool:
@@ -152,6 +169,8 @@ class _Walker:
         names = {e.name for e in entries}
         chain = _root_chain(dir_abs, names) if chain is None else _extend(
             chain, dir_abs, base, names)
+        # a name that is not UTF-8 is reported escaped, unless that is a real name here
+        entries = [e for e in entries if is_utf8(e.name) or shown_path(e.name) not in names]
         keyed = [(e.name + "/" if _is_dir(e) else e.name, e) for e in entries]
         keyed.sort(key=lambda k: k[0], reverse=True)
         return [(e, base + e.name, chain) for _, e in keyed]
@@ -159,7 +178,10 @@ class _Walker:
     def run(self, stack: list[_Item]) -> Iterator[SourceFile | SkippedFile]:
         while stack:
             entry, rel, chain = stack.pop()
-            if _is_dir(entry):
+            if not is_utf8(entry.name):
+                if not self.skipped_by_walk(entry, rel, chain):
+                    yield SkippedFile(shown_path(rel), NOT_UTF8)
+            elif _is_dir(entry):
                 found = self.directory(entry, rel, chain)
                 if isinstance(found, list):
                     stack.extend(found)
@@ -169,6 +191,12 @@ class _Walker:
                 result = self.file(entry, rel, chain)
                 if result is not None:
                     yield result
+
+    def skipped_by_walk(self, entry: os.DirEntry[str], rel: str, chain: _Chain) -> bool:
+        """True for what the walk passes by in silence: an ignored file or directory, a file
+        of no known language."""
+        is_dir = _is_dir(entry)
+        return _ignored(chain, rel, is_dir) or (not is_dir and self.language_for(rel) is None)
 
     def directory(self, entry: os.DirEntry[str], rel: str,
                   chain: _Chain) -> list[_Item] | SkippedFile | None:
@@ -230,7 +258,8 @@ def _chain_into(top: str, rel_dir: str) -> _Chain | None:
     chain = _root_chain(top, IGNORE_FILES)
     rel = ""
     for name in [p for p in rel_dir.replace(os.sep, "/").split("/") if p not in ("", ".")]:
-        if name == ".." or name in VENDORED_DIRS or _ignored(chain, rel + name, True):
+        if name == ".." or name in VENDORED_DIRS or not is_utf8(name) or _ignored(
+                chain, rel + name, True):
             return None
         rel += name + "/"
         chain = _extend(chain, os.path.join(top, rel), rel, IGNORE_FILES)
@@ -297,6 +326,10 @@ def stat_one(root: str | os.PathLike[str], rel_path: str, *, max_file_size: int 
     if language is None or is_ignored(top, path, language_for=language_for):
         return None
     abspath = os.path.join(top, path)
+    if not is_utf8(path):  # reported by its escaped name, unless that is a real name too
+        there = os.path.lexists(abspath) and not os.path.lexists(
+            os.path.join(top, shown_path(path)))
+        return SkippedFile(shown_path(path), NOT_UTF8) if there else None
     try:
         st = os.stat(abspath)
     except FileNotFoundError:
