@@ -453,3 +453,33 @@ def test_a_watched_go_mod_change_is_a_complete_run(tmp_path: Path) -> None:
         assert update.parsed == 2
         assert names(cg.symbols("Helper")) == {"example.com/store/util.Helper"}
     assert_like_a_clean_index(data, repo, tmp_path / "clean")
+
+
+def test_a_watched_ignore_file_change_is_a_complete_run(tmp_path: Path) -> None:
+    """What the watcher hands over: an ignore file among the changed paths (its rules decide
+    which files are walked, and its problems are its own), then a name that is not UTF-8,
+    added and removed: each run ends like a clean index."""
+    repo = write_tree(tmp_path / "repo", PACKAGE)
+    data = tmp_path / "data"
+    with CodeGraph.open(str(data)) as cg:
+        report = cg.index(str(repo), workers=1)
+        (repo / ".gitignore").write_text("main.py\nfoo[\n")
+        update = cg.indexer(1).update_paths(report.repo, report.root, [".gitignore"])
+        assert (update.deleted, update.problems) == (1, [
+            (".gitignore", "line 2: 'foo[' never matches: a '[' is never closed (git ignores "
+                           "it)")])
+        assert {p["path"] for p in cg.stats()["problems"]} == {".gitignore"}
+    assert_like_a_clean_index(data, repo, tmp_path / "clean")
+    bad = os.fsdecode(b"app/bad\xff.py")
+    with CodeGraph.open(str(data)) as cg:
+        (repo / ".gitignore").write_text("main.py\n")  # fixed
+        assert cg.indexer(1).update_paths(report.repo, report.root, [".gitignore"]).problems \
+            == []
+        (repo / bad).write_text("x = 1\n")
+        update = cg.indexer(1).update_paths(report.repo, report.root, [bad])
+        assert update.problems == [("app/bad\\xff.py", "name is not valid UTF-8")]
+        assert {p["path"] for p in cg.stats()["problems"]} == {"app/bad\\xff.py"}
+        (repo / bad).unlink()
+        update = cg.indexer(1).update_paths(report.repo, report.root, [bad])
+        assert (update.deleted, cg.stats()["problems"]) == (1, [])
+    assert_like_a_clean_index(data, repo, tmp_path / "clean")

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,13 +29,14 @@ def _cli(data: Path, *args: str) -> dict[str, Any]:
     return result
 
 
-def _next_event(stream: IO[str], wanted: str, deadline: float) -> dict[str, Any]:
+def _next_event(stream: IO[str], wanted: str, deadline: float,
+                where: Callable[[dict[str, Any]], bool] = lambda event: True) -> dict[str, Any]:
     while time.monotonic() < deadline:
         line = stream.readline()
         if not line:
             break
         event: dict[str, Any] = json.loads(line)
-        if event.get("event") == wanted:
+        if event.get("event") == wanted and where(event):
             return event
     raise AssertionError(f"no {wanted!r} event from the watcher")
 
@@ -74,17 +76,28 @@ def test_watch_applies_saved_changes(tmp_path: Path) -> None:
         assert update["deleted"] == 1
         assert {c["path"] for c in _cli(data, "callers", "lib.helper")["results"]} == {"app.py"}
 
-        # Ignored files do not trigger updates; the next real change still does.
+        # An ignore file's change is a complete run (which files are walked may change);
+        # ignored files do not trigger updates; the next real change still does.
         (repo / ".gitignore").write_text("scratch.py\n")
+        _next_event(proc.stderr, "update", time.monotonic() + 10)
         (repo / "scratch.py").write_text("def scratch(): pass\n")
         (repo / "lib.py").write_text("def helper():\n    return 3\n\ndef other():\n    pass\n")
-        update = _next_event(proc.stderr, "update", time.monotonic() + 10)
-        assert update["parsed"] == 1
+        _next_event(proc.stderr, "update", time.monotonic() + 10, lambda e: e["parsed"] == 1)
         assert _cli(data, "symbols", "scratch", "--kind", "function")["results"] == []
         assert _cli(data, "def", "lib.other")["results"][0]["line"] == 4
         # Lexical search follows the watcher too.
         hits = _cli(data, "search", "other", "--mode", "lexical")["results"]
         assert [h["qualified_name"] for h in hits][:1] == ["lib.other"]
+
+        # A name that is not UTF-8 stops watchfiles (it cannot report it): the watcher goes
+        # on, with a complete run that reports it, and follows the next change.
+        with open(os.path.join(os.fsencode(repo), b"bad\xff.py"), "w") as f:
+            f.write("x = 1\n")
+        update = _next_event(proc.stderr, "update", time.monotonic() + 10)
+        assert ["bad\\xff.py", "name is not valid UTF-8"] in update["problems"]
+        (repo / "lib.py").write_text("def helper():\n    return 4\n\ndef third():\n    pass\n")
+        _next_event(proc.stderr, "update", time.monotonic() + 10, lambda e: e["parsed"] == 1)
+        assert _cli(data, "def", "lib.third")["results"][0]["line"] == 4
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -33,7 +33,14 @@ from codegraph.index.parsing import ParseJob, ParseResult, parse_all
 from codegraph.index.repos import repo_name_for
 from codegraph.index.resolving import ResolvedFile, new_externals, resolve_all
 from codegraph.index.spooling import spooled
-from codegraph.index.walker import SkippedFile, SourceFile, is_utf8, shown_path, walk
+from codegraph.index.walker import (
+    IGNORE_FILES,
+    SkippedFile,
+    SourceFile,
+    is_utf8,
+    shown_path,
+    walk,
+)
 from codegraph.parse.facts import CLASS_LIKE, FileFacts
 from codegraph.search.lexical import LexicalRow
 from codegraph.search.lexical_stage import RowStage
@@ -189,9 +196,11 @@ class Indexer:
         """Re-index just these repo-relative paths (the file watcher's entry point). Among
         them, a naming file (``go.mod``, ``Cargo.toml``) or a package's ``__init__.py``
         added or removed makes it a complete run: the modules they name may all be
-        renamed, and the files that hold them parsed again."""
+        renamed, and the files that hold them parsed again; so does an ignore file (which
+        files are walked may change), or "." (the root: all of it)."""
         paths = list(paths)
-        if any(p.rpartition("/")[2] in NAMING_FILES for p in paths):
+        if any(p == "." or p.rpartition("/")[2] in (*NAMING_FILES, *IGNORE_FILES)
+               for p in paths):
             return self.index(root, name=repo)
         started = time.monotonic()
         report = IndexReport(repo, root)
@@ -209,7 +218,8 @@ class Indexer:
             else:
                 skipped.append(item)
         if any(p.rpartition("/")[2] == "__init__.py"
-               and (p in found) != (self.store.file(repo, p) is not None) for p in paths):
+               and (p in found) != (self.store.file(repo, shown_path(p)) is not None)
+               for p in paths):
             return self.index(root, name=repo)
         with gc_paused():
             self._apply(repo, root, found, skipped, report, complete=False, deleted=gone)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 from codegraph.graph.layout import NAMING_FILES
 from codegraph.index.indexer import Indexer, IndexReport
-from codegraph.index.walker import is_ignored
+from codegraph.index.walker import IGNORE_FILES, is_ignored
 from codegraph.parse.languages import language_for_path
 
 # watchfiles waits this long for more changes before yielding a set (milliseconds).
@@ -25,20 +25,39 @@ def watched(path: str) -> str | None:
 def changed_paths(root: str, stop: threading.Event | None = None) -> Iterator[list[str]]:
     """Yield the repo-relative paths saved under ``root``, a debounced set at a time, until
     ``stop`` is set (or forever). Ignored files (.gitignore, .codegraphignore) and files
-    that name nothing (see ``watched``) are left out."""
+    that name nothing (see ``watched``) are left out; ignore files themselves are not.
+    When the changes are lost (watchfiles stops at a path that is not UTF-8), ``["."]``:
+    the root, all of it."""
     from watchfiles import watch as watch_changes
 
     root = os.path.realpath(root)
 
     def wanted(_change: object, path: str) -> bool:
         rel = os.path.relpath(path, root)
-        return not rel.startswith("..") and not is_ignored(root, rel, language_for=watched)
+        if rel.startswith(".."):
+            return False
+        directory, _, name = rel.replace(os.sep, "/").rpartition("/")
+        if name in IGNORE_FILES:  # its rules apply in its directory, if the walk enters it
+            return not directory or not is_ignored(root, directory + "/")
+        return not is_ignored(root, rel, language_for=watched)
 
-    for changes in watch_changes(root, watch_filter=wanted, debounce=DEBOUNCE_MS, step=STEP_MS,
-                                 stop_event=stop, yield_on_timeout=False, rust_timeout=500):
-        paths = sorted({os.path.relpath(path, root).replace(os.sep, "/") for _, path in changes})
-        if paths:
-            yield paths
+    lost = False
+    while stop is None or not stop.is_set():
+        try:
+            for changes in watch_changes(root, watch_filter=wanted, debounce=DEBOUNCE_MS,
+                                         step=STEP_MS, stop_event=stop, yield_on_timeout=True,
+                                         rust_timeout=500):
+                paths = sorted({os.path.relpath(path, root).replace(os.sep, "/")
+                                for _, path in changes})
+                if lost:  # watching again (a timeout yields): now what changed meanwhile
+                    paths, lost = ["."], False
+                if paths:
+                    yield paths
+            return
+        except RuntimeError as e:  # WatchfilesRustInternalError: the set of changes is lost
+            if "decode path" not in str(e):
+                raise
+            lost = True
 
 
 def watch(indexer: Indexer, repo: str, root: str, *,
