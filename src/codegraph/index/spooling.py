@@ -10,12 +10,14 @@ ones; when the pool's work is done, each worker writes out its own and reports i
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
+from codegraph.lifeline import die_with_parent
 from codegraph.search.lexical import LexicalRow
 from codegraph.search.lexical_stage import RowStage
 from codegraph.store.edges import Record
@@ -59,7 +61,8 @@ def spooled(spool: Spool | None, stage: RowStage | None = None) -> Iterator[None
         _SPOOL = _STAGE = None
 
 
-def _ignore_sigint() -> None:
+def _start_worker(parent: int) -> None:
+    die_with_parent(parent)  # a killed indexer leaves no worker behind
     # Workers leave signal handling (Ctrl-C) to the parent.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -86,7 +89,8 @@ def forked_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     _BARRIER = ctx.Barrier(workers) if writing else None
     try:
         # With "fork", the pool starts all of its workers at once (Python >= 3.11).
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint) as pool:
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker,
+                                 initargs=(os.getpid(),)) as pool:
             yield pool
             if writing:
                 finish_workers(pool, workers)

@@ -28,6 +28,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+from codegraph.lifeline import die_with_parent
 from codegraph.search.chunks import Chunk
 from codegraph.search.lexical import LexicalIndex, LexicalIndexError, LexicalRow, SyncReport
 from codegraph.search.lexical_stage import fresh_directory
@@ -38,10 +39,12 @@ STAGE_DIRECTORY = "lexical-stage"  # next to the index: where parse workers stag
 STAGED_ROW_BYTES = 1000  # about what a staged row takes (for BACKGROUND_ROWS)
 
 
-def _write_rows(path: str, repo: str, rows: Mapping[str, Sequence[LexicalRow]],
-                staged: Sequence[str], revision: int, answer: Connection) -> None:
+def _write_rows(parent: int, path: str, repo: str,
+                rows: Mapping[str, Sequence[LexicalRow]], staged: Sequence[str],
+                revision: int, answer: Connection) -> None:
     """In the writer process: replace the files' rows through a connection of its own, and
     answer with the report or the error (which the feed raises in the indexing process)."""
+    die_with_parent(parent)  # nothing is written for a run that was killed
     try:
         with LexicalIndex.open(path) as index:
             report = index.replace_files(repo, rows, revision=revision, staged=staged)
@@ -100,7 +103,8 @@ class LexicalFeed:
         # on the other core while this process resolves.
         answer, sender = multiprocessing.Pipe(duplex=False)
         process = multiprocessing.get_context("fork").Process(
-            target=_write_rows, args=(self.lexical.path, repo, rows, staged, revision, sender),
+            target=_write_rows,
+            args=(os.getpid(), self.lexical.path, repo, rows, staged, revision, sender),
             name="codegraph-lexical", daemon=True)
         process.start()
         sender.close()
