@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from codegraph.api import CodeGraph
-from codegraph.config import data_paths
+from codegraph.config import LEXICAL_STAGE, data_paths
 from codegraph.search import lexical_feed
 from codegraph.search.lexical import LexicalIndex, LexicalIndexError, default_path
 from helpers import run_cli, touch_later, write_tree
@@ -209,8 +209,8 @@ def test_a_first_index_takes_the_rows_its_workers_staged(
         cg.index(str(repo), workers=2)
     assert len(given) == 60 and set(given) == {0}  # every row was staged
     assert 1 <= len(staged) <= 2 and {os.path.dirname(p) for p in staged} == {
-        str(data / lexical_feed.STAGE_DIRECTORY)}  # a file per worker (that had chunks)
-    assert not (data / lexical_feed.STAGE_DIRECTORY).exists()
+        str(data / LEXICAL_STAGE)}  # a file per worker (that had chunks)
+    assert not (data / LEXICAL_STAGE).exists()
     assert_in_step(data, tmp_path)
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from codegraph.config import data_paths, max_file_size
+from codegraph.config import LEXICAL_STAGE, data_paths, max_file_size
 from codegraph.query import queries
-from codegraph.store.rocks import Store
+from codegraph.store.rocks import Store, StoreError
 
 if TYPE_CHECKING:  # the indexer and search load only when used: queries start fast
     from codegraph.index.indexer import Indexer, IndexReport, Progress
@@ -25,18 +26,26 @@ class CodeGraph:
     @classmethod
     def open(cls, data_dir: str | None = None, *, readonly: bool = False) -> CodeGraph:
         paths = data_paths(data_dir)
-        return cls(Store.open(paths.rocksdb, readonly=readonly), paths.data_dir)
+        staging = () if readonly else (os.path.join(paths.data_dir, LEXICAL_STAGE),)
+        return cls(Store.open(paths.rocksdb, readonly=readonly, staging=staging),
+                   paths.data_dir)
 
     def close(self) -> None:
-        if self._search is not None:
-            self._search.close()
-        self.store.close()
+        try:
+            if self._search is not None:
+                self._search.close()
+        finally:
+            self.store.close()
 
     def __enter__(self) -> CodeGraph:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        with contextlib.suppress(StoreError):  # the error that ended the block comes first
+            self.close()
 
     @property
     def revision(self) -> int:

@@ -259,11 +259,17 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # never a traceback on the command line
         if os.environ.get("CODEGRAPH_DEBUG"):
             raise
-        if str(exc).startswith("Corruption"):  # RocksDB found damage while reading
-            from codegraph.config import data_paths
-            from codegraph.store.rocks import _translate
+        from codegraph.config import data_paths
+        from codegraph.errors import DiskFull, is_disk_full
 
-            print(f"codegraph: error: {_translate(data_paths(args.data_dir).rocksdb, exc)}",
+        if is_disk_full(exc):  # a write that no layer below translated
+            print(f"codegraph: error: {DiskFull(data_paths(args.data_dir).data_dir)}",
+                  file=sys.stderr)
+            return EXIT_ERROR
+        if str(exc).startswith("Corruption"):  # RocksDB found damage while reading
+            from codegraph.store.rocks import store_error
+
+            print(f"codegraph: error: {store_error(data_paths(args.data_dir).rocksdb, exc)}",
                   file=sys.stderr)
             return EXIT_ERROR
         print(f"codegraph: internal error: {type(exc).__name__}: {exc} "

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from codegraph.store.rocks import parse_size
 
 DEFAULT_DATA_DIR = ".codegraph"
+# In the data directory, next to the lexical index: where parse workers stage its rows
+# (search/lexical_stage.py).
+LEXICAL_STAGE = "lexical-stage"
 DEFAULT_MAX_FILE_SIZE = 1_000_000
 
 

@@ -1,6 +1,12 @@
 """The base of errors whose message is fit for a user (the CLI prints it on one line), and
 the errors of optional parts, kept here so that catching them never imports those parts."""
 
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+
 
 class CodeGraphError(Exception):
     pass
@@ -20,3 +26,55 @@ class RepositoryNameError(CodeGraphError, ValueError):
 
 class RepositoryConflict(RepositoryNameError):
     """The name is taken by another directory, or the directory has another name."""
+
+
+class DiskFull(CodeGraphError):
+    """A write failed for lack of space (no space left on the device, a disk quota, SQLite's
+    "database or disk is full"). The message is made when it is shown, after the run has
+    removed its temporary files: it says where, how much is free then, and what to free."""
+
+    def __init__(self, directory: str, needed: int | None = None) -> None:
+        super().__init__(directory)
+        self.directory = directory
+        self.needed = needed  # bytes the run needs on that disk, when known
+
+    def __str__(self) -> str:
+        free = _free_bytes(self.directory)
+        where = f"no space left on device writing the index in {self.directory}"
+        if free is None:
+            return f"{where}: free space on that disk or move --data-dir to a larger disk"
+        if self.needed is not None and self.needed > free:
+            return (f"{where}: {_megabytes(free)} free, this run needs about "
+                    f"{_megabytes(self.needed)}: free {_megabytes(self.needed - free)} or "
+                    "move --data-dir to a larger disk")
+        return (f"{where}: {_megabytes(free)} free: free space on that disk or move "
+                "--data-dir to a larger disk")
+
+
+_FULL = ("no space left on device", "disk quota exceeded", "database or disk is full")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """A failed write for lack of space, as an OSError or as the text of RocksDB's or
+    SQLite's error (neither has a type of its own for it)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc).lower()
+    return any(phrase in text for phrase in _FULL)
+
+
+def _free_bytes(path: str) -> int | None:
+    """Free bytes on the file system of ``path`` (or of its nearest existing parent)."""
+    while True:
+        try:
+            return shutil.disk_usage(path).free
+        except OSError:
+            parent = os.path.dirname(path)
+            if parent == path:
+                return None
+            path = parent
+
+
+def _megabytes(size: int) -> str:
+    mb = size / 2**20
+    return f"{mb:.1f} MB" if mb < 10 else f"{mb:.0f} MB"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import NamedTuple
 
-from codegraph.errors import CodeGraphError
+from codegraph.errors import CodeGraphError, DiskFull, is_disk_full
 from codegraph.graph.model import short_name
 from codegraph.search.chunks import Chunk
 from codegraph.search.tokens import query_terms, token_text
@@ -56,6 +56,10 @@ _SCHEMA = (
 
 class LexicalIndexError(CodeGraphError):
     """A lexical index problem with a message fit for a user."""
+
+
+class LexicalIndexFull(LexicalIndexError, DiskFull):
+    """No space left to write the lexical index."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +210,8 @@ class LexicalIndex:
                 yield
             except sqlite3.DatabaseError as exc:
                 text = str(exc)
+                if is_disk_full(exc):
+                    raise LexicalIndexFull(os.path.dirname(os.path.abspath(self.path))) from exc
                 if "not a database" in text or "malformed" in text or "corrupt" in text:
                     raise LexicalIndexError(
                         f"the lexical index {self.path} is corrupted ({text}): delete it "

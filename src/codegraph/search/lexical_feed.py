@@ -21,6 +21,7 @@ indexer hands those rows to a :class:`LexicalFeed`, and the feed applies them:
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import shutil
@@ -28,6 +29,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+from codegraph import config
+from codegraph.errors import DiskFull
 from codegraph.lifeline import die_with_parent
 from codegraph.search.chunks import Chunk
 from codegraph.search.lexical import LexicalIndex, LexicalIndexError, LexicalRow, SyncReport
@@ -35,7 +38,6 @@ from codegraph.search.lexical_stage import fresh_directory
 from codegraph.store.rocks import Store
 
 BACKGROUND_ROWS = 2000  # from this many rows on, a forked process writes them
-STAGE_DIRECTORY = "lexical-stage"  # next to the index: where parse workers stage rows
 STAGED_ROW_BYTES = 1000  # about what a staged row takes (for BACKGROUND_ROWS)
 
 
@@ -53,6 +55,8 @@ def _write_rows(parent: int, path: str, repo: str,
             # written back at the very end of the run.
             index.checkpoint()
             answer.send(report)
+    except DiskFull as exc:  # raised as it is in the indexing process
+        answer.send(exc)
     except Exception as exc:
         answer.send(f"{type(exc).__name__}: {exc}")
 
@@ -73,7 +77,8 @@ class LexicalFeed:
         self._written: SyncReport | None = None
         self._writer: tuple[BaseProcess, Connection] | None = None
         self._stage = os.path.join(os.path.dirname(os.path.abspath(lexical.path)),
-                                   STAGE_DIRECTORY)
+                                   config.LEXICAL_STAGE)
+        shutil.rmtree(self._stage, ignore_errors=True)  # what a killed run staged, if any
 
     def stage_directory(self) -> str | None:
         """Where a run's parse workers may stage their rows instead of giving them to
@@ -129,6 +134,24 @@ class LexicalFeed:
             self._writer = None
             shutil.rmtree(self._stage, ignore_errors=True)
 
+    def abort(self) -> None:
+        """The run failed or was cancelled: stop the writer (its transaction is rolled
+        back; the index stays behind the store's revision, and the next run syncs it) and
+        remove what was staged, at once."""
+        try:
+            if self._writer is not None:
+                process, answer = self._writer
+                process.kill()
+                process.join()
+                answer.close()
+                # The write-ahead log holds the killed transaction's pages: emptied.
+                with contextlib.suppress(LexicalIndexError):
+                    self.lexical.checkpoint()
+        finally:
+            self.rows.clear()
+            self._writer = None
+            shutil.rmtree(self._stage, ignore_errors=True)
+
     def _wait(self, process: BaseProcess, answer: Connection) -> SyncReport:
         try:
             result = answer.recv()
@@ -137,6 +160,8 @@ class LexicalFeed:
         finally:
             answer.close()
             process.join()
+        if isinstance(result, DiskFull):
+            raise result
         if not isinstance(result, SyncReport):
             raise LexicalIndexError(f"the lexical index writer failed: {result}")
         return result

@@ -13,8 +13,10 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
+from codegraph.errors import DiskFull, is_disk_full
 from codegraph.search.lexical import STAGE_TABLE, LexicalRow
 
 
@@ -36,12 +38,22 @@ class RowStage:
     def add(self, rows: Sequence[LexicalRow]) -> None:
         if not rows:
             return
-        if self._db is None:
-            self._db = self._create(os.path.join(
-                self.directory, f"rows-{os.getpid()}-{self._opened}.sqlite"))
-            self._opened += 1
-        self._db.executemany(f"INSERT INTO {STAGE_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                             rows)
+        with self._writing():
+            if self._db is None:
+                self._db = self._create(os.path.join(
+                    self.directory, f"rows-{os.getpid()}-{self._opened}.sqlite"))
+                self._opened += 1
+            self._db.executemany(
+                f"INSERT INTO {STAGE_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        try:
+            yield
+        except (OSError, sqlite3.Error) as exc:
+            if is_disk_full(exc):
+                raise DiskFull(self.directory) from exc
+            raise
 
     def _create(self, path: str) -> sqlite3.Connection:
         db = sqlite3.connect(path, isolation_level=None)
@@ -55,7 +67,8 @@ class RowStage:
 
     def finish(self) -> list[str]:
         if self._db is not None:
-            self._db.execute("COMMIT")
+            with self._writing():
+                self._db.execute("COMMIT")
             self._db.close()
             self._db = None
         files, self.files = self.files, []

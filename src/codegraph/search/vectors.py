@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from codegraph import config
+from codegraph.errors import DiskFull, is_disk_full
 from codegraph.errors import VectorIndexError as VectorIndexError  # re-exported
 
 # faiss-cpu ships partial type stubs that lack most of its API: use it untyped.
@@ -49,6 +50,10 @@ Hits = list[tuple[str, float]]
 
 class VectorIndexMismatch(VectorIndexError):
     """The stored index holds vectors of another provider, model, dimension or format."""
+
+
+class VectorIndexFull(VectorIndexError, DiskFull):
+    """No space left to save the vector index."""
 
 
 def configure_threads() -> int:
@@ -234,6 +239,8 @@ class VectorIndex:
             tmp_manifest = self.path / f"{MANIFEST_FILE}.{token}"
             try:
                 self.path.mkdir(parents=True, exist_ok=True)
+                for stale in _temp_files(self.path, INDEX_FILE):  # a crashed save's: useless
+                    stale.unlink(missing_ok=True)
                 with tmp_index.open("wb") as f:
                     size, crc = _write_index(self._index, f)
                 manifest = {"provider": self.provider, "model": self.model,
@@ -252,6 +259,8 @@ class VectorIndex:
             except OSError as exc:
                 for tmp in (tmp_index, tmp_manifest):
                     tmp.unlink(missing_ok=True)
+                if is_disk_full(exc):
+                    raise VectorIndexFull(str(self.path)) from exc
                 raise VectorIndexError(f"cannot save the vector index in {self.path}: "
                                        f"{exc}") from exc
             self.revision = revision

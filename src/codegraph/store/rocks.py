@@ -23,7 +23,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterable, Iterator
+import shutil
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,7 @@ from rocksdict import (
     WriteBatch,
 )
 
+from codegraph.errors import DiskFull, is_disk_full
 from codegraph.graph.model import EXTERNAL, Edge, EdgeKind, Node
 from codegraph.store import generations
 from codegraph.store.edges import Record, decode_in_edge, decode_out, in_key
@@ -47,6 +49,7 @@ from codegraph.store.edges import Record, decode_in_edge, decode_out, in_key
 SCHEMA = 3
 COLUMN_FAMILIES = ("nodes", "out", "in", "names", "qnames", "files", "facts", "deps", "dirty",
                    "chunks", "embeddings", "meta")
+SPOOL_DIRECTORY = "bulk-spool"  # in the store's directory: a bulk load's files (store/sst.py)
 
 
 class StoreError(Exception):
@@ -59,6 +62,10 @@ class StoreLocked(StoreError):
 
 class StoreCorrupted(StoreError):
     pass
+
+
+class StoreFull(StoreError, DiskFull):
+    """No space left on the store's disk (RocksDB's "IO error: No space left on device")."""
 
 
 def parse_size(text: str) -> int:
@@ -139,8 +146,10 @@ class Store:
 
     @classmethod
     def open(cls, path: str, *, readonly: bool = False, block_cache: str | None = None,
-             tidy: bool = True) -> Store:
-        """``tidy`` (a writer): remove what a crashed re-index left beside the store
+             staging: Sequence[str] = (), tidy: bool = True) -> Store:
+        """``staging``: directories of the writer's temporary files besides the store's own
+        (``SPOOL_DIRECTORY``), emptied when the store cannot open for lack of space.
+        ``tidy`` (a writer): remove what a crashed re-index left beside the store
         (``generations.py``); a switch's own open keeps the store it replaced."""
         opts = Options(raw_mode=True)
         cache_size = parse_size(block_cache or os.environ.get("ROCKSDB_BLOCK_CACHE_SIZE", "64MB"))
@@ -167,13 +176,24 @@ class Store:
                     raise StoreError(f"the data directory {path} is not writable")
                 opts.create_if_missing(True)
                 opts.create_missing_column_families(True)
-                db = Rdict(path, opts, column_families=cfs)
+                try:
+                    db = Rdict(path, opts, column_families=cfs)
+                except Exception as exc:
+                    if not is_disk_full(exc):
+                        raise
+                    # RocksDB writes when it opens (the log it replays goes to a table file).
+                    # What a failed or killed run left on the full disk may be in the way,
+                    # and nobody is using it: the open took the store's lock before it failed.
+                    for directory in (os.path.join(path, SPOOL_DIRECTORY), *staging):
+                        shutil.rmtree(directory, ignore_errors=True)
+                    generations.discard(path)  # and a killed full re-index's copy
+                    db = Rdict(path, opts, column_families=cfs)
         except StoreError:
             raise
         except PermissionError as exc:
             raise StoreError(f"cannot open the store at {path}: {exc.strerror}") from exc
         except Exception as exc:  # rocksdict raises plain Exception with RocksDB's status
-            raise _translate(path, exc) from exc
+            raise store_error(path, exc, "open") from exc
         store = cls(db, path, readonly)
         store.block_cache = block_cache
         if tidy and not readonly:  # this process holds the lock: no build is running beside
@@ -193,11 +213,20 @@ class Store:
             return
         self.cf.clear()
         self.handle.clear()
+        failure: Exception | None = None  # (what a failed flush would write is in the log)
         if not self.readonly:
-            db.flush()
-        db.close()
+            try:
+                db.flush()
+            except Exception as exc:
+                failure = exc
+        try:
+            db.close()
+        except Exception as exc:  # RocksDB's background error (a failed flush), again
+            failure = failure or exc
         self.db = None  # type: ignore[assignment]
         del db
+        if failure is not None:
+            raise store_error(self.path, failure, "write to") from failure
 
     def flush(self, wait: bool = True, column_families: tuple[str, ...] = COLUMN_FAMILIES,
               ) -> None:
@@ -209,8 +238,12 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        with contextlib.suppress(StoreError):  # the error that ended the block comes first
+            self.close()
 
     # -- revision and repositories ------------------------------------------------------
     @property
@@ -223,9 +256,13 @@ class Store:
     def commit(self, wb: WriteBatch, bump: bool = True) -> int:
         """Apply a batch atomically, advancing the revision with it."""
         if bump:
+            wb.put(b"revision", str(self._revision + 1).encode(), self.handle["meta"])
+        try:
+            self.db.write(wb)
+        except Exception as exc:
+            raise store_error(self.path, exc, "write to") from exc
+        if bump:
             self._revision += 1
-            wb.put(b"revision", str(self._revision).encode(), self.handle["meta"])
-        self.db.write(wb)
         return self._revision
 
     def repos(self) -> dict[str, dict[str, Any]]:
@@ -267,7 +304,7 @@ class Store:
         try:  # an iterator also stops at a read error (a damaged block): not the end
             it.status()
         except Exception as exc:
-            raise _translate(self.path, exc) from exc
+            raise store_error(self.path, exc, "read") from exc
 
     def scan_keys(self, cf: str, prefix: bytes) -> Iterator[bytes]:
         for key, _ in self.scan(cf, prefix):
@@ -411,15 +448,16 @@ class Store:
         return total
 
 
-def _translate(path: str, exc: Exception) -> StoreError:
+def store_error(path: str, exc: Exception, doing: str = "open") -> StoreError:
+    """RocksDB's error (a plain Exception with its status as text) as a StoreError."""
     text = str(exc)
     lower = text.lower()
+    if is_disk_full(exc):
+        return StoreFull(path)
     if "corrupt" in lower or "checksum" in lower or "manifest" in lower or "bad magic" in lower:
         return StoreCorrupted(f"the store at {path} is corrupted ({text.splitlines()[0]}); "
                               "nothing was changed: move it aside and re-index")
     if re.search(r"\block\b", lower):  # a word: not "block checksum mismatch"
         return StoreLocked(f"the store at {path} is locked by another writer "
                            "(another `codegraph index` or server is running)")
-    if "read-only" in lower or "permission" in lower:
-        return StoreError(f"cannot open the store at {path}: {text.splitlines()[0]}")
-    return StoreError(f"cannot open the store at {path}: {text.splitlines()[0]}")
+    return StoreError(f"cannot {doing} the store at {path}: {text.splitlines()[0]}")

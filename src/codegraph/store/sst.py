@@ -24,7 +24,7 @@ from operator import itemgetter
 from rocksdict import IngestExternalFileOptions, Options, SstFileWriter
 
 from codegraph.store.edges import Record
-from codegraph.store.rocks import Store
+from codegraph.store.rocks import SPOOL_DIRECTORY, Store, store_error
 
 SPILL_BYTES = 128 << 20  # keys and values held before a spool writes them out
 SstFile = tuple[str, str]  # (column family, path)
@@ -65,9 +65,12 @@ class Spool:
             path = os.path.join(self.directory,
                                 f"{self.name}-{os.getpid()}-{self._spills}-{cf}.sst")
             writer = SstFileWriter(Options(raw_mode=True))
-            writer.open(path)
-            deque(starmap(writer.__setitem__, latest.items()), maxlen=0)  # a loop in C
-            writer.finish()
+            try:
+                writer.open(path)
+                deque(starmap(writer.__setitem__, latest.items()), maxlen=0)  # a loop in C
+                writer.finish()
+            except Exception as exc:  # RocksDB's status, as text
+                raise store_error(self.directory, exc, "write to") from exc
             self.files.append((cf, path))
         self._puts.clear()
         self._bytes = 0
@@ -89,14 +92,17 @@ def ingest(store: Store, files: Sequence[SstFile], first: Sequence[str] = ()) ->
         by_cf.setdefault(cf, []).append(path)
     order = [*(cf for cf in first if cf in by_cf), *sorted(set(by_cf) - set(first))]
     for cf in order:
-        store.cf[cf].ingest_external_file(by_cf[cf], opts)
+        try:
+            store.cf[cf].ingest_external_file(by_cf[cf], opts)
+        except Exception as exc:  # RocksDB's status, as text
+            raise store_error(store.path, exc, "write to") from exc
 
 
 def spool_directory(store: Store) -> str:
     """A bulk load's directory for its files: inside the store's directory, which the
     writer can always write to (a mount of its own, say), on the same file system (the
     files are linked, not copied, into the store). RocksDB leaves subdirectories alone."""
-    return os.path.join(store.path, "bulk-spool")
+    return os.path.join(store.path, SPOOL_DIRECTORY)
 
 
 def discard_spools(store: Store) -> None:
