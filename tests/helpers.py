@@ -55,7 +55,9 @@ import os, sys
 import codegraph.cli, codegraph.api, codegraph.index.indexer, codegraph.index.progress
 import codegraph.query.queries, codegraph.graph.resolvers.python, encodings.idna
 import importlib, json, networkx, rapidfuzz.fuzz, rapidfuzz.process, sqlite3
-for optional in ("codegraph.search.service", "codegraph.search.lexical", "codegraph.index.watch"):
+for optional in ("codegraph.search.service", "codegraph.search.lexical", "codegraph.index.watch",
+                 "codegraph.search.vectors", "codegraph.search.embeddings", "onnxruntime",
+                 "tokenizers"):
     try:
         importlib.import_module(optional)
     except ImportError:

@@ -129,7 +129,14 @@ class CodeGraph:
         return self.search_service().similar([n.id for n in nodes], limit)
 
     def checkpoint(self, dest: str) -> str:
-        return self.store.checkpoint(dest)
+        """Publish a consistent copy of the index in ``dest``, a new data directory that
+        readers open read-only (``--data-dir DEST``, on read-only media too): the store,
+        the lexical index and the vector index, as of now. Only the writer may: nothing
+        changes meanwhile."""
+        paths = data_paths(dest)
+        self.store.checkpoint(paths.rocksdb)
+        self.search_service().copy_to(paths.data_dir)
+        return paths.data_dir
 
     def symbols(self, query: str, **filters: Any) -> list[dict[str, Any]]:
         return queries.symbols(self.store, query, **filters)

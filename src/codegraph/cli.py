@@ -238,14 +238,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "checkpoint":
             from codegraph.api import CodeGraph
-            from codegraph.config import data_paths
 
             # DEST becomes a data directory: `codegraph --data-dir DEST` reads the snapshot
             with CodeGraph.open(args.data_dir) as cg:
                 if os.path.exists(args.dest) and os.listdir(args.dest):
                     raise StoreError(f"checkpoint destination {args.dest} is not empty")
                 os.makedirs(args.dest, exist_ok=True)
-                cg.checkpoint(data_paths(args.dest).rocksdb)
+                cg.checkpoint(args.dest)
             print(os.path.abspath(args.dest))
             return 0
         return _query(args)

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple
 
@@ -142,7 +143,10 @@ class LexicalIndex:
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, path: str) -> LexicalIndex:
+    def open(cls, path: str, *, readonly: bool = False) -> LexicalIndex:
+        """``readonly``: never write, not even the journal files (a read-only mount)."""
+        if readonly:
+            return cls._open_read_only(path)
         parent = os.path.dirname(os.path.abspath(path))
         try:
             os.makedirs(parent, exist_ok=True)
@@ -159,15 +163,35 @@ class LexicalIndex:
             raise
         return index
 
+    @classmethod
+    def _open_read_only(cls, path: str) -> LexicalIndex:
+        """Read-only (``mode=ro``). A database in WAL mode needs its shared-memory file,
+        which SQLite cannot create in a read-only directory: without a write-ahead log
+        beside it, nothing is missed by opening it as immutable instead."""
+        if not os.path.isfile(path):
+            raise LexicalIndexError(f"no lexical index at {path}: run `codegraph index`")
+        uri = Path(os.path.abspath(path)).as_uri()
+        modes = ["mode=ro"] + ([] if os.path.exists(f"{path}-wal") else ["immutable=1"])
+        for n, mode in enumerate(modes, 1):
+            db = sqlite3.connect(f"{uri}?{mode}", uri=True, isolation_level=None,
+                                 check_same_thread=False, timeout=30.0)
+            index = cls(db, path)
+            try:
+                with index._guard():
+                    index._check()
+                return index
+            except LexicalIndexError as exc:
+                db.close()
+                if n == len(modes) or "unable to open" not in str(exc):
+                    raise
+        raise AssertionError("unreachable")
+
     def _init(self) -> None:
         db = self.db
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA journal_size_limit = 67108864")  # a big sync's WAL shrinks back
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if tables and not {"meta", "docs", "fts"} <= tables:
-            raise LexicalIndexError(f"{self.path} is an SQLite file but not a lexical index")
-        if not tables:
+        if not self._tables():
             try:
                 with self._write(None):
                     self._create()
@@ -177,6 +201,18 @@ class LexicalIndex:
                     raise LexicalIndexError("this Python's SQLite lacks FTS5 (needed for "
                                             "lexical search)") from exc
                 raise
+        self._check()
+
+    def _tables(self) -> set[str]:
+        tables = {r[0] for r in self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and not {"meta", "docs", "fts"} <= tables:
+            raise LexicalIndexError(f"{self.path} is an SQLite file but not a lexical index")
+        return tables
+
+    def _check(self) -> None:
+        if not self._tables():
+            raise LexicalIndexError(f"{self.path} holds no lexical index yet")
         schema = self._meta("schema")
         if schema != str(SCHEMA):
             raise LexicalIndexError(f"the lexical index {self.path} has schema {schema}, "
@@ -189,6 +225,20 @@ class LexicalIndex:
     def close(self) -> None:
         with self._lock:
             self.db.close()
+
+    def copy_to(self, path: str) -> None:
+        """A consistent copy of the index in ``path`` (a new file), in rollback-journal
+        mode: a reader on a read-only mount then needs no write-ahead log files."""
+        try:
+            target = sqlite3.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise LexicalIndexError(f"cannot write {path}: {exc}") from exc
+        try:
+            with self._guard():
+                self.db.backup(target)
+                target.execute("PRAGMA journal_mode = DELETE").fetchall()
+        finally:
+            target.close()
 
     def checkpoint(self) -> None:
         """Write the write-ahead log into the database file, and empty it."""

@@ -98,7 +98,8 @@ class SearchService:
     # -- the derived indexes -------------------------------------------------------------
     def lexical(self) -> LexicalIndex:
         if self._lexical is None:
-            self._lexical = LexicalIndex.open(default_path(self.data_dir))
+            self._lexical = LexicalIndex.open(default_path(self.data_dir),
+                                              readonly=self.store.readonly)
         return self._lexical
 
     def embedder(self) -> Embedder:
@@ -159,6 +160,24 @@ class SearchService:
             report = self.lexical().replace_files(repo, rows, revision=self.store.revision)
         return {"added": report.added, "removed": report.removed,
                 "unchanged": report.unchanged}
+
+    def copy_to(self, data_dir: str) -> None:
+        """Copy the lexical and vector indexes, as they are now, into another data
+        directory (see ``CodeGraph.checkpoint``)."""
+        import shutil
+
+        from codegraph.search.vectors import INDEX_FILE, MANIFEST_FILE
+
+        with self.lock:
+            if os.path.exists(default_path(self.data_dir)):
+                self.lexical().copy_to(default_path(data_dir))
+            source = faiss_path(self.data_dir)
+            files = [name for name in sorted(os.listdir(source)) if name == INDEX_FILE
+                     or name.startswith(MANIFEST_FILE)] if os.path.isdir(source) else []
+            if files:  # (a manifest pending after a crashed save, too: see vectors._load)
+                os.makedirs(os.path.join(data_dir, "faiss"))
+                for name in files:
+                    shutil.copy2(os.path.join(source, name), os.path.join(data_dir, "faiss"))
 
     # -- embedding -----------------------------------------------------------------------
     def embed(self, progress: Callable[[dict[str, Any]], None] | None = None,

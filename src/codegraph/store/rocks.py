@@ -24,6 +24,7 @@ import contextlib
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -133,11 +134,12 @@ class FileRecord:
 class Store:
     """Open with ``Store.open(path)`` (writer) or ``Store.open(path, readonly=True)``."""
 
-    def __init__(self, db: Rdict, path: str, readonly: bool) -> None:
+    def __init__(self, db: Rdict, path: str, readonly: bool, view: str | None = None) -> None:
         self.db = db
         self.path = path
         self.readonly = readonly
         self.block_cache: str | None = None  # as opened: a store built beside takes it too
+        self._view = view  # see ``_linked_view``
         self.cf = {name: db.get_column_family(name) for name in COLUMN_FAMILIES}
         self.handle = {name: db.get_column_family_handle(name) for name in COLUMN_FAMILIES}
         raw = self.cf["meta"].get(b"revision")
@@ -164,11 +166,19 @@ class Store:
         opts.set_db_write_buffer_size(256 << 20)
         opts.set_write_buffer_size(128 << 20)
         cfs = {name: Options(raw_mode=True) for name in COLUMN_FAMILIES}
+        view: str | None = None  # a read-only store's, see ``_linked_view``
         try:
             if readonly:
                 if not os.path.isdir(path):
                     raise StoreError(f"no index at {path}: run `codegraph index PATH` first")
-                db = Rdict(path, opts, column_families=cfs, access_type=AccessType.read_only())
+                view = None if _writable(path) else _linked_view(path)
+                try:
+                    db = Rdict(view or path, opts, column_families=cfs,
+                               access_type=AccessType.read_only())
+                except BaseException:
+                    if view is not None:
+                        shutil.rmtree(view, ignore_errors=True)
+                    raise
             else:
                 generations.recover(path)  # a switch interrupted between two renames
                 os.makedirs(path, exist_ok=True)
@@ -194,7 +204,7 @@ class Store:
             raise StoreError(f"cannot open the store at {path}: {exc.strerror}") from exc
         except Exception as exc:  # rocksdict raises plain Exception with RocksDB's status
             raise store_error(path, exc, "open") from exc
-        store = cls(db, path, readonly)
+        store = cls(db, path, readonly, view)
         store.block_cache = block_cache
         if tidy and not readonly:  # this process holds the lock: no build is running beside
             generations.discard(path)
@@ -225,6 +235,9 @@ class Store:
             failure = failure or exc
         self.db = None  # type: ignore[assignment]
         del db
+        if self._view is not None:
+            shutil.rmtree(self._view, ignore_errors=True)
+            self._view = None
         if failure is not None:
             raise store_error(self.path, failure, "write to") from failure
 
@@ -446,6 +459,33 @@ class Store:
                 with contextlib.suppress(OSError):
                     total += os.path.getsize(os.path.join(dirpath, f))
         return total
+
+
+_ROCKSDICT_CONFIG = "rocksdict-config.json"  # rocksdict writes it at every open, even read-only
+
+
+def _writable(path: str) -> bool:
+    config = os.path.join(path, _ROCKSDICT_CONFIG)
+    return os.access(path, os.W_OK) and (not os.path.exists(config)
+                                         or os.access(config, os.W_OK))
+
+
+def _linked_view(path: str) -> str:
+    """A store that cannot be written to (a read-only mount, a published checkpoint, another
+    user's files), seen through a directory of symbolic links to its files: rocksdict 0.3.29
+    writes its config file where the store is opened, even read-only (fixed upstream, not
+    released), and RocksDB its log. Both go to the view, a temporary directory removed when
+    the store closes; RocksDB reads the files through the links."""
+    try:
+        view = tempfile.mkdtemp(prefix="codegraph-store-")
+    except OSError as exc:
+        raise StoreError(f"cannot open the read-only store at {path}: no writable temporary "
+                         f"directory for its view ({exc.strerror}): set TMPDIR") from exc
+    for name in os.listdir(path):
+        if name not in (_ROCKSDICT_CONFIG, "LOCK", SPOOL_DIRECTORY) \
+                and not name.startswith("LOG"):
+            os.symlink(os.path.join(path, name), os.path.join(view, name))
+    return view
 
 
 def store_error(path: str, exc: Exception, doing: str = "open") -> StoreError:
