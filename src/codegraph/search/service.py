@@ -215,7 +215,7 @@ class SearchService:
                 if embedded.get(i) != c.hash or i in stale or i not in vectors]
         if progress:
             progress({"event": "embed", "total": len(todo), "provider": embedder.provider})
-        since_save = 0
+        unsaved: list[Chunk] = []  # added since the last save of the vector index
         for start in range(0, len(todo), batch):
             part = todo[start:start + batch]
             try:
@@ -226,24 +226,29 @@ class SearchService:
                 break
             with self.lock:
                 vectors.add([c.id for c in part], found)
-            wb = self.store.batch()
-            for c in part:
-                wb.put(_IDMAP + model_key + b"\0" + bytes.fromhex(c.id), c.hash.encode(),
-                       self.store.handle["embeddings"])
-            self.store.commit(wb, bump=False)
-            since_save += len(part)
-            if since_save >= SAVE_EVERY:
-                with self.lock:
-                    vectors.save(self.store.revision)
-                since_save = 0
+            unsaved += part
+            if len(unsaved) >= SAVE_EVERY:
+                self._save(vectors, model_key, unsaved)
             if progress:
                 progress({"event": "embedded", "done": start + len(part), "total": len(todo)})
-        with self.lock:
-            vectors.save(self.store.revision)
+        self._save(vectors, model_key, unsaved)
         embedder.release_memory()  # the batches' buffers, back to the system
         self._record_failures(report)
         report.seconds = time.monotonic() - started
         return report
+
+    def _save(self, vectors: VectorIndex, model_key: bytes, unsaved: list[Chunk]) -> None:
+        """Save the vector index, then record what it holds in the id map: an id map entry
+        is never ahead of the saved index (a run killed in between re-adds those chunks
+        from the embedding cache)."""
+        with self.lock:
+            vectors.save(self.store.revision)
+        wb = self.store.batch()
+        for c in unsaved:
+            wb.put(_IDMAP + model_key + b"\0" + bytes.fromhex(c.id), c.hash.encode(),
+                   self.store.handle["embeddings"])
+        self.store.commit(wb, bump=False)
+        unsaved.clear()
 
     def _vectors_for(self, embedder: Embedder, model_key: bytes, part: list[Chunk],
                      report: EmbedReport) -> npt.NDArray[np.float32]:
@@ -282,8 +287,10 @@ class SearchService:
         self.store.commit(wb, bump=False)
 
     def coverage(self) -> dict[str, Any]:
-        """How many chunks have a current embedding, and the last failure (cheap: reads the
-        vector index's manifest, not the model)."""
+        """How many chunks have a current embedding in the saved vector index, and the last
+        failure. Cheap: the index's manifest lists the ids it holds; neither the index nor
+        the model is loaded."""
+        import base64
         import json
 
         current = {c.id: c.hash for c in self.chunks()}
@@ -298,9 +305,15 @@ class SearchService:
         except (OSError, ValueError):
             return out
         model_key = f"{manifest.get('provider')}/{manifest.get('model')}".encode()
-        embedded = self._idmap(model_key)
+        # Current chunks whose vector was made from their present text (the id map), among
+        # those the saved index holds (vectors.save: "ids", their 8-byte ids, in base64).
+        # (40 ms for 100k ids; loading the index instead: 350 ms and 150 MB)
+        current_ids = {i for i, h in self._idmap(model_key).items() if current.get(i) == h}
+        if "ids" in manifest:  # (else saved before manifests had them: until the next save)
+            held = base64.b64decode(manifest["ids"]).hex()
+            current_ids &= {held[at:at + 16] for at in range(0, len(held), 16)}
         out.update(provider=manifest.get("provider"), model=manifest.get("model"),
-                   embedded=sum(1 for i, h in embedded.items() if current.get(i) == h))
+                   embedded=len(current_ids))
         return out
 
     # -- searching -----------------------------------------------------------------------
