@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
 from typing import Any, NoReturn
 
@@ -124,9 +125,20 @@ def _print_human(command: str, results: Any) -> None:
 _LEFT_TO_EXIT: list[object] = []
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, stopping ``codegraph index`` as Ctrl-C does: the run removes its temporary
+    files and stops its workers, and the store is closed."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def _index(args: argparse.Namespace) -> int:
     from codegraph.api import CodeGraph
     from codegraph.index.progress import make_progress
+
+    signal.signal(signal.SIGTERM, _raise_terminated)
 
     if not os.path.isdir(args.path):  # before the store is opened (and maybe created)
         what = "not a directory" if os.path.exists(args.path) else "no such directory"
@@ -253,8 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     except user_errors as exc:
         print(f"codegraph: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as exc:
+        return 128 + (signal.SIGTERM if isinstance(exc, _Terminated) else signal.SIGINT)
     except Exception as exc:  # never a traceback on the command line
         if os.environ.get("CODEGRAPH_DEBUG"):
             raise

@@ -55,6 +55,9 @@ STRUCTURAL_KINDS = frozenset({EdgeKind.CONTAINS, EdgeKind.DEFINES})
 # (17.5 MB of source, 194 MB at the peak), 14x for tests/test_crash.py's corpus, 10x for
 # Flask. What a full disk's error says the run needs.
 DISK_PER_SOURCE_BYTE = 15
+# Given to ``progress`` after each file walked, parsed or resolved: a point where a run may
+# stop (a cancelled job's progress raises), with nothing to show.
+TICK: dict[str, Any] = {"event": "tick"}
 _TYPE_EDGES = (EdgeKind.INHERITS, EdgeKind.IMPLEMENTS)
 Progress = Callable[[dict[str, Any]], None]
 
@@ -187,6 +190,7 @@ class Indexer:
         found: dict[str, SourceFile] = {}
         skipped: list[SkippedFile] = []
         for item in walk(root, max_file_size=self.max_file_size):
+            self.progress(TICK)
             if isinstance(item, SourceFile):
                 found[item.path] = item
             else:
@@ -302,6 +306,7 @@ class Indexer:
                     wb = store.batch()
                     self._delete_file(wb, rec)
                     store.commit(wb)
+                    self.progress(TICK)
                     report.deleted += 1
                     report.changed.append(path)
             for s in skipped:
@@ -371,6 +376,8 @@ class Indexer:
                 self._write_problem(repo, sf, rec, result, report)
             if done % 200 == 0 or done == len(jobs):
                 self.progress({"event": "parsed", "done": done, "total": len(jobs)})
+            else:
+                self.progress(TICK)
         return units
 
     def _write_parsed(self, result: ParseResult, rec: FileRecord, old: FileRecord | None,
@@ -536,6 +543,8 @@ class Indexer:
                 report.resolved += 1
                 if (i + 1) % 500 == 0:
                     self.progress({"event": "resolved", "done": i + 1, "total": len(todo)})
+                else:
+                    self.progress(TICK)
         if load is not None:
             load.finish_resolve(by_path)
 

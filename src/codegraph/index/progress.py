@@ -21,6 +21,8 @@ class PlainProgress:
         self.stream = stream or sys.stderr
 
     def __call__(self, event: Event) -> None:
+        if event.get("event") == "tick":  # a point where a run may stop: nothing to show
+            return
         if self.as_json:
             print(json.dumps(event, default=str), file=self.stream, flush=True)
             return

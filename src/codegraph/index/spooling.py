@@ -63,8 +63,11 @@ def spooled(spool: Spool | None, stage: RowStage | None = None) -> Iterator[None
 
 def _start_worker(parent: int) -> None:
     die_with_parent(parent)  # a killed indexer leaves no worker behind
-    # Workers leave signal handling (Ctrl-C) to the parent.
+    # Workers leave Ctrl-C and SIGTERM (sent to the whole process group, say) to the
+    # parent, which stops them: killed while it writes a result, a worker would leave a
+    # torn message in the pool's pipe, and the pool's thread would wait for the rest.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _finish_worker(_: int) -> tuple[list[SstFile], list[str]]:

@@ -75,6 +75,7 @@ class Embedder(Protocol):
     provider: str
     model: str
     dimension: int
+    batch_size: int  # texts per model run (or request): a run can stop between two
 
     def embed(self, texts: list[str]) -> npt.NDArray[np.float32]: ...
 

@@ -229,9 +229,9 @@ class Engine:
                  error=job.error)
         if job.kind == "index" and job.state == "done":
             self.snapshot.last_index_seconds = float(job.result.get("seconds", 0.0))
-        if (job.kind != "update" or time.time() - self.snapshot.taken > STATS_EVERY
-                or job.state != "done"):
-            self.refresh_snapshot()
+        if not self._closed and (job.kind != "update" or job.state != "done"
+                                 or time.time() - self.snapshot.taken > STATS_EVERY):
+            self.refresh_snapshot()  # (not when stopping: a full count takes seconds)
         if job.kind == "index" and job.state == "done":
             self.awaiting_roots.discard(job.root)  # after the snapshot: ready sees figures
         self._on_job_done(job)
