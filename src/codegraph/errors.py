@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 
 
 class CodeGraphError(Exception):
@@ -67,12 +66,14 @@ def _free_bytes(path: str) -> int | None:
     """Free bytes on the file system of ``path`` (or of its nearest existing parent)."""
     while True:
         try:
-            return shutil.disk_usage(path).free
+            st = os.statvfs(path)
         except OSError:
             parent = os.path.dirname(path)
             if parent == path:
                 return None
             path = parent
+            continue
+        return st.f_bavail * st.f_frsize
 
 
 def _megabytes(size: int) -> str:

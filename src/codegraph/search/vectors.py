@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from codegraph import config
+from codegraph.durable import fsync_dir
 from codegraph.errors import DiskFull, is_disk_full
 from codegraph.errors import VectorIndexError as VectorIndexError  # re-exported
 
@@ -254,10 +255,10 @@ class VectorIndex:
                     f.write(json.dumps(manifest, indent=2).encode() + b"\n")
                     f.flush()
                     os.fsync(f.fileno())
-                _fsync_dir(self.path)
+                fsync_dir(self.path)
                 os.replace(tmp_index, self.path / INDEX_FILE)
                 os.replace(tmp_manifest, self.path / MANIFEST_FILE)  # the commit point
-                _fsync_dir(self.path)
+                fsync_dir(self.path)
             except OSError as exc:
                 for tmp in (tmp_index, tmp_manifest):
                     tmp.unlink(missing_ok=True)
@@ -416,11 +417,3 @@ def _load(base: Path, attempts: int = 5) -> tuple[dict[str, Any], Any]:
 def _temp_files(base: Path, prefix: str | None = None) -> list[Path]:
     return [p for n in ((prefix,) if prefix else (INDEX_FILE, MANIFEST_FILE))
             for p in base.glob(f"{n}.*.tmp")]
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from codegraph.api import CodeGraph
-from codegraph.config import max_file_size
+from codegraph.config import LEXICAL_STAGE, max_file_size
 from codegraph.errors import CodeGraphError
 from codegraph.index.indexer import Indexer, IndexReport
 from codegraph.index.repos import repo_name_for
@@ -59,7 +59,9 @@ class Engine:
                  ) -> None:
         self.settings = settings
         self.started = time.time()
-        store = Store.open(settings.rocksdb_path, block_cache=settings.block_cache)
+        # (on a full disk, what a killed run staged for the lexical index goes too)
+        store = Store.open(settings.rocksdb_path, block_cache=settings.block_cache,
+                           staging=(os.path.join(settings.data_dir, LEXICAL_STAGE),))
         self.cg = CodeGraph(store, settings.data_dir)
         # The questions, shared by HTTP and MCP: asked inside ``reading()``, since a full
         # re-index swaps the store under them (``_exclusive``).
@@ -271,9 +273,9 @@ class Engine:
             for paths in changed_paths(root, stop):
                 self.pending_since.setdefault(repo, time.time())
                 self.jobs.submit(Job("update", repo, root, paths=paths))
-        except RuntimeError:  # shutting down: the queue refuses new jobs
-            pass
         except Exception:
+            if self._closed:  # shutting down: the queue refuses new jobs
+                return
             log.exception("watcher stopped", repo=repo, root=root)
             self._watchers.pop(repo, None)
 

@@ -23,11 +23,11 @@ complete before the first.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
-import shutil
 from typing import TYPE_CHECKING
+
+from codegraph.durable import fsync_dir
 
 if TYPE_CHECKING:  # the store module opens stores through this one: imported when used
     from codegraph.store.rocks import Store
@@ -55,6 +55,8 @@ def recover(path: str) -> None:
 
 def discard(path: str) -> None:
     """Remove what a build or a switch left beside ``path`` (call holding its lock)."""
+    import shutil  # (a writer's work: queries start without it)
+
     for leftover in (staging_path(path), path.rstrip("/") + OLD):
         shutil.rmtree(leftover, ignore_errors=True)
 
@@ -73,7 +75,7 @@ def switch(staging: str, live_path: str) -> None:
     closed too, moves to ``staging``). Both must be closed: RocksDB names its files by the
     path it opened, so a store still open would write into, and delete from, the
     directory now at that path. Opening ``live_path`` again removes the old store."""
-    _fsync_dir(staging)
+    fsync_dir(staging)
     try:
         _exchange(staging, live_path)
     except OSError as exc:
@@ -84,10 +86,12 @@ def switch(staging: str, live_path: str) -> None:
                              f"{exc.strerror}") from exc
         os.rename(live_path, live_path.rstrip("/") + OLD)
         os.rename(staging, live_path)
-    _fsync_dir(os.path.dirname(os.path.abspath(live_path)))
+    fsync_dir(os.path.dirname(os.path.abspath(live_path)))
 
 
 def _exchange(a: str, b: str) -> None:
+    import ctypes
+
     libc = ctypes.CDLL(None, use_errno=True)  # this process's own symbols, libc's among them
     renameat2 = getattr(libc, "renameat2", None)
     if renameat2 is None:
@@ -95,11 +99,3 @@ def _exchange(a: str, b: str) -> None:
     if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) != 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -23,8 +23,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -177,7 +175,7 @@ class Store:
                                access_type=AccessType.read_only())
                 except BaseException:
                     if view is not None:
-                        shutil.rmtree(view, ignore_errors=True)
+                        _remove(view)
                     raise
             else:
                 generations.recover(path)  # a switch interrupted between two renames
@@ -195,7 +193,7 @@ class Store:
                     # What a failed or killed run left on the full disk may be in the way,
                     # and nobody is using it: the open took the store's lock before it failed.
                     for directory in (os.path.join(path, SPOOL_DIRECTORY), *staging):
-                        shutil.rmtree(directory, ignore_errors=True)
+                        _remove(directory)
                     generations.discard(path)  # and a killed full re-index's copy
                     db = Rdict(path, opts, column_families=cfs)
         except StoreError:
@@ -236,7 +234,7 @@ class Store:
         self.db = None  # type: ignore[assignment]
         del db
         if self._view is not None:
-            shutil.rmtree(self._view, ignore_errors=True)
+            _remove(self._view)
             self._view = None
         if failure is not None:
             raise store_error(self.path, failure, "write to") from failure
@@ -477,6 +475,8 @@ def _linked_view(path: str) -> str:
     released), and RocksDB its log. Both go to the view, a temporary directory removed when
     the store closes; RocksDB reads the files through the links."""
     try:
+        import tempfile
+
         view = tempfile.mkdtemp(prefix="codegraph-store-")
     except OSError as exc:
         raise StoreError(f"cannot open the read-only store at {path}: no writable temporary "
@@ -501,3 +501,9 @@ def store_error(path: str, exc: Exception, doing: str = "open") -> StoreError:
         return StoreLocked(f"the store at {path} is locked by another writer "
                            "(another `codegraph index` or server is running)")
     return StoreError(f"cannot {doing} the store at {path}: {text.splitlines()[0]}")
+
+
+def _remove(directory: str) -> None:
+    import shutil  # (queries start without it: only failures and read-only views need it)
+
+    shutil.rmtree(directory, ignore_errors=True)
