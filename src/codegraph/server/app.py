@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import itertools
 import os
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import structlog
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -33,16 +34,33 @@ from codegraph.server.routes import endpoints
 from codegraph.server.settings import Settings
 
 log = structlog.get_logger("codegraph.http")
+T = TypeVar("T")
 
 
 class Context:
-    """What every handler needs: settings, engine, the intel queries and the cache."""
+    """What every handler needs: settings, engine, the intel queries, the cache, and the
+    bounded pool of ``CODEGRAPH_WORKERS`` threads that every read of the store runs in."""
 
     def __init__(self, settings: Settings, engine: Engine, cache: QueryCache) -> None:
         self.settings = settings
         self.engine = engine
         self.cache = cache
         self.draining = False
+        self.pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="codegraph-query")
+        self._slots: asyncio.Semaphore | None = None
+
+    async def in_pool(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in the pool, in a copy of this context (log records made there
+        carry the request id). At most ``workers`` calls are handed over at a time, the
+        rest wait on the event loop: with all of them queued in the pool, its threads
+        held the GIL so much that /health waited (p99 53-72 ms under 100 connections of
+        lookups, against 5 ms). A plain executor hands over in a quarter of anyio's time."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.settings.workers)
+        context = contextvars.copy_context()
+        async with self._slots:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, context.run,
+                                                                    fn, *args)
 
     @property
     def intel(self) -> Intel:
@@ -200,7 +218,7 @@ def create_app(settings: Settings, engine: Engine, cache: QueryCache,
         if not ops.debug_allowed(ctx, request):
             return error_response(ApiError(403, "forbidden", "/debug/info needs DEBUG_MODE "
                                            "or the admin token"), request)
-        return JSONResponse(await run_in_threadpool(ops.debug_info, ctx))
+        return JSONResponse(await ctx.in_pool(ops.debug_info, ctx))
 
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(spec)
@@ -251,6 +269,7 @@ def create_app(settings: Settings, engine: Engine, cache: QueryCache,
         async with mcp_lifespan if mcp_lifespan is not None else contextlib.nullcontext():
             yield
         await cache.close()
+        ctx.pool.shutdown(wait=False, cancel_futures=True)
 
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
                     exception_handlers={404: not_found, 405: not_found, 500: crashed})

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from starlette.concurrency import run_in_threadpool
 
 from codegraph.server.errors import ApiError
 from codegraph.server.intel import clamp
@@ -49,7 +48,7 @@ async def answer(ctx: Context, question: str, *, repo: str | None = None,
     if not settings.openai_api_key:
         raise ApiError(503, "no_model", "/ask needs a chat model: set OPENAI_API_KEY (and "
                        "OPENAI_MODEL, OPENAI_BASE_URL for another compatible server)")
-    sources = await run_in_threadpool(_context, ctx, question, repo, clamp(max_context, 8, 1, 20))
+    sources = await ctx.in_pool(_context, ctx, question, repo, clamp(max_context, 8, 1, 20))
     excerpts = "\n\n".join(f"[{i}] {s['path']}:{s['line']} {s['qualified_name']}\n{s['text']}"
                            for i, s in enumerate(sources, 1))
     messages = [{"role": "system", "content": SYSTEM},

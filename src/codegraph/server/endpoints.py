@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -185,7 +184,7 @@ def make_route(endpoint: Endpoint, ctx: Context) -> Route:
             if endpoint.is_async:
                 body = dumps(await endpoint.op(ctx, args))
             else:  # the store and the indexes are read in the bounded worker pool
-                body = await run_in_threadpool(_answer, endpoint, ctx, args)
+                body = await ctx.in_pool(_answer, endpoint, ctx, args)
             if key is not None:
                 await ctx.cache.set(key, body)
             return Response(body, status_code=endpoint.status, media_type=JSON)
