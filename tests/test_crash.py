@@ -291,7 +291,10 @@ def test_kill_during_incremental_index(tmp_path: Path, event: str) -> None:
     edit_corpus(root, packages)
     kill_during_index(root, data, event)
     report = index_clean(root, data)
-    assert report["deleted"] == (packages // 3 if event == "parsed" else 0)
+    # Killed at the end of parsing, the run may or may not have removed the four deleted
+    # files (each its own small batch) before the signal landed; killed while resolving,
+    # it had.
+    assert report["deleted"] in ((packages // 3, 0) if event == "parsed" else (0,))
     clean = tmp_path / "clean"
     index_clean(root, clean)
     assert_same_store(data, clean)
