@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,6 +50,16 @@ def test_deeply_nested_bodies_are_refused(server: ServerProcess, path: str,
                                           body: bytes) -> None:
     r = server.client.post(path, content=body, headers={**AUTH, **MCP})
     assert "nests deeper than 64 levels" in _error(r, 400)
+
+
+def test_bodies_that_once_made_the_check_backtrack_are_quick(server: ServerProcess) -> None:
+    """Runs of escaped quotes with no closing quote: quadratic in a backtracking string
+    pattern (3 s for 32 KB, about 50 minutes for 1 MB)."""
+    for body in (b'"' + b'\\"' * 400_000, b'["' + b'\\"' * 400_000 + b"]", b'"' * 900_000):
+        started = time.monotonic()
+        r = server.client.post("/api/v1/jobs", content=body, headers={**AUTH, **MCP})
+        assert r.status_code == 400 and time.monotonic() - started < 5, r.text[:200]
+        assert server.get("/health").status_code == 200
 
 
 @pytest.mark.parametrize("path", POSTS)

@@ -12,8 +12,11 @@ import re
 
 DEFAULT_MAX_DEPTH = 64
 
-# A JSON string (its brackets do not nest), and the bytes that are not brackets.
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+# An escaped character, a JSON string once those are gone (its brackets do not nest), and
+# the bytes that are not brackets. Escapes go first: a string pattern that takes them in
+# backtracked on runs of \" with no closing quote (quadratic: 3 s for 32 KB).
+_ESCAPE = re.compile(rb"\\.", re.S)
+_STRING = re.compile(rb'"[^"]*"')
 _NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
 _STEP = [0] * 256
 for _c in b"[{":
@@ -29,8 +32,9 @@ class BodyRejected(ValueError):
 
 def too_deep(body: bytes, max_depth: int) -> bool:
     """Whether the brackets of ``body`` (outside JSON strings) nest deeper than
-    ``max_depth``. Linear in the body: 19 ms for 1 MB of brackets, at once for a deep one."""
-    brackets = _STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    ``max_depth``. Linear in the body: 20-65 ms for 1 MB of hostile text, at once for a deep
+    one."""
+    brackets = _STRING.sub(b"", _ESCAPE.sub(b"", body)).translate(None, _NOT_BRACKETS)
     if len(brackets) <= max_depth:
         return False
     depth = 0
