@@ -50,7 +50,7 @@ from _retrieval_set import (  # noqa: E402
     strip_docstrings,
 )
 from codegraph.api import CodeGraph  # noqa: E402
-from codegraph.search.service import EmbedReport, faiss_path  # noqa: E402
+from codegraph.search.service import EmbedReport  # noqa: E402
 from codegraph.search.vectors import VectorIndex  # noqa: E402
 
 CORPUS = ("django", "5.1.4")
@@ -257,7 +257,7 @@ def force_kind(cg: CodeGraph, kind: str) -> str:
     """Reopen the service's vector index as ``kind`` (flat: exact, ivf: approximate)."""
     svc = cg.search_service()
     e = svc.embedder()
-    svc._vectors = VectorIndex.open(faiss_path(cg.data_dir), provider=e.provider,
+    svc._vectors = VectorIndex.open(svc.vector_dir, provider=e.provider,
                                     model=e.model, dimension=e.dimension, kind=kind)
     return str(svc._vectors.kind)
 

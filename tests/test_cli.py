@@ -301,3 +301,20 @@ def test_bad_arguments(store: tuple[Path, Path]) -> None:
     one_line_error(code, err, "the symbol query is empty")
     code, _, err = run_cli("impact", "compute", "--depth", "x", data_dir=data)
     assert code == 2 and "invalid int value" in err and "Traceback" not in err
+
+
+def test_data_dir_names_every_index_it_holds(monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    """``--data-dir`` is read whole: the images set ROCKSDB_PATH and FAISS_INDEX_PATH, and a
+    checkpoint read with ``--data-dir`` took its vectors from the live index."""
+    from codegraph.api import CodeGraph
+    from codegraph.config import data_paths
+
+    monkeypatch.setenv("ROCKSDB_PATH", str(tmp_path / "live" / "rocksdb"))
+    monkeypatch.setenv("FAISS_INDEX_PATH", str(tmp_path / "live" / "faiss"))
+    ckpt = tmp_path / "ckpt"
+    paths = data_paths(str(ckpt))
+    assert (paths.rocksdb, paths.faiss) == (str(ckpt / "rocksdb"), str(ckpt / "faiss"))
+    assert data_paths().faiss == str(tmp_path / "live" / "faiss")
+    with CodeGraph.open(str(ckpt)) as cg:
+        assert cg.search_service().vector_dir == str(ckpt / "faiss")

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from codegraph.api import CodeGraph
-from codegraph.search.service import faiss_path
 from codegraph.search.vectors import VectorIndex
 from helpers import cli_env, run_cli, run_json, write_tree
 
@@ -57,7 +56,7 @@ def current_vectors(data: Path) -> int:
     with CodeGraph.open(str(data), readonly=True) as cg:
         service = cg.search_service()
         embedder = service.embedder()
-        saved = VectorIndex.open(faiss_path(str(data)), provider=embedder.provider,
+        saved = VectorIndex.open(str(data / "faiss"), provider=embedder.provider,
                                  model=embedder.model, dimension=embedder.dimension)
         model = f"{embedder.provider}/{embedder.model}".encode()
         count = 0

@@ -115,8 +115,9 @@ def test_incremental_runs_equal_a_clean_index(tmp_path: Path) -> None:
         with CodeGraph.open(str(complete)) as cg:
             cg.index(str(tree), workers=1)
         with CodeGraph.open(str(watched)) as cg:
+            before = cg.revision
             update = cg.indexer(workers=1).update_paths(report.repo, report.root, edit.paths)
-            cg.search_service().sync_paths(report.repo, update.changed)
+            cg.search_service().sync_paths(report.repo, update.changed, since=before)
         want = clean_index(tree, clean)
         for name, data in (("index", complete), ("update_paths", watched)):
             diff = differences(snapshot(data), want)

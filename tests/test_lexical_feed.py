@@ -231,3 +231,22 @@ def test_staged_files_beyond_what_sqlite_attaches_at_once(tmp_path: Path) -> Non
                                   staged=staged)
         assert (report.added, report.removed, ix.revision, ix.count()) == (19, 0, 7, 19)
         assert [h.chunk_id for h in ix.search("token12")] == [f"{12:016x}"]
+
+
+def test_a_watched_update_on_a_stale_index_syncs_it_all(tmp_path: Path) -> None:
+    """An update whose lexical index was behind the store before it (an earlier run was
+    killed before its sync) syncs the whole index, instead of stamping it in step."""
+    repo = write_tree(tmp_path / "repo", FILES)
+    data = tmp_path / "data"
+    with CodeGraph.open(str(data)) as cg:
+        report = cg.index(str(repo), workers=1)
+        (repo / "pkg/util.py").write_text("def renamedWhileKilled(x):\n    return x\n")
+        cg.indexer(workers=1).update_paths(report.repo, report.root, ["pkg/util.py"])
+        # (no sync: as if killed there) then a watched save of another file
+        (repo / "web/app.js").write_text("function renderTeamPage(team) {\n  return 1;\n}\n")
+        before = cg.revision
+        update = cg.indexer(workers=1).update_paths(report.repo, report.root, ["web/app.js"])
+        cg.search_service().sync_paths(report.repo, update.changed, since=before)
+        hits = cg.search("renamedWhileKilled", mode="lexical")["results"]
+        assert [h["name"] for h in hits][:1] == ["renamedWhileKilled"]
+    assert fts_content(data) == rebuilt_content(data, tmp_path)

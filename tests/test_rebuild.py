@@ -78,13 +78,18 @@ def test_a_killed_full_run_leaves_the_previous_index(tmp_path: Path, sig: int) -
     before = dump_store(data, skip=())
     (repo / "pkg0" / "m0.py").write_text("def only_in_the_new_index():\n    return 1\n")
     proc = subprocess.Popen([sys.executable, "-m", "codegraph.cli", "--data-dir", str(data),
-                             "index", str(repo), "--full", "--progress", "none"],
-                            env=cli_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                             "index", str(repo), "--full", "--progress", "json"],
+                            env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
     try:
-        _wait_for(lambda: _beside(data) == ["rocksdb.next"], 60, "no build beside")
-        time.sleep(0.8)  # well into parsing the copy
-        assert proc.poll() is None, "the full run ended before it could be stopped"
+        assert proc.stderr is not None
+        events = []
+        for line in proc.stderr:  # stopped once the copy is being parsed
+            events.append(line)
+            if line.startswith('{"event": "parsed"'):
+                break
+        assert proc.poll() is None, f"the full run ended before it could be stopped: {events}"
+        assert _beside(data) == ["rocksdb.next"]
         proc.send_signal(sig)
         proc.wait(30)
     finally:
@@ -115,6 +120,22 @@ def test_a_switch_cut_between_its_two_renames_is_completed(tmp_path: Path) -> No
     with Store.open(path) as store:
         assert store.cf["meta"].get(b"marker") == b"2"
     assert sorted(os.listdir(tmp_path)) == ["rocksdb"]
+
+
+def test_a_store_on_a_mount_of_its_own_refuses_a_full_run_at_once(tmp_path: Path) -> None:
+    """The switch renames the new store into place: where the store is a mount point, the
+    full run is refused before any work, with what to do, and the store is left as it
+    was."""
+    from mounts import small_disk
+
+    repo = _tree(tmp_path / "repo", packages=2, modules=3)
+    data = tmp_path / "data"
+    with small_disk(data / "rocksdb", 64):
+        assert run_cli("index", str(repo), data_dir=data)[0] == 0
+        before = dump_store(data, skip=())
+        code, _, err = run_cli("index", str(repo), "--full", data_dir=data)
+        assert code == 2 and "is a mount point of its own: mount the directory above" in err
+        assert dump_store(data, skip=()) == before and _beside(data) == []
 
 
 def test_readers_keep_their_answers_while_a_full_job_runs(tmp_path: Path) -> None:

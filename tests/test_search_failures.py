@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from codegraph.api import CodeGraph
-from codegraph.search.service import SearchError, faiss_path
+from codegraph.search.service import SearchError
 from codegraph.search.vectors import VectorIndex
 from helpers import (
     LoopbackHTTPServer,
@@ -35,7 +35,7 @@ def test_index_of_another_model(tmp_path: Path) -> None:
         total = cg.stats()["search"]["embedded"]
         assert total > 0
     # Another model's index takes the place of this one.
-    other = VectorIndex.open(faiss_path(str(data)), provider="other", model="x",
+    other = VectorIndex.open(str(data / "faiss"), provider="other", model="x",
                              dimension=384, reset=True)
     other.add(["00000000000000aa"], np.eye(1, 384, dtype=np.float32))
     other.save(0)

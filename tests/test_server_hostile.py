@@ -144,3 +144,19 @@ def test_repository_names_are_checked(server: ServerProcess, tmp_path: Path) -> 
     code, _, err = run_cli("index", str(tmp_path / "r"), "--name", "other",
                            data_dir=tmp_path / "data")
     assert code == 2 and "is already indexed as 'good'" in err
+
+
+def test_a_client_gone_before_its_body_is_whole_is_no_error(server: ServerProcess) -> None:
+    import socket
+
+    for path in ("/api/v1/jobs", "/mcp"):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+            s.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                      "application/json\r\nContent-Length: 100000\r\n\r\n{\"repo\": ".encode())
+        deadline = time.monotonic() + 10
+        while not [e for e in server.logs() if e.get("path") == path
+                   and e.get("status") == 499]:
+            assert time.monotonic() < deadline, server.output()[-3000:]
+            time.sleep(0.05)
+    assert "Traceback" not in server.output() and "unhandled error" not in server.output()
+    assert server.get("/health").status_code == 200

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import gc
 import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -18,9 +20,10 @@ if TYPE_CHECKING:  # the indexer and search load only when used: queries start f
 
 
 class CodeGraph:
-    def __init__(self, store: Store, data_dir: str) -> None:
+    def __init__(self, store: Store, data_dir: str, faiss_dir: str | None = None) -> None:
         self.store = store
         self.data_dir = data_dir
+        self.faiss_dir = faiss_dir or os.path.join(data_dir, "faiss")
         self._search: SearchService | None = None
 
     @classmethod
@@ -28,7 +31,7 @@ class CodeGraph:
         paths = data_paths(data_dir)
         staging = () if readonly else (os.path.join(paths.data_dir, LEXICAL_STAGE),)
         return cls(Store.open(paths.rocksdb, readonly=readonly, staging=staging),
-                   paths.data_dir)
+                   paths.data_dir, paths.faiss)
 
     def close(self) -> None:
         try:
@@ -76,10 +79,10 @@ class CodeGraph:
                 ) -> IndexReport:
         """Index a repository from scratch beside the live store, then switch to the result
         (``store/generations.py``): until the switch, readers (this object's, and other
-        processes') see the previous index, and a crash or a cancel leaves it as it was.
-        The store is swapped inside ``exclusive()``: a server's readers wait there for the
-        moment it takes (its own readers of the previous store finish first). Then the
-        lexical index is brought in step with the new store."""
+        processes') see the previous index and its lexical rows, and a crash, a cancel or
+        a failure leaves both as they were. The lexical index's new rows are written before
+        the switch, in a transaction committed with it. The switch is made inside
+        ``exclusive()``: a server's readers wait there for the moment it takes."""
         from codegraph.index.indexer import Indexer
         from codegraph.search.lexical import LexicalIndex, default_path
         from codegraph.search.lexical_feed import LexicalFeed
@@ -93,22 +96,36 @@ class CodeGraph:
                 report = Indexer(staging, workers=workers, max_file_size=max_file_size(),
                                  progress=progress).index(path, name=name, full=True,
                                                           on_chunks=feed)
-                staging.close()
-                with exclusive():
-                    live.close()
-                    try:
-                        generations.switch(staging.path, live.path)
-                    finally:  # the new store, or the previous one if the switch failed
-                        self.store = Store.open(live.path, block_cache=live.block_cache)
-                        if self._search is not None:  # its lexical and vector indexes stay
-                            self._search.store = self.store
-                if progress is not None:
+                tick = None
+                if progress is not None:  # a cancel may stop the run until the switch
                     progress({"event": "lexical"})
-                feed.finish(self.store)
-        finally:  # what is left beside: a failed run's staging store
+                    tick = functools.partial(progress, {"event": "tick"})
+                with feed.finishing(staging, tick):  # committed when the switch is made
+                    staging.close()
+                    with exclusive():
+                        self._switch(staging.path)
+        finally:  # what is left beside: the old store, or a failed run's staging one
             staging.close()
             generations.discard(live.path)
         return report
+
+    def _switch(self, staging: str) -> None:
+        """Put the store at ``staging`` in the live one's place, and open it (the live one
+        is open again if that fails)."""
+        from codegraph.store import generations
+
+        live = self.store
+        live.close()
+        gc.collect()  # an iterator left in a reference cycle would keep RocksDB open
+        try:
+            # Anything still holding the live store open would go on naming its files
+            # under the path that the switch gives the new store: refuse (StoreLocked).
+            Store.open(live.path, block_cache=live.block_cache, tidy=False).close()
+            generations.switch(staging, live.path)
+        finally:  # the new store, or the previous one if the switch failed
+            self.store = Store.open(live.path, block_cache=live.block_cache, tidy=False)
+            if self._search is not None:  # its lexical and vector indexes stay
+                self._search.store = self.store
 
     def embed(self, progress: Progress | None = None) -> EmbedReport:
         return self.search_service().embed(progress)
@@ -117,7 +134,7 @@ class CodeGraph:
         if self._search is None:
             from codegraph.search.service import SearchService
 
-            self._search = SearchService(self.store, self.data_dir)
+            self._search = SearchService(self.store, self.data_dir, self.faiss_dir)
         return self._search
 
     def search(self, query: str, **options: Any) -> dict[str, Any]:

@@ -166,10 +166,13 @@ def _index(args: argparse.Namespace) -> int:
         if args.watch:
             from codegraph.index.watch import watch
 
+            synced = [cg.revision]  # the store revision the lexical index is in step with
+
             def on_update(update: Any) -> None:
                 if progress is not None:
                     progress({"event": "update", **update.to_dict()})
-                cg.search_service().sync_paths(update.repo, update.changed)
+                cg.search_service().sync_paths(update.repo, update.changed, since=synced[0])
+                synced[0] = cg.revision
                 if args.embed and update.changed:
                     cg.embed(progress)
 

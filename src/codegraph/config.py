@@ -20,14 +20,18 @@ DEFAULT_MAX_FILE_SIZE = 1_000_000
 class Paths:
     data_dir: str
     rocksdb: str
+    faiss: str
 
 
 def data_paths(data_dir: str | None = None) -> Paths:
-    """``--data-dir`` > ``$CODEGRAPH_DATA_DIR`` > ``./.codegraph``; ``$ROCKSDB_PATH`` wins
-    for the store itself."""
+    """``--data-dir`` > ``$CODEGRAPH_DATA_DIR`` > ``./.codegraph``; ``$ROCKSDB_PATH`` and
+    ``$FAISS_INDEX_PATH`` win for the store and the vector index, unless ``--data-dir``
+    is given (a checkpoint read with ``--data-dir`` is read whole, from there)."""
     base = data_dir or os.environ.get("CODEGRAPH_DATA_DIR") or DEFAULT_DATA_DIR
     rocks = os.environ.get("ROCKSDB_PATH") if not data_dir else None
-    return Paths(os.path.abspath(base), os.path.abspath(rocks or os.path.join(base, "rocksdb")))
+    faiss = os.environ.get("FAISS_INDEX_PATH") if not data_dir else None
+    return Paths(os.path.abspath(base), os.path.abspath(rocks or os.path.join(base, "rocksdb")),
+                 os.path.abspath(faiss or os.path.join(base, "faiss")))
 
 
 def max_file_size() -> int:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +37,7 @@ SCHEMA = 1
 # of the weights tried on a labelled query set over the stdlib (names also count in body).
 WEIGHTS = (3.0, 1.0, 1.0)
 MAX_QUERY_TERMS = 64
+SYNC_BATCH = 5000  # rows a sync inserts between two ticks (a cancel may stop it there)
 # Above this many files, the chunks held for them are found by one scan of ``docs``.
 _SCAN_ABOVE = 32
 _ATTACH_GROUP = 8  # staged files attached at once (SQLite allows 10 by default)
@@ -293,10 +294,22 @@ class LexicalIndex:
     # -- writes ------------------------------------------------------------------------
 
     def sync(self, chunks: Iterable[Chunk], *, revision: int | None = None,
-             tokenized: Mapping[str, LexicalRow] | None = None) -> SyncReport:
+             tokenized: Mapping[str, LexicalRow] | None = None,
+             tick: Callable[[], None] | None = None) -> SyncReport:
         """Make the index hold exactly ``chunks`` (one transaction; idempotent).
         ``tokenized``: rows already made for some of them (by chunk id; used when the hash
-        matches), so that only the others are tokenized here."""
+        matches), so that only the others are tokenized here. ``tick`` is called between
+        batches of rows: an exception it raises (a cancel) rolls the sync back."""
+        with self.syncing(chunks, revision=revision, tokenized=tokenized,
+                          tick=tick) as report:
+            return report
+
+    @contextmanager
+    def syncing(self, chunks: Iterable[Chunk], *, revision: int | None = None,
+                tokenized: Mapping[str, LexicalRow] | None = None,
+                tick: Callable[[], None] | None = None) -> Iterator[SyncReport]:
+        """``sync``, with its transaction committed when the block ends (and rolled back if
+        it raises): the caller picks the moment readers see the new rows."""
         wanted = {c.id: c for c in chunks}
         known = tokenized or {}
         with self._write(revision) as db:
@@ -310,9 +323,13 @@ class LexicalIndex:
                 self._create()
             else:
                 self._delete(stale)
-            self._insert([row if (row := known.get(c.id)) is not None and row.hash == c.hash
-                          else lexical_row(c) for c in fresh])
-        return SyncReport(len(fresh), len(stale), len(wanted) - len(fresh))
+            for start in range(0, len(fresh), SYNC_BATCH):
+                if tick is not None:
+                    tick()
+                self._insert([row if (row := known.get(c.id)) is not None
+                              and row.hash == c.hash else lexical_row(c)
+                              for c in fresh[start:start + SYNC_BATCH]])
+            yield SyncReport(len(fresh), len(stale), len(wanted) - len(fresh))
 
     def replace_files(self, repo: str, rows: Mapping[str, Sequence[LexicalRow]], *,
                       revision: int | None = None, staged: Sequence[str] = ()) -> SyncReport:

@@ -25,7 +25,8 @@ import contextlib
 import multiprocessing
 import os
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
@@ -115,9 +116,18 @@ class LexicalFeed:
         sender.close()
         self._writer = (process, answer)
 
-    def finish(self, store: Store | None = None) -> SyncReport:
-        """Bring the index in step with the store after the run (``store``: the one the run
-        wrote, switched in where the live one was, for a run built beside it)."""
+    def finish(self, tick: Callable[[], None] | None = None) -> SyncReport:
+        """Bring the index in step with the store after the run (``tick``: see
+        ``LexicalIndex.sync``)."""
+        with self.finishing(tick=tick) as report:
+            return report
+
+    @contextmanager
+    def finishing(self, store: Store | None = None, tick: Callable[[], None] | None = None,
+                  ) -> Iterator[SyncReport]:
+        """``finish``, with its last transaction committed when the block ends (rolled back
+        if it raises). ``store``: the one to be in step with (a run built beside the live
+        store reads its own, and commits once that store is switched in)."""
         if store is not None:
             self.store = store
         try:
@@ -125,10 +135,12 @@ class LexicalFeed:
                 self._written = self._wait(*self._writer)
             if self._written is None:
                 tokenized = {row.chunk_id: row for rows in self.rows.values() for row in rows}
-                return self.lexical.sync(self._stored_chunks(), revision=self.store.revision,
-                                         tokenized=tokenized)
+                with self.lexical.syncing(self._stored_chunks(), revision=self.store.revision,
+                                          tokenized=tokenized, tick=tick) as report:
+                    yield report
+                return
+            yield self._written
             self.lexical.set_revision(self.store.revision)
-            return self._written
         finally:
             self.rows.clear()
             self._writer = None

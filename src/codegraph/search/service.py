@@ -83,14 +83,11 @@ def embedder_from_env(provider: str | None = None) -> Embedder:
     raise SearchError(f"EMBEDDING_PROVIDER must be local or openai, got {name!r}")
 
 
-def faiss_path(data_dir: str) -> str:
-    return os.environ.get("FAISS_INDEX_PATH") or os.path.join(data_dir, "faiss")
-
-
 @dataclass
 class SearchService:
     store: Store
     data_dir: str
+    faiss_dir: str = ""  # the vector index's directory (default: <data_dir>/faiss)
     provider: str | None = None
     _embedder: Any = field(default=None, repr=False)
     _lexical: LexicalIndex | None = field(default=None, repr=False)
@@ -100,6 +97,10 @@ class SearchService:
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     # -- the derived indexes -------------------------------------------------------------
+    @property
+    def vector_dir(self) -> str:
+        return self.faiss_dir or os.path.join(self.data_dir, "faiss")
+
     def lexical(self) -> LexicalIndex:
         if self._lexical is None:
             self._lexical = LexicalIndex.open(default_path(self.data_dir),
@@ -122,13 +123,13 @@ class SearchService:
 
             e = self.embedder()
             try:
-                self._vectors = VectorIndex.open(faiss_path(self.data_dir), provider=e.provider,
+                self._vectors = VectorIndex.open(self.vector_dir, provider=e.provider,
                                                  model=e.model, dimension=e.dimension)
             except VectorIndexMismatch as exc:
                 if not for_writing:
                     raise SearchError(f"{exc}; run `codegraph index` to re-embed with "
                                       f"{e.provider}/{e.model}") from None
-                self._vectors = VectorIndex.open(faiss_path(self.data_dir),
+                self._vectors = VectorIndex.open(self.vector_dir,
                                                  provider=e.provider, model=e.model,
                                                  dimension=e.dimension, reset=True)
         return self._vectors  # type: ignore[no-any-return]
@@ -145,9 +146,10 @@ class SearchService:
         for chunk_id, wire in self.store.chunks():
             yield Chunk.from_wire(chunk_id, wire)
 
-    def sync_lexical(self) -> dict[str, int]:
+    def sync_lexical(self, tick: Callable[[], None] | None = None) -> dict[str, int]:
         with self.lock:
-            report = self.lexical().sync(self.chunks(), revision=self.store.revision)
+            report = self.lexical().sync(self.chunks(), revision=self.store.revision,
+                                         tick=tick)
         return {"added": report.added, "removed": report.removed,
                 "unchanged": report.unchanged}
 
@@ -156,8 +158,14 @@ class SearchService:
         ``full``: for a run that re-indexes a repository from scratch)."""
         return LexicalFeed(self.lexical(), self.store, full=full)
 
-    def sync_paths(self, repo: str, paths: list[str]) -> dict[str, int]:
-        """Bring the lexical index in step for just these files (after an incremental run)."""
+    def sync_paths(self, repo: str, paths: list[str], since: int,
+                   tick: Callable[[], None] | None = None) -> dict[str, int]:
+        """Bring the lexical index in step for just these files, after an incremental run
+        that started at store revision ``since``. If the index was not in step with that
+        revision (a run killed before its sync, say), all of it is synced instead: stamping
+        it with the new revision would hide its other stale rows for good."""
+        if self.lexical().revision != since:
+            return self.sync_lexical(tick)
         with self.lock:
             rows = {path: [lexical_row(Chunk.from_wire(i, w))
                            for i, w in self.store.file_chunks(repo, path)] for path in paths}
@@ -175,7 +183,7 @@ class SearchService:
         with self.lock:
             if os.path.exists(default_path(self.data_dir)):
                 self.lexical().copy_to(default_path(data_dir))
-            source = faiss_path(self.data_dir)
+            source = self.vector_dir
             files = [name for name in sorted(os.listdir(source)) if name == INDEX_FILE
                      or name.startswith(MANIFEST_FILE)] if os.path.isdir(source) else []
             if files:  # (a manifest pending after a crashed save, too: see vectors._load)
@@ -322,7 +330,7 @@ class SearchService:
                                "model": None, "embedding_failures": failed,
                                "last_embedding_error": error}
         try:
-            with open(os.path.join(faiss_path(self.data_dir), "manifest.json")) as f:
+            with open(os.path.join(self.vector_dir, "manifest.json")) as f:
                 manifest = json.load(f)
         except (OSError, ValueError):
             return out

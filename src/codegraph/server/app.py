@@ -121,6 +121,8 @@ class RequestMiddleware:
             if scope["method"] not in _NO_BODY:
                 receive = await self._checked_body(scope, receive)
             await self.app(scope, receive, send_with_headers)
+        except _ClientGone:
+            status = 499  # (nginx's code, for the access log: no response was sent)
         except ApiError as err:
             await error_response(err, Request(scope))(scope, receive, send_with_headers)
         finally:
@@ -145,8 +147,8 @@ class RequestMiddleware:
         size = 0
         while True:
             message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return receive
+            if message["type"] != "http.request":  # the client went away: nobody to answer
+                raise _ClientGone
             part = message.get("body", b"")
             size += len(part)
             if size > limit:
@@ -172,6 +174,10 @@ class RequestMiddleware:
             return {"type": "http.request", "body": body, "more_body": False}
 
         return replay
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its request body was whole."""
 
 
 _NO_BODY = frozenset({"GET", "HEAD", "OPTIONS"})

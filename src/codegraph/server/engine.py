@@ -5,6 +5,7 @@ metrics and readiness."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 import time
@@ -29,6 +30,7 @@ from codegraph.store.rocks import Store
 
 log = structlog.get_logger("codegraph.engine")
 
+TICK = {"event": "tick"}  # a progress event that only lets a cancel stop the job there
 STATS_EVERY = 30.0  # seconds between index-figure refreshes after small updates
 
 
@@ -62,7 +64,7 @@ class Engine:
         # (on a full disk, what a killed run staged for the lexical index goes too)
         store = Store.open(settings.rocksdb_path, block_cache=settings.block_cache,
                            staging=(os.path.join(settings.data_dir, LEXICAL_STAGE),))
-        self.cg = CodeGraph(store, settings.data_dir)
+        self.cg = CodeGraph(store, settings.data_dir, settings.faiss_path)
         # The questions, shared by HTTP and MCP: asked inside ``reading()``, since a full
         # re-index swaps the store under them (``_exclusive``).
         self.intel = Intel(store, self.cg.search_service())
@@ -99,8 +101,10 @@ class Engine:
     def _exclusive(self) -> Iterator[None]:
         """No reader inside ``reading()`` while a full re-index swaps the store."""
         with self._switching.writing():
-            yield
-            self.intel = Intel(self.cg.store, self.cg.search_service())
+            try:
+                yield
+            finally:  # the new store, or the previous one reopened if the switch failed
+                self.intel = Intel(self.cg.store, self.cg.search_service())
 
     @property
     def revision(self) -> int:
@@ -184,13 +188,15 @@ class Engine:
         if job.kind == "remove":
             self._indexer(progress).remove_repo(job.repo)
             progress({"event": "lexical"})
-            self.search.sync_lexical()
+            self.search.sync_lexical(tick=functools.partial(progress, TICK))
             self._queue_embed(job.repo)
             return {"removed": job.repo}
         if job.kind == "update":
             self.pending_since.pop(job.repo, None)
+            before = self.store.revision
             report = self._indexer(progress).update_paths(job.repo, job.root, job.paths)
-            self.search.sync_paths(job.repo, report.changed)
+            self.search.sync_paths(job.repo, report.changed, since=before,
+                                   tick=functools.partial(progress, TICK))
         else:
             report = self._index(job, progress)
         if report.changed or job.kind == "index":
@@ -216,7 +222,7 @@ class Engine:
             report = self._indexer(progress).index(job.root, name=job.repo, full=job.full,
                                                    on_chunks=feed)
             progress({"event": "lexical"})
-            feed.finish()
+            feed.finish(tick=functools.partial(progress, TICK))
         return report
 
     def _queue_embed(self, repo: str) -> None:
@@ -288,10 +294,17 @@ class Engine:
         self._closed = True
         for repo in list(self._watchers):
             self.stop_watch(repo)
+        started = time.monotonic()
         stopped = self.jobs.close(timeout)
-        if stopped:
-            self.cg.close()
-        else:
+        if not stopped:
             log.error("the writer did not stop in time; the store is left to RocksDB's "
                       "recovery", timeout=timeout)
-        return stopped
+            return False
+        try:  # queries cut off by the drain may still be reading it
+            with self._switching.writing(max(1.0, timeout - (time.monotonic() - started))):
+                self.cg.close()
+        except TimeoutError as exc:
+            log.error("queries still read the store; it is left to RocksDB's recovery",
+                      detail=str(exc))
+            return False
+        return True

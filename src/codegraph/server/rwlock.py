@@ -30,13 +30,18 @@ class ReadWriteLock:
                     self._changed.notify_all()
 
     @contextmanager
-    def writing(self) -> Iterator[None]:
+    def writing(self, timeout: float | None = None) -> Iterator[None]:
+        """Exclusive, once the readers inside have left; ``timeout``: TimeoutError if they
+        have not left by then."""
         with self._changed:
             self._writers_waiting += 1
             try:
-                self._changed.wait_for(lambda: not self._writing and not self._readers)
+                if not self._changed.wait_for(
+                        lambda: not self._writing and not self._readers, timeout):
+                    raise TimeoutError(f"{self._readers} reader(s) still inside")
             finally:
                 self._writers_waiting -= 1
+                self._changed.notify_all()  # readers held back by this writer go on
             self._writing = True
         try:
             yield

@@ -9,7 +9,7 @@ find nothing while it runs, and a crash would leave it half built. Instead:
 2. ``switch``: the writer closes both stores (its own readers of the live one wait the
    moment this takes), ``PATH.next`` takes the place of ``PATH`` in one atomic rename
    (``renameat2(RENAME_EXCHANGE)``: the old store is at ``PATH.next`` afterwards), and the
-   writer opens ``PATH``, which removes the old one. Readers in other processes that had
+   writer opens ``PATH``, then removes the old one. Readers in other processes that had
    the old store open keep reading the files they opened.
 
 A crash before the exchange leaves ``PATH`` as it was; a crash after it, the new store.
@@ -62,9 +62,18 @@ def discard(path: str) -> None:
 
 
 def begin(live: Store) -> Store:
-    """A writable copy of ``live`` at ``PATH.next``, to build the next store in."""
-    from codegraph.store.rocks import Store
+    """A writable copy of ``live`` at ``PATH.next``, to build the next store in. Refused
+    (before any work) where the switch could not rename it into place."""
+    from codegraph.store.rocks import Store, StoreError
 
+    parent = os.path.dirname(os.path.abspath(live.path))
+    if os.path.ismount(live.path) or os.stat(live.path).st_dev != os.stat(parent).st_dev:
+        raise StoreError(f"a full re-index builds a new store beside {live.path} and renames "
+                         "it into place, but that directory is a mount point of its own: "
+                         "mount the directory above it (the data directory) instead")
+    if not os.access(parent, os.W_OK):
+        raise StoreError(f"a full re-index builds a new store beside {live.path}, but "
+                         f"{parent} is not writable")
     discard(live.path)
     live.checkpoint(staging_path(live.path))
     return Store.open(staging_path(live.path), block_cache=live.block_cache)
@@ -74,7 +83,8 @@ def switch(staging: str, live_path: str) -> None:
     """Put the closed store at ``staging`` in the place of ``live_path`` (the store there,
     closed too, moves to ``staging``). Both must be closed: RocksDB names its files by the
     path it opened, so a store still open would write into, and delete from, the
-    directory now at that path. Opening ``live_path`` again removes the old store."""
+    directory now at that path. The caller opens ``live_path`` again, then ``discard``s
+    the old store."""
     fsync_dir(staging)
     try:
         _exchange(staging, live_path)
