@@ -288,3 +288,17 @@ def test_hostile_patterns_are_fast_and_as_git(repo: Path) -> None:
         assert [p for p in paths if is_ignored(repo, p, language_for=_text)] == [
             p for p in paths if ignored(p)]
         assert time.monotonic() - started < CASE_SECONDS
+
+
+def test_one_long_bracket_line_is_read_in_linear_time() -> None:
+    """A bracket of many '[:' that are not classes: each looked for the next ']' to the end
+    of the line (quadratic: about 10 s for a 2 MB line)."""
+    from codegraph.index.ignore import IgnoreFile
+
+    line = b"[" + b"[:a" * 700_000 + b"]\n"
+    started = time.monotonic()
+    rules = IgnoreFile(line)
+    assert time.monotonic() - started < 3
+    # one bracket admitting '[', ':' and 'a': those one-character names, nothing else
+    assert [rules.match(name, False) for name in (b"a", b":", b"[", b"b", b"aa")] == [
+        True, True, True, None, None]

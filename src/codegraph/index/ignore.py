@@ -216,6 +216,7 @@ def _translate(p: bytes, prefix: int | None, notes: list[str]) -> bytes:
     """wildmatch.c, as a regular expression. ``prefix`` is where git's wildmatch starts in
     a path pattern (None: a name, where ``**`` is ``*``)."""
     out: list[bytes] = []
+    closes: list[int] | None = None
     i, n = 0, len(p)
     while i < n:
         c = p[i]
@@ -243,7 +244,9 @@ def _translate(p: bytes, prefix: int | None, notes: list[str]) -> bytes:
                 out.append(b".*")
             i = j
         elif c == _OPEN:
-            chars, i = _bracket(p, i, notes)
+            if closes is None:  # where the next ']' is, from each position (see _bracket)
+                closes = _next_closes(p)
+            chars, i = _bracket(p, i, notes, closes)
             out.append(_char_class(chars))
         else:
             out.append(_literal(c))
@@ -251,7 +254,18 @@ def _translate(p: bytes, prefix: int | None, notes: list[str]) -> bytes:
     return b"".join(out)
 
 
-def _bracket(p: bytes, start: int, notes: list[str]) -> tuple[frozenset[int], int]:
+def _next_closes(p: bytes) -> list[int]:
+    """For each position of ``p``, where the first ``]`` at or after it is (-1: none)."""
+    out, following = [-1] * (len(p) + 1), -1
+    for i in range(len(p) - 1, -1, -1):
+        if p[i] == _CLOSE:
+            following = i
+        out[i] = following
+    return out
+
+
+def _bracket(p: bytes, start: int, notes: list[str], closes: list[int],
+             ) -> tuple[frozenset[int], int]:
     """The bytes that the bracket expression at ``p[start]`` admits, and where it ends."""
     unclosed = _NeverMatches("a '[' is never closed")
     n = len(p)
@@ -282,7 +296,7 @@ def _bracket(p: bytes, start: int, notes: list[str]) -> tuple[frozenset[int], in
                 notes.append(f"the range {low}-{high} is reversed: empty (as git reads it)")
             c = 0
         elif c == _OPEN and k + 1 < n and p[k + 1] == _COLON:
-            end = p.find(b"]", k + 2)
+            end = closes[k + 2]  # as p.find: found once for the line (quadratic per '[:')
             if end < 0:
                 raise unclosed
             if end - k - 3 >= 0 and p[end - 1] == _COLON:
