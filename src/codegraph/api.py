@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from codegraph.config import LEXICAL_STAGE, data_paths, max_file_size
 from codegraph.query import queries
-from codegraph.store.rocks import Store, StoreError
+from codegraph.store.rocks import Store, close_after
 
 if TYPE_CHECKING:  # the indexer and search load only when used: queries start fast
     from codegraph.index.indexer import Indexer, IndexReport, Progress
@@ -44,11 +44,7 @@ class CodeGraph:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
-        if exc_type is None:
-            self.close()
-            return
-        with contextlib.suppress(StoreError):  # the error that ended the block comes first
-            self.close()
+        close_after(self.close, failed=exc_type is not None)
 
     @property
     def revision(self) -> int:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -250,11 +250,7 @@ class Store:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
-        if exc_type is None:
-            self.close()
-            return
-        with contextlib.suppress(StoreError):  # the error that ended the block comes first
-            self.close()
+        close_after(self.close, failed=exc_type is not None)
 
     # -- revision and repositories ------------------------------------------------------
     @property
@@ -507,3 +503,13 @@ def _remove(directory: str) -> None:
     import shutil  # (queries start without it: only failures and read-only views need it)
 
     shutil.rmtree(directory, ignore_errors=True)
+
+
+def close_after(close: Callable[[], None], failed: bool) -> None:
+    """``close()`` when a ``with`` block ends; after a failure, a StoreError of its own is
+    dropped: the error that ended the block comes first."""
+    if not failed:
+        close()
+        return
+    with contextlib.suppress(StoreError):
+        close()
