@@ -40,7 +40,7 @@ ENDPOINTS = {
     "health": "/health",
     "symbol lookup": "/api/v1/definition?name=QuerySet",
     "callers": "/api/v1/callers?symbol=django.db.models.query.QuerySet.filter",
-    "hybrid search": "/api/v1/search?q=parse+an+http+date+header&mode=hybrid",
+    "hybrid search": "/api/v1/search?query=parse+an+http+date+header&mode=hybrid",
 }
 CONNECTIONS = (100, 1000)
 HOLD = 10_000

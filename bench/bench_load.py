@@ -110,8 +110,8 @@ def request_paths(data: Path) -> dict[str, list[str]]:
             url("references", symbol=qname) if kind == 3 else
             url("impact", symbol=qname, depth="2") if kind == 4 else
             url("outline", file=path) if kind == 5 else
-            url("symbols", q=name[:max(3, len(name) - 2)]) if kind == 6 else
-            url("search", q=" ".join(rng.sample(words, 2)), mode="lexical") if kind in (7, 8)
+            url("symbols", query=name[:max(3, len(name) - 2)]) if kind == 6 else
+            url("search", query=" ".join(rng.sample(words, 2)), mode="lexical") if kind in (7, 8)
             else url("definition", name=name))
     return {"mixed": mixed, "symbol lookups": lookups}
 

@@ -131,11 +131,11 @@ def dump_store(data_dir: str | os.PathLike[str], skip: tuple[str, ...] = ("meta"
     """Every column family of a data dir's store (read-only) as {key: value}, with ``out``
     (one value per node) as one entry per edge, keyed like ``in`` from the other end
     (src + kind + dst + line -> the edge's ``in`` value), so that edges compare one by one."""
-    from codegraph.config import data_paths
+    from codegraph.config import load
     from codegraph.store.edges import decode_out, in_key, in_value
     from codegraph.store.rocks import COLUMN_FAMILIES, Store
 
-    with Store.open(data_paths(os.fspath(data_dir)).rocksdb, readonly=True) as store:
+    with Store.open(load(data_dir=os.fspath(data_dir)).rocksdb_path, readonly=True) as store:
         dump = {cf: dict(store.scan(cf, b"")) for cf in COLUMN_FAMILIES if cf not in skip}
     if "out" in dump:
         edges = [e for key, value in dump["out"].items() for e in decode_out(key.hex(), value)]

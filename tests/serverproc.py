@@ -29,7 +29,8 @@ def free_port() -> int:
 class ServerProcess:
     def __init__(self, workdir: Path, repos: Iterable[str | os.PathLike[str]] = (), *,
                  repos_root: str | os.PathLike[str] | None = None, wait_ready: bool = True,
-                 **env: str) -> None:
+                 flags: tuple[str, ...] = (), **env: str) -> None:
+        """``flags``: the command line's own, before ``serve``."""
         workdir.mkdir(parents=True, exist_ok=True)
         self.port, self.metrics_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -43,7 +44,8 @@ class ServerProcess:
                            **env)
         self._log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "codegraph.cli", "serve", *(os.fspath(r) for r in repos)],
+            [sys.executable, "-m", "codegraph.cli", *flags, "serve",
+             *(os.fspath(r) for r in repos)],
             stdout=self._log, stderr=subprocess.STDOUT, env=self.env, cwd=workdir)
         self.client = httpx.Client(base_url=self.url, timeout=30.0)
         self.started = time.monotonic()

@@ -186,9 +186,9 @@ def test_serves_hardened(images: dict[str, str], repo: Path, variant: str) -> No
         assert ready
         callers = _get(c, "/api/v1/callers", symbol="parse_config").json()["results"]
         assert {r["qualified_name"] for r in callers} >= {"pkg.app.main", "pkg.core.Loader.load"}
-        hits = _get(c, "/api/v1/search", q="json configuration", mode="lexical").json()
+        hits = _get(c, "/api/v1/search", query="json configuration", mode="lexical").json()
         assert hits["results"][0]["qualified_name"] == "pkg.core.parse_config"
-        fuzzy = _get(c, "/api/v1/symbols", q="Twce").json()["results"]
+        fuzzy = _get(c, "/api/v1/symbols", query="Twce").json()["results"]
         assert any(r["qualified_name"] == "util.Twice" for r in fuzzy)
         assert _get(c, "/docs/static/swagger-ui-bundle.js").status_code == 200
         mcp = httpx.post(c.url + "/mcp", timeout=30, json={
@@ -202,7 +202,7 @@ def test_serves_hardened(images: dict[str, str], repo: Path, variant: str) -> No
             # embedding does not advance it)
             _wait(c, lambda: _get(c, "/health/ready").json()["components"]["vector_index"]
                   .get("embedded", 0) >= 3, "embeddings", timeout=120)
-            sem = _get(c, "/api/v1/search", q="read settings from a json file",
+            sem = _get(c, "/api/v1/search", query="read settings from a json file",
                        mode="semantic").json()
             assert sem["results"], sem
         mountpoints = {"/repos", f"/repos/{repo.name}"}  # made by Docker for the bind mount
@@ -241,9 +241,9 @@ def test_minimal_default_search_degrades(images: dict[str, str], repo: Path) -> 
     semantic search is a clear 503."""
     with Container(images["minimal"], repo) as c:
         _wait(c, lambda: _get(c, "/health/ready").status_code == 200, "readiness")
-        r = _get(c, "/api/v1/search", q="json configuration")
+        r = _get(c, "/api/v1/search", query="json configuration")
         assert r.status_code == 200 and r.json()["results"], r.text
-        semantic = _get(c, "/api/v1/search", q="json configuration", mode="semantic")
+        semantic = _get(c, "/api/v1/search", query="json configuration", mode="semantic")
         assert semantic.status_code == 503, semantic.text
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from codegraph.graph.model import Node
+from codegraph.query.paging import encode_cursor
 from codegraph.store.rocks import unpack
 from helpers import cli_env, dangling_edges, dump_store, mirrored_edges, run_cli, run_json
 
@@ -298,5 +299,7 @@ def test_kill_during_incremental_index(tmp_path: Path, event: str) -> None:
     clean = tmp_path / "clean"
     index_clean(root, clean)
     assert_same_store(data, clean)
-    callers = run_json("callers", "corpus.helpers.helper_missing", data_dir=data)["results"]
+    callers = [item for offset in range(0, 1000, 500) for item in run_json(
+        "callers", "corpus.helpers.helper_missing", "--limit", "500", "--cursor",
+        encode_cursor(offset), data_dir=data)["results"]]
     assert len(callers) == packages * MODULES - packages // 3

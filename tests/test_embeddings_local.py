@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from codegraph.config import load
 from codegraph.search import embeddings
 from codegraph.search.embeddings import (
     DIMENSION,
@@ -23,6 +24,7 @@ from codegraph.search.embeddings import (
     export_model_dir,
     resolve_model_files,
 )
+from codegraph.search.service import make_embedder
 
 QUERY = "parse a json file"
 LOAD_JSON = "def load_json(path): return json.load(open(path))"
@@ -140,10 +142,12 @@ def test_model_dir_from_the_environment(
     assert manifest["dimension"] == 384
     assert set(manifest["files"]) == {"model.onnx", "tokenizer.json"}
     monkeypatch.setenv(ENV_MODEL_PATH, str(model_dir))
-    files = resolve_model_files()
+    config = load()  # the variable reaches the embedder through the configuration
+    files = resolve_model_files(config.embedding_model_path)
     assert files.onnx == model_dir / "model.onnx"
     assert files.tokenizer == model_dir / "tokenizer.json"
-    from_dir = LocalEmbedder()
+    from_dir = make_embedder(config)
+    assert isinstance(from_dir, LocalEmbedder) and from_dir.threads == config.workers
     assert from_dir.model == MODEL_ID
     np.testing.assert_allclose(from_dir.embed([QUERY]), embedder.embed([QUERY]), atol=1e-6)
 

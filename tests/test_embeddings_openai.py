@@ -15,9 +15,11 @@ import httpx
 import numpy as np
 import pytest
 
+from codegraph.config import load
 from codegraph.search.embeddings import Embedder, EmbeddingError
 from codegraph.search.openai_embed import DEFAULT_BASE_URL, DEFAULT_MODEL, OpenAIEmbedder
 from codegraph.search.openai_embed import _retry_after as retry_after
+from codegraph.search.service import make_embedder
 from helpers import LoopbackHTTPServer, QuietHandler
 
 KEY = "sk-test-key"
@@ -142,7 +144,10 @@ def test_config_from_the_environment(server: FakeOpenAI, monkeypatch: pytest.Mon
     monkeypatch.setenv("OPENAI_API_KEY", "env-key")
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url + "/")
     monkeypatch.setenv("OPENAI_EMBEDDING_MODEL", "env-model")
-    OpenAIEmbedder().embed(["x"])
+    monkeypatch.setenv("EMBEDDING_PROVIDER", "openai")
+    embedder = make_embedder(load())  # the variables reach it through the configuration
+    assert isinstance(embedder, OpenAIEmbedder)
+    embedder.embed(["x"])
     request = server.requests[0]
     assert request["headers"]["Authorization"] == "Bearer env-key"
     assert request["body"]["model"] == "env-model" and request["path"] == "/v1/embeddings"
@@ -151,6 +156,9 @@ def test_config_from_the_environment(server: FakeOpenAI, monkeypatch: pytest.Mon
 def test_defaults_and_a_missing_key(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_EMBEDDING_MODEL"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("EMBEDDING_PROVIDER", "openai")
+    with pytest.raises(EmbeddingError, match="OPENAI_API_KEY"):
+        make_embedder(load())
     with pytest.raises(EmbeddingError, match="OPENAI_API_KEY"):
         OpenAIEmbedder()
     e = OpenAIEmbedder(api_key="k")

@@ -15,6 +15,8 @@ def _in_source() -> set[tuple[str, str]]:
         text = path.read_text()
         found |= {(status, code) for status, code in
                   re.findall(r'ApiError\(\s*(\d{3}),\s*"(\w+)"', text)}
+        # the mapping of the error kinds (server/errors.py: STATUSES)
+        found |= set(re.findall(r'^\s*\(\w+, (\d{3}), "(\w+)"\),$', text, flags=re.M))
         for mapping in re.findall(r"\{(\d{3}: \"\w+\"(?:, \d{3}: \"\w+\")*)\}\.get\(status, "
                                   r"\"(\w+)\"\)", text):
             pairs, fallback = mapping

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from codegraph.api import CodeGraph
-from codegraph.config import LEXICAL_STAGE, data_paths
+from codegraph.config import LEXICAL_STAGE
 from codegraph.search import lexical_feed
 from codegraph.search.lexical import LexicalIndex, LexicalIndexError, default_path
 from helpers import run_cli, touch_later, write_tree
@@ -93,7 +93,7 @@ def test_cold_and_incremental_runs_keep_it_in_step(repo: Path, tmp_path: Path) -
 def test_out_of_step_runs_sync_everything(repo: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
     index(repo, data)
-    lexical_file = default_path(str(data_paths(str(data)).data_dir))
+    lexical_file = default_path(os.path.abspath(data))
     os.remove(lexical_file)  # deleted (its -wal and -shm went with the last connection)
     touch_later(repo / "pkg/util.py", "def clampValue(x):\n    return x\n")
     index(repo, data)  # parses one file, but the index is rebuilt whole

@@ -26,7 +26,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
 from codegraph.api import CodeGraph
-from codegraph.server.intel import Intel
+from codegraph.query.catalog import QUERIES
 from codegraph.server.mcp_deferred import DeferredMCP
 from codegraph.server.mcp_tools import (
     build_mcp,
@@ -82,8 +82,7 @@ def checkout(prices):
 '''
 SHOP = {"shop/__init__.py": "", "shop/pricing.py": PRICING, "shop/models.py": MODELS,
         "shop/cart.py": CART}
-TOOLS = {"search", "symbols", "symbol", "definition", "references", "callers", "callees",
-         "impact", "outline", "dependencies", "stats", "similar"}
+TOOLS = {q.name for q in QUERIES}  # every declared query is a tool
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +164,7 @@ async def check_answers(s: ClientSession) -> None:
     assert hits["mode"] == "lexical"
     assert hits["results"][0]["qualified_name"] == "shop.pricing.apply_tax"
 
-    outline = body(await call(s, "outline", path="shop/models.py"))["results"]
+    outline = body(await call(s, "outline", file="shop/models.py"))["results"]
     assert [(r["name"], r["line"], r["depth"]) for r in outline] == [
         ("Item", 4, 0), ("__init__", 7, 1), ("total", 10, 1), ("sale", 13, 1)]
 
@@ -205,7 +204,7 @@ async def check_answers(s: ClientSession) -> None:
     # clear tool errors, no tracebacks
     assert "no symbol named 'no_such_thing'" in error(
         await call(s, "callers", symbol="no_such_thing"))
-    assert "not indexed" in error(await call(s, "outline", path="shop/nowhere.py"))
+    assert "not indexed" in error(await call(s, "outline", file="shop/nowhere.py"))
     assert "cursor" in error(await call(s, "impact", symbol="apply_tax", cursor="bogus!"))
     assert error(await call(s, "search", query="tax", mode="fuzzy")).endswith(
         "mode must be one of lexical, semantic, hybrid, got 'fuzzy'")
@@ -279,9 +278,9 @@ class Uvicorn:
 def test_streamable_http(data_dir: Path) -> None:
     calls = []
     with CodeGraph.open(str(data_dir), readonly=True) as cg:
-        shared = Intel(cg.store, cg.search_service())
+        shared = cg
 
-        def intel() -> contextlib.AbstractContextManager[Intel]:
+        def intel() -> contextlib.AbstractContextManager[CodeGraph]:
             calls.append(1)
             return contextlib.nullcontext(shared)
 
@@ -352,7 +351,7 @@ def test_deferred_mcp_waits_for_its_build(data_dir: Path) -> None:
     comes meanwhile waits for it, then gets the tools."""
     gate = threading.Event()
     with CodeGraph.open(str(data_dir), readonly=True) as cg:
-        shared = Intel(cg.store, cg.search_service())
+        shared = cg
 
         def build() -> Any:
             assert gate.wait(30)

@@ -151,7 +151,7 @@ def test_readers_keep_their_answers_while_a_full_job_runs(tmp_path: Path) -> Non
                 while not stop.is_set():
                     i += 1
                     r = client.get("/api/v1/definition",
-                                   params={"name": f"func_{i % 24}_{i % 40}_{i % 12}"})
+                                   params={"symbol": f"func_{i % 24}_{i % 40}_{i % 12}"})
                     total = r.json().get("total", 0) if r.status_code == 200 else 0
                     answers.append((r.status_code, total,
                                     int(r.headers["x-codegraph-revision"])))

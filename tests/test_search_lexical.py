@@ -241,18 +241,18 @@ def test_filters(index: LexicalIndex) -> None:
     assert go and {BY_ID[h.chunk_id].language for h in go} == {"go"}
     assert set(names(index.search("cart", kind="method", limit=50))) == {
         "shop.cart.Cart.add_item", "shop.cart.Cart.clear", "shop.cart.Cart.total"}
-    assert set(names(index.search("json", path_glob="shop/config.*", limit=50))) == {
+    assert set(names(index.search("json", path="shop/config.*", limit=50))) == {
         "shop.config.load_json_file", "shop.config.save_json"}
-    assert names(index.search("user", path_glob="*.tsx", language="typescript")) == [
+    assert names(index.search("user", path="*.tsx", language="typescript")) == [
         "profile.renderProfile"]
-    assert index.search("user", path_glob="*.TSX") == []  # GLOB is case-sensitive
+    assert index.search("user", path="*.TSX") == []  # GLOB is case-sensitive
 
 
 def test_filter_ids_and_chunk_locations(index: LexicalIndex) -> None:
     assert index.filter_ids() == set(BY_ID)
     assert index.filter_ids(repo="api", kind="function") == {
         c.id for c in CORPUS if c.repo == "api" and c.kind == "function"}
-    assert index.filter_ids(path_glob="web/*", language="python") == set()
+    assert index.filter_ids(path="web/*", language="python") == set()
     ids = [CORPUS[3].id, "0000000000000000", CORPUS[1].id, CORPUS[3].id]
     assert list(index.chunk_locations(ids).items()) == [
         (CORPUS[3].id, (REPO, "shop/config.py")), (CORPUS[1].id, (REPO, "shop/config.py"))]

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from codegraph.api import CodeGraph
+from codegraph.query.paging import encode_cursor
 from codegraph.search.service import MODES, EmbedReport, SearchError
 from helpers import (
     cli_env,
@@ -163,7 +164,7 @@ FILTERS: list[tuple[dict[str, str], str, Any]] = [
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(("options", "field", "value"), FILTERS,
                          ids=[",".join(f[0]) + "=" + ",".join(f[0].values()) for f in FILTERS])
-def test_filters(cg: CodeGraph, mode: str, options: dict[str, str], field: str,
+def test_filters(cg: CodeGraph, mode: str, options: dict[str, Any], field: str,
                  value: str) -> None:
     # A query that matches something everywhere: lexical needs a shared term.
     query = "return the cart item settings user string card"
@@ -327,15 +328,15 @@ def test_cli_search_json(built: dict[str, Any]) -> None:
                          "--limit", "3")
     assert code == 0, err
     body = json.loads(out)
-    assert set(body) == {"results", "mode", "coverage", "revision"}
+    assert {"results", "mode", "coverage", "revision", "next_cursor"} <= set(body)
     assert body["mode"] == "hybrid" and body["coverage"]["partial"] is False
     assert len(body["results"]) == 3
     top = body["results"][0]
     assert top["qualified_name"] == "shop.cart.Cart.total_price"
     assert all(f in top for f in NODE_FIELDS) and {"lexical", "semantic"} <= set(top["scores"])
     code, out, err = cli(data, "search", "config", "--mode", "lexical", "--repo", "tools",
-                         "--kind", "function", "--path", "tools/*", "--lang", "python",
-                         "--offset", "1", "--json")
+                         "--kind", "function", "--path", "tools/*", "--language", "python",
+                         "--cursor", encode_cursor(1), "--json")
     assert code == 0, err
     body = json.loads(out)
     assert body["mode"] == "lexical" and "coverage" not in body
@@ -343,7 +344,8 @@ def test_cli_search_json(built: dict[str, Any]) -> None:
     code, out, err = cli(data, "search", "verify a credit card number", "--mode", "semantic")
     assert code == 0 and err == "", err
     lines = out.splitlines()
-    assert lines and all(" [" in line and "semantic #" in line for line in lines)
+    assert lines[-1].startswith("(more: --cursor ")  # the next page
+    assert lines[:-1] and all(" [" in line and "semantic #" in line for line in lines[:-1])
     assert "shop:shop/payment.py:" in out
 
 
@@ -362,9 +364,9 @@ def test_cli_bad_search_arguments(built: dict[str, Any]) -> None:
     code, _, err = cli(data, "search", "cart", "--mode", "fuzzy")
     one_line_error(code, err, "mode must be one of lexical, semantic, hybrid, got 'fuzzy'")
     code, _, err = cli(data, "search", "cart", "--limit", "0")
-    one_line_error(code, err, "limit must be at least 1")
+    one_line_error(code, err, "limit must be between 1 and 100")
     code, _, err = cli(data, "search", "  ")
-    one_line_error(code, err, "the search query is empty")
+    one_line_error(code, err, "query must not be empty")
 
 
 def test_cli_partial_coverage_then_embed(tmp_path: Path) -> None:

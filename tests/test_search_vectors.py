@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from codegraph.config import usable_cores
 from codegraph.search import vectors
 from codegraph.search.vectors import (
     INDEX_FILE,
@@ -333,15 +334,12 @@ def test_kill_9_during_saves_leaves_a_consistent_index(tmp_path: Path) -> None:
                                                 range(1, index.revision + 1)}
 
 
-def test_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CODEGRAPH_WORKERS", "1")
-    assert configure_threads() == 1
+def test_threads() -> None:
+    """FAISS runs on the configured workers (CODEGRAPH_WORKERS), else the usable cores."""
+    assert configure_threads(1) == 1
     assert vectors.faiss.omp_get_max_threads() == 1
-    monkeypatch.setenv("CODEGRAPH_WORKERS", "many")
-    with pytest.raises(ValueError, match="whole number"):
-        configure_threads()
-    monkeypatch.delenv("CODEGRAPH_WORKERS")
-    assert configure_threads() >= 1
+    assert configure_threads(3) == 3 and vectors.faiss.omp_get_max_threads() == 3
+    assert configure_threads() == usable_cores()
 
 
 def test_readers_opening_during_saves_always_see_a_whole_index(tmp_path: Path) -> None:

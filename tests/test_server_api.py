@@ -97,14 +97,14 @@ def test_code_intelligence_answers(server: ServerProcess) -> None:
     refs = server.ok("/api/v1/references", symbol="apply_tax")["results"]
     assert {r["qualified_name"] for r in refs} >= {"shop.pricing.total_price",
                                                    "shop.checkout.refund"}
-    defs = server.ok("/api/v1/definition", name="Cart")["results"]
+    defs = server.ok("/api/v1/definition", symbol="Cart")["results"]
     assert [(d["path"], d["line"], d["kind"]) for d in defs] == [("shop/cart.py", 5, "class")]
     impact = server.ok("/api/v1/impact", symbol="apply_tax", depth=3)["results"]
     assert {"shop.cart.Cart.total", "shop.checkout.checkout"} <= {
         i["qualified_name"] for i in impact}
     outline = server.ok("/api/v1/outline", file="shop/cart.py")["results"]
     assert [o["name"] for o in outline] == ["Cart", "__init__", "add", "total"]
-    syms = server.ok("/api/v1/symbols", q="tot")["results"]
+    syms = server.ok("/api/v1/symbols", query="tot")["results"]
     assert {s["qualified_name"] for s in syms} >= {"shop.cart.Cart.total",
                                                    "shop.pricing.total_price"}
     deps = server.ok("/api/v1/dependencies")["results"]
@@ -133,25 +133,25 @@ def test_graph_neighbourhood(server: ServerProcess) -> None:
 
 
 def test_search_explains_itself(server: ServerProcess) -> None:
-    out = server.ok("/api/v1/search", q="sum prices tax", mode="lexical")
+    out = server.ok("/api/v1/search", query="sum prices tax", mode="lexical")
     top = out["results"][0]
     assert top["qualified_name"] == "shop.pricing.total_price"
     assert top["scores"]["lexical"]["rank"] == 1
-    r = server.get("/api/v1/search", q="x", mode="telepathy")
+    r = server.get("/api/v1/search", query="x", mode="telepathy")
     assert r.status_code == 400 and "mode" in r.json()["error"]["message"]
 
 
 def test_pagination_and_token_budget(server: ServerProcess) -> None:
-    first = server.ok("/api/v1/symbols", q="a", limit=2)
+    first = server.ok("/api/v1/symbols", query="a", limit=2)
     assert len(first["results"]) == 2 and first["next_cursor"]
-    second = server.ok("/api/v1/symbols", q="a", limit=2, cursor=first["next_cursor"])
+    second = server.ok("/api/v1/symbols", query="a", limit=2, cursor=first["next_cursor"])
     assert {s["id"] for s in first["results"]}.isdisjoint(s["id"] for s in second["results"])
-    everything = server.ok("/api/v1/symbols", q="a", limit=500)
+    everything = server.ok("/api/v1/symbols", query="a", limit=500)
     assert everything["next_cursor"] is None and everything["total"] == first["total"]
-    budget = server.ok("/api/v1/symbols", q="a", limit=500, max_tokens=200)
+    budget = server.ok("/api/v1/symbols", query="a", limit=500, max_tokens=200)
     assert 1 <= len(budget["results"]) < everything["total"] and budget["truncated"]
     assert budget["next_cursor"]
-    bad = server.get("/api/v1/symbols", q="a", cursor="not-a-cursor!")
+    bad = server.get("/api/v1/symbols", query="a", cursor="not-a-cursor!")
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"
 
 
@@ -159,11 +159,13 @@ def test_pagination_and_token_budget(server: ServerProcess) -> None:
     ("/api/v1/callers", {"symbol": "no_such_thing"}, 404, "no symbol named"),
     ("/api/v1/callers", {}, 400, "symbol parameter is required"),
     ("/api/v1/impact", {"symbol": "apply_tax", "depth": "deep"}, 400, "whole number"),
-    ("/api/v1/impact", {"symbol": "apply_tax", "depth": "99"}, 400, "depth must be <="),
+    ("/api/v1/impact", {"symbol": "apply_tax", "depth": "99"}, 400,
+     "depth must be between 1 and 6"),
     ("/api/v1/outline", {"file": "nope.py"}, 404, "not indexed"),
-    ("/api/v1/outline", {"file": "/etc/passwd"}, 400, "relative"),
+    ("/api/v1/outline", {"file": "/etc/passwd"}, 404, "/etc/passwd is not indexed"),
+    ("/api/v1/callers", {"symbol": "x", "limt": "5"}, 400, "unknown parameter(s): limt"),
     ("/api/v1/stats", {"repo": "ghost"}, 404, "no repository"),
-    ("/api/v1/symbols", {"q": "a", "limit": "0"}, 400, "limit must be >= 1"),
+    ("/api/v1/symbols", {"query": "a", "limit": "0"}, 400, "limit must be between 1 and 500"),
     ("/api/v1/nowhere", {}, 404, ""),
 ])
 def test_errors_are_json(server: ServerProcess, path: str, params: dict[str, str], status: int,
@@ -219,7 +221,7 @@ def test_register_index_and_remove_a_repo(server: ServerProcess) -> None:
         time.sleep(0.05)
     job = server.ok(f"/api/v1/jobs/{job_id}")
     assert job["result"]["files"] == 1 and job["progress"]["total"] >= 1
-    assert server.ok("/api/v1/definition", name="lonely")["results"][0]["repo"] == "other"
+    assert server.ok("/api/v1/definition", symbol="lonely")["results"][0]["repo"] == "other"
     assert server.ok("/api/v1/repos/other")["root"].endswith("/repos/other")
     full = server.client.post("/api/v1/jobs", json={"repo": "other", "full": True},
                               headers=AUTH)
@@ -228,7 +230,7 @@ def test_register_index_and_remove_a_repo(server: ServerProcess) -> None:
     gone = server.client.delete("/api/v1/repos/other", headers=AUTH)
     assert gone.status_code == 202
     server.wait_jobs_idle()
-    assert server.get("/api/v1/definition", name="lonely").status_code == 404
+    assert server.get("/api/v1/definition", symbol="lonely").status_code == 404
     assert server.get("/api/v1/repos/other").status_code == 404
     assert server.get("/api/v1/jobs/ffffffffffff").status_code == 404
 
@@ -266,15 +268,15 @@ def test_reads_can_require_the_key(tmp_path: Path) -> None:
     write_tree(tmp_path / "r", {"a.py": "def f():\n    return 1\n"})
     with ServerProcess(tmp_path, [tmp_path / "r"], CODEGRAPH_API_KEY=KEY,
                        CODEGRAPH_AUTH_READS="true") as proc:
-        assert proc.get("/api/v1/definition", name="f").status_code == 401
-        ok = proc.client.get("/api/v1/definition", params={"name": "f"},
+        assert proc.get("/api/v1/definition", symbol="f").status_code == 401
+        ok = proc.client.get("/api/v1/definition", params={"symbol": "f"},
                              headers={"Authorization": f"Bearer {KEY}"})
         assert ok.status_code == 200 and ok.json()["results"][0]["name"] == "f"
         assert proc.get("/health").status_code == 200  # probes never need the key
 
 
 def test_writes_closed_without_a_key_unless_loopback(tmp_path: Path) -> None:
-    from codegraph.server.settings import load
+    from codegraph.config import load
 
     assert load({"SERVER_HOST": "127.0.0.1"}).writes_open
     assert not load({"SERVER_HOST": "0.0.0.0"}).writes_open

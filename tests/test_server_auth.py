@@ -28,7 +28,7 @@ REPO = {
 }
 # A value for each required argument of a tool or endpoint: a new tool with another
 # required argument fails the test until it is given one here.
-VALUES = {"symbol": "total_price", "query": "total", "q": "total", "path": "shop/pricing.py",
+VALUES = {"symbol": "total_price", "query": "total", "path": "shop/pricing.py",
           "file": "shop/pricing.py", "name": "total_price", "repo": "shop",
           "job_id": "nope", "question": "where is tax applied?"}
 MCP_HEADERS = {"Accept": "application/json, text/event-stream",

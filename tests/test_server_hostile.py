@@ -98,12 +98,12 @@ def _cursor(offset: str) -> str:
 def test_absurd_cursors_and_offsets_are_refused(server: ServerProcess,
                                                 tmp_path: Path) -> None:
     for cursor in (_cursor("9" * 25), _cursor("-1"), _cursor("1e400"), _cursor("9" * 700)):
-        for path, params in (("/api/v1/search", {"q": "target", "mode": "lexical"}),
+        for path, params in (("/api/v1/search", {"query": "target", "mode": "lexical"}),
                              ("/api/v1/callers", {"symbol": "target"}),
-                             ("/api/v1/symbols", {"q": "target"})):
+                             ("/api/v1/symbols", {"query": "target"})):
             r = server.client.get(path, params={**params, "cursor": cursor})
-            assert "cursor is not one this server handed out" in _error(r, 400), path
-    deep = server.client.get("/api/v1/search", params={"q": "target", "mode": "lexical",
+            assert "cursor is not one CodeGraph handed out" in _error(r, 400), path
+    deep = server.client.get("/api/v1/search", params={"query": "target", "mode": "lexical",
                                                        "cursor": _cursor("990"),
                                                        "limit": "20"})
     assert "offset + limit must be at most 1000" in _error(deep, 400)
@@ -114,8 +114,11 @@ def test_absurd_cursors_and_offsets_are_refused(server: ServerProcess,
     assert r.status_code == 200
     result = json.loads(r.text)["result"]
     assert result["isError"] and "cursor is not one" in result["content"][0]["text"]
-    code, _, err = run_cli("search", "target", "--mode", "lexical", "--offset", "9" * 25,
-                           data_dir=server.data_dir)
+    code, _, err = run_cli("search", "target", "--mode", "lexical", "--cursor",
+                           _cursor("9" * 25), data_dir=server.data_dir)
+    assert code == 2 and "cursor is not one CodeGraph handed out" in err
+    code, _, err = run_cli("search", "target", "--mode", "lexical", "--cursor",
+                           _cursor("990"), "--limit", "20", data_dir=server.data_dir)
     assert code == 2 and "offset + limit must be at most 1000" in err
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from codegraph.server.settings import SettingsError, load
+from codegraph.config import ConfigError, load
 from helpers import dump_store, one_line_error, run_cli, write_tree
 from serverproc import ServerProcess, free_port
 
@@ -40,7 +40,7 @@ def test_metrics_on_their_own_port(tmp_path: Path) -> None:
     with ServerProcess(tmp_path, [_small_repo(tmp_path / "r")]) as proc:
         proc.wait_jobs_idle()
         proc.ok("/api/v1/callers", symbol="base")
-        proc.ok("/api/v1/search", q="base", mode="lexical")
+        proc.ok("/api/v1/search", query="base", mode="lexical")
         assert proc.get("/metrics").status_code == 404  # not on the API port
         text = httpx.get(proc.metrics_url, timeout=10).text
         assert _metric(text, "codegraph_http_requests_total", route="/api/v1/callers",
@@ -119,7 +119,7 @@ def test_a_traceback_in_the_log_carries_the_request_id(tmp_path: Path) -> None:
     db.close()
     del db
     with ServerProcess(tmp_path, []) as proc:
-        r = proc.client.get("/api/v1/definition", params={"name": "base"},
+        r = proc.client.get("/api/v1/definition", params={"symbol": "base"},
                             headers={"X-Request-Id": "trace-me-1"})
         assert r.status_code == 500 and r.json()["error"]["request_id"] == "trace-me-1"
         assert "Traceback" not in r.text
@@ -288,7 +288,7 @@ def test_settings_follow_the_spec_names() -> None:
         "DEBUG", 3, True, 9100, 3100)
     assert load({"RUST_LOG": "warn"}).log_level == "WARNING"
     assert load({"CODEGRAPH_WORKERS": "2", "TOKIO_WORKER_THREADS": "7"}).workers == 2
-    with pytest.raises(SettingsError, match="METRICS_PORT"):
+    with pytest.raises(ConfigError, match="METRICS_PORT"):
         load({"SERVER_PORT": "9090"})
 
 
@@ -338,7 +338,7 @@ def test_embedding_refreshes_cached_answers(tmp_path: Path) -> None:
 
         coverage()  # cached now, perhaps before the embedding job ran
         _until(lambda: coverage()["embedded"] == coverage()["chunks"] > 0, 90)
-        hits = proc.ok("/api/v1/search", q="the base value", mode="semantic")["results"]
+        hits = proc.ok("/api/v1/search", query="the base value", mode="semantic")["results"]
         assert {h["name"] for h in hits} == {"base", "top"}
         similar = proc.ok("/api/v1/similar", symbol="pkg.core.base")["results"]
         assert [h["qualified_name"] for h in similar] == ["pkg.core.top"]
@@ -347,10 +347,10 @@ def test_embedding_refreshes_cached_answers(tmp_path: Path) -> None:
 def test_hybrid_falls_back_to_words_when_semantic_cannot_run(tmp_path: Path) -> None:
     with ServerProcess(tmp_path, [_small_repo(tmp_path / "r")], CODEGRAPH_EMBED="1",
                        EMBEDDING_PROVIDER="openai") as proc:  # no OPENAI_API_KEY
-        out = proc.ok("/api/v1/search", q="base")
+        out = proc.ok("/api/v1/search", query="base")
         assert out["results"][0]["name"] == "base"
         assert "OPENAI_API_KEY" in out["semantic"]
-        r = proc.get("/api/v1/search", q="base", mode="semantic")
+        r = proc.get("/api/v1/search", query="base", mode="semantic")
         assert r.status_code == 503 and "OPENAI_API_KEY" in r.json()["error"]["message"]
         ready = proc.ok("/health/ready")
         assert ready["components"]["embedding_provider"]["status"] == "error"

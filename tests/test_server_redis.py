@@ -192,7 +192,7 @@ def test_redis_killed_then_restarted(tmp_path: Path, repo: Path, redis: RedisPro
         assert cached.content == warm.content
         assert names(timed(server, "/api/v1/callees", symbol="first")) == {"target"}
         assert names(timed(server, "/api/v1/callers", symbol="helper")) == set()
-        definition = timed(server, "/api/v1/definition", name="helper").json()["results"]
+        definition = timed(server, "/api/v1/definition", symbol="helper").json()["results"]
         assert [(d["path"], d["line"]) for d in definition] == [("pkg/uses.py", 4)]
         assert names(timed(server, "/api/v1/outline", file="pkg/uses.py")) == {"helper"}
         assert {"first", "helper"} <= names(timed(server, "/api/v1/impact", symbol="target"))
@@ -201,7 +201,7 @@ def test_redis_killed_then_restarted(tmp_path: Path, repo: Path, redis: RedisPro
         limit = 0
         while time.monotonic() < until:
             limit += 1
-            r = timed(server, "/api/v1/symbols", q="target", limit=limit)
+            r = timed(server, "/api/v1/symbols", query="target", limit=limit)
             assert [h["name"] for h in r.json()["results"]][:1] == ["target"]
             time.sleep(0.05)
         errors = metric(server, "codegraph_cache_requests_total", layer="redis",
@@ -224,7 +224,7 @@ def test_redis_killed_then_restarted(tmp_path: Path, repo: Path, redis: RedisPro
         written: httpx.Response | None = None
         while time.monotonic() < deadline:
             limit += 1
-            r = timed(server, "/api/v1/symbols", q="target", limit=limit)
+            r = timed(server, "/api/v1/symbols", query="target", limit=limit)
             if cached_keys(redis):
                 written = r
                 break
@@ -258,7 +258,7 @@ def test_hung_redis_costs_at_most_a_socket_timeout(tmp_path: Path, repo: Path,
             while time.monotonic() < until:
                 limit += 1
                 started = time.perf_counter()
-                r = timed(server, "/api/v1/symbols", q="first", limit=limit)
+                r = timed(server, "/api/v1/symbols", query="first", limit=limit)
                 slow += time.perf_counter() - started > 0.2
                 assert [h["name"] for h in r.json()["results"]][:1] == ["first"]
                 time.sleep(0.02)
@@ -290,7 +290,7 @@ def test_without_redis_url_the_cache_is_in_process(tmp_path: Path, repo: Path) -
         second = server.get("/api/v1/callers", symbol="target")
         assert second.headers.get("x-cache") == "hit" and second.content == first.content
         assert names(server.get("/api/v1/callees", symbol="helper")) == {"target"}
-        assert server.get("/api/v1/search", q="target", mode="lexical").status_code == 200
+        assert server.get("/api/v1/search", query="target", mode="lexical").status_code == 200
         assert metric(server, "codegraph_cache_up") == 1
         assert metric(server, "codegraph_cache_outages_total") == 0
         assert metric(server, "codegraph_cache_requests_total", layer="redis",

@@ -90,10 +90,10 @@ REAL = {
                "tool", "LIMIT"],
     "name": ["target", "Shape", "helper", "area", "tool"],
     "file": ["pkg/core.py", "pkg/uses.py", "lib/tool.py", "pkg/__init__.py"],
-    "q": ["target", "shape area", "helper values", "tool"],
+    "query": ["target", "shape area", "helper values", "tool"],
     "repo": ["proj", "spare"],
     "path": ["pkg/*.py", "*.py"],
-    "lang": ["python"],
+    "language": ["python"],
 }
 MESSAGE = re.compile(r"the index is at revision (\\d+), not yet (\\d+);")
 

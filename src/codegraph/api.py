@@ -1,37 +1,60 @@
-"""The library API: the same questions as the CLI, as Python calls."""
+"""The library, and the one front door: every question is answered and every repository
+indexed here. The command line, the HTTP API, MCP and the server's jobs all call it.
+
+    with CodeGraph.open("/srv/index") as cg:
+        cg.index("/src/shop", embed=True)
+        cg.callers("shop.pricing.compute")          # the whole list
+        cg.answer("callers", {"symbol": "compute", "limit": "5"})   # checked, one page
+
+The questions are declared once, with their parameters and bounds, in
+``query/catalog.py``; :meth:`CodeGraph.answer` checks a request against the declaration and
+runs the method of the same name.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import functools
 import gc
-import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from codegraph.config import LEXICAL_STAGE, data_paths, max_file_size
-from codegraph.query import queries
+from codegraph import config as configuration
+from codegraph.config import Config
+from codegraph.query import catalog, queries
+from codegraph.query.paging import decode_cursor, encode_cursor, page
+from codegraph.query.source import snippet
 from codegraph.store.rocks import Store, close_after
 
 if TYPE_CHECKING:  # the indexer and search load only when used: queries start fast
     from codegraph.index.indexer import Indexer, IndexReport, Progress
     from codegraph.search.service import EmbedReport, SearchService
 
+Item = dict[str, Any]
+TICK = {"event": "tick"}  # a progress event that only lets a cancel stop a run there
+
 
 class CodeGraph:
-    def __init__(self, store: Store, data_dir: str, faiss_dir: str | None = None) -> None:
+    def __init__(self, store: Store, config: Config, *, threaded: bool = False) -> None:
+        """``threaded``: other threads of this process use it meanwhile (a server): its
+        runs then never fork a process that could inherit another thread's locks."""
         self.store = store
-        self.data_dir = data_dir
-        self.faiss_dir = faiss_dir or os.path.join(data_dir, "faiss")
+        self.config = config
+        self.threaded = threaded
         self._search: SearchService | None = None
 
     @classmethod
-    def open(cls, data_dir: str | None = None, *, readonly: bool = False) -> CodeGraph:
-        paths = data_paths(data_dir)
-        staging = () if readonly else (os.path.join(paths.data_dir, LEXICAL_STAGE),)
-        return cls(Store.open(paths.rocksdb, readonly=readonly, staging=staging),
-                   paths.data_dir, paths.faiss)
+    def open(cls, config: Config | str | None = None, *, readonly: bool = False,
+             threaded: bool = False) -> CodeGraph:
+        """Open the index of ``config``; a string is a data directory (as ``--data-dir``
+        is), None the configuration of the environment."""
+        if not isinstance(config, Config):
+            config = configuration.load(data_dir=config)
+        staging = () if readonly else (config.lexical_stage,)
+        store = Store.open(config.rocksdb_path, readonly=readonly,
+                           block_cache=config.block_cache, staging=staging)
+        return cls(store, config, threaded=threaded)
 
     def close(self) -> None:
         try:
@@ -50,21 +73,39 @@ class CodeGraph:
     def revision(self) -> int:
         return self.store.revision
 
+    @property
+    def data_dir(self) -> str:
+        return self.config.data_dir
+
+    # -- indexing ---------------------------------------------------------------------------
     def indexer(self, workers: int | None = None, progress: Progress | None = None) -> Indexer:
         from codegraph.index.indexer import Indexer
 
-        return Indexer(self.store, workers=workers, max_file_size=max_file_size(),
-                       progress=progress)
+        return Indexer(self.store, workers=workers or self.config.workers,
+                       max_file_size=self.config.max_file_size, progress=progress)
 
     def index(self, path: str, *, name: str | None = None, full: bool = False,
               workers: int | None = None, progress: Progress | None = None,
-              embed: bool = False) -> IndexReport:
-        """Index a repository (structure, then lexical search); with ``embed``, then fill
-        in the embeddings for semantic search."""
-        feed = self.search_service().lexical_feed(full=full)
-        report = self.indexer(workers, progress).index(path, name=name, full=full,
-                                                       on_chunks=feed)
-        feed.finish()
+              embed: bool = False,
+              exclusive: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
+              ) -> IndexReport:
+        """Index a repository: its structure, then its lexical search rows; with ``embed``,
+        then the embeddings of semantic search. ``full`` re-indexes from scratch beside the
+        live index and switches to the result at the end (see :meth:`rebuild`). A
+        ``progress`` callback that raises stops the run at its next atomic step."""
+        if full:
+            report = self.rebuild(path, name=name, workers=workers, progress=progress,
+                                  exclusive=exclusive)
+        else:
+            from codegraph.search.lexical import LexicalIndex, default_path
+            from codegraph.search.lexical_feed import LexicalFeed
+
+            # A connection of the run's own: searches keep theirs (SQLite's WAL).
+            with LexicalIndex.open(default_path(self.data_dir)) as lexical:
+                feed = LexicalFeed(lexical, self.store, background=not self.threaded)
+                report = self.indexer(workers, progress).index(path, name=name,
+                                                               on_chunks=feed)
+                feed.finish(tick=self._tick(progress, "lexical"))
         if embed:
             self.embed(progress)
         return report
@@ -89,15 +130,12 @@ class CodeGraph:
         try:
             with LexicalIndex.open(default_path(self.data_dir)) as lexical:
                 feed = LexicalFeed(lexical, staging, full=True, background=False)
-                report = Indexer(staging, workers=workers, max_file_size=max_file_size(),
+                report = Indexer(staging, workers=workers or self.config.workers,
+                                 max_file_size=self.config.max_file_size,
                                  progress=progress).index(path, name=name, full=True,
                                                           on_chunks=feed)
-                tick = None
-                if progress is not None:  # a cancel may stop the run until the switch
-                    progress({"event": "lexical"})
-                    tick = functools.partial(progress, {"event": "tick"})
-                with feed.finishing(staging, tick):  # committed when the switch is made
-                    staging.close()
+                with feed.finishing(staging, self._tick(progress, "lexical")):
+                    staging.close()  # (the lexical rows are committed with the switch)
                     with exclusive():
                         self._switch(staging.path)
         finally:  # what is left beside: the old store, or a failed run's staging one
@@ -123,60 +161,136 @@ class CodeGraph:
             if self._search is not None:  # its lexical and vector indexes stay
                 self._search.store = self.store
 
+    def update(self, repo: str, root: str, paths: list[str], *,
+               progress: Progress | None = None) -> IndexReport:
+        """Re-index the files ``paths`` of a repository (saved changes), then their lexical
+        rows."""
+        before = self.store.revision
+        report = self.indexer(progress=progress).update_paths(repo, root, paths)
+        self.search_service().sync_paths(repo, report.changed, since=before,
+                                         tick=self._tick(progress))
+        return report
+
+    def remove(self, repo: str, *, progress: Progress | None = None) -> None:
+        """Remove a repository from the index, and its lexical rows."""
+        self.indexer(progress=progress).remove_repo(repo)
+        self.search_service().sync_lexical(self._tick(progress, "lexical"))
+
     def embed(self, progress: Progress | None = None) -> EmbedReport:
         return self.search_service().embed(progress)
 
-    def search_service(self) -> SearchService:
-        if self._search is None:
-            from codegraph.search.service import SearchService
-
-            self._search = SearchService(self.store, self.data_dir, self.faiss_dir)
-        return self._search
-
-    def search(self, query: str, **options: Any) -> dict[str, Any]:
-        return self.search_service().search(query, **options)
-
-    def similar(self, symbol: str, limit: int = 10, repo: str | None = None,
-                ) -> list[dict[str, Any]]:
-        nodes = queries.resolve_symbol(self.store, symbol, repo)
-        return self.search_service().similar([n.id for n in nodes], limit)
+    @staticmethod
+    def _tick(progress: Progress | None, phase: str | None = None) -> Callable[[], None] | None:
+        """Announce ``phase`` and give the points where a cancel may stop it."""
+        if progress is None:
+            return None
+        if phase:
+            progress({"event": phase})
+        return functools.partial(progress, TICK)
 
     def checkpoint(self, dest: str) -> str:
         """Publish a consistent copy of the index in ``dest``, a new data directory that
         readers open read-only (``--data-dir DEST``, on read-only media too): the store,
         the lexical index and the vector index, as of now. Only the writer may: nothing
         changes meanwhile."""
-        paths = data_paths(dest)
-        self.store.checkpoint(paths.rocksdb)
-        self.search_service().copy_to(paths.data_dir)
-        return paths.data_dir
+        data_dir, rocksdb, _ = configuration.layout(dest)
+        self.store.checkpoint(rocksdb)
+        self.search_service().copy_to(data_dir)
+        return data_dir
 
-    def symbols(self, query: str, **filters: Any) -> list[dict[str, Any]]:
-        return queries.symbols(self.store, query, **filters)
+    def search_service(self) -> SearchService:
+        if self._search is None:
+            from codegraph.search.service import SearchService
 
-    def definition(self, name: str, repo: str | None = None) -> list[dict[str, Any]]:
-        return queries.definition(self.store, name, repo)
+            self._search = SearchService(self.store, self.data_dir, self.config.faiss_path,
+                                         config=self.config)
+        return self._search
 
-    def refs(self, symbol: str, repo: str | None = None) -> list[dict[str, Any]]:
+    # -- answering ----------------------------------------------------------------------------
+    def answer(self, name: str, args: dict[str, Any]) -> Any:
+        """The declared query ``name`` (``query/catalog.py``) asked with ``args`` (text, as
+        in a query string, or JSON values): checked, run, and cut to one page if the query
+        is paged. A bad argument raises :class:`codegraph.errors.BadRequest`."""
+        query = catalog.query(name)
+        kwargs = query.arguments(args)
+        if not query.paged:
+            return getattr(self, name)(**kwargs)
+        limit, cursor = kwargs.pop("limit"), kwargs.pop("cursor", None)
+        max_tokens = kwargs.pop("max_tokens", None)
+        return page(getattr(self, name)(**kwargs), limit, cursor, max_tokens)
+
+    # -- the questions (query/catalog.py declares them) -------------------------------------
+    def search(self, query: str, *, mode: str = "hybrid", repo: str | None = None,
+               language: str | None = None, kind: str | None = None, path: str | None = None,
+               graph_boost: bool = False, limit: int = 10, cursor: str | None = None,
+               max_tokens: int | None = None, offset: int | None = None) -> Item:
+        """Search code: one page of hits, best first (``next_cursor`` continues; the library
+        may give an ``offset`` instead)."""
+        from codegraph.search.service import MAX_WINDOW
+
+        start = decode_cursor(cursor) if offset is None else offset
+        peek = 1 if limit >= 1 and start + limit < MAX_WINDOW else 0  # one more: is there?
+        found = self.search_service().search(
+            query, mode=mode, limit=limit + peek, offset=start, repo=repo,
+            language=language, kind=kind, path=path, graph_boost=graph_boost)
+        results = found.pop("results")
+        chosen = page(results[:limit], limit, None, max_tokens)
+        more = len(results) > limit or chosen["truncated"]
+        return {**found, "results": chosen["results"], "truncated": chosen["truncated"],
+                "next_cursor": encode_cursor(start + len(chosen["results"])) if more else None}
+
+    def symbols(self, query: str, *, kind: str | None = None, language: str | None = None,
+                repo: str | None = None, path: str | None = None) -> list[Item]:
+        return queries.symbols(self.store, query, kind=kind, language=language, repo=repo,
+                               path=path, limit=catalog.MAX_LIMIT)
+
+    def symbol(self, symbol: str, repo: str | None = None, context: int = 0) -> list[Item]:
+        """The matching definitions, each with its source text (``context`` lines more on
+        each side)."""
+        out = []
+        for n in queries.resolve_symbol(self.store, symbol, repo)[:20]:
+            item = queries.node_item(n)
+            item["source"] = snippet(self.store, n.repo, n.path, n.line - context,
+                                     n.end_line + context)
+            out.append(item)
+        return out
+
+    def definition(self, symbol: str, repo: str | None = None) -> list[Item]:
+        return queries.definition(self.store, symbol, repo)
+
+    def references(self, symbol: str, repo: str | None = None) -> list[Item]:
         return queries.refs(self.store, symbol, repo)
 
-    def callers(self, symbol: str, repo: str | None = None) -> list[dict[str, Any]]:
+    refs = references
+
+    def callers(self, symbol: str, repo: str | None = None) -> list[Item]:
         return queries.callers(self.store, symbol, repo)
 
-    def callees(self, symbol: str, repo: str | None = None) -> list[dict[str, Any]]:
+    def callees(self, symbol: str, repo: str | None = None) -> list[Item]:
         return queries.callees(self.store, symbol, repo)
 
-    def impact(self, symbol: str, depth: int = 3, repo: str | None = None,
-               ) -> list[dict[str, Any]]:
+    def impact(self, symbol: str, depth: int = 3, repo: str | None = None) -> list[Item]:
         return queries.impact(self.store, symbol, depth, repo)
 
-    def outline(self, file: str, repo: str | None = None) -> list[dict[str, Any]]:
+    def outline(self, file: str, repo: str | None = None) -> list[Item]:
         return queries.outline(self.store, file, repo)
 
-    def deps(self, repo: str | None = None, cycles: bool = False) -> list[dict[str, Any]]:
+    def dependencies(self, repo: str | None = None, cycles: bool = False) -> list[Item]:
         return queries.deps(self.store, repo, cycles)
 
-    def stats(self, repo: str | None = None) -> dict[str, Any]:
+    def graph(self, symbol: str, depth: int = 1, repo: str | None = None,
+              limit: int = 100) -> Item:
+        return queries.neighbourhood(self.store, symbol, depth, repo, limit)
+
+    def similar(self, symbol: str, repo: str | None = None, limit: int = 100) -> list[Item]:
+        nodes = queries.resolve_symbol(self.store, symbol, repo)
+        return self.search_service().similar([n.id for n in nodes], limit)
+
+    def stats(self, repo: str | None = None) -> Item:
         out = queries.stats(self.store, repo)
         out["search"] = self.search_service().coverage()
         return out
+
+    def snippet(self, repo: str, path: str, start: int, end: int) -> str | None:
+        return snippet(self.store, repo, path, start, end)
+

@@ -11,6 +11,10 @@ import signal
 import sys
 from typing import Any, NoReturn
 
+from codegraph.config import Config, load
+from codegraph.errors import BadRequest, CodeGraphError, DiskFull, is_disk_full
+from codegraph.query.catalog import QUERIES, Query
+
 EXIT_ERROR = 2
 
 
@@ -20,14 +24,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="where the index lives (default $CODEGRAPH_DATA_DIR "
                                       "or ./.codegraph)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def cmd(name: str, help_: str, symbol: str | None = None) -> argparse.ArgumentParser:
-        c = sub.add_parser(name, help=help_, description=help_)
-        if symbol:
-            c.add_argument(symbol)
-        c.add_argument("--json", action="store_true", help="print one JSON object")
-        c.add_argument("--repo", help="only this repository")
-        return c
 
     c = sub.add_parser("index", help="build or update the index of a repository")
     c.add_argument("path")
@@ -41,36 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--progress", choices=["auto", "bar", "plain", "json", "none"],
                    default="auto")
     c.add_argument("--json", action="store_true", help="print the report as JSON")
-    c.add_argument("--no-embed", dest="embed", action="store_false",
-                   default=os.environ.get("CODEGRAPH_EMBED", "1") != "0",
+    c.add_argument("--no-embed", dest="embed", action="store_false", default=None,
                    help="skip embeddings (semantic search); $CODEGRAPH_EMBED=0 does too")
 
-    c = cmd("symbols", "find symbols by exact, prefix or fuzzy name", "query")
-    c.add_argument("--kind")
-    c.add_argument("--lang")
-    c.add_argument("--path", help="glob on the repo-relative path")
-    c.add_argument("--limit", type=int, default=50)
-    cmd("def", "where a name is defined", "name")
-    cmd("refs", "references to a symbol", "symbol")
-    cmd("callers", "who calls a symbol", "symbol")
-    cmd("callees", "what a symbol calls", "symbol")
-    c = cmd("impact", "what may break if a symbol changes", "symbol")
-    c.add_argument("--depth", type=int, default=3)
-    cmd("outline", "the definitions of a file", "file")
-    c = cmd("deps", "module dependency graph")
-    c.add_argument("--cycles", action="store_true", help="only import cycles")
-    cmd("stats", "what the index holds")
-    c = cmd("search", "search code by words or meaning", "query")
-    c.add_argument("--mode", default="hybrid", help="lexical, semantic or hybrid")
-    c.add_argument("--limit", type=int, default=10)
-    c.add_argument("--offset", type=int, default=0)
-    c.add_argument("--lang")
-    c.add_argument("--kind")
-    c.add_argument("--path", help="glob on the repo-relative path")
-    c.add_argument("--graph-boost", action="store_true",
-                   help="favour definitions with many callers")
-    c = cmd("similar", "definitions similar to a symbol", "symbol")
-    c.add_argument("--limit", type=int, default=10)
+    for query in QUERIES:
+        _query_command(sub, query)
     c = sub.add_parser("checkpoint", help="publish a consistent read-only snapshot")
     c.add_argument("dest")
     c = sub.add_parser("serve", help="index and watch repositories and serve the HTTP API "
@@ -82,6 +53,28 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--url", help="default http://127.0.0.1:$SERVER_PORT/health")
     c.add_argument("--quiet", action="store_true")
     return p
+
+
+def _query_command(sub: Any, query: Query) -> None:
+    """The subcommand of a declared query: its required parameters are positional, the
+    others options (``graph_boost`` is ``--graph-boost``); values are checked by the
+    declaration, as the API's and MCP's are."""
+    aliases = [query.cli_alias] if query.cli_alias else []
+    c = sub.add_parser(query.name, aliases=aliases, help=query.summary,
+                       description=query.description)
+    for p in query.all_params:
+        text = p.help + (f" ({', '.join(p.choices)})" if p.choices else "")
+        if p.required:
+            c.add_argument(p.name, help=text)
+        elif p.kind is bool:
+            c.add_argument("--" + p.name.replace("_", "-"), dest=p.name, action="store_true",
+                           default=None, help=text)
+        else:
+            default = f" (default {p.default})" if p.default is not None else ""
+            c.add_argument("--" + p.name.replace("_", "-"), dest=p.name,
+                           metavar=p.name.upper(), help=text + default)
+    c.add_argument("--json", action="store_true", help="print the answer as one JSON object")
+    c.set_defaults(declared=query)
 
 
 def _print_items(results: list[dict[str, Any]], at_site: bool = True) -> None:
@@ -103,26 +96,38 @@ def _print_items(results: list[dict[str, Any]], at_site: bool = True) -> None:
         print(f"{where}  {indent}{r['kind']} {r['qualified_name']}{extra}")
 
 
-def _print_human(command: str, results: Any) -> None:
-    if command == "stats":
-        for key, value in results.items():
+def _print_answer(name: str, answer: Any) -> None:
+    if name == "stats":
+        for key, value in answer.items():
             if key == "problems":
                 for prob in value:
                     print(f"  {prob['status']}: {prob['repo']}:{prob['path']}: {prob['reason']}")
             else:
                 print(f"{key}: {json.dumps(value) if isinstance(value, dict) else value}")
-    elif command == "deps":
+        return
+    if name == "graph":
+        print(json.dumps(answer, indent=2))
+        return
+    results = answer["results"]
+    if name == "dependencies":
         for r in results:
             if "cycle" in r:
                 print(" -> ".join(r["cycle"]))
             else:
                 print(f"{r['module']}: {', '.join(r['imports']) or '-'}")
+    elif name == "symbol":
+        for r in results:
+            print(f"{r['repo']}:{r['path']}:{r['line']}  {r['kind']} {r['qualified_name']}")
+            print(r.get("source") or "(source not available)")
     else:
-        _print_items(results, at_site=command != "callees")
-
-
-# Objects that the process's exit frees, all at once (see ``run``).
-_LEFT_TO_EXIT: list[object] = []
+        _print_items(results, at_site=name != "callees")
+    coverage = answer.get("coverage")
+    if coverage and coverage.get("partial"):
+        print(f"(semantic coverage is partial: {coverage['embedded']} of "
+              f"{coverage['chunks']} chunks embedded)")
+    if answer.get("next_cursor"):
+        more = f"{answer['total'] - len(results)} more" if "total" in answer else "more"
+        print(f"({more}: --cursor {answer['next_cursor']})")
 
 
 class _Terminated(KeyboardInterrupt):
@@ -134,7 +139,11 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise _Terminated
 
 
-def _index(args: argparse.Namespace) -> int:
+# Objects that the process's exit frees, all at once (see ``run``).
+_LEFT_TO_EXIT: list[object] = []
+
+
+def _index(args: argparse.Namespace, config: Config) -> int:
     from codegraph.api import CodeGraph
     from codegraph.index.progress import make_progress
 
@@ -144,147 +153,108 @@ def _index(args: argparse.Namespace) -> int:
         what = "not a directory" if os.path.exists(args.path) else "no such directory"
         raise FileNotFoundError(f"{what}: {os.path.abspath(args.path)}")
     progress = make_progress("none" if args.json else args.progress)
-    with CodeGraph.open(args.data_dir) as cg:
-        indexer = cg.indexer(args.workers, progress)
+    with CodeGraph.open(config) as cg:
         if not args.watch:  # the run's working set is left to the exit (see ``run``)
-            indexer.keep_working_set = True
-            _LEFT_TO_EXIT.append(indexer)
-        if args.full:  # built beside the live index, switched in at the end
-            report = cg.rebuild(args.path, name=args.name, workers=args.workers,
-                                progress=progress)
-            indexer = cg.indexer(args.workers, progress)  # on the new store (--watch)
-        else:
-            feed = cg.search_service().lexical_feed()
-            report = indexer.index(args.path, name=args.name, on_chunks=feed)
-            feed.finish()
-        embedded = cg.embed(progress).to_dict() if args.embed else None
+            _LEFT_TO_EXIT.append(cg)
+        report = cg.index(args.path, name=args.name, full=args.full, progress=progress)
+        embedded = cg.embed(progress).to_dict() if config.embed else None
         if args.json:
             print(json.dumps({**report.to_dict(), "embeddings": embedded}))
         elif embedded and embedded["error"]:
             print(f"codegraph: warning: embedding stopped: {embedded['error']}",
                   file=sys.stderr)
         if args.watch:
-            from codegraph.index.watch import watch
+            from codegraph.index.watch import changed_paths
 
-            synced = [cg.revision]  # the store revision the lexical index is in step with
-
-            def on_update(update: Any) -> None:
+            for paths in changed_paths(report.root):
+                update = cg.update(report.repo, report.root, paths)
                 if progress is not None:
                     progress({"event": "update", **update.to_dict()})
-                cg.search_service().sync_paths(update.repo, update.changed, since=synced[0])
-                synced[0] = cg.revision
-                if args.embed and update.changed:
+                if config.embed and update.changed:
                     cg.embed(progress)
-
-            watch(indexer, report.repo, report.root, on_update=on_update)
     return 0
 
 
-def _query(args: argparse.Namespace) -> int:
+def _ask(args: argparse.Namespace, config: Config) -> int:
+    """A declared query, asked as the API and MCP ask it (``CodeGraph.answer``)."""
     from codegraph.api import CodeGraph
 
-    with CodeGraph.open(args.data_dir, readonly=True) as cg:
-        c = args.command
-        repo = args.repo
-        results: Any
-        extra: dict[str, Any] = {}
-        if c == "symbols":
-            results = cg.symbols(args.query, kind=args.kind, lang=args.lang, repo=repo,
-                                 path=args.path, limit=args.limit)
-        elif c == "def":
-            results = cg.definition(args.name, repo)
-        elif c in ("refs", "callers", "callees"):
-            results = getattr(cg, c)(args.symbol, repo)
-        elif c == "impact":
-            results = cg.impact(args.symbol, args.depth, repo)
-        elif c == "outline":
-            results = cg.outline(args.file, repo)
-        elif c == "deps":
-            results = cg.deps(repo, args.cycles)
-        elif c == "search":
-            found = cg.search(args.query, mode=args.mode, limit=args.limit,
-                              offset=args.offset, repo=repo, language=args.lang,
-                              kind=args.kind, path=args.path, graph_boost=args.graph_boost)
-            results = found["results"]
-            extra = {k: v for k, v in found.items() if k != "results"}
-        elif c == "similar":
-            results = cg.similar(args.symbol, args.limit, repo)
-        else:
-            results = cg.stats(repo)
+    query: Query = args.declared
+    raw = {p.name: getattr(args, p.name) for p in query.all_params}
+    if query.name == "outline" and os.path.exists(raw["file"]):  # a path from here
+        raw["file"] = os.path.abspath(raw["file"])
+    with CodeGraph.open(config, readonly=True) as cg:
+        answer = cg.answer(query.name, raw)
         revision = cg.revision
     if args.json:
-        body = results if c == "stats" else {"results": results, **extra}
-        print(json.dumps({**body, "revision": revision} if c != "stats" else body))
+        print(json.dumps(answer if query.name == "stats" else {**answer, "revision": revision}))
     else:
-        _print_human(c, results)
-        coverage = extra.get("coverage")
-        if coverage and coverage.get("partial"):
-            print(f"(semantic coverage is partial: {coverage['embedded']} of "
-                  f"{coverage['chunks']} chunks embedded)")
+        _print_answer(query.name, answer)
     return 0
+
+
+def _checkpoint(args: argparse.Namespace, config: Config) -> int:
+    """DEST becomes a data directory: ``codegraph --data-dir DEST`` reads the snapshot."""
+    from codegraph.api import CodeGraph
+
+    with CodeGraph.open(config) as cg:
+        if os.path.exists(args.dest) and os.listdir(args.dest):
+            raise BadRequest(f"checkpoint destination {args.dest} is not empty")
+        os.makedirs(args.dest, exist_ok=True)
+        cg.checkpoint(args.dest)
+    print(os.path.abspath(args.dest))
+    return 0
+
+
+def _command(args: argparse.Namespace, config: Config) -> int:
+    if args.command == "index":
+        return _index(args, config)
+    if args.command == "checkpoint":
+        return _checkpoint(args, config)
+    if args.command == "healthcheck":
+        from codegraph.server.healthcheck import default_url
+        from codegraph.server.healthcheck import main as healthcheck
+
+        return healthcheck(args.url or default_url(config.host, config.port), args.quiet)
+    if args.command == "serve":
+        from codegraph.server.runner import serve
+
+        for path in args.paths:
+            if not os.path.isdir(path):
+                raise FileNotFoundError(f"not a directory: {os.path.abspath(path)}")
+        return serve(config, args.paths)
+    if args.command == "mcp":
+        from codegraph.server.mcp_tools import run_stdio
+
+        run_stdio(config)
+        return 0
+    return _ask(args, config)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; errors are one line on stderr (exit 2 for the user's to fix, 1 for
+    ours), never a traceback unless ``CODEGRAPH_DEBUG`` is set."""
     args = _parser().parse_args(argv)
-    from codegraph.errors import CodeGraphError
-    from codegraph.query.queries import QueryError
-    from codegraph.store.rocks import StoreError
-
-    user_errors = (CodeGraphError, QueryError, StoreError, OSError, ValueError)
-
+    debug = False
     try:
-        if args.command == "index":
-            return _index(args)
-        if args.command == "healthcheck":
-            from codegraph.server.healthcheck import main as healthcheck
-
-            return healthcheck(args.url, args.quiet)
-        if args.command == "serve":
-            from codegraph.server.runner import serve
-
-            for path in args.paths:
-                if not os.path.isdir(path):
-                    raise FileNotFoundError(f"not a directory: {os.path.abspath(path)}")
-            return serve(args.paths, args.data_dir)
-        if args.command == "mcp":
-            from codegraph.server.mcp_tools import run_stdio
-
-            run_stdio(args.data_dir)
-            return 0
-        if args.command == "checkpoint":
-            from codegraph.api import CodeGraph
-
-            # DEST becomes a data directory: `codegraph --data-dir DEST` reads the snapshot
-            with CodeGraph.open(args.data_dir) as cg:
-                if os.path.exists(args.dest) and os.listdir(args.dest):
-                    raise StoreError(f"checkpoint destination {args.dest} is not empty")
-                os.makedirs(args.dest, exist_ok=True)
-                cg.checkpoint(args.dest)
-            print(os.path.abspath(args.dest))
-            return 0
-        return _query(args)
+        config = load(data_dir=args.data_dir, workers=getattr(args, "workers", None),
+                      embed=getattr(args, "embed", None))
+        debug = config.debug
+        return _command(args, config)
     except BrokenPipeError:
         return 0
-    except user_errors as exc:
-        print(f"codegraph: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
     except KeyboardInterrupt as exc:
         return 128 + (signal.SIGTERM if isinstance(exc, _Terminated) else signal.SIGINT)
-    except Exception as exc:  # never a traceback on the command line
-        if os.environ.get("CODEGRAPH_DEBUG"):
+    except (CodeGraphError, OSError, ValueError) as exc:
+        if is_disk_full(exc) and not isinstance(exc, DiskFull):  # a write no layer translated
+            exc = DiskFull(args.data_dir or os.getcwd())
+        print(f"codegraph: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:
+        if debug:
             raise
-        from codegraph.config import data_paths
-        from codegraph.errors import DiskFull, is_disk_full
-
-        if is_disk_full(exc):  # a write that no layer below translated
-            print(f"codegraph: error: {DiskFull(data_paths(args.data_dir).data_dir)}",
-                  file=sys.stderr)
-            return EXIT_ERROR
-        if str(exc).startswith("Corruption"):  # RocksDB found damage while reading
-            from codegraph.store.rocks import store_error
-
-            print(f"codegraph: error: {store_error(data_paths(args.data_dir).rocksdb, exc)}",
-                  file=sys.stderr)
+        if is_disk_full(exc):
+            print(f"codegraph: error: {DiskFull(args.data_dir or os.getcwd())}", file=sys.stderr)
             return EXIT_ERROR
         print(f"codegraph: internal error: {type(exc).__name__}: {exc} "
               "(set CODEGRAPH_DEBUG=1 for a traceback)", file=sys.stderr)

@@ -1,47 +1,134 @@
-"""Where CodeGraph keeps its data, how big a file it reads and how many workers it runs,
-from flags and environment."""
+"""CodeGraph's whole configuration, read once: flags, then the environment, then defaults.
+
+This is the one module that reads ``os.environ``. The command line and the server's entry
+point call :func:`load` at start; everything below them is handed the frozen
+:class:`Config` (or the values it needs) and never looks at the environment.
+
+Precedence, for every setting: a command-line flag beats its environment variable, which
+beats the default derived from the others. The paths, in particular:
+
+- ``data_dir``: ``--data-dir`` > ``$CODEGRAPH_DATA_DIR`` > ``./.codegraph``;
+- ``rocksdb_path``: ``<--data-dir>/rocksdb`` > ``$ROCKSDB_PATH`` > ``<data_dir>/rocksdb``;
+- ``faiss_path``: ``<--data-dir>/faiss`` > ``$FAISS_INDEX_PATH`` > ``<data_dir>/faiss``.
+
+A ``--data-dir`` names a whole data directory (a checkpoint is read whole, from there), so
+it beats ``$ROCKSDB_PATH`` and ``$FAISS_INDEX_PATH`` too.
+
+Names are CodeGraph's own; the spec's Rust-specific ones are documented aliases:
+``RUST_LOG`` for ``CODEGRAPH_LOG_LEVEL`` and ``TOKIO_WORKER_THREADS`` for
+``CODEGRAPH_WORKERS`` (the primary name wins when both are set). A bad value raises
+:class:`ConfigError`, whose one-line message names the variable and the value.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
-from codegraph.store.rocks import parse_size
+from codegraph.errors import BadRequest
 
 DEFAULT_DATA_DIR = ".codegraph"
 # In the data directory, next to the lexical index: where parse workers stage its rows
 # (search/lexical_stage.py).
 LEXICAL_STAGE = "lexical-stage"
 DEFAULT_MAX_FILE_SIZE = 1_000_000
+LOG_LEVELS = {"trace": "DEBUG", "debug": "DEBUG", "info": "INFO", "warn": "WARNING",
+              "warning": "WARNING", "error": "ERROR", "off": "CRITICAL", "critical": "CRITICAL"}
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off", ""}
+SECRETS = ("api_key", "admin_token", "openai_api_key", "redis_url")
+ALIASES = {"CODEGRAPH_WORKERS": "TOKIO_WORKER_THREADS", "CODEGRAPH_LOG_LEVEL": "RUST_LOG"}
+PROVIDERS = ("local", "openai")
+
+
+class ConfigError(BadRequest):
+    """A bad setting: the message names the variable (or flag) and the value."""
 
 
 @dataclass(frozen=True, slots=True)
-class Paths:
-    data_dir: str
-    rocksdb: str
-    faiss: str
+class Config:
+    # where the index lives
+    data_dir: str = os.path.abspath(DEFAULT_DATA_DIR)
+    rocksdb_path: str = os.path.abspath(os.path.join(DEFAULT_DATA_DIR, "rocksdb"))
+    faiss_path: str = os.path.abspath(os.path.join(DEFAULT_DATA_DIR, "faiss"))
+    block_cache: str | None = None
+    # indexing
+    workers: int = 1
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    embed: bool = True
+    # embeddings and the chat model of /ask
+    embedding_provider: str = "local"
+    embedding_model_path: str | None = None
+    openai_api_key: str | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_embedding_model: str = "text-embedding-3-small"
+    openai_model: str = "gpt-3.5-turbo"
+    # the server
+    host: str = "0.0.0.0"
+    port: int = 3000
+    log_level: str = "INFO"
+    log_format: str = "auto"  # json, console or auto (console on a terminal)
+    metrics_port: int = 9090
+    prometheus_enabled: bool = True
+    debug_mode: bool = False
+    hot_reload: bool = False
+    redis_url: str | None = None
+    cache_ttl: int = 300
+    cache_local_entries: int = 4096
+    cache_local_bytes: int = 32 << 20
+    cache_max_entry: int = 256 << 10
+    api_key: str | None = None
+    admin_token: str | None = None
+    auth_reads: bool = False
+    repos_root: str = "/"
+    repos: tuple[str, ...] = ()
+    watch: bool = True
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 1_000_000
+    max_body_depth: int = 64
+    stale_after: float = 300.0
+    min_revision_wait: float = 10.0
+    drain_seconds: float = 20.0
+    profile_dir: str = "/tmp"
+    tracemalloc: bool = False
+    # diagnostics
+    debug: bool = False  # CODEGRAPH_DEBUG: tracebacks on the command line
+    build_revision: str | None = None
+    build_created: str | None = None
+
+    @property
+    def lexical_stage(self) -> str:
+        return os.path.join(self.data_dir, LEXICAL_STAGE)
+
+    @property
+    def loopback_only(self) -> bool:
+        return self.host in ("127.0.0.1", "::1", "localhost")
+
+    @property
+    def writes_open(self) -> bool:
+        """Mutating endpoints need the API key, unless none is set and only this machine can
+        reach the server."""
+        return self.api_key is None and self.loopback_only
+
+    def redacted(self) -> dict[str, Any]:
+        out = asdict(self)
+        for name in SECRETS:
+            if out.get(name):
+                out[name] = "<redacted>"
+        return out
 
 
-def data_paths(data_dir: str | None = None) -> Paths:
-    """``--data-dir`` > ``$CODEGRAPH_DATA_DIR`` > ``./.codegraph``; ``$ROCKSDB_PATH`` and
-    ``$FAISS_INDEX_PATH`` win for the store and the vector index, unless ``--data-dir``
-    is given (a checkpoint read with ``--data-dir`` is read whole, from there)."""
-    base = data_dir or os.environ.get("CODEGRAPH_DATA_DIR") or DEFAULT_DATA_DIR
-    rocks = os.environ.get("ROCKSDB_PATH") if not data_dir else None
-    faiss = os.environ.get("FAISS_INDEX_PATH") if not data_dir else None
-    return Paths(os.path.abspath(base), os.path.abspath(rocks or os.path.join(base, "rocksdb")),
-                 os.path.abspath(faiss or os.path.join(base, "faiss")))
-
-
-def max_file_size() -> int:
-    raw = os.environ.get("CODEGRAPH_MAX_FILE_SIZE")
-    if not raw:
-        return DEFAULT_MAX_FILE_SIZE
-    try:
-        return parse_size(raw)
-    except ValueError as exc:
-        raise ValueError(f"CODEGRAPH_MAX_FILE_SIZE: {exc}") from None
+def parse_size(text: str) -> int:
+    """``256MB`` / ``1GiB`` / ``1048576`` -> bytes."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*", text.lower())
+    if not m:
+        raise ValueError(f"not a size: {text!r} (try 256MB)")
+    unit = m.group(2).rstrip("b").rstrip("i")
+    power = " kmgt".index(unit) if unit else 0
+    return int(float(m.group(1)) * 1024**power)
 
 
 def usable_cores() -> int:
@@ -51,21 +138,189 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-WORKERS_ENV = ("CODEGRAPH_WORKERS", "TOKIO_WORKER_THREADS")  # the spec's name, an alias
+class _Reader:
+    """Typed, checked reads of one environment mapping; every error names the variable."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def name(self, primary: str) -> str:
+        """The variable that sets ``primary``: itself, or its alias when only that is set."""
+        alias = ALIASES.get(primary)
+        if alias and not self.env.get(primary, "").strip() and self.env.get(alias, "").strip():
+            return alias
+        return primary
+
+    def text(self, name: str, default: str | None = None) -> str | None:
+        return self.env.get(name, "").strip() or default
+
+    def integer(self, name: str, default: int, lo: int, hi: int) -> int:
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        return check_range(name, value, lo, hi)
+
+    def seconds(self, name: str, default: float) -> float:
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+        if not value >= 0:  # (NaN too)
+            raise ConfigError(f"{name} must not be negative, got {raw!r}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.env.get(name)
+        if raw is None:
+            return default
+        value = raw.strip().lower()
+        if value in TRUE:
+            return True
+        if value in FALSE:
+            return False
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+    def size(self, name: str, default: str) -> int:
+        raw = self.env.get(name, "").strip() or default
+        try:
+            return parse_size(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+
+    def names(self, name: str) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.env.get(name, "").split(",") if p.strip())
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = (self.env.get(name, "").strip() or default).lower()
+        if value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def log_level(self) -> str:
+        """``CODEGRAPH_LOG_LEVEL`` (or ``RUST_LOG``): a level, or ``RUST_LOG``'s directives,
+        whose global level applies unless one names us (``codegraph=debug,info``)."""
+        name = self.name("CODEGRAPH_LOG_LEVEL")
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return "INFO"
+        ours = default = None
+        for directive in raw.split(","):
+            target, _, level = directive.strip().rpartition("=")
+            if not target:
+                default = level.strip().lower()
+            elif target.split("::")[0] in ("codegraph", "codegraph_api"):
+                ours = level.strip().lower()
+        chosen = ours or default
+        if chosen not in LOG_LEVELS:
+            raise ConfigError(f"{name} must be one of {', '.join(sorted(LOG_LEVELS))}, "
+                              f"got {raw!r}")
+        return LOG_LEVELS[chosen]
 
 
-def workers(env: Mapping[str, str] | None = None) -> int:
-    """``$CODEGRAPH_WORKERS`` (or ``$TOKIO_WORKER_THREADS``), else the usable cores: parser
-    processes, FAISS and ONNX threads, the server's thread pool."""
-    env = os.environ if env is None else env
-    name = next((n for n in WORKERS_ENV if env.get(n, "").strip()), None)
-    if name is None:
-        return usable_cores()
-    raw = env[name].strip()
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
-    if not 1 <= value <= 256:
-        raise ValueError(f"{name} must be between 1 and 256, got {value}")
+def check_range(name: str, value: int, lo: int, hi: int) -> int:
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
     return value
+
+
+def layout(data_dir: str, rocksdb: str | None = None, faiss: str | None = None,
+           ) -> tuple[str, str, str]:
+    """The data directory, the store's and the vector index's directories (absolute): the
+    two in the data directory unless given elsewhere."""
+    return (os.path.abspath(data_dir),
+            os.path.abspath(rocksdb or os.path.join(data_dir, "rocksdb")),
+            os.path.abspath(faiss or os.path.join(data_dir, "faiss")))
+
+
+def _paths(read: _Reader, data_dir: str | None) -> tuple[str, str, str]:
+    if data_dir is not None:
+        if not data_dir.strip():
+            raise ConfigError("--data-dir must not be empty")
+        return layout(data_dir)  # a whole data directory: the flag beats the variables
+    return layout(read.text("CODEGRAPH_DATA_DIR") or DEFAULT_DATA_DIR,
+                  read.text("ROCKSDB_PATH"), read.text("FAISS_INDEX_PATH"))
+
+
+def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None,
+         workers: int | None = None, embed: bool | None = None) -> Config:
+    """The configuration from the flags given (None: not given), then ``env`` (default: the
+    process's environment), then the defaults. Raises :class:`ConfigError`."""
+    read = _Reader(os.environ if env is None else env)
+    data, rocks, faiss = _paths(read, data_dir)
+    workers_var = read.name("CODEGRAPH_WORKERS")
+    worker_count = (check_range("--workers", workers, 1, 256) if workers is not None
+                    else read.integer(workers_var, usable_cores(), 1, 256))
+    block_cache = read.text("ROCKSDB_BLOCK_CACHE_SIZE")
+    if block_cache:
+        read.size("ROCKSDB_BLOCK_CACHE_SIZE", block_cache)
+    redis_url = read.text("REDIS_URL")
+    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"REDIS_URL must start with redis://, rediss:// or unix://, "
+                          f"got {redis_url.split('@')[-1]!r}")
+    base_url = (read.text("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
+    if not base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"OPENAI_BASE_URL must be an http(s) URL, got {base_url!r}")
+    config = Config(
+        data_dir=data, rocksdb_path=rocks, faiss_path=faiss, block_cache=block_cache,
+        workers=worker_count,
+        max_file_size=read.size("CODEGRAPH_MAX_FILE_SIZE", str(DEFAULT_MAX_FILE_SIZE)),
+        embed=embed if embed is not None else read.flag("CODEGRAPH_EMBED", True),
+        embedding_provider=read.choice("EMBEDDING_PROVIDER", "local", PROVIDERS),
+        embedding_model_path=read.text("EMBEDDING_MODEL_PATH"),
+        openai_api_key=read.text("OPENAI_API_KEY"),
+        openai_base_url=base_url,
+        openai_embedding_model=read.text("OPENAI_EMBEDDING_MODEL")
+        or "text-embedding-3-small",
+        openai_model=read.text("OPENAI_MODEL") or "gpt-3.5-turbo",
+        host=read.text("SERVER_HOST", "0.0.0.0") or "0.0.0.0",
+        port=read.integer("SERVER_PORT", 3000, 1, 65535),
+        log_level=read.log_level(),
+        log_format=read.choice("CODEGRAPH_LOG_FORMAT", "auto", ("auto", "json", "console")),
+        metrics_port=read.integer("METRICS_PORT", 9090, 1, 65535),
+        prometheus_enabled=read.flag("PROMETHEUS_ENABLED", True),
+        debug_mode=read.flag("DEBUG_MODE", False),
+        hot_reload=read.flag("HOT_RELOAD", False),
+        redis_url=redis_url,
+        cache_ttl=read.integer("CODEGRAPH_CACHE_TTL", 300, 1, 86400 * 7),
+        cache_local_entries=read.integer("CODEGRAPH_CACHE_LOCAL_ENTRIES", 4096, 0, 1_000_000),
+        cache_local_bytes=read.size("CODEGRAPH_CACHE_LOCAL_BYTES", "32MB"),
+        cache_max_entry=read.size("CODEGRAPH_CACHE_MAX_ENTRY", "256KB"),
+        api_key=read.text("CODEGRAPH_API_KEY"),
+        admin_token=read.text("CODEGRAPH_ADMIN_TOKEN"),
+        auth_reads=read.flag("CODEGRAPH_AUTH_READS", False),
+        repos_root=os.path.realpath(read.text("CODEGRAPH_REPOS_ROOT") or os.getcwd()),
+        repos=read.names("CODEGRAPH_REPOS"),
+        watch=read.flag("CODEGRAPH_WATCH", True),
+        cors_origins=read.names("CODEGRAPH_CORS_ORIGINS"),
+        max_body_bytes=read.size("CODEGRAPH_MAX_BODY", "1MB"),
+        max_body_depth=read.integer("CODEGRAPH_MAX_DEPTH", 64, 2, 500),
+        stale_after=read.seconds("CODEGRAPH_STALE_AFTER", 300.0),
+        min_revision_wait=read.seconds("CODEGRAPH_MIN_REVISION_WAIT", 10.0),
+        drain_seconds=read.seconds("CODEGRAPH_DRAIN_SECONDS", 20.0),
+        profile_dir=read.text("CODEGRAPH_PROFILE_DIR") or read.text("TMPDIR") or "/tmp",
+        tracemalloc=read.flag("CODEGRAPH_TRACEMALLOC", False),
+        debug=read.flag("CODEGRAPH_DEBUG", False),
+        build_revision=read.text("CODEGRAPH_BUILD_REVISION"),
+        build_created=read.text("CODEGRAPH_BUILD_CREATED"),
+    )
+    if config.prometheus_enabled and config.metrics_port == config.port:
+        raise ConfigError(f"METRICS_PORT ({config.metrics_port}) must differ from "
+                          f"SERVER_PORT")
+    return config
+
+
+def export(config: Config, repos: tuple[str, ...]) -> None:
+    """Hand the resolved paths and repositories to a child that loads its configuration
+    again (uvicorn's reloader starts the server in one): it then reads what this process
+    resolved, whatever flags were given here."""
+    os.environ.update(CODEGRAPH_DATA_DIR=config.data_dir, ROCKSDB_PATH=config.rocksdb_path,
+                      FAISS_INDEX_PATH=config.faiss_path, CODEGRAPH_REPOS=",".join(repos),
+                      CODEGRAPH_WORKERS=str(config.workers),
+                      CODEGRAPH_EMBED="1" if config.embed else "0")

@@ -1,5 +1,12 @@
-"""The base of errors whose message is fit for a user (the CLI prints it on one line), and
-the errors of optional parts, kept here so that catching them never imports those parts."""
+"""CodeGraph's one error hierarchy. Every error fit for a user (the CLI prints its message
+on one line, the API answers it) derives from :class:`CodeGraphError`, through one of four
+kinds that say whose move it is: :class:`BadRequest` (change the question), :class:`NotFound`
+(it is not in the index), :class:`Conflict` (it clashes with what is there) and
+:class:`Unavailable` (the index or a provider cannot answer now). The HTTP statuses are
+mapped from these kinds in ``server/errors.py``, the CLI's messages in ``cli.py``.
+
+The errors of optional parts are kept here, so that catching them never imports those
+parts."""
 
 from __future__ import annotations
 
@@ -11,23 +18,40 @@ class CodeGraphError(Exception):
     pass
 
 
-class EmbeddingError(CodeGraphError, RuntimeError):
+class BadRequest(CodeGraphError, ValueError):
+    """A question that cannot be answered as asked: the message says what to change."""
+
+
+class NotFound(BadRequest):
+    """The symbol, file, repository or job asked about is not there."""
+
+
+class Conflict(BadRequest):
+    """The request clashes with what is there (a repository name taken, say)."""
+
+
+class Unavailable(CodeGraphError):
+    """The index, or a provider it needs, cannot answer now: unreadable, corrupt, locked,
+    full or not configured."""
+
+
+class EmbeddingError(Unavailable, RuntimeError):
     """The embedding model is missing, corrupt, mismatched or cannot run."""
 
 
-class VectorIndexError(CodeGraphError, RuntimeError):
+class VectorIndexError(Unavailable, RuntimeError):
     """The vector index is unreadable, corrupt or cannot be written."""
 
 
-class RepositoryNameError(CodeGraphError, ValueError):
+class RepositoryNameError(BadRequest):
     """A repository name that is not allowed."""
 
 
-class RepositoryConflict(RepositoryNameError):
+class RepositoryConflict(RepositoryNameError, Conflict):
     """The name is taken by another directory, or the directory has another name."""
 
 
-class DiskFull(CodeGraphError):
+class DiskFull(Unavailable):
     """A write failed for lack of space (no space left on the device, a disk quota, SQLite's
     "database or disk is full"). The message is made when it is shown, after the run has
     removed its temporary files: it says where, how much is free then, and what to free."""

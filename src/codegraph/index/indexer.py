@@ -157,7 +157,7 @@ class Indexer:
     def __init__(self, store: Store, *, workers: int | None = None,
                  max_file_size: int = 1_000_000, progress: Progress | None = None) -> None:
         self.store = store
-        self.workers = workers or config.workers()
+        self.workers = workers or config.usable_cores()
         self.max_file_size = max_file_size
         self.progress = progress or (lambda event: None)
         # Set by a process that exits right after the run without freeing its memory (the

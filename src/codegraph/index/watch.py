@@ -1,13 +1,13 @@
-"""``codegraph index PATH --watch``: apply saved changes to the index as they happen."""
+"""The saved changes of a repository, as they happen: for ``codegraph index PATH --watch``
+and the server's watchers, which give them to ``CodeGraph.update``."""
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from codegraph.graph.layout import NAMING_FILES
-from codegraph.index.indexer import Indexer, IndexReport
 from codegraph.index.walker import IGNORE_FILES, is_ignored
 from codegraph.parse.languages import language_for_path
 
@@ -58,13 +58,3 @@ def changed_paths(root: str, stop: threading.Event | None = None) -> Iterator[li
             if "decode path" not in str(e):
                 raise
             lost = True
-
-
-def watch(indexer: Indexer, repo: str, root: str, *,
-          on_update: Callable[[IndexReport], None] | None = None,
-          stop: threading.Event | None = None) -> None:
-    """Block, re-indexing changed files of ``root`` until interrupted (or ``stop`` is set);
-    ``on_update`` gets each update's report (by default it goes to the progress output)."""
-    report = on_update or (lambda r: indexer.progress({"event": "update", **r.to_dict()}))
-    for paths in changed_paths(root, stop):
-        report(indexer.update_paths(repo, os.path.realpath(root), paths))

@@ -13,6 +13,7 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from typing import Any
 
+from codegraph.errors import BadRequest, NotFound
 from codegraph.graph.model import EdgeKind, Node, is_node_id
 from codegraph.store.rocks import Store, unpack
 
@@ -21,11 +22,11 @@ SYMBOL_SEPARATORS = (".", "::", "/", "\\")
 MAX_IMPACT = 2000
 
 
-class QueryError(ValueError):
+class QueryError(BadRequest):
     """A query that cannot be answered as asked (unknown symbol, bad argument)."""
 
 
-class NotFoundError(QueryError):
+class NotFoundError(QueryError, NotFound):
     """The symbol, file or repository asked about is not in the index."""
 
 
@@ -94,11 +95,12 @@ def resolve_symbol(store: Store, symbol: str, repo: str | None = None) -> list[N
     return candidates
 
 
-def _filter(nodes: Iterable[Node], kind: str | None, lang: str | None, repo: str | None,
+def _filter(nodes: Iterable[Node], kind: str | None, language: str | None, repo: str | None,
             path: str | None) -> list[Node]:
     out = []
     for n in nodes:
-        if n.kind in HIDDEN_KINDS or (kind and n.kind != kind) or (lang and n.language != lang):
+        if n.kind in HIDDEN_KINDS or (kind and n.kind != kind) or (
+                language and n.language != language):
             continue
         if (repo and n.repo != repo) or (path and not fnmatch.fnmatch(n.path, path)):
             continue
@@ -106,7 +108,7 @@ def _filter(nodes: Iterable[Node], kind: str | None, lang: str | None, repo: str
     return out
 
 
-def symbols(store: Store, query: str, *, kind: str | None = None, lang: str | None = None,
+def symbols(store: Store, query: str, *, kind: str | None = None, language: str | None = None,
             repo: str | None = None, path: str | None = None, limit: int = 50,
             ) -> list[dict[str, Any]]:
     """Exact, then prefix, then fuzzy matches of a name or qualified name."""
@@ -116,7 +118,7 @@ def symbols(store: Store, query: str, *, kind: str | None = None, lang: str | No
     results: list[dict[str, Any]] = []
 
     def add(nodes: Iterable[Node], match: str, score: float) -> None:
-        for n in _filter(nodes, kind, lang, repo, path):
+        for n in _filter(nodes, kind, language, repo, path):
             if n.id not in seen and len(results) < limit:
                 seen.add(n.id)
                 results.append({**node_item(n), "match": match, "score": score})
@@ -200,13 +202,49 @@ def impact(store: Store, symbol: str, depth: int = 3, repo: str | None = None,
     return results
 
 
+def neighbourhood(store: Store, symbol: str, depth: int = 1, repo: str | None = None,
+                  limit: int = 100) -> dict[str, Any]:
+    """Nodes and edges around a symbol, both directions, for drawing: at most ``limit``
+    nodes, ``depth`` steps out (containment left out)."""
+    start = resolve_symbol(store, symbol, repo)[:5]
+    nodes = {n.id: n for n in start}
+    edges: dict[tuple[str, str, str], dict[str, Any]] = {}
+    frontier = list(nodes)
+    truncated = False
+    for _ in range(depth):
+        nxt = []
+        for node_id in frontier:
+            for incoming in (False, True):
+                for e in store.edges(node_id, incoming=incoming):
+                    if e.kind in (EdgeKind.CONTAINS, EdgeKind.DEFINES):
+                        continue
+                    other = e.src if incoming else e.dst
+                    if other not in nodes:
+                        if len(nodes) >= limit:
+                            truncated = True
+                            continue
+                        n = store.node(other)
+                        if n is None:
+                            continue
+                        nodes[other] = n
+                        nxt.append(other)
+                    edges[(e.src, e.dst, e.kind.name)] = {
+                        "source": e.src, "target": e.dst, "kind": e.kind.name.lower(),
+                        "resolution": e.resolution, "confidence": e.confidence,
+                        "line": e.line}
+        frontier = nxt
+    return {"center": [n.id for n in start], "nodes": [node_item(n) for n in nodes.values()],
+            "edges": list(edges.values()), "truncated": truncated}
+
+
 def find_file(store: Store, file: str, repo: str | None = None) -> tuple[str, str]:
-    """(repo, repo-relative path) of a file given as written on the command line."""
+    """(repo, repo-relative path) of a file given by its path in its repository, or by an
+    absolute path inside an indexed repository (the CLI makes its arguments absolute)."""
     repos = store.repos()
-    absolute = os.path.realpath(file)
+    absolute = os.path.realpath(file) if os.path.isabs(file) else None
     for name, info in repos.items():
         root = info.get("root", "")
-        if repo and name != repo:
+        if (repo and name != repo) or absolute is None:
             continue
         if root and absolute.startswith(root.rstrip("/") + "/"):
             rel = absolute[len(root.rstrip("/")) + 1:]

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 import shutil
 import threading
 from dataclasses import dataclass
@@ -123,8 +122,9 @@ class ModelFiles:
 
 
 def resolve_model_files(model_dir: str | Path | None = None) -> ModelFiles:
-    """The verified model files: ``model_dir`` > ``$EMBEDDING_MODEL_PATH`` > the packages."""
-    raw = model_dir if model_dir is not None else os.environ.get(ENV_MODEL_PATH)
+    """The verified model files: those in ``model_dir`` (``$EMBEDDING_MODEL_PATH``), else
+    the packaged model's."""
+    raw = model_dir
     if not raw:
         return ModelFiles(MODEL_ID, DIMENSION, _installed_file(ONNX_FILE),
                           _installed_file(TOKENIZER_FILE))

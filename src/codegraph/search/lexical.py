@@ -26,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple
 
-from codegraph.errors import CodeGraphError, DiskFull, is_disk_full
+from codegraph.errors import DiskFull, Unavailable, is_disk_full
 from codegraph.graph.model import short_name
 from codegraph.search.chunks import Chunk
 from codegraph.search.tokens import query_terms, token_text
@@ -56,7 +56,7 @@ _SCHEMA = (
 )
 
 
-class LexicalIndexError(CodeGraphError):
+class LexicalIndexError(Unavailable):
     """A lexical index problem with a message fit for a user."""
 
 
@@ -124,11 +124,11 @@ def _quoted(terms: list[str]) -> list[str]:
 
 
 def _filters(repo: str | None, language: str | None, kind: str | None,
-             path_glob: str | None) -> tuple[str, dict[str, object]]:
+             path: str | None) -> tuple[str, dict[str, object]]:
     """`` AND d.repo = :repo ...`` (docs as ``d``) and its parameters."""
     where, params = "", dict[str, object]()
     for column, value in (("repo", repo), ("language", language), ("kind", kind),
-                          ("path", path_glob)):
+                          ("path", path)):
         if value is not None:
             where += f" AND d.{column} {'GLOB' if column == 'path' else '='} :{column}"
             params[column] = value
@@ -443,9 +443,9 @@ class LexicalIndex:
             return dict(self.db.execute("SELECT chunk_id, hash FROM docs"))
 
     def filter_ids(self, *, repo: str | None = None, language: str | None = None,
-                   kind: str | None = None, path_glob: str | None = None) -> set[str]:
+                   kind: str | None = None, path: str | None = None) -> set[str]:
         """The ids of the chunks that pass these filters (as in ``search``)."""
-        where, params = _filters(repo, language, kind, path_glob)
+        where, params = _filters(repo, language, kind, path)
         with self._guard():
             return {r[0] for r in self.db.execute(
                 f"SELECT chunk_id FROM docs AS d WHERE 1{where}", params)}
@@ -463,10 +463,10 @@ class LexicalIndex:
         return {cid: found[cid] for cid in ids if cid in found}
 
     def search(self, query: str, *, repo: str | None = None, language: str | None = None,
-               kind: str | None = None, path_glob: str | None = None, limit: int = 10,
+               kind: str | None = None, path: str | None = None, limit: int = 10,
                offset: int = 0) -> list[LexicalHit]:
         """Chunks by BM25 relevance: those with every query term first, then the others
-        with any term. Filters are exact (``path_glob`` is SQLite GLOB: case-sensitive,
+        with any term. Filters are exact (``path`` is SQLite GLOB: case-sensitive,
         ``*`` also matches ``/``). A query without terms (empty, only punctuation or stop
         words) finds nothing.
 
@@ -479,7 +479,7 @@ class LexicalIndex:
             return []
         offset = max(offset, 0)
         quoted = _quoted(terms)
-        where, params = _filters(repo, language, kind, path_glob)
+        where, params = _filters(repo, language, kind, path)
         params.update({"all": " AND ".join(quoted), "any": " OR ".join(quoted),
                        "w0": WEIGHTS[0], "w1": WEIGHTS[1], "w2": WEIGHTS[2]})
         base = f"FROM fts JOIN docs AS d ON d.rowid = fts.rowid WHERE fts MATCH :m{where}"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import email.utils
 import math
-import os
 import random
 import time
 from typing import Any
@@ -57,16 +56,16 @@ class OpenAIEmbedder:
         max_retry_after: float = 120.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get(ENV_API_KEY, "")
+        key = api_key or ""
         if not key.strip():
             raise EmbeddingError(
                 f"the openai embedding provider needs an API key: set ${ENV_API_KEY} (any "
                 "non-empty value for a local server that does not check it)"
             )
-        self.base_url = (base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         if not self.base_url.startswith(("http://", "https://")):
             raise EmbeddingError(f"${ENV_BASE_URL} must be an http(s) URL, got {self.base_url!r}")
-        self.model: str = model or os.environ.get(ENV_MODEL) or DEFAULT_MODEL
+        self.model: str = model or DEFAULT_MODEL
         if dimension is not None and dimension < 1:
             raise EmbeddingError(f"embedding dimension must be positive, got {dimension}")
         self._dimension = dimension

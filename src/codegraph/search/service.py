@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from codegraph.errors import EmbeddingError
+from codegraph.config import Config
+from codegraph.errors import BadRequest, EmbeddingError, Unavailable
 from codegraph.graph.model import EdgeKind
 from codegraph.search.chunks import Chunk
 from codegraph.search.fusion import reciprocal_rank_fusion
@@ -40,7 +41,7 @@ _IDMAP = b"\0idmap\0"  # embeddings CF: model \0 chunk id -> hash of the embedde
 _FAILURES = b"embed_failures"
 
 
-class SearchError(ValueError):
+class SearchError(BadRequest):
     """A search that cannot be answered as asked."""
 
 
@@ -48,7 +49,7 @@ class _ProviderFailed(Exception):
     """The embedding provider failed (or answered nonsense): the run stops, reports it."""
 
 
-class SemanticUnavailable(SearchError):
+class SemanticUnavailable(SearchError, Unavailable):
     """Semantic search was asked for and cannot run here (not installed, no model)."""
 
 
@@ -68,19 +69,17 @@ class EmbedReport:
         return {k: getattr(self, k) for k in self.__slots__}
 
 
-def embedder_from_env(provider: str | None = None) -> Embedder:
-    """The configured embedding provider: ``EMBEDDING_PROVIDER`` is ``local`` (default)
-    or ``openai``."""
-    name = (provider or os.environ.get("EMBEDDING_PROVIDER") or "local").lower()
-    if name == "local":
-        from codegraph.search.embeddings import LocalEmbedder
-
-        return LocalEmbedder(os.environ.get("EMBEDDING_MODEL_PATH") or None)
-    if name == "openai":
+def make_embedder(config: Config) -> Embedder:
+    """The configured embedding provider (``EMBEDDING_PROVIDER``): the local model, run on
+    ``CODEGRAPH_WORKERS`` threads, or an OpenAI-compatible server."""
+    if config.embedding_provider == "openai":
         from codegraph.search.openai_embed import OpenAIEmbedder
 
-        return OpenAIEmbedder()
-    raise SearchError(f"EMBEDDING_PROVIDER must be local or openai, got {name!r}")
+        return OpenAIEmbedder(api_key=config.openai_api_key, base_url=config.openai_base_url,
+                              model=config.openai_embedding_model)
+    from codegraph.search.embeddings import LocalEmbedder
+
+    return LocalEmbedder(config.embedding_model_path, threads=config.workers)
 
 
 @dataclass
@@ -88,7 +87,7 @@ class SearchService:
     store: Store
     data_dir: str
     faiss_dir: str = ""  # the vector index's directory (default: <data_dir>/faiss)
-    provider: str | None = None
+    config: Config = field(default_factory=Config)
     _embedder: Any = field(default=None, repr=False)
     _lexical: LexicalIndex | None = field(default=None, repr=False)
     _vectors: Any = field(default=None, repr=False)
@@ -109,7 +108,7 @@ class SearchService:
 
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = embedder_from_env(self.provider)
+            self._embedder = make_embedder(self.config)
         return self._embedder  # type: ignore[no-any-return]
 
     def vectors(self, *, for_writing: bool = False) -> VectorIndex:
@@ -124,14 +123,16 @@ class SearchService:
             e = self.embedder()
             try:
                 self._vectors = VectorIndex.open(self.vector_dir, provider=e.provider,
-                                                 model=e.model, dimension=e.dimension)
+                                                 model=e.model, dimension=e.dimension,
+                                                 threads=self.config.workers)
             except VectorIndexMismatch as exc:
                 if not for_writing:
                     raise SearchError(f"{exc}; run `codegraph index` to re-embed with "
                                       f"{e.provider}/{e.model}") from None
                 self._vectors = VectorIndex.open(self.vector_dir,
                                                  provider=e.provider, model=e.model,
-                                                 dimension=e.dimension, reset=True)
+                                                 dimension=e.dimension, reset=True,
+                                                 threads=self.config.workers)
         return self._vectors  # type: ignore[no-any-return]
 
     def close(self) -> None:
@@ -369,7 +370,7 @@ class SearchService:
         wanted = offset + limit
         depth = max(CANDIDATES, wanted * 3)
         filters: dict[str, Any] = {"repo": repo, "language": language, "kind": kind,
-                                   "path_glob": path}
+                                   "path": path}
         rankings: dict[str, list[tuple[str, float]]] = {}
         info: dict[str, Any] = {"mode": mode}
         if mode in ("lexical", "hybrid"):

@@ -59,9 +59,10 @@ class VectorIndexFull(VectorIndexError, DiskFull):
     """No space left to save the vector index."""
 
 
-def configure_threads() -> int:
-    """Set FAISS's OpenMP threads: ``$CODEGRAPH_WORKERS``, else the usable cores."""
-    threads = config.workers()
+def configure_threads(threads: int | None = None) -> int:
+    """Set FAISS's OpenMP threads: ``threads`` (``CODEGRAPH_WORKERS``), else the usable
+    cores."""
+    threads = threads or config.usable_cores()
     faiss.omp_set_num_threads(threads)
     return threads
 
@@ -92,7 +93,7 @@ class VectorIndex:
     serialised by a lock, so one instance can serve several threads."""
 
     def __init__(self, path: Path, manifest: dict[str, Any], index: Any, kind: str,
-                 threshold: int) -> None:
+                 threshold: int, threads: int | None = None) -> None:
         self.path, self.requested_kind, self.threshold = path, kind, threshold
         self.provider: str = manifest["provider"]
         self.model: str = manifest["model"]
@@ -104,7 +105,7 @@ class VectorIndex:
         # Bulk work (training, adds, conversions) uses the workers; a single query is one
         # thread: it takes a few ms, and OpenMP threads that share cores with other work
         # made it 3-30x slower (flat 100k x 384 at load 6: 9.8 ms p50 on 1 thread, 32 on 2).
-        self.threads, self.search_threads = configure_threads(), 1
+        self.threads, self.search_threads = configure_threads(threads), 1
         self._labels: set[int] = set(_labels_of(index).tolist())
         self.nprobe = nprobe_for(index.nlist) if self.kind == "ivf" else 0
         self._convert_if_needed()
@@ -112,7 +113,7 @@ class VectorIndex:
     @classmethod
     def open(cls, path: str | Path, *, provider: str, model: str, dimension: int,
              kind: str = "auto", threshold: int = APPROX_THRESHOLD,
-             reset: bool = False) -> VectorIndex:
+             reset: bool = False, threads: int | None = None) -> VectorIndex:
         """Load the index stored in ``path``, or create an empty one there. A stored index
         of another provider, model, dimension or format raises :class:`VectorIndexMismatch`.
         ``reset=True`` ignores whatever is stored (mismatched, corrupt or not) and starts
@@ -127,7 +128,7 @@ class VectorIndex:
                   "version": FORMAT_VERSION}
         if reset or not ((base / MANIFEST_FILE).exists() or (base / INDEX_FILE).exists()):
             empty = cls(base, {**wanted, "kind": "flat", "count": 0, "revision": 0},
-                        _flat(dimension), kind, threshold)
+                        _flat(dimension), kind, threshold, threads)
             if not reset:
                 with contextlib.suppress(VectorIndexError):  # read-only: not persisted
                     empty.save(0)
@@ -143,7 +144,7 @@ class VectorIndex:
         if index.d != dimension or index.ntotal != manifest.get("count"):
             raise VectorIndexError(f"{base / INDEX_FILE} does not match {MANIFEST_FILE} "
                                    f"(dimension {index.d}, {index.ntotal} vectors)")
-        return cls(base, manifest, index, kind, threshold)
+        return cls(base, manifest, index, kind, threshold, threads)
 
     @property
     def kind(self) -> str:

@@ -23,30 +23,30 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from codegraph.api import CodeGraph
+from codegraph.config import Config
 from codegraph.server import bodies, logs, metrics, openapi, ops
 from codegraph.server.auth import Guarded
 from codegraph.server.cache import QueryCache
 from codegraph.server.endpoints import make_route
 from codegraph.server.engine import Engine
 from codegraph.server.errors import ApiError, error_response
-from codegraph.server.intel import Intel
 from codegraph.server.routes import endpoints
-from codegraph.server.settings import Settings
 
 log = structlog.get_logger("codegraph.http")
 T = TypeVar("T")
 
 
 class Context:
-    """What every handler needs: settings, engine, the intel queries, the cache, and the
+    """What every handler needs: config, engine (and its library), the cache, and the
     bounded pool of ``CODEGRAPH_WORKERS`` threads that every read of the store runs in."""
 
-    def __init__(self, settings: Settings, engine: Engine, cache: QueryCache) -> None:
-        self.settings = settings
+    def __init__(self, config: Config, engine: Engine, cache: QueryCache) -> None:
+        self.config = config
         self.engine = engine
         self.cache = cache
         self.draining = False
-        self.pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="codegraph-query")
+        self.pool = ThreadPoolExecutor(config.workers, thread_name_prefix="codegraph-query")
         self._slots: asyncio.Semaphore | None = None
 
     async def in_pool(self, fn: Callable[..., T], *args: Any) -> T:
@@ -56,16 +56,16 @@ class Context:
         held the GIL so much that /health waited (p99 53-72 ms under 100 connections of
         lookups, against 5 ms). A plain executor hands over in a quarter of anyio's time."""
         if self._slots is None:
-            self._slots = asyncio.Semaphore(self.settings.workers)
+            self._slots = asyncio.Semaphore(self.config.workers)
         context = contextvars.copy_context()
         async with self._slots:
             return await asyncio.get_running_loop().run_in_executor(self.pool, context.run,
                                                                     fn, *args)
 
     @property
-    def intel(self) -> Intel:
-        """The questions; ask them inside ``engine.reading()`` (the endpoints do)."""
-        return self.engine.intel
+    def cg(self) -> CodeGraph:
+        """The library; ask it inside ``engine.reading()`` (the endpoints do)."""
+        return self.engine.cg
 
     def cache_epoch(self, revision: int) -> str:
         """What a cached answer depends on: the store revision and the embeddings."""
@@ -76,7 +76,7 @@ class Context:
         revision = self.engine.revision
         if wanted is None or revision >= wanted:
             return revision
-        deadline = time.monotonic() + self.settings.min_revision_wait
+        deadline = time.monotonic() + self.config.min_revision_wait
         while time.monotonic() < deadline:
             await asyncio.sleep(0.02)
             revision = self.engine.revision
@@ -138,8 +138,8 @@ class RequestMiddleware:
     async def _checked_body(self, scope: Scope, receive: Receive) -> Receive:
         """Read the whole body (at most ``CODEGRAPH_MAX_BODY``), refuse one that no handler
         should parse (``bodies.check``), and give the app a ``receive`` that replays it."""
-        settings = self.ctx.settings
-        limit = settings.max_body_bytes
+        config = self.ctx.config
+        limit = config.max_body_bytes
         too_large = ApiError(413, "too_large", f"the request body is over {limit} bytes")
         if _declared_length(scope) > limit:
             raise too_large
@@ -159,9 +159,9 @@ class RequestMiddleware:
         body = b"".join(parts)
         try:
             if len(body) > BODY_CHECKED_INLINE:  # up to 65 ms for 1 MB: not on the loop
-                await self.ctx.in_pool(bodies.check, body, settings.max_body_depth)
+                await self.ctx.in_pool(bodies.check, body, config.max_body_depth)
             else:
-                bodies.check(body, settings.max_body_depth)
+                bodies.check(body, config.max_body_depth)
         except bodies.BodyRejected as exc:
             raise ApiError(400, "bad_request", str(exc)) from None
         replayed = False
@@ -207,12 +207,12 @@ def _request_id(scope: Scope) -> str:
     return f"{_ID_PREFIX}{next(_ids):08x}"
 
 
-def create_app(settings: Settings, engine: Engine, cache: QueryCache,
+def create_app(config: Config, engine: Engine, cache: QueryCache,
                mcp_app: ASGIApp | None = None, mcp_lifespan: Any = None) -> Starlette:
     """``mcp_app`` serves MCP at ``/mcp``, behind the same authentication as the API;
     ``mcp_lifespan`` (an async context manager, the MCP session manager's run) spans the
     app's lifetime."""
-    ctx = Context(settings, engine, cache)
+    ctx = Context(config, engine, cache)
     table = endpoints()
     spec = openapi.document(table)
 
@@ -254,7 +254,7 @@ def create_app(settings: Settings, engine: Engine, cache: QueryCache,
         routes.append(Mount("/docs/static",
                             StaticFiles(directory=swagger_ui_bundle.swagger_ui_path)))
     if mcp_app is not None:
-        routes.append(Route("/mcp", endpoint=Guarded(mcp_app, settings)))
+        routes.append(Route("/mcp", endpoint=Guarded(mcp_app, config)))
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
@@ -267,9 +267,9 @@ def create_app(settings: Settings, engine: Engine, cache: QueryCache,
         return error_response(ApiError(500, "internal", "internal error"), request)
 
     middleware = [Middleware(RequestMiddleware, ctx=ctx)]
-    if settings.cors_origins:
+    if config.cors_origins:
         middleware.append(Middleware(
-            CORSMiddleware, allow_origins=list(settings.cors_origins),
+            CORSMiddleware, allow_origins=list(config.cors_origins),
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-Id"],
             expose_headers=["X-CodeGraph-Revision", "X-Request-Id"]))

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from codegraph.server.errors import ApiError
-from codegraph.server.intel import clamp
 
 if TYPE_CHECKING:
     from codegraph.server.app import Context
@@ -29,12 +28,12 @@ def _retrieve(ctx: Context, question: str, repo: str | None, count: int,
               ) -> list[dict[str, Any]]:
     mode = "hybrid" if ctx.engine.snapshot.embedded else "lexical"
     try:
-        hits = ctx.intel.search(question, mode=mode, limit=count, repo=repo)["results"]
+        hits = ctx.cg.search(question, mode=mode, limit=count, repo=repo)["results"]
     except Exception:  # semantic side unavailable: fall back to words alone
-        hits = ctx.intel.search(question, mode="lexical", limit=count, repo=repo)["results"]
+        hits = ctx.cg.search(question, mode="lexical", limit=count, repo=repo)["results"]
     sources = []
     for hit in hits:
-        source = ctx.intel.snippet(hit["repo"], hit["path"], hit["line"], hit["end_line"])
+        source = ctx.cg.snippet(hit["repo"], hit["path"], hit["line"], hit["end_line"])
         sources.append({"id": hit["id"], "qualified_name": hit["qualified_name"],
                         "repo": hit["repo"], "path": hit["path"], "line": hit["line"],
                         "end_line": hit["end_line"],
@@ -44,11 +43,11 @@ def _retrieve(ctx: Context, question: str, repo: str | None, count: int,
 
 async def answer(ctx: Context, question: str, *, repo: str | None = None,
                  max_context: int | None = None) -> dict[str, Any]:
-    settings = ctx.settings
-    if not settings.openai_api_key:
+    config = ctx.config
+    if not config.openai_api_key:
         raise ApiError(503, "no_model", "/ask needs a chat model: set OPENAI_API_KEY (and "
                        "OPENAI_MODEL, OPENAI_BASE_URL for another compatible server)")
-    sources = await ctx.in_pool(_context, ctx, question, repo, clamp(max_context, 8, 1, 20))
+    sources = await ctx.in_pool(_context, ctx, question, repo, max_context or 8)
     excerpts = "\n\n".join(f"[{i}] {s['path']}:{s['line']} {s['qualified_name']}\n{s['text']}"
                            for i, s in enumerate(sources, 1))
     messages = [{"role": "system", "content": SYSTEM},
@@ -57,9 +56,9 @@ async def answer(ctx: Context, question: str, *, repo: str | None = None,
     try:
         async with httpx.AsyncClient(timeout=TIMEOUT) as client:
             response = await client.post(
-                f"{settings.openai_base_url}/chat/completions",
-                headers={"Authorization": f"Bearer {settings.openai_api_key}"},
-                json={"model": settings.openai_model, "messages": messages,
+                f"{config.openai_base_url}/chat/completions",
+                headers={"Authorization": f"Bearer {config.openai_api_key}"},
+                json={"model": config.openai_model, "messages": messages,
                       "temperature": 0})
     except httpx.HTTPError as exc:
         raise ApiError(502, "model_unreachable", f"the chat model did not answer: "
@@ -74,5 +73,5 @@ async def answer(ctx: Context, question: str, *, repo: str | None = None,
         raise ApiError(502, "model_error", "the chat model's answer is malformed") from None
     if not isinstance(text, str):
         raise ApiError(502, "model_error", "the chat model's answer is malformed")
-    return {"answer": text, "model": data.get("model", settings.openai_model),
+    return {"answer": text, "model": data.get("model", config.openai_model),
             "sources": [{k: v for k, v in s.items() if k != "text"} for s in sources]}

@@ -17,8 +17,8 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from codegraph.config import Config
 from codegraph.server.errors import ApiError, error_response
-from codegraph.server.settings import Settings
 
 
 def presents(headers: Headers, secret: str, header: str = "x-api-key") -> bool:
@@ -32,20 +32,20 @@ def presents(headers: Headers, secret: str, header: str = "x-api-key") -> bool:
     return hmac.compare_digest(given.encode(), secret.encode())
 
 
-def authorize(settings: Settings, headers: Headers, *, mutates: bool) -> None:
+def authorize(config: Config, headers: Headers, *, mutates: bool) -> None:
     """Raise the 401 or 403 :class:`ApiError` that a request without the right to this
     read (or change) gets; return when it has it."""
     if mutates:
-        if settings.api_key is not None:
-            if not presents(headers, settings.api_key):
+        if config.api_key is not None:
+            if not presents(headers, config.api_key):
                 raise ApiError(401, "unauthorized",
                                "this endpoint needs the API key (X-API-Key or Bearer token)",
                                headers={"WWW-Authenticate": "Bearer"})
-        elif not settings.writes_open:
+        elif not config.writes_open:
             raise ApiError(403, "writes_disabled",
                            "changes are disabled: set CODEGRAPH_API_KEY to enable them")
-    elif settings.auth_reads and settings.api_key is not None \
-            and not presents(headers, settings.api_key):
+    elif config.auth_reads and config.api_key is not None \
+            and not presents(headers, config.api_key):
         raise ApiError(401, "unauthorized", "this server needs the API key for reads too",
                        headers={"WWW-Authenticate": "Bearer"})
 
@@ -54,13 +54,13 @@ class Guarded:
     """An ASGI app that answers only requests allowed to read (MCP's tools only read);
     others get the API's JSON error, as a declared endpoint would."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, config: Config) -> None:
         self.app = app
-        self.settings = settings
+        self.config = config
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            authorize(self.settings, Headers(scope=scope), mutates=False)
+            authorize(self.config, Headers(scope=scope), mutates=False)
         except ApiError as err:
             await error_response(err, Request(scope))(scope, receive, send)
             return

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from codegraph.query.catalog import Param
 from codegraph.server.auth import authorize
 from codegraph.server.cache import cache_key
 from codegraph.server.errors import ApiError, error_response, translate
@@ -28,77 +29,6 @@ if TYPE_CHECKING:
 
 JSON = "application/json"
 MIN_REVISION = "min_revision"
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    kind: type = str  # str, int or bool
-    required: bool = False
-    help: str = ""
-    where: str = "query"  # query, path or body
-    choices: tuple[str, ...] = ()
-    minimum: int | None = None
-    maximum: int | None = None
-    max_length: int = 1000
-
-    def schema(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": {str: "string", int: "integer", bool: "boolean"}[self.kind]}
-        if self.choices:
-            out["enum"] = list(self.choices)
-        if self.kind is int:
-            if self.minimum is not None:
-                out["minimum"] = self.minimum
-            if self.maximum is not None:
-                out["maximum"] = self.maximum
-        if self.kind is str:
-            out["maxLength"] = self.max_length
-            if self.required:
-                out["minLength"] = 1
-        return out
-
-    def parse(self, raw: Any) -> Any:
-        if self.kind is bool:
-            if isinstance(raw, bool):
-                return raw
-            text = str(raw).strip().lower()
-            if text in ("1", "true", "yes", "on"):
-                return True
-            if text in ("0", "false", "no", "off"):
-                return False
-            raise ApiError(400, "bad_request", f"{self.name} must be true or false")
-        if self.kind is int:
-            if isinstance(raw, bool):
-                raise ApiError(400, "bad_request", f"{self.name} must be a whole number")
-            try:
-                value = int(raw)
-            except (TypeError, ValueError):
-                raise ApiError(400, "bad_request",
-                               f"{self.name} must be a whole number") from None
-            if self.minimum is not None and value < self.minimum:
-                raise ApiError(400, "bad_request", f"{self.name} must be >= {self.minimum}")
-            if self.maximum is not None and value > self.maximum:
-                raise ApiError(400, "bad_request", f"{self.name} must be <= {self.maximum}")
-            return value
-        if not isinstance(raw, str):
-            raise ApiError(400, "bad_request", f"{self.name} must be a string")
-        if len(raw) > self.max_length:
-            raise ApiError(400, "bad_request",
-                           f"{self.name} is longer than {self.max_length} characters")
-        if "\x00" in raw:
-            raise ApiError(400, "bad_request", f"{self.name} may not contain NUL characters")
-        if not raw.isascii():
-            try:
-                raw.encode()
-            except UnicodeEncodeError:
-                raise ApiError(400, "bad_request",
-                               f"{self.name} must be valid Unicode text") from None
-        if self.choices and raw not in self.choices:
-            raise ApiError(400, "bad_request",
-                           f"{self.name} must be one of {', '.join(self.choices)}")
-        if self.required and not raw.strip():
-            raise ApiError(400, "bad_request", f"{self.name} must not be empty")
-        return raw
 
 
 Operation = Callable[["Context", dict[str, Any]], Any]
@@ -127,6 +57,10 @@ class Endpoint:
 
 async def _arguments(endpoint: Endpoint, request: Request) -> dict[str, Any]:
     args: dict[str, Any] = {}
+    known = {p.name for p in endpoint.route_params if p.where == "query"}
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise ApiError(400, "bad_request", f"unknown parameter(s): {', '.join(unknown)[:200]}")
     for p in endpoint.route_params:
         raw = (request.path_params.get(p.name) if p.where == "path"
                else request.query_params.get(p.name))
@@ -172,7 +106,7 @@ def make_route(endpoint: Endpoint, ctx: Context) -> Route:
     async def handle(request: Request) -> Response:
         request.scope["codegraph.route"] = endpoint.path
         try:
-            authorize(ctx.settings, request.headers, mutates=endpoint.mutates)
+            authorize(ctx.config, request.headers, mutates=endpoint.mutates)
             args = await _arguments(endpoint, request)
             revision = await ctx.wait_for_revision(args.pop(MIN_REVISION, None))
             key = (cache_key(ctx.cache_epoch(revision), endpoint.path, args)

@@ -5,7 +5,6 @@ metrics and readiness."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import threading
 import time
@@ -16,25 +15,20 @@ from typing import Any
 import structlog
 
 from codegraph.api import CodeGraph
-from codegraph.config import LEXICAL_STAGE, max_file_size
-from codegraph.errors import CodeGraphError
-from codegraph.index.indexer import Indexer, IndexReport
+from codegraph.config import Config
+from codegraph.errors import BadRequest, NotFound
 from codegraph.index.repos import repo_name_for
-from codegraph.query import queries
-from codegraph.search.service import SearchService
-from codegraph.server.intel import Intel, resolve_inside
+from codegraph.query.source import resolve_inside
 from codegraph.server.jobs import Job, JobQueue
 from codegraph.server.rwlock import ReadWriteLock
-from codegraph.server.settings import Settings
 from codegraph.store.rocks import Store
 
 log = structlog.get_logger("codegraph.engine")
 
-TICK = {"event": "tick"}  # a progress event that only lets a cancel stop the job there
 STATS_EVERY = 30.0  # seconds between index-figure refreshes after small updates
 
 
-class RepoPathError(CodeGraphError):
+class RepoPathError(BadRequest):
     """A repository path outside ``CODEGRAPH_REPOS_ROOT``, or not a directory."""
 
 
@@ -57,21 +51,17 @@ class Snapshot:
 
 
 class Engine:
-    def __init__(self, settings: Settings, *, on_job_done: Callable[[Job], None] | None = None,
+    def __init__(self, config: Config, *, on_job_done: Callable[[Job], None] | None = None,
                  ) -> None:
-        self.settings = settings
+        self.config = config
         self.started = time.time()
-        # (on a full disk, what a killed run staged for the lexical index goes too)
-        store = Store.open(settings.rocksdb_path, block_cache=settings.block_cache,
-                           staging=(os.path.join(settings.data_dir, LEXICAL_STAGE),))
-        self.cg = CodeGraph(store, settings.data_dir, settings.faiss_path)
-        # The questions, shared by HTTP and MCP: asked inside ``reading()``, since a full
-        # re-index swaps the store under them (``_exclusive``).
-        self.intel = Intel(store, self.cg.search_service())
+        # The one library object: the jobs write through it, HTTP and MCP ask it inside
+        # ``reading()``, since a full re-index swaps its store under them (``_exclusive``).
+        self.cg = CodeGraph.open(config, threaded=True)
         self._switching = ReadWriteLock()
-        self.snapshot = Snapshot(repositories=len(store.repos()))  # the rest after a job
+        self.snapshot = Snapshot(repositories=len(self.store.repos()))  # the rest after a job
         self.revision_changed = time.time()  # set by the writer, the only one changing it
-        self._last_revision = store.revision
+        self._last_revision = self.store.revision
         self.pending_since: dict[str, float] = {}  # repo -> first unapplied save
         self.awaiting_roots: set[str] = set()  # roots to serve, not indexed yet this run
         self._watchers: dict[str, tuple[threading.Thread, threading.Event]] = {}
@@ -87,24 +77,22 @@ class Engine:
     def store(self) -> Store:
         return self.cg.store
 
-    @property
-    def search(self) -> SearchService:
-        return self.cg.search_service()
-
     @contextlib.contextmanager
-    def reading(self) -> Iterator[Intel]:
-        """The questions, with the store they read kept open until the block ends."""
+    def reading(self) -> Iterator[CodeGraph]:
+        """The library, with the store it reads kept open until the block ends."""
         with self._switching.reading():
-            yield self.intel
+            yield self.cg
+
+    def answer(self, name: str, args: dict[str, Any]) -> Any:
+        """A declared query (``query/catalog.py``), answered inside ``reading()``."""
+        with self.reading() as cg:
+            return cg.answer(name, args)
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
         """No reader inside ``reading()`` while a full re-index swaps the store."""
         with self._switching.writing():
-            try:
-                yield
-            finally:  # the new store, or the previous one reopened if the switch failed
-                self.intel = Intel(self.cg.store, self.cg.search_service())
+            yield
 
     @property
     def revision(self) -> int:
@@ -130,7 +118,7 @@ class Engine:
     # -- writing: everything goes through the job queue -------------------------------------
     def check_repo_path(self, path: str) -> str:
         """The real path of ``path`` if it is a directory under the repos root."""
-        root = self.settings.repos_root
+        root = self.config.repos_root
         if any(part == ".." for part in path.replace("\\", "/").split("/")):
             raise RepoPathError("repository paths may not contain '..'")
         full = resolve_inside(root, path)
@@ -151,7 +139,7 @@ class Engine:
         job = self.jobs.submit(Job("index", repo, root))
         if trusted and not self.store.repos().get(repo, {}).get("last_indexed"):
             self.awaiting_roots.add(root)  # never indexed: not ready until it is
-        if watch if watch is not None else self.settings.watch:
+        if watch if watch is not None else self.config.watch:
             self.start_watch(repo, root)
         return job
 
@@ -167,12 +155,8 @@ class Engine:
     def _root_of(self, repo: str) -> str:
         info = self.store.repos().get(repo)
         if info is None:
-            raise queries.NotFoundError(f"no repository named {repo!r}")
+            raise NotFound(f"no repository named {repo!r}")
         return str(info["root"])
-
-    def _indexer(self, progress: Callable[[dict[str, Any]], None]) -> Indexer:
-        return Indexer(self.store, workers=self.settings.workers,
-                       max_file_size=max_file_size(), progress=progress)
 
     def _run_job(self, job: Job, progress: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         if job.kind == "embed":
@@ -182,23 +166,19 @@ class Engine:
                 progress(event)
 
             try:
-                return self.search.embed(embed_progress).to_dict()
+                return self.cg.embed(embed_progress).to_dict()
             finally:
                 self.embed_generation += 1
         if job.kind == "remove":
-            self._indexer(progress).remove_repo(job.repo)
-            progress({"event": "lexical"})
-            self.search.sync_lexical(tick=functools.partial(progress, TICK))
+            self.cg.remove(job.repo, progress=progress)
             self._queue_embed(job.repo)
             return {"removed": job.repo}
         if job.kind == "update":
             self.pending_since.pop(job.repo, None)
-            before = self.store.revision
-            report = self._indexer(progress).update_paths(job.repo, job.root, job.paths)
-            self.search.sync_paths(job.repo, report.changed, since=before,
-                                   tick=functools.partial(progress, TICK))
-        else:
-            report = self._index(job, progress)
+            report = self.cg.update(job.repo, job.root, job.paths, progress=progress)
+        else:  # a full run is built beside the live store and switched in at its end
+            report = self.cg.index(job.root, name=job.repo, full=job.full, progress=progress,
+                                   exclusive=self._exclusive)
         if report.changed or job.kind == "index":
             self._queue_embed(job.repo)
         out = report.to_dict()
@@ -206,27 +186,8 @@ class Engine:
         out["changed"] = report.changed[:1000]
         return out
 
-    def _index(self, job: Job, progress: Callable[[dict[str, Any]], None]) -> IndexReport:
-        """An index run whose parse workers feed the lexical index, written through a
-        connection of the job's own (searches keep theirs; SQLite's WAL keeps them apart).
-        A full run is built beside the live store and switched in at its end."""
-        from codegraph.search.lexical import LexicalIndex, default_path
-        from codegraph.search.lexical_feed import LexicalFeed
-
-        if job.full:
-            return self.cg.rebuild(job.root, name=job.repo, workers=self.settings.workers,
-                                   progress=progress, exclusive=self._exclusive)
-
-        with LexicalIndex.open(default_path(self.settings.data_dir)) as lexical:
-            feed = LexicalFeed(lexical, self.store, full=job.full, background=False)
-            report = self._indexer(progress).index(job.root, name=job.repo, full=job.full,
-                                                   on_chunks=feed)
-            progress({"event": "lexical"})
-            feed.finish(tick=functools.partial(progress, TICK))
-        return report
-
     def _queue_embed(self, repo: str) -> None:
-        if self.settings.embed:
+        if self.config.embed:
             self.jobs.submit(Job("embed", repo))
 
     def _job_finished(self, job: Job) -> None:
@@ -245,7 +206,7 @@ class Engine:
         self._on_job_done(job)
 
     def refresh_snapshot(self) -> None:
-        stats = self.intel.stats()
+        stats = self.cg.stats()
         coverage = stats["search"]
         snap = self.snapshot
         snap.repositories = len(stats["repositories"])

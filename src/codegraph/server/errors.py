@@ -9,16 +9,18 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import Response
 
-from codegraph.errors import (
-    CodeGraphError,
-    EmbeddingError,
-    RepositoryConflict,
-    VectorIndexError,
-)
-from codegraph.query.queries import NotFoundError, QueryError
-from codegraph.store.rocks import StoreError
+from codegraph.errors import BadRequest, CodeGraphError, Conflict, NotFound, Unavailable
 
 log = structlog.get_logger("codegraph.api")
+
+# The one mapping of the error kinds (codegraph/errors.py) to HTTP, most specific first.
+STATUSES: tuple[tuple[type[CodeGraphError], int, str], ...] = (
+    (NotFound, 404, "not_found"),
+    (Conflict, 409, "conflict"),
+    (Unavailable, 503, "unavailable"),
+    (BadRequest, 400, "bad_request"),
+    (CodeGraphError, 400, "bad_request"),
+)
 
 
 class ApiError(Exception):
@@ -33,24 +35,13 @@ class ApiError(Exception):
 
 def translate(exc: Exception) -> ApiError:
     """The API error for any exception an operation may raise."""
-    from codegraph.search.lexical import LexicalIndexError
-    from codegraph.search.service import SearchError, SemanticUnavailable
-
     if isinstance(exc, ApiError):
         return exc
-    if isinstance(exc, SemanticUnavailable):
-        return ApiError(503, "unavailable", str(exc))
-    if isinstance(exc, NotFoundError):
-        return ApiError(404, "not_found", str(exc))
-    if isinstance(exc, RepositoryConflict):
-        return ApiError(409, "conflict", str(exc))
-    if isinstance(exc, QueryError | SearchError):
-        return ApiError(400, "bad_request", str(exc))
-    if isinstance(exc, StoreError | VectorIndexError | LexicalIndexError | EmbeddingError):
-        log.error("storage error", error=str(exc))
-        return ApiError(503, "unavailable", f"the index is unavailable: {exc}")
-    if isinstance(exc, CodeGraphError):
-        return ApiError(400, "bad_request", str(exc))
+    for kind, status, code in STATUSES:
+        if isinstance(exc, kind):
+            if status == 503:
+                log.error("index unavailable", error=str(exc))
+            return ApiError(status, code, str(exc))
     log.exception("unhandled error", exc_info=exc)
     return ApiError(500, "internal", "internal error: see the server log for this request id")
 

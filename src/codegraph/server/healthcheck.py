@@ -7,23 +7,22 @@ starts in a few tens of milliseconds.
 from __future__ import annotations
 
 import http.client
-import os
 import sys
 from urllib.parse import urlsplit
 
 ANY_ADDRESS = {"", "0.0.0.0", "::", "[::]"}
 
 
-def default_url() -> str:
-    host = os.environ.get("SERVER_HOST", "").strip()
+def default_url(host: str, port: int) -> str:
+    """The server's /health on this machine: ``SERVER_HOST`` unless it binds every address."""
     host = "127.0.0.1" if host in ANY_ADDRESS else host
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
-    return f"http://{host}:{os.environ.get('SERVER_PORT', '3000').strip() or '3000'}/health"
+    return f"http://{host}:{port}/health"
 
 
-def check(url: str | None = None, timeout: float = 3.0) -> tuple[bool, str]:
-    parts = urlsplit(url or default_url())
+def check(url: str, timeout: float = 3.0) -> tuple[bool, str]:
+    parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:
         return False, f"not an http:// URL: {url}"
     conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
@@ -38,7 +37,7 @@ def check(url: str | None = None, timeout: float = 3.0) -> tuple[bool, str]:
     return response.status == 200, f"{parts.geturl()}: HTTP {response.status}"
 
 
-def main(url: str | None = None, quiet: bool = False) -> int:
+def main(url: str, quiet: bool = False) -> int:
     ok, detail = check(url)
     if not quiet or not ok:
         print(("healthy: " if ok else "unhealthy: ") + detail, file=sys.stdout if ok

@@ -59,9 +59,9 @@ def _manifest(path: str) -> dict[str, Any]:
 
 
 def _vector_component(ctx: Context) -> dict[str, Any]:
-    if not ctx.settings.embed:
+    if not ctx.config.embed:
         return {"status": "disabled", "detail": "CODEGRAPH_EMBED=0: lexical search only"}
-    manifest = os.path.join(ctx.engine.search.vector_dir, "manifest.json")
+    manifest = os.path.join(ctx.cg.search_service().vector_dir, "manifest.json")
     if not os.path.exists(manifest):
         return {"status": "empty", "detail": "no embeddings yet"}
     try:
@@ -77,13 +77,13 @@ def _vector_component(ctx: Context) -> dict[str, Any]:
 def _provider_component(ctx: Context) -> dict[str, Any]:
     import importlib.util
 
-    provider = os.environ.get("EMBEDDING_PROVIDER", "local") or "local"
-    if not ctx.settings.embed:
+    provider = ctx.config.embedding_provider
+    if not ctx.config.embed:
         return {"status": "disabled", "provider": provider,
                 "detail": "CODEGRAPH_EMBED=0: lexical search only"}
     needs = ["numpy", "faiss"]
     if provider == "openai":
-        if not os.environ.get("OPENAI_API_KEY"):
+        if not ctx.config.openai_api_key:
             return {"status": "error", "provider": provider,
                     "detail": "OPENAI_API_KEY is not set"}
     else:
@@ -102,7 +102,7 @@ async def readiness(ctx: Context) -> dict[str, Any]:
     try:
         revision = engine.revision
         components["store"] = {"status": "ok", "revision": revision,
-                               "path": ctx.settings.rocksdb_path}
+                               "path": ctx.config.rocksdb_path}
     except Exception as exc:  # a closed or broken store
         components["store"] = {"status": "error", "detail": str(exc)}
         ready = False
@@ -113,9 +113,9 @@ async def readiness(ctx: Context) -> dict[str, Any]:
     components["cache"] = await ctx.cache.ping()
     lag = engine.index_lag()
     waiting = engine.not_indexed_yet()
-    stale = lag > ctx.settings.stale_after
+    stale = lag > ctx.config.stale_after
     components["index"] = {"status": "stale" if stale else "ok", "lag_seconds": round(lag, 3),
-                           "stale_after": ctx.settings.stale_after,
+                           "stale_after": ctx.config.stale_after,
                            "repositories": engine.snapshot.repositories,
                            "not_indexed_yet": waiting}
     if stale or waiting:
@@ -127,9 +127,9 @@ async def readiness(ctx: Context) -> dict[str, Any]:
 
 
 def debug_allowed(ctx: Context, request: Request) -> bool:
-    if ctx.settings.debug_mode:
+    if ctx.config.debug_mode:
         return True
-    token = ctx.settings.admin_token
+    token = ctx.config.admin_token
     return token is not None and presents(request.headers, token, "x-admin-token")
 
 
@@ -143,12 +143,12 @@ def _debug_info(ctx: Context) -> dict[str, Any]:
     snap = engine.snapshot
     return {
         "version": __version__,
-        "build": {"revision": os.environ.get("CODEGRAPH_BUILD_REVISION"),
-                  "created": os.environ.get("CODEGRAPH_BUILD_CREATED"),
+        "build": {"revision": ctx.config.build_revision,
+                  "created": ctx.config.build_created,
                   "python": platform.python_version(), "platform": platform.platform()},
         "pid": os.getpid(),
         "uptime_seconds": round(time.time() - engine.started, 3),
-        "config": ctx.settings.redacted(),
+        "config": ctx.config.redacted(),
         "index": {"revision": engine.revision, "files": snap.files, "nodes": snap.nodes,
                   "edges": snap.edges, "chunks": snap.chunks, "embedded": snap.embedded,
                   "lag_seconds": engine.index_lag(),
@@ -195,10 +195,10 @@ def install_signal_handlers(ctx: Context) -> None:
     def on_usr2() -> None:
         async def write() -> None:
             try:
-                path = await asyncio.to_thread(write_heap_profile, ctx.settings.profile_dir)
+                path = await asyncio.to_thread(write_heap_profile, ctx.config.profile_dir)
             except OSError as exc:
                 log.error("heap profile not written", error=str(exc),
-                          directory=ctx.settings.profile_dir)
+                          directory=ctx.config.profile_dir)
             else:
                 log.warning("heap profile written", path=path)
         loop.create_task(write())  # noqa: RUF006 (fire and forget, logged either way)

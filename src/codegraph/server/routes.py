@@ -5,31 +5,21 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from codegraph.graph.model import NODE_KINDS
+from codegraph.query.catalog import QUERIES, Param, Query, paging
+from codegraph.query.paging import page
 from codegraph.server import metrics
-from codegraph.server.endpoints import Endpoint, Operation, Param
+from codegraph.server.endpoints import Endpoint
 from codegraph.server.errors import ApiError
-from codegraph.server.intel import MAX_DEPTH, MAX_LIMIT, page
 
 if TYPE_CHECKING:
     from codegraph.server.app import Context
 
 API = "/api/v1"
-MODES = ("lexical", "semantic", "hybrid")
-KINDS = tuple(sorted(NODE_KINDS))
-
-REPO = Param("repo", help="only this repository")
-LIMIT = Param("limit", int, minimum=1, maximum=MAX_LIMIT, help="results per page")
-CURSOR = Param("cursor", help="the next_cursor of the previous page")
-MAX_TOKENS = Param("max_tokens", int, minimum=1, maximum=1_000_000,
-                   help="cut the page to about this many LLM tokens")
-PAGING = (LIMIT, CURSOR, MAX_TOKENS)
-SYMBOL = Param("symbol", required=True,
-               help="a node id, a qualified name (flask.app.Flask.route) or a plain name")
+PAGING = paging(50)
 
 
 def _paged(items: list[dict[str, Any]], args: dict[str, Any]) -> dict[str, Any]:
-    return page(items, args.get("limit"), args.get("cursor"), args.get("max_tokens"))
+    return page(items, args.get("limit", 50), args.get("cursor"), args.get("max_tokens"))
 
 
 # -- repositories and jobs ---------------------------------------------------------------------
@@ -76,62 +66,20 @@ def cancel_job(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     return job.to_dict()
 
 
-# -- code intelligence -------------------------------------------------------------------------
-def symbols(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    return _paged(ctx.intel.symbols(args["q"], kind=args.get("kind"), lang=args.get("lang"),
-                                    repo=args.get("repo"), path=args.get("path")), args)
+# -- code intelligence: one cached GET per declared query (query/catalog.py) ----------------
+def _declared(query: Query) -> Endpoint:
+    name = query.name
 
+    def op(ctx: Context, args: dict[str, Any]) -> Any:
+        started = time.perf_counter()
+        out = ctx.cg.answer(name, args)  # (inside engine.reading(): see endpoints)
+        if name == "search":
+            metrics.SEARCH_LATENCY.labels(args.get("mode") or "hybrid").observe(
+                time.perf_counter() - started)
+        return out
 
-def symbol(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    return _paged(ctx.intel.symbol(args["symbol"], args.get("repo"), args.get("context", 0)),
-                  args)
-
-
-def definition(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    return _paged(ctx.intel.definition(args["name"], args.get("repo")), args)
-
-
-def _edges(which: str) -> Any:
-    def op(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-        return _paged(ctx.intel.edges(which, args["symbol"], args.get("repo")), args)
-    return op
-
-
-def impact(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    return _paged(ctx.intel.impact(args["symbol"], args.get("depth"), args.get("repo")), args)
-
-
-def outline(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    return _paged(ctx.intel.outline(args["file"], args.get("repo")), args)
-
-
-def dependencies(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    return _paged(ctx.intel.deps(args.get("repo"), bool(args.get("cycles"))), args)
-
-
-def graph(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    return ctx.intel.neighbourhood(args["symbol"], args.get("depth"), args.get("repo"),
-                                   args.get("limit"))
-
-
-def search(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    mode = args.get("mode", "hybrid")
-    started = time.perf_counter()
-    out = ctx.intel.search(args["q"], mode=mode, limit=args.get("limit"),
-                           cursor=args.get("cursor"), repo=args.get("repo"),
-                           lang=args.get("lang"), kind=args.get("kind"),
-                           path=args.get("path"), graph_boost=bool(args.get("graph_boost")),
-                           max_tokens=args.get("max_tokens"))
-    metrics.SEARCH_LATENCY.labels(mode).observe(time.perf_counter() - started)
-    return out
-
-
-def similar(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    return {"results": ctx.intel.similar(args["symbol"], args.get("limit"), args.get("repo"))}
-
-
-def stats(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    return ctx.intel.stats(args.get("repo"))
+    return Endpoint("GET", f"{API}/{name}", op, query.summary, "code intelligence",
+                    params=query.all_params, cached=True)
 
 
 async def ask(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
@@ -141,14 +89,7 @@ async def ask(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
                         max_context=args.get("max_context"))
 
 
-def _get(path: str, op: Operation, summary: str, params: tuple[Param, ...] = ()) -> Endpoint:
-    """A cached code-intelligence read."""
-    return Endpoint("GET", path, op, summary, "code intelligence", params=params, cached=True)
-
-
 def endpoints() -> list[Endpoint]:
-    edge_help = {"refs": "references to a symbol", "callers": "who calls a symbol",
-                 "callees": "what a symbol calls"}
     return [
         Endpoint("GET", f"{API}/repos", list_repos, "List repositories", "repositories"),
         Endpoint("POST", f"{API}/repos", add_repo, "Register and index a repository under "
@@ -176,36 +117,7 @@ def endpoints() -> list[Endpoint]:
         Endpoint("DELETE", f"{API}/jobs/{{job_id}}", cancel_job, "Cancel a job", "jobs",
                  mutates=True, params=(Param("job_id", required=True, where="path"),),
                  errors=(401, 403, 404)),
-        _get(f"{API}/symbols", symbols, "Find symbols by exact, prefix or fuzzy name",
-             (Param("q", required=True, help="a name or part of one"),
-              Param("kind", choices=KINDS), Param("lang"),
-              Param("path", help="glob on the repo-relative path"), REPO, *PAGING)),
-        _get(f"{API}/symbol", symbol, "A symbol with its source",
-             (SYMBOL, REPO, Param("context", int, minimum=0, maximum=50,
-                                  help="lines of context around the definition"), *PAGING)),
-        _get(f"{API}/definition", definition, "Where a name is defined",
-             (Param("name", required=True), REPO, *PAGING)),
-        *[_get(f"{API}/{'references' if w == 'refs' else w}", _edges(w),
-               edge_help[w].capitalize(), (SYMBOL, REPO, *PAGING))
-          for w in ("refs", "callers", "callees")],
-        _get(f"{API}/impact", impact, "What may break if a symbol changes",
-             (SYMBOL, Param("depth", int, minimum=1, maximum=MAX_DEPTH), REPO, *PAGING)),
-        _get(f"{API}/outline", outline, "The definitions of a file",
-             (Param("file", required=True, help="repo-relative path"), REPO, *PAGING)),
-        _get(f"{API}/dependencies", dependencies,
-             "Module dependency graph, or only its import cycles",
-             (REPO, Param("cycles", bool), *PAGING)),
-        _get(f"{API}/graph", graph, "The graph around a symbol (nodes and edges)",
-             (SYMBOL, Param("depth", int, minimum=1, maximum=3), REPO,
-              Param("limit", int, minimum=1, maximum=300, help="at most this many nodes"))),
-        _get(f"{API}/search", search,
-             "Search code by words or meaning, with each hit's component scores",
-             (Param("q", required=True), Param("mode", choices=MODES), REPO, Param("lang"),
-              Param("kind", choices=KINDS), Param("path"), Param("graph_boost", bool),
-              Param("limit", int, minimum=1, maximum=100), CURSOR, MAX_TOKENS)),
-        _get(f"{API}/similar", similar, "Definitions similar to a symbol",
-             (SYMBOL, REPO, Param("limit", int, minimum=1, maximum=100))),
-        _get(f"{API}/stats", stats, "What the index holds", (REPO,)),
+        *[_declared(query) for query in QUERIES],
         Endpoint("POST", f"{API}/ask", ask, "Answer a question about the code "
                  "(retrieval plus an OpenAI-compatible chat model)", "code intelligence",
                  is_async=True, body=(Param("question", required=True, where="body",

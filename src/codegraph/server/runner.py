@@ -24,29 +24,28 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
+from codegraph.config import Config, export, load
 from codegraph.server import logs, metrics, ops
 from codegraph.server.app import create_app
 from codegraph.server.cache import QueryCache
 from codegraph.server.engine import Engine
 from codegraph.server.jobs import Job
 from codegraph.server.mcp_deferred import DeferredMCP
-from codegraph.server.settings import Settings, load
 
 log = structlog.get_logger("codegraph.server")
-REPOS_ENV = "CODEGRAPH_REPOS"
 
 
 def _count_job(job: Job) -> None:
     metrics.JOBS.labels(job.kind, job.state).inc()
 
 
-def build(settings: Settings, paths: Sequence[str] = ()) -> Starlette:
+def build(config: Config, paths: Sequence[str] = ()) -> Starlette:
     """The application with its engine; the engine starts work in the app's lifespan."""
-    engine = Engine(settings, on_job_done=_count_job)
-    cache = QueryCache(settings.redis_url, settings.cache_ttl, settings.cache_local_entries,
-                       settings.cache_local_bytes, settings.cache_max_entry)
-    mcp_app, mcp_lifespan = _mcp(engine, settings)
-    app = create_app(settings, engine, cache, mcp_app=mcp_app, mcp_lifespan=mcp_lifespan)
+    engine = Engine(config, on_job_done=_count_job)
+    cache = QueryCache(config.redis_url, config.cache_ttl, config.cache_local_entries,
+                       config.cache_local_bytes, config.cache_max_entry)
+    mcp_app, mcp_lifespan = _mcp(engine, config)
+    app = create_app(config, engine, cache, mcp_app=mcp_app, mcp_lifespan=mcp_lifespan)
     ctx = app.state.ctx
     inner = app.router.lifespan_context
 
@@ -54,21 +53,21 @@ def build(settings: Settings, paths: Sequence[str] = ()) -> Starlette:
     async def lifespan(a: Starlette) -> AsyncIterator[None]:
         import anyio.to_thread
 
-        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.workers
+        anyio.to_thread.current_default_thread_limiter().total_tokens = config.workers
         ops.install_signal_handlers(ctx)
         metrics.install(engine, cache)
-        if settings.prometheus_enabled:
+        if config.prometheus_enabled:
             try:
-                metrics.serve_metrics(settings.host, settings.metrics_port)
+                metrics.serve_metrics(config.host, config.metrics_port)
             except OSError as exc:
-                log.error("metrics listener failed", port=settings.metrics_port,
+                log.error("metrics listener failed", port=config.metrics_port,
                           error=str(exc))
                 raise
-        for path in [*paths, *settings.repos]:
+        for path in [*paths, *config.repos]:
             job = engine.add_repo(path, trusted=True)
             log.info("indexing", repo=job.repo, root=job.root, job=job.id)
-        log.info("serving", host=settings.host, port=settings.port,
-                 metrics_port=settings.metrics_port if settings.prometheus_enabled else None,
+        log.info("serving", host=config.host, port=config.port,
+                 metrics_port=config.metrics_port if config.prometheus_enabled else None,
                  revision=engine.revision, repos=sorted(engine.repos()))
         flushing = asyncio.create_task(logs.flusher())
         async with inner(a):
@@ -78,14 +77,14 @@ def build(settings: Settings, paths: Sequence[str] = ()) -> Starlette:
                 flushing.cancel()
                 ctx.draining = True
                 log.info("shutting down: finishing the current index batch")
-                stopped = await asyncio.to_thread(engine.close, settings.drain_seconds)
+                stopped = await asyncio.to_thread(engine.close, config.drain_seconds)
                 log.info("stopped", clean=stopped)
 
     app.router.lifespan_context = lifespan
     return app
 
 
-def _mcp(engine: Engine, settings: Settings) -> tuple[ASGIApp | None, Any]:
+def _mcp(engine: Engine, config: Config) -> tuple[ASGIApp | None, Any]:
     """The MCP streamable-HTTP endpoint for /mcp and its lifespan, built after the server is up
     (mcp_deferred). Behind a loopback-only bind, DNS-rebinding protection is on; otherwise
     the proxy in front owns Host checks. Without the MCP SDK installed, no /mcp."""
@@ -99,7 +98,7 @@ def _mcp(engine: Engine, settings: Settings) -> tuple[ASGIApp | None, Any]:
         from codegraph.server.mcp_tools import build_mcp, mcp_endpoint, session_lifespan
 
         security = None
-        if settings.loopback_only:
+        if config.loopback_only:
             hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
             security = TransportSecuritySettings(
                 enable_dns_rebinding_protection=True, allowed_hosts=hosts,
@@ -112,10 +111,10 @@ def _mcp(engine: Engine, settings: Settings) -> tuple[ASGIApp | None, Any]:
 
 
 def app_factory() -> Starlette:
-    """For uvicorn's reloader (``HOT_RELOAD``): everything comes from the environment."""
-    settings = load()
-    logs.configure(settings.log_level, settings.log_format)
-    return build(settings)
+    """For uvicorn's reloader (``HOT_RELOAD``): the configuration the parent exported."""
+    config = load()
+    logs.configure(config.log_level, config.log_format)
+    return build(config)
 
 
 class _Server(uvicorn.Server):
@@ -136,28 +135,25 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def serve(paths: Sequence[str] = (), data_dir: str | None = None) -> int:
-
-    if data_dir:
-        os.environ["CODEGRAPH_DATA_DIR"] = data_dir
-    if os.environ.get("CODEGRAPH_TRACEMALLOC") == "1":  # heap profiles see everything
+def serve(config: Config, paths: Sequence[str] = ()) -> int:
+    """Run the server on ``config`` (loaded by the command line), indexing ``paths`` too."""
+    if config.tracemalloc:  # heap profiles see everything
         import tracemalloc
 
         tracemalloc.start(10)
-    settings = load()
-    logs.configure(settings.log_level, settings.log_format)
-    common = {"host": settings.host, "port": settings.port, "loop": "uvloop",
+    logs.configure(config.log_level, config.log_format)
+    common = {"host": config.host, "port": config.port, "loop": "uvloop",
               "http": "httptools", "lifespan": "on", "log_config": None,
-              "access_log": False, "timeout_graceful_shutdown": int(settings.drain_seconds),
+              "access_log": False, "timeout_graceful_shutdown": int(config.drain_seconds),
               "backlog": 16384, "server_header": False}
-    if settings.hot_reload:
-        os.environ[REPOS_ENV] = ",".join([*map(os.path.realpath, paths), *settings.repos])
+    if config.hot_reload:  # the reloader's child loads the configuration again
+        export(config, (*map(os.path.realpath, paths), *config.repos))
         import codegraph
 
         uvicorn.run("codegraph.server.runner:app_factory", factory=True, reload=True,
                     reload_dirs=[os.path.dirname(codegraph.__file__)], **common)  # type: ignore[arg-type]
         return 0
-    app = build(settings, paths)
+    app = build(config, paths)
     server = _Server(uvicorn.Config(app, **common))  # type: ignore[arg-type]
     server.run()
     return 0 if server.started else 1

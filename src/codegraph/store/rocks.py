@@ -38,7 +38,8 @@ from rocksdict import (
     WriteBatch,
 )
 
-from codegraph.errors import DiskFull, is_disk_full
+from codegraph.config import parse_size
+from codegraph.errors import DiskFull, Unavailable, is_disk_full
 from codegraph.graph.model import EXTERNAL, Edge, EdgeKind, Node
 from codegraph.store import generations
 from codegraph.store.edges import Record, decode_in_edge, decode_out, in_key
@@ -51,7 +52,7 @@ COLUMN_FAMILIES = ("nodes", "out", "in", "names", "qnames", "files", "facts", "d
 SPOOL_DIRECTORY = "bulk-spool"  # in the store's directory: a bulk load's files (store/sst.py)
 
 
-class StoreError(Exception):
+class StoreError(Unavailable):
     """A store problem with a message fit for a user."""
 
 
@@ -65,16 +66,6 @@ class StoreCorrupted(StoreError):
 
 class StoreFull(StoreError, DiskFull):
     """No space left on the store's disk (RocksDB's "IO error: No space left on device")."""
-
-
-def parse_size(text: str) -> int:
-    """``256MB`` / ``1GiB`` / ``1048576`` -> bytes."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*", text.lower())
-    if not m:
-        raise ValueError(f"not a size: {text!r} (try 256MB)")
-    unit = m.group(2).rstrip("b").rstrip("i")
-    power = " kmgt".index(unit) if unit else 0
-    return int(float(m.group(1)) * 1024**power)
 
 
 def pack(value: Any) -> bytes:
@@ -152,7 +143,7 @@ class Store:
         ``tidy`` (a writer): remove what a crashed re-index left beside the store
         (``generations.py``); a switch's own open keeps the store it replaced."""
         opts = Options(raw_mode=True)
-        cache_size = parse_size(block_cache or os.environ.get("ROCKSDB_BLOCK_CACHE_SIZE", "64MB"))
+        cache_size = parse_size(block_cache or "64MB")
         table = BlockBasedOptions()
         table.set_block_cache(Cache(cache_size))
         opts.set_block_based_table_factory(table)

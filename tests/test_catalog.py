@@ -1,0 +1,83 @@
+"""Each question is declared once (query/catalog.py): the library method, the HTTP route, the
+MCP tool and the CLI subcommand all come from that declaration, with the same names, bounds
+and errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from mcp.types import TextContent
+
+from codegraph.api import CodeGraph
+from codegraph.cli import _parser
+from codegraph.errors import BadRequest
+from codegraph.query.catalog import QUERIES, query
+from codegraph.server.mcp_tools import build_mcp
+from codegraph.server.routes import API, endpoints
+from helpers import one_line_error, run_cli, write_tree
+
+REPO = {"shop/__init__.py": "", "shop/pricing.py": "def tax(x):\n    return x * 2\n\n\n"
+        "def total(xs):\n    return tax(sum(xs))\n"}
+
+
+def test_each_query_is_a_library_method_with_the_declared_parameters() -> None:
+    for q in QUERIES:
+        method = getattr(CodeGraph, q.name)
+        accepted = set(inspect.signature(method).parameters) - {"self"}
+        declared = {p.name for p in (q.all_params if not q.paged else q.params)}
+        assert declared <= accepted, (q.name, declared - accepted)
+
+
+def test_each_query_is_an_http_route_an_mcp_tool_and_a_cli_command() -> None:
+    routes = {e.path: e for e in endpoints()}
+    unused = cast("CodeGraph", None)
+    tools = {t.name: t for t in asyncio.run(
+        build_mcp(lambda: contextlib.nullcontext(unused)).list_tools())}
+    commands = cast("dict[str, Any]",
+                    _parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    for q in QUERIES:
+        route = routes[f"{API}/{q.name}"]
+        names = [p.name for p in q.all_params]
+        assert [p.name for p in route.params] == names
+        assert list(tools[q.name].inputSchema["properties"]) == names
+        assert all(tools[q.name].inputSchema["properties"][p.name] == p.schema()
+                   for p in q.all_params)
+        options = {a.dest for a in commands[q.name]._actions}
+        assert set(names) <= options, (q.name, set(names) - options)
+
+
+def test_bad_values_are_refused_alike(tmp_path: Path) -> None:
+    """One declaration, one check: the library, the CLI and MCP give the same message."""
+    repo = write_tree(tmp_path / "repo", REPO)
+    data = tmp_path / "data"
+    with CodeGraph.open(str(data)) as cg:
+        cg.index(str(repo))
+    cases = [("impact", {"symbol": "tax", "depth": "9"}, "depth must be between 1 and 6"),
+             ("callers", {"symbol": "tax", "limit": "0"}, "limit must be between 1 and 500"),
+             ("search", {"query": "tax", "mode": "psychic"}, "mode must be one of"),
+             ("symbols", {"query": "tax", "kind": "gadget"}, "kind must be one of")]
+    with CodeGraph.open(str(data), readonly=True) as cg:
+        mcp = build_mcp(lambda: contextlib.nullcontext(cg))
+        for name, args, message in cases:
+            with pytest.raises(BadRequest, match=message):
+                cg.answer(name, args)
+            with pytest.raises(Exception, match=message):
+                asyncio.run(mcp.call_tool(name, args))
+            positional = [args[p.name] for p in query(name).all_params if p.required]
+            options = [x for k, v in args.items() if not query(name).param(k).required
+                       for x in (f"--{k.replace('_', '-')}", v)]
+            code, _, err = run_cli(name, *positional, *options, data_dir=data)
+            one_line_error(code, err, message)
+        with pytest.raises(BadRequest, match="unknown parameter"):
+            cg.answer("callers", {"symbol": "tax", "lang": "python"})
+        page = cg.answer("callers", {"symbol": "tax", "limit": 1})
+        assert [r["name"] for r in page["results"]] == ["total"] and page["total"] == 1
+        content = asyncio.run(mcp.call_tool("callers", {"symbol": "tax"}))[0]
+        assert isinstance(content, TextContent)
+        assert json.loads(content.text)["results"] == page["results"]
