@@ -13,10 +13,8 @@ index file.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import importlib
-import json
 import math
 import os
 import re
@@ -35,11 +33,13 @@ from codegraph import config
 from codegraph.durable import fsync_dir
 from codegraph.errors import DiskFull, is_disk_full
 from codegraph.errors import VectorIndexError as VectorIndexError  # re-exported
+from codegraph.search.vector_manifest import INDEX_FILE as INDEX_FILE  # re-exported
+from codegraph.search.vector_manifest import MANIFEST_FILE as MANIFEST_FILE  # re-exported
+from codegraph.search.vector_manifest import VectorManifest, encode_ids
 
 # faiss-cpu ships partial type stubs that lack most of its API: use it untyped.
 faiss: Any = importlib.import_module("faiss")
 
-INDEX_FILE, MANIFEST_FILE = "index.faiss", "manifest.json"
 FORMAT_VERSION = 1
 APPROX_THRESHOLD = 100_000  # "auto" is exact up to this many vectors
 MIN_IVF = 1_000  # fewer vectors are always searched exactly
@@ -133,7 +133,8 @@ class VectorIndex:
                 with contextlib.suppress(VectorIndexError):  # read-only: not persisted
                     empty.save(0)
             return empty
-        manifest, index = _load(base)
+        saved, index = _load(base)
+        manifest = saved.fields
         stored = {k: manifest.get(k) for k in wanted}
         if stored != wanted:
             raise VectorIndexMismatch(
@@ -247,13 +248,14 @@ class VectorIndex:
                     stale.unlink(missing_ok=True)
                 with tmp_index.open("wb") as f:
                     size, crc = _write_index(self._index, f)
-                manifest = {"provider": self.provider, "model": self.model,
-                            "dimension": self.dimension, "kind": self.kind,
-                            "count": self.count, "revision": revision,
-                            "version": FORMAT_VERSION, "trained_count": self._trained,
-                            "index_bytes": size, "index_crc32": crc, "ids": self._ids_text()}
+                manifest = VectorManifest({
+                    "provider": self.provider, "model": self.model,
+                    "dimension": self.dimension, "kind": self.kind, "count": self.count,
+                    "revision": revision, "version": FORMAT_VERSION,
+                    "trained_count": self._trained, "index_bytes": size, "index_crc32": crc,
+                    "ids": self._ids_text()})
                 with tmp_manifest.open("wb") as f:
-                    f.write(json.dumps(manifest, indent=2).encode() + b"\n")
+                    f.write(manifest.to_json())
                     f.flush()
                     os.fsync(f.fileno())
                 fsync_dir(self.path)
@@ -276,7 +278,7 @@ class VectorIndex:
         in order, in base64 (1.1 MB for 100k vectors): what the saved index holds, read
         without loading it (SearchService.coverage)."""
         labels = np.fromiter(self._labels, dtype=np.int64, count=len(self._labels))
-        return base64.b64encode(np.sort(labels).astype(">i8").tobytes()).decode()
+        return encode_ids(np.sort(labels).astype(">i8").tobytes())
 
     def _search(self, query: Vectors, k: int, params: Any) -> Hits:
         if k < 1:
@@ -372,7 +374,7 @@ def _write_index(index: Any, f: BinaryIO) -> tuple[int, int]:
     return state[0], state[1]
 
 
-def _load(base: Path, attempts: int = 5) -> tuple[dict[str, Any], Any]:
+def _load(base: Path, attempts: int = 5) -> tuple[VectorManifest, Any]:
     """The manifest and index of ``base``, checked against each other first. A reader
     racing saves may see an index file whose manifest is not (or no longer) there: it
     tries again."""
@@ -390,9 +392,8 @@ def _load(base: Path, attempts: int = 5) -> tuple[dict[str, Any], Any]:
             # The committed manifest, or a pending one if a save crashed between replaces.
             for candidate in [base / MANIFEST_FILE, *sorted(_temp_files(base, MANIFEST_FILE))]:
                 with contextlib.suppress(OSError, ValueError):
-                    manifest = json.loads(candidate.read_bytes())
-                    if isinstance(manifest, dict) and (manifest.get("index_bytes"),
-                                                       manifest.get("index_crc32")) == (size, crc):
+                    manifest = VectorManifest.read(candidate)
+                    if (manifest.index_bytes, manifest.index_crc32) == (size, crc):
                         break
             else:
                 if attempt + 1 < attempts:
