@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,10 +38,15 @@ from rocksdict import (
 )
 
 from codegraph.config import parse_size
-from codegraph.errors import DiskFull, Unavailable, is_disk_full
+from codegraph.errors import is_disk_full
 from codegraph.graph.model import EXTERNAL, Edge, EdgeKind, Node
 from codegraph.store import generations
 from codegraph.store.edges import Record, decode_in_edge, decode_out, in_key
+from codegraph.store.errors import StoreCorrupted as StoreCorrupted  # re-exported
+from codegraph.store.errors import StoreError as StoreError  # re-exported
+from codegraph.store.errors import StoreFull as StoreFull  # re-exported
+from codegraph.store.errors import StoreLocked as StoreLocked  # re-exported
+from codegraph.store.errors import store_error as store_error  # re-exported
 
 # 2: a node's outgoing edges in one ``out`` value; 3: external nodes per language (their
 # ids changed), a symbol's line and column in ``names`` and ``qnames`` values.
@@ -52,20 +56,6 @@ COLUMN_FAMILIES = ("nodes", "out", "in", "names", "qnames", "files", "facts", "d
 SPOOL_DIRECTORY = "bulk-spool"  # in the store's directory: a bulk load's files (store/sst.py)
 
 
-class StoreError(Unavailable):
-    """A store problem with a message fit for a user."""
-
-
-class StoreLocked(StoreError):
-    pass
-
-
-class StoreCorrupted(StoreError):
-    pass
-
-
-class StoreFull(StoreError, DiskFull):
-    """No space left on the store's disk (RocksDB's "IO error: No space left on device")."""
 
 
 def pack(value: Any) -> bytes:
@@ -473,21 +463,6 @@ def _linked_view(path: str) -> str:
                 and not name.startswith("LOG"):
             os.symlink(os.path.join(path, name), os.path.join(view, name))
     return view
-
-
-def store_error(path: str, exc: Exception, doing: str = "open") -> StoreError:
-    """RocksDB's error (a plain Exception with its status as text) as a StoreError."""
-    text = str(exc)
-    lower = text.lower()
-    if is_disk_full(exc):
-        return StoreFull(path)
-    if "corrupt" in lower or "checksum" in lower or "manifest" in lower or "bad magic" in lower:
-        return StoreCorrupted(f"the store at {path} is corrupted ({text.splitlines()[0]}); "
-                              "nothing was changed: move it aside and re-index")
-    if re.search(r"\block\b", lower):  # a word: not "block checksum mismatch"
-        return StoreLocked(f"the store at {path} is locked by another writer "
-                           "(another `codegraph index` or server is running)")
-    return StoreError(f"cannot {doing} the store at {path}: {text.splitlines()[0]}")
 
 
 def _remove(directory: str) -> None:
