@@ -157,7 +157,7 @@ def chunk_hashes(cg: CodeGraph) -> dict[str, tuple[str, str]]:
 
 
 def chunk_count(cg: CodeGraph) -> int:
-    return sum(1 for _ in cg.store.scan_keys("chunks", b""))
+    return sum(1 for _ in cg.store.chunk_ids())
 
 
 def one_file_edit(cg: CodeGraph, tree: Path, name: str, probes: list[Probe]
@@ -240,7 +240,7 @@ def fill_vectors(cg: CodeGraph, seed: int) -> dict[str, int]:
     if not real_ids:
         raise BenchError("no real vectors to copy")
     real = np.stack([v for i in real_ids if (v := vectors.vector(i)) is not None])
-    ids = [key[-8:].hex() for key in cg.store.scan_keys("chunks", b"")]
+    ids = list(cg.store.chunk_ids())
     missing = [i for i in ids if i not in vectors]
     rng = np.random.default_rng(seed)
     for at in range(0, len(missing), 50_000):

@@ -136,7 +136,7 @@ def dump_store(data_dir: str | os.PathLike[str], skip: tuple[str, ...] = ("meta"
     from codegraph.store.rocks import COLUMN_FAMILIES, Store
 
     with Store.open(load(data_dir=os.fspath(data_dir)).rocksdb_path, readonly=True) as store:
-        dump = {cf: dict(store.scan(cf, b"")) for cf in COLUMN_FAMILIES if cf not in skip}
+        dump = {cf: dict(store._scan(cf, b"")) for cf in COLUMN_FAMILIES if cf not in skip}
     if "out" in dump:
         edges = [e for key, value in dump["out"].items() for e in decode_out(key.hex(), value)]
         assert len({(e.src, e.kind, e.dst, e.line) for e in edges}) == len(edges)

@@ -58,10 +58,10 @@ def current_vectors(data: Path) -> int:
         embedder = service.embedder()
         saved = VectorIndex.open(str(data / "faiss"), provider=embedder.provider,
                                  model=embedder.model, dimension=embedder.dimension)
-        model = f"{embedder.provider}/{embedder.model}".encode()
+        model = f"{embedder.provider}/{embedder.model}"
         count = 0
         for chunk in service.chunks():
-            made = cg.store.cf["embeddings"].get(model + b"\0" + chunk.hash.encode())
+            made = cg.store.embedding_cache.vector(model, chunk.hash)
             held = saved.vector(chunk.id)
             count += made is not None and held is not None and np.allclose(
                 held, np.frombuffer(made, dtype=np.float32))

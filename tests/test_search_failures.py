@@ -126,7 +126,7 @@ def flaky(monkeypatch: pytest.MonkeyPatch) -> Iterator[FlakyOpenAI]:
 
 def embedding_cache(cg: CodeGraph) -> int:
     """How many vectors the embedding cache holds (its id map entries excluded)."""
-    return sum(1 for k in cg.store.scan_keys("embeddings", b"") if not k.startswith(b"\0"))
+    return cg.store.embedding_cache.vector_count()
 
 
 def test_a_failing_provider_never_stores_vectors(tmp_path: Path, flaky: FlakyOpenAI) -> None:

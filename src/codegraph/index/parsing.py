@@ -22,8 +22,8 @@ from codegraph.index.walker import content_skip_reason
 from codegraph.parse.facts import FileFacts
 from codegraph.search.chunks import file_chunks
 from codegraph.search.lexical import LexicalRow, lexical_row
-from codegraph.store.edges import Record
-from codegraph.store.rocks import node_records, pack, text_key, unpack
+from codegraph.store.codec import pack, unpack
+from codegraph.store.records import Record, chunk_record, facts_record, node_records
 
 POOL_THRESHOLD = 48  # fewer files than this are parsed in-process
 SEGMENT_BYTES = 64 << 20  # of source, between the checkpoints of a bulk load
@@ -115,15 +115,14 @@ def parse_one(job: ParseJob) -> ParseResult:
     rows = []
     for chunk in file_chunks(unit.repo, job.path, facts, unit.def_ids, unit.def_qnames,
                              unit.module_id, unit.module, data):
-        key = text_key(unit.repo, job.path) + b"\0" + bytes.fromhex(chunk.id)
-        records.append(("chunks", key, pack(chunk.to_wire())))
+        records.append(chunk_record(unit.repo, job.path, chunk.id, chunk.to_wire()))
         rows.append(lexical_row(chunk))
     wire = pack(facts.to_wire())
     if staging():  # a bulk load: this process writes the rows for the lexical index
         stage_rows(rows)
         rows = []
     if spooling():  # a bulk load: the facts too are written by this process
-        records.append(("facts", text_key(unit.repo, job.path), wire))
+        records.append(facts_record(unit.repo, job.path, wire))
         spool_puts(records)
     return ParseResult(job.path, digest, status, "; ".join(reasons), wire,
                        graph.unit.module, [n.id for n in graph.nodes], graph.unit.def_qnames,

@@ -9,8 +9,12 @@ from codegraph.graph.build import external_node, resolve_types, resolve_uses
 from codegraph.graph.model import EXTERNAL, NAME_MATCH, Edge, EdgeKind
 from codegraph.graph.symbols import FileUnit, MemoryTable, SymbolTable
 from codegraph.index.spooling import forked_pool, spool_puts, spooling
-from codegraph.store.edges import Record, edge_records
-from codegraph.store.rocks import node_records, text_key
+from codegraph.store.records import (
+    Record,
+    dependency_records,
+    edge_records,
+    external_node_records,
+)
 
 POOL_THRESHOLD = 200  # fewer files than this are resolved in-process
 
@@ -45,7 +49,7 @@ def pack_edges(unit: FileUnit, edges: list[Edge]) -> ResolvedFile:
     deps.update(i.module for i in unit.facts.imports if i.level == 0)
     records = [r for src, src_edges in by_source.items() for r in edge_records(src, src_edges)]
     if spooling():  # a bulk load: this process writes the edges and the file's dependencies
-        records += [("deps", text_key(unit.repo, name, unit.path), b"") for name in deps]
+        records += dependency_records(unit.repo, unit.path, deps)
         spool_puts(records)
         records = []
     return ResolvedFile(unit.path, unit.language, records, sorted(deps), externals)
@@ -58,11 +62,8 @@ def new_externals(resolved: ResolvedFile, written: set[str]) -> list[Record]:
     for ext_id, qualified_name in resolved.externals.items():
         if ext_id not in written:
             written.add(ext_id)
-            # Externals are found by qualified name only: the plain-name index is for
-            # definitions, which resolvers may match names against.
-            node, _, qname = node_records(external_node(ext_id, qualified_name,
-                                                        resolved.language))
-            records += (node, qname)
+            records += external_node_records(external_node(ext_id, qualified_name,
+                                                           resolved.language))
     return records
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from codegraph.errors import BadRequest, NotFound
 from codegraph.graph.model import EdgeKind, Node, is_node_id
-from codegraph.store.rocks import Store, unpack
+from codegraph.store.rocks import Store
 
 HIDDEN_KINDS = frozenset({"file", "repository", "external"})
 SYMBOL_SEPARATORS = (".", "::", "/", "\\")
@@ -48,25 +48,14 @@ def _last_part(text: str) -> str:
 
 
 def by_qualified_name(store: Store, qname: str, repo: str | None = None) -> list[Node]:
-    prefix = qname.encode() + b"\0" + (repo.encode() + b"\0" if repo else b"")
-    ids = [key[-8:].hex() for key in store.scan_keys("qnames", prefix)]
-    return [n for n in store.nodes(ids) if n is not None]
+    return [n for n in store.nodes(store.qualified_name_ids(qname, repo)) if n is not None]
 
 
 def by_name(store: Store, name: str, repo: str | None = None, exact: bool = True,
             limit: int = 10_000, ignore_case: bool = False) -> list[Node]:
     """Nodes named ``name`` (``exact``; ``ignore_case``: in any case), or whose name starts
     with it; at most ``limit``."""
-    lower = name.lower()
-    prefix = lower.encode() + (b"\0" if exact else b"")
-    ids = []
-    for key in store.scan_keys("names", prefix):
-        _key_name, key_repo, _ = [*key[:-9].decode(errors="replace").split("\x00"), ""]
-        if repo and key_repo != repo:
-            continue
-        ids.append(key[-8:].hex())
-        if len(ids) >= limit:
-            break
+    ids = store.name_ids(name, exact=exact, repo=repo, limit=limit)
     nodes = [n for n in store.nodes(ids) if n is not None]
     return [n for n in nodes if n.name == name] if exact and not ignore_case else nodes
 
@@ -345,13 +334,12 @@ def stats(store: Store, repo: str | None = None) -> dict[str, Any]:
                                  "reason": rec.reason})
             ids = rec.node_ids or []
             module_id = ids[1] if len(ids) > 1 else ""
-            for key, value in zip(ids, store.multi_get("nodes", [bytes.fromhex(i) for i in ids]),
-                                  strict=True):
-                if value is not None:
-                    wire = unpack(value)
-                    node_kinds[wire[0]] += 1
+            for key, found in zip(ids, store.kinds_and_parents(ids), strict=True):
+                if found is not None:
+                    kind, parent = found
+                    node_kinds[kind] += 1
                     # Containment is kept as each node's parent, not as stored edges.
-                    structural = "defines" if wire[12] == module_id else "contains"
+                    structural = "defines" if parent == module_id else "contains"
                     edge_kinds[structural] += 1
                     resolutions["structural"] += 1
                 for e in store.edges(key, incoming=False):

@@ -23,7 +23,8 @@ from codegraph.search.chunks import Chunk
 from codegraph.search.fusion import reciprocal_rank_fusion
 from codegraph.search.lexical import LexicalIndex, default_path, lexical_row
 from codegraph.search.lexical_feed import LexicalFeed
-from codegraph.store.rocks import Store, pack, text_key, unpack
+from codegraph.search.vector_manifest import INDEX_FILE, MANIFEST_FILE, saved_manifest
+from codegraph.store.rocks import Store
 
 if TYPE_CHECKING:
     import numpy as np
@@ -37,8 +38,6 @@ CANDIDATES = 100  # per ranking, before fusion
 MAX_WINDOW = 1000  # offset + limit: results deeper than this are not ranked
 EMBED_BATCH = 32
 SAVE_EVERY = 2048  # vectors between saves of the vector index while embedding
-_IDMAP = b"\0idmap\0"  # embeddings CF: model \0 chunk id -> hash of the embedded text
-_FAILURES = b"embed_failures"
 
 
 class SearchError(BadRequest):
@@ -179,8 +178,6 @@ class SearchService:
         directory (see ``CodeGraph.checkpoint``)."""
         import shutil
 
-        from codegraph.search.vectors import INDEX_FILE, MANIFEST_FILE
-
         with self.lock:
             if os.path.exists(default_path(self.data_dir)):
                 self.lexical().copy_to(default_path(data_dir))
@@ -210,8 +207,9 @@ class SearchService:
             report.seconds = time.monotonic() - started
             return report
         vectors = self.vectors(for_writing=True)
-        model_key = f"{embedder.provider}/{embedder.model}".encode()
-        embedded = self._idmap(model_key)
+        model_key = f"{embedder.provider}/{embedder.model}"
+        cache = self.store.embedding_cache
+        embedded = cache.embedded(model_key)
         stale = [i for i, h in embedded.items() if i not in current or current[i].hash != h]
         stale += [i for i in vectors.ids() if i not in embedded]
         if stale:
@@ -219,8 +217,7 @@ class SearchService:
                 report.removed = vectors.remove(stale)
             wb = self.store.batch()
             for i in stale:
-                wb.delete(_IDMAP + model_key + b"\0" + bytes.fromhex(i),
-                          self.store.handle["embeddings"])
+                cache.delete_embedded(wb, model_key, i)
             self.store.commit(wb, bump=False)
         # Also any chunk missing from the vector index although the id map has it (an index
         # just reset for another model, or deleted): its vector comes back from the cache.
@@ -253,20 +250,20 @@ class SearchService:
         report.seconds = time.monotonic() - started
         return report
 
-    def _save(self, vectors: VectorIndex, model_key: bytes, unsaved: list[Chunk]) -> None:
+    def _save(self, vectors: VectorIndex, model_key: str, unsaved: list[Chunk]) -> None:
         """Save the vector index, then record what it holds in the id map: an id map entry
         is never ahead of the saved index (a run killed in between re-adds those chunks
         from the embedding cache)."""
         with self.lock:
             vectors.save(self.store.revision)
         wb = self.store.batch()
+        cache = self.store.embedding_cache
         for c in unsaved:
-            wb.put(_IDMAP + model_key + b"\0" + bytes.fromhex(c.id), c.hash.encode(),
-                   self.store.handle["embeddings"])
+            cache.put_embedded(wb, model_key, c.id, c.hash)
         self.store.commit(wb, bump=False)
         unsaved.clear()
 
-    def _vectors_for(self, embedder: Embedder, model_key: bytes, part: list[Chunk],
+    def _vectors_for(self, embedder: Embedder, model_key: str, part: list[Chunk],
                      report: EmbedReport, between: Callable[[], None] | None,
                      ) -> npt.NDArray[np.float32]:
         """The chunks' vectors, from the cache or the embedder, one model run (or request:
@@ -274,8 +271,8 @@ class SearchService:
         may raise to stop (a cancelled job). What was made is cached all the same."""
         import numpy as np
 
-        keys = [model_key + b"\0" + c.hash.encode() for c in part]
-        cached = self.store.multi_get("embeddings", keys)
+        cache = self.store.embedding_cache
+        cached = cache.vectors(model_key, [c.hash for c in part])
         out = np.zeros((len(part), embedder.dimension), dtype=np.float32)
         for i, v in enumerate(cached):
             if v is not None:
@@ -299,52 +296,42 @@ class SearchService:
                                           f"expected {(len(rows), embedder.dimension)}")
                 for row, i in zip(fresh, rows, strict=True):
                     out[i] = row
-                    wb.put(keys[i], row.astype(np.float32).tobytes(),
-                           self.store.handle["embeddings"])
+                    cache.put_vector(wb, model_key, part[i].hash,
+                                     row.astype(np.float32).tobytes())
                 report.embedded += len(rows)
         finally:
             self.store.commit(wb, bump=False)
         report.cached += len(part) - len(missing)
         return out
 
-    def _idmap(self, model_key: bytes) -> dict[str, str]:
-        prefix = _IDMAP + model_key + b"\0"
-        return {k[-8:].hex(): v.decode() for k, v in self.store.scan("embeddings", prefix)}
-
     def _record_failures(self, report: EmbedReport) -> None:
-        wb = self.store.batch()
-        wb.put(_FAILURES, pack([report.failed, report.error, time.time()]),
-               self.store.handle["meta"])
-        self.store.commit(wb, bump=False)
+        self.store.embedding_cache.record_failures(report.failed, report.error)
 
     def coverage(self) -> dict[str, Any]:
         """How many chunks have a current embedding in the saved vector index, and the last
         failure. Cheap: the index's manifest lists the ids it holds; neither the index nor
         the model is loaded."""
-        import base64
-        import json
-
         current = {c.id: c.hash for c in self.chunks()}
-        raw = self.store.cf["meta"].get(_FAILURES)
-        failed, error = unpack(raw)[:2] if raw else (0, "")
+        cache = self.store.embedding_cache
+        failed, error = cache.failures()
         out: dict[str, Any] = {"chunks": len(current), "embedded": 0, "provider": None,
                                "model": None, "embedding_failures": failed,
                                "last_embedding_error": error}
         try:
-            with open(os.path.join(self.vector_dir, "manifest.json")) as f:
-                manifest = json.load(f)
+            manifest = saved_manifest(self.vector_dir)
         except (OSError, ValueError):
+            manifest = None
+        if manifest is None:
             return out
-        model_key = f"{manifest.get('provider')}/{manifest.get('model')}".encode()
         # Current chunks whose vector was made from their present text (the id map), among
-        # those the saved index holds (vectors.save: "ids", their 8-byte ids, in base64).
+        # those the saved index holds (listed by its manifest).
         # (40 ms for 100k ids; loading the index instead: 350 ms and 150 MB)
-        current_ids = {i for i, h in self._idmap(model_key).items() if current.get(i) == h}
-        if "ids" in manifest:  # (else saved before manifests had them: until the next save)
-            held = base64.b64decode(manifest["ids"]).hex()
-            current_ids &= {held[at:at + 16] for at in range(0, len(held), 16)}
-        out.update(provider=manifest.get("provider"), model=manifest.get("model"),
-                   embedded=len(current_ids))
+        current_ids = {i for i, h in cache.embedded(f"{manifest.provider}/{manifest.model}")
+                       .items() if current.get(i) == h}
+        held = manifest.held_ids()
+        if held is not None:  # (else saved before manifests had them: until the next save)
+            current_ids &= held
+        out.update(provider=manifest.provider, model=manifest.model, embedded=len(current_ids))
         return out
 
     # -- searching -----------------------------------------------------------------------
@@ -428,14 +415,8 @@ class SearchService:
         return items
 
     def _chunk_meta(self, chunk_ids: list[str]) -> dict[str, Chunk]:
-        rows = self.lexical().chunk_locations(chunk_ids)
-        keys = [text_key(repo, path) + b"\0" + bytes.fromhex(i) for i, (repo, path) in
-                rows.items()]
-        out = {}
-        for value, chunk_id in zip(self.store.multi_get("chunks", keys), rows, strict=True):
-            if value is not None:
-                out[chunk_id] = Chunk.from_wire(chunk_id, unpack(value))
-        return out
+        wires = self.store.chunks_at(self.lexical().chunk_locations(chunk_ids))
+        return {chunk_id: Chunk.from_wire(chunk_id, wire) for chunk_id, wire in wires.items()}
 
     def similar(self, node_ids: list[str], limit: int = 10) -> list[dict[str, Any]]:
         """Definitions whose embeddings are nearest to these nodes' own."""

@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import msgpack
 from rocksdict import (
     AccessType,
     BlockBasedOptions,
@@ -40,49 +39,32 @@ from rocksdict import (
 from codegraph.config import parse_size
 from codegraph.errors import is_disk_full
 from codegraph.graph.model import EXTERNAL, Edge, EdgeKind, Node
-from codegraph.store import generations
-from codegraph.store.edges import Record, decode_in_edge, decode_out, in_key
+from codegraph.store import generations, keys
+from codegraph.store.codec import pack as pack  # re-exported
+from codegraph.store.codec import unpack as unpack  # re-exported
+from codegraph.store.edges import decode_in_edge, decode_out, in_key
+from codegraph.store.embedding_cache import EmbeddingCache
 from codegraph.store.errors import StoreCorrupted as StoreCorrupted  # re-exported
 from codegraph.store.errors import StoreError as StoreError  # re-exported
 from codegraph.store.errors import StoreFull as StoreFull  # re-exported
 from codegraph.store.errors import StoreLocked as StoreLocked  # re-exported
+from codegraph.store.errors import raise_if_corrupted
 from codegraph.store.errors import store_error as store_error  # re-exported
+from codegraph.store.keys import REVISION, file_key, id_of, node_key
+from codegraph.store.keys import SCHEMA as SCHEMA_KEY
+from codegraph.store.keys import text_key as text_key  # TEMPORARY: until index/ converted
+from codegraph.store.marks import FileMarks
+from codegraph.store.records import Record, node_records
 
 # 2: a node's outgoing edges in one ``out`` value; 3: external nodes per language (their
 # ids changed), a symbol's line and column in ``names`` and ``qnames`` values.
 SCHEMA = 3
 COLUMN_FAMILIES = ("nodes", "out", "in", "names", "qnames", "files", "facts", "deps", "dirty",
                    "chunks", "embeddings", "meta")
+_WIRE_KIND, _WIRE_PARENT = 0, 12  # in a node record: ``Node.to_wire()``
 SPOOL_DIRECTORY = "bulk-spool"  # in the store's directory: a bulk load's files (store/sst.py)
 
 
-
-
-def pack(value: Any) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
-
-
-def unpack(data: bytes) -> Any:
-    return msgpack.unpackb(data, raw=False, strict_map_key=False)
-
-
-def text_key(*parts: str) -> bytes:
-    return "\0".join(parts).encode()
-
-
-# Node records are packed by one thread at a time (msgpack keeps the GIL while packing):
-# one reusable packer saves making one per call.
-_NODE_PACKER = msgpack.Packer(use_bin_type=True)
-
-
-def node_records(n: Node) -> list[Record]:
-    """The puts that store a node and index its name and qualified name."""
-    key = bytes.fromhex(n.id)
-    sym: bytes = _NODE_PACKER.pack([n.kind, n.name, n.qualified_name, n.path, n.parent,
-                                    n.language, n.line, n.col])  # a table's ``Sym``
-    return [("nodes", key, _NODE_PACKER.pack(n.to_wire())),
-            ("names", text_key(n.name.lower(), n.repo) + b"\0" + key, sym),
-            ("qnames", text_key(n.qualified_name, n.repo) + b"\0" + key, sym)]
 
 
 @dataclass(slots=True)
@@ -111,17 +93,23 @@ class FileRecord:
 
 
 class Store:
-    """Open with ``Store.open(path)`` (writer) or ``Store.open(path, readonly=True)``."""
+    """Open with ``Store.open(path)`` (writer) or ``Store.open(path, readonly=True)``.
+
+    Column families and keys stay in this package: other modules read and write through
+    typed methods, this class's and those of ``marks`` (dirty marks, dependencies, facts)
+    and ``embedding_cache``; workers hand over puts built by ``records.py``."""
 
     def __init__(self, db: Rdict, path: str, readonly: bool, view: str | None = None) -> None:
-        self.db = db
+        self._db = db
         self.path = path
         self.readonly = readonly
         self.block_cache: str | None = None  # as opened: a store built beside takes it too
         self._view = view  # see ``_linked_view``
-        self.cf = {name: db.get_column_family(name) for name in COLUMN_FAMILIES}
-        self.handle = {name: db.get_column_family_handle(name) for name in COLUMN_FAMILIES}
-        raw = self.cf["meta"].get(b"revision")
+        self._cf = {name: db.get_column_family(name) for name in COLUMN_FAMILIES}
+        self._handle = {name: db.get_column_family_handle(name) for name in COLUMN_FAMILIES}
+        self.cf, self.handle = self._cf, self._handle  # TEMPORARY: until index/ is converted
+        self.scan, self.scan_keys = self._scan, self._scan_keys  # TEMPORARY, as above
+        raw = self._get("meta", REVISION)
         self._revision = int(raw) if raw else 0
         self._names: tuple[int, list[str]] | None = None  # (revision, distinct_names())
 
@@ -187,9 +175,9 @@ class Store:
         store.block_cache = block_cache
         if tidy and not readonly:  # this process holds the lock: no build is running beside
             generations.discard(path)
-        schema = store.cf["meta"].get(b"schema")
+        schema = store._get("meta", SCHEMA_KEY)
         if schema is None and not readonly:
-            store.cf["meta"][b"schema"] = str(SCHEMA).encode()
+            store._cf["meta"][SCHEMA_KEY] = str(SCHEMA).encode()
         elif schema is not None and int(schema) != SCHEMA:
             store.close()
             raise StoreError(f"the store at {path} has schema {int(schema)}, this CodeGraph "
@@ -197,11 +185,11 @@ class Store:
         return store
 
     def close(self) -> None:
-        db = self.db
+        db = self._db
         if db is None:
             return
-        self.cf.clear()
-        self.handle.clear()
+        self._cf.clear()
+        self._handle.clear()
         failure: Exception | None = None  # (what a failed flush would write is in the log)
         if not self.readonly:
             try:
@@ -212,7 +200,7 @@ class Store:
             db.close()
         except Exception as exc:  # RocksDB's background error (a failed flush), again
             failure = failure or exc
-        self.db = None  # type: ignore[assignment]
+        self._db = None  # type: ignore[assignment]
         del db
         if self._view is not None:
             _remove(self._view)
@@ -225,13 +213,23 @@ class Store:
         """Write these column families' memtables to SST files (``wait=False``: in RocksDB's
         background threads, while this one goes on; closing waits for them)."""
         for name in column_families:
-            self.cf[name].flush(wait)
+            self._cf[name].flush(wait)
 
     def __enter__(self) -> Store:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         close_after(self.close, failed=exc_type is not None)
+
+    @property
+    def marks(self) -> FileMarks:
+        """Dirty marks, dependencies and facts: what resolving a file again reads."""
+        return FileMarks(self)
+
+    @property
+    def embedding_cache(self) -> EmbeddingCache:
+        """Embeddings by model and chunk hash, and which chunks the vector index holds."""
+        return EmbeddingCache(self)
 
     # -- revision and repositories ------------------------------------------------------
     @property
@@ -244,9 +242,9 @@ class Store:
     def commit(self, wb: WriteBatch, bump: bool = True) -> int:
         """Apply a batch atomically, advancing the revision with it."""
         if bump:
-            wb.put(b"revision", str(self._revision + 1).encode(), self.handle["meta"])
+            wb.put(REVISION, str(self._revision + 1).encode(), self._handle["meta"])
         try:
-            self.db.write(wb)
+            self._db.write(wb)
         except Exception as exc:
             raise store_error(self.path, exc, "write to") from exc
         if bump:
@@ -255,94 +253,141 @@ class Store:
 
     def repos(self) -> dict[str, dict[str, Any]]:
         out = {}
-        for key, value in self.scan("meta", b"repo\0"):
-            out[key[5:].decode()] = unpack(value)
+        for key, value in self._scan("meta", keys.REPO):
+            out[key[len(keys.REPO):].decode()] = unpack(value)
         return out
 
     def put_repo(self, name: str, info: dict[str, Any]) -> None:
         wb = self.batch()
-        wb.put(b"repo\0" + name.encode(), pack(info), self.handle["meta"])
+        wb.put(keys.REPO + name.encode(), pack(info), self._handle["meta"])
         self.commit(wb, bump=False)
 
     def delete_repo_meta(self, wb: WriteBatch, name: str) -> None:
-        wb.delete(b"repo\0" + name.encode(), self.handle["meta"])
-        wb.delete(b"naming\0" + name.encode(), self.handle["meta"])
+        wb.delete(keys.REPO + name.encode(), self._handle["meta"])
+        wb.delete(keys.NAMING + name.encode(), self._handle["meta"])
 
     def naming_files(self, repo: str) -> dict[str, str] | None:
         """The naming files (``go.mod``, ...: ``layout.NAMING_FILES``) that the repository's
         last complete run found, with digests of their content; None: none recorded."""
-        raw = self.cf["meta"].get(b"naming\0" + repo.encode())
+        raw = self._get("meta", keys.NAMING + repo.encode())
         return None if raw is None else dict(unpack(raw))
 
     def put_naming_files(self, repo: str, files: dict[str, str]) -> None:
         wb = self.batch()
-        wb.put(b"naming\0" + repo.encode(), pack(files), self.handle["meta"])
+        wb.put(keys.NAMING + repo.encode(), pack(files), self._handle["meta"])
         self.commit(wb, bump=False)
 
-    # -- reading --------------------------------------------------------------------------
-    def scan(self, cf: str, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        it = self.cf[cf].iter()
-        it.seek(prefix)
-        while it.valid():
-            key = it.key()
-            if not key.startswith(prefix):
-                return
-            yield key, it.value()
-            it.next()
-        try:  # an iterator also stops at a read error (a damaged block): not the end
+    # -- reading: RocksDB's "Corruption" raises StoreCorrupted -------------------------------
+    def _get(self, cf: str, key: bytes) -> bytes | None:
+        try:
+            return self._cf[cf].get(key)
+        except Exception as exc:
+            raise_if_corrupted(self.path, exc)
+            raise
+
+    def _multi_get(self, cf: str, keys_: list[bytes]) -> list[bytes | None]:
+        try:
+            values = self._cf[cf].get(list[Any](keys_))
+        except Exception as exc:
+            raise_if_corrupted(self.path, exc)
+            raise
+        return list(values) if values is not None else [None] * len(keys_)
+
+    def _scan(self, cf: str, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        it = self._cf[cf].iter()
+        try:
+            it.seek(prefix)
+            while it.valid():
+                key = it.key()
+                if not key.startswith(prefix):
+                    return
+                yield key, it.value()
+                it.next()
+            # an iterator also stops at a read error (a damaged block): not the end
             it.status()
         except Exception as exc:
             raise store_error(self.path, exc, "read") from exc
 
-    def scan_keys(self, cf: str, prefix: bytes) -> Iterator[bytes]:
-        for key, _ in self.scan(cf, prefix):
+    def _scan_keys(self, cf: str, prefix: bytes) -> Iterator[bytes]:
+        for key, _ in self._scan(cf, prefix):
             yield key
 
-    def multi_get(self, cf: str, keys: list[bytes]) -> list[bytes | None]:
-        values = self.cf[cf].get(list[Any](keys))
-        return list(values) if values is not None else [None] * len(keys)
-
     def node(self, node_id: str) -> Node | None:
-        data = self.cf["nodes"].get(bytes.fromhex(node_id))
+        data = self._get("nodes", node_key(node_id))
         return Node.from_wire(node_id, unpack(data)) if data is not None else None
 
     def nodes(self, node_ids: list[str]) -> list[Node | None]:
         if not node_ids:
             return []
-        values = self.multi_get("nodes", [bytes.fromhex(i) for i in node_ids])
+        values = self._multi_get("nodes", [node_key(i) for i in node_ids])
         return [Node.from_wire(i, unpack(v)) if v is not None else None
                 for i, v in zip(node_ids, values, strict=True)]
+
+    def kinds_and_parents(self, node_ids: list[str]) -> list[tuple[str, str] | None]:
+        """Each node's kind and parent id (None: no such node), without making Nodes."""
+        values = self._multi_get("nodes", [node_key(i) for i in node_ids]) if node_ids else []
+        out: list[tuple[str, str] | None] = []
+        for value in values:
+            wire = unpack(value) if value is not None else None
+            out.append((wire[_WIRE_KIND], wire[_WIRE_PARENT]) if wire is not None else None)
+        return out
+
+    def qualified_name_ids(self, qname: str, repo: str | None = None) -> list[str]:
+        """The ids of the nodes with this qualified name (in one repository or any)."""
+        prefix = qname.encode() + b"\0" + (repo.encode() + b"\0" if repo else b"")
+        return [id_of(key) for key in self._scan_keys("qnames", prefix)]
+
+    def has_qualified_name(self, qname: str, repo: str) -> bool:
+        """Some node of the repository has this qualified name."""
+        keys_ = self._scan_keys("qnames", keys.symbol_prefix(qname, repo))
+        return next(keys_, None) is not None
+
+    def name_ids(self, name: str, *, exact: bool, repo: str | None = None,
+                 limit: int = 10_000) -> list[str]:
+        """The ids of the nodes named ``name`` in any case (``exact``), or whose name
+        starts with it in any case; in one repository or any; at most ``limit``."""
+        prefix = name.lower().encode() + (b"\0" if exact else b"")
+        ids = []
+        for key in self._scan_keys("names", prefix):
+            _key_name, key_repo, _ = [*key[:-9].decode(errors="replace").split("\x00"), ""]
+            if repo and key_repo != repo:
+                continue
+            ids.append(id_of(key))
+            if len(ids) >= limit:
+                break
+        return ids
 
     def edges(self, node_id: str, *, incoming: bool, kinds: tuple[EdgeKind, ...] = ()
               ) -> list[Edge]:
         """A node's edges by kind (in the order of ``kinds``; all if none), then by the
         other end's id and the line."""
-        base = bytes.fromhex(node_id)
+        base = node_key(node_id)
         if not incoming:
-            value = self.cf["out"].get(base)
+            value = self._get("out", base)
             edges = decode_out(node_id, value) if value is not None else []
             return [e for k in kinds for e in edges if e.kind == k] if kinds else edges
         out: list[Edge] = []
         for prefix in [base + bytes([int(k)]) for k in kinds] if kinds else [base]:
-            out.extend(decode_in_edge(k, v) for k, v in self.scan("in", prefix))
+            out.extend(decode_in_edge(k, v) for k, v in self._scan("in", prefix))
         return out
 
     def file(self, repo: str, path: str) -> FileRecord | None:
-        data = self.cf["files"].get(text_key(repo, path))
+        data = self._get("files", file_key(repo, path))
         return FileRecord.from_wire(repo, path, data) if data is not None else None
 
     def files(self, repo: str) -> Iterator[FileRecord]:
-        prefix = repo.encode() + b"\0"
-        for key, value in self.scan("files", prefix):
+        prefix = keys.repo_prefix(repo)
+        for key, value in self._scan("files", prefix):
             yield FileRecord.from_wire(repo, key[len(prefix):].decode(), value)
 
     def facts(self, repo: str, path: str) -> Any:
-        data = self.cf["facts"].get(text_key(repo, path))
-        return unpack(data) if data is not None else None
+        return self.marks.facts(repo, path)
 
     def dirty(self, repo: str) -> list[str]:
-        prefix = repo.encode() + b"\0"
-        return [k[len(prefix):].decode() for k in self.scan_keys("dirty", prefix)]
+        return self.marks.dirty(repo)
+
+    def dependents(self, repo: str, name: str) -> set[str]:
+        return self.marks.dependents(repo, name)
 
     def distinct_names(self) -> list[str]:
         """Every distinct definition name (lowercased), sorted: what fuzzy name search
@@ -352,17 +397,35 @@ class Store:
             return cached[1]
         revision = self._revision
         names = sorted({key.split(b"\0", 1)[0].decode(errors="replace")
-                        for key in self.scan_keys("names", b"")})
+                        for key in self._scan_keys("names", b"")})
         self._names = (revision, names)
         return names
 
-    def dependents(self, repo: str, name: str) -> set[str]:
-        prefix = text_key(repo, name) + b"\0"
-        return {k[len(prefix):].decode() for k in self.scan_keys("deps", prefix)}
+    def file_chunks(self, repo: str, path: str) -> Iterator[tuple[str, list[Any]]]:
+        for key, value in self._scan("chunks", keys.chunk_prefix(repo, path)):
+            yield id_of(key), unpack(value)
+
+    def chunks(self, repo: str | None = None) -> Iterator[tuple[str, list[Any]]]:
+        """(chunk id, chunk wire) of every stored chunk, or one repository's."""
+        for key, value in self._scan("chunks", keys.repo_prefix(repo) if repo else b""):
+            yield id_of(key), unpack(value)
+
+    def chunk_ids(self) -> Iterator[str]:
+        """The id of every stored chunk (none is unpacked)."""
+        for key in self._scan_keys("chunks", b""):
+            yield id_of(key)
+
+    def chunks_at(self, locations: dict[str, tuple[str, str]]) -> dict[str, list[Any]]:
+        """Chunk id -> chunk wire, for chunks given with their (repository, path); those
+        not stored are left out."""
+        values = self._multi_get("chunks", [keys.chunk_key(repo, path, i)
+                                            for i, (repo, path) in locations.items()])
+        return {i: unpack(v) for i, v in zip(locations, values, strict=True) if v is not None}
 
     # -- writing --------------------------------------------------------------------------
     def put(self, wb: WriteBatch, records: list[Record]) -> None:
-        handle, put = self.handle, wb.put
+        """Write puts built by ``records.py`` (and ``edges.py``)."""
+        handle, put = self._handle, wb.put
         for cf, key, value in records:
             put(key, value, handle[cf])
 
@@ -370,18 +433,18 @@ class Store:
         self.put(wb, node_records(n))
 
     def delete_node(self, wb: WriteBatch, n: Node) -> None:
-        key = bytes.fromhex(n.id)
-        wb.delete(key, self.handle["nodes"])
-        wb.delete(text_key(n.name.lower(), n.repo) + b"\0" + key, self.handle["names"])
-        wb.delete(text_key(n.qualified_name, n.repo) + b"\0" + key, self.handle["qnames"])
+        key = node_key(n.id)
+        wb.delete(key, self._handle["nodes"])
+        wb.delete(keys.symbol_prefix(n.name.lower(), n.repo) + key, self._handle["names"])
+        wb.delete(keys.symbol_prefix(n.qualified_name, n.repo) + key, self._handle["qnames"])
 
     def delete_out_edges(self, wb: WriteBatch, node_id: str) -> list[Edge]:
         """Delete a node's outgoing edges (from ``out`` and ``in``); returns them."""
         removed = self.edges(node_id, incoming=False)
         if removed:
-            wb.delete(bytes.fromhex(node_id), self.handle["out"])
+            wb.delete(node_key(node_id), self._handle["out"])
             for e in removed:
-                wb.delete(in_key(e), self.handle["in"])
+                wb.delete(in_key(e), self._handle["in"])
         return removed
 
     def delete_orphaned_externals(self, wb: WriteBatch, removed: list[Edge],
@@ -396,35 +459,25 @@ class Store:
         gone = {in_key(e) for e in removed if e.resolution == EXTERNAL}
         targets = {e.dst for e in removed if e.resolution == EXTERNAL} - set(kept)
         orphans = sorted(dst for dst in targets
-                         if all(key in gone for key in self.scan_keys("in", bytes.fromhex(dst))))
+                         if all(key in gone for key in self._scan_keys("in", node_key(dst))))
         for node in self.nodes(orphans):
             if node is not None and node.kind == "external":
                 self.delete_node(wb, node)
         return set(orphans)
 
     def delete_chunks(self, wb: WriteBatch, repo: str, path: str) -> None:
-        prefix = text_key(repo, path) + b"\0"
-        wb.delete_range(prefix, prefix[:-1] + b"\1", self.handle["chunks"])
-
-    def file_chunks(self, repo: str, path: str) -> Iterator[tuple[str, list[Any]]]:
-        for key, value in self.scan("chunks", text_key(repo, path) + b"\0"):
-            yield key[-8:].hex(), unpack(value)
-
-    def chunks(self, repo: str | None = None) -> Iterator[tuple[str, list[Any]]]:
-        """(chunk id, chunk wire) of every stored chunk, or one repository's."""
-        prefix = repo.encode() + b"\0" if repo else b""
-        for key, value in self.scan("chunks", prefix):
-            yield key[-8:].hex(), unpack(value)
+        prefix = keys.chunk_prefix(repo, path)
+        wb.delete_range(prefix, prefix[:-1] + b"\1", self._handle["chunks"])
 
     def put_file(self, wb: WriteBatch, rec: FileRecord) -> None:
-        wb.put(text_key(rec.repo, rec.path), rec.to_wire(), self.handle["files"])
+        wb.put(file_key(rec.repo, rec.path), rec.to_wire(), self._handle["files"])
 
     def checkpoint(self, dest: str) -> str:
         """Publish a consistent point-in-time copy that readers can open read-only."""
         if os.path.exists(dest):
             raise StoreError(f"checkpoint destination {dest} already exists")
-        self.db.flush()
-        Checkpoint(self.db).create_checkpoint(dest)
+        self._db.flush()
+        Checkpoint(self._db).create_checkpoint(dest)
         return dest
 
     def size_on_disk(self) -> int:

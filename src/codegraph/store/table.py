@@ -9,7 +9,8 @@ from codegraph.graph.build import file_node_id
 from codegraph.graph.model import EdgeKind, node_id
 from codegraph.graph.symbols import Sym, base_ids, module_sym, sym_order
 from codegraph.parse.facts import FileFacts
-from codegraph.store.rocks import Store, text_key, unpack
+from codegraph.store.keys import id_of, symbol_prefix
+from codegraph.store.rocks import Store, unpack
 
 _TYPE_EDGES = (EdgeKind.INHERITS, EdgeKind.IMPLEMENTS)
 
@@ -36,8 +37,8 @@ class StoreTable:
 
     def _syms(self, cf: str, first: str) -> list[Sym]:
         """The symbols under a key, in the order of every table (keys are in id order)."""
-        prefix = text_key(first, self.repo) + b"\0"
-        out = [Sym(key[-8:].hex(), *unpack(value)) for key, value in self.store.scan(cf, prefix)]
+        prefix = symbol_prefix(first, self.repo)
+        out = [Sym(id_of(key), *unpack(value)) for key, value in self.store._scan(cf, prefix)]
         out.sort(key=sym_order)
         return out
 
