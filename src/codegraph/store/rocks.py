@@ -171,7 +171,13 @@ class Store:
             raise StoreError(f"cannot open the store at {path}: {exc.strerror}") from exc
         except Exception as exc:  # rocksdict raises plain Exception with RocksDB's status
             raise store_error(path, exc, "open") from exc
-        store = cls(db, path, readonly, view)
+        try:
+            store = cls(db, path, readonly, view)  # reads the revision: may find damage
+        except BaseException:
+            db.close()
+            if view is not None:
+                _remove(view)
+            raise
         store.block_cache = block_cache
         if tidy and not readonly:  # this process holds the lock: no build is running beside
             generations.discard(path)
