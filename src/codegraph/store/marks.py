@@ -69,3 +69,14 @@ class FileMarks:
 
     def delete_facts(self, wb: WriteBatch, repo: str, path: str) -> None:
         wb.delete(file_key(repo, path), self._store._handle["facts"])
+
+    # -- a first index in bulk --------------------------------------------------------------
+    def bulk_pending(self, repo: str) -> bool:
+        """A first index of ``repo`` in bulk began and did not record all its files."""
+        return self._store._get("meta", keys.BULK + repo.encode()) is not None
+
+    def begin_bulk(self, wb: WriteBatch, repo: str) -> None:
+        wb.put(keys.BULK + repo.encode(), b"", self._store._handle["meta"])
+
+    def end_bulk(self, wb: WriteBatch, repo: str) -> None:
+        wb.delete(keys.BULK + repo.encode(), self._store._handle["meta"])

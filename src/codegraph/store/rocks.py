@@ -478,6 +478,16 @@ class Store:
     def put_file(self, wb: WriteBatch, rec: FileRecord) -> None:
         wb.put(file_key(rec.repo, rec.path), rec.to_wire(), self._handle["files"])
 
+    def delete_file(self, wb: WriteBatch, rec: FileRecord) -> None:
+        """Delete what is kept of a file besides its nodes and edges: its record, facts,
+        dirty mark, chunks and dependencies (those its record lists)."""
+        marks = self.marks
+        marks.remove_dependencies(wb, rec.repo, rec.path, rec.deps or [])
+        wb.delete(file_key(rec.repo, rec.path), self._handle["files"])
+        marks.delete_facts(wb, rec.repo, rec.path)
+        marks.clear_dirty(wb, rec.repo, rec.path)
+        self.delete_chunks(wb, rec.repo, rec.path)
+
     def checkpoint(self, dest: str) -> str:
         """Publish a consistent point-in-time copy that readers can open read-only."""
         if os.path.exists(dest):
