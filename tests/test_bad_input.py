@@ -290,7 +290,7 @@ def test_store_of_another_schema(indexed: tuple[Path, Path]) -> None:
     # positions: the CLI refuses it, with a message, and leaves it as it is.
     repo, data = indexed
     with Store.open(str(data / "rocksdb")) as store:
-        store.cf["meta"][b"schema"] = b"2"
+        store._cf["meta"][b"schema"] = b"2"
     before = raw_contents(data / "rocksdb")
     for args in (("stats",), ("index", str(repo)), ("index", str(repo), "--full")):
         code, _, err = run_cli(*args, data_dir=data)

@@ -109,16 +109,16 @@ def test_a_switch_cut_between_its_two_renames_is_completed(tmp_path: Path) -> No
     path = str(tmp_path / "rocksdb")
     for where, revision in ((path, b"1"), (generations.staging_path(path), b"2")):
         with Store.open(where, tidy=False) as store:
-            store.cf["meta"][b"marker"] = revision
+            store._cf["meta"][b"marker"] = revision
     os.rename(path, path + generations.OLD)  # the first rename done, the second not
     with Store.open(path) as store:
-        assert store.cf["meta"].get(b"marker") == b"2"
+        assert store._cf["meta"].get(b"marker") == b"2"
     assert sorted(os.listdir(tmp_path)) == ["rocksdb"]
     # cut before the first rename: the staging store is dropped, the live one stays
     with Store.open(generations.staging_path(path), tidy=False) as store:
-        store.cf["meta"][b"marker"] = b"3"
+        store._cf["meta"][b"marker"] = b"3"
     with Store.open(path) as store:
-        assert store.cf["meta"].get(b"marker") == b"2"
+        assert store._cf["meta"].get(b"marker") == b"2"
     assert sorted(os.listdir(tmp_path)) == ["rocksdb"]
 
 

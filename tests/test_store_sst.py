@@ -30,5 +30,5 @@ def test_spilled_files_ingest_to_the_puts_last_one_winning(tmp_path: Path) -> No
     with Store.open(str(tmp_path / "db")) as store:
         ingest(store, files, first=("nodes",))
         for cf, want in expected.items():
-            assert dict(store.scan(cf, b"")) == want
+            assert dict(store._scan(cf, b"")) == want
     assert not any(os.path.exists(path) for _, path in files)  # moved, not copied

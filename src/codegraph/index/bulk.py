@@ -31,16 +31,16 @@ from collections.abc import Iterable
 
 from codegraph.graph.symbols import FileUnit
 from codegraph.index.resolving import ResolvedFile, new_externals
-from codegraph.store.rocks import FileRecord, Store, text_key
+from codegraph.store.bulk_recovery import delete_unrecorded_files, delete_unrecorded_nodes
+from codegraph.store.rocks import FileRecord, Store
 from codegraph.store.sst import Spool, discard_spools, ingest, spool_directory
 
-MARKER = b"bulk\0"
 INGEST_FIRST = ("qnames", "nodes")  # what ``recover`` finds a node's keys from
 
 
 def pending(store: Store, repo: str) -> bool:
     """A first index of ``repo`` was killed before its files were recorded."""
-    return store.cf["meta"].get(MARKER + repo.encode()) is not None
+    return store.marks.bulk_pending(repo)
 
 
 def recover(store: Store, repo: str) -> int:
@@ -51,29 +51,10 @@ def recover(store: Store, repo: str) -> int:
     first (``INGEST_FIRST``): a node's other keys are found from there. Edges into a node
     come from its own repository; chunks and facts are keyed by repository and path."""
     recorded = {rec.path for rec in store.files(repo)}
-    tail = b"\0" + repo.encode() + b"\0"
     wb = store.batch()
-    handle = store.handle
-    removed, paths = 0, set()
-    for key in store.scan_keys("qnames", b""):
-        if not key[:-8].endswith(tail):
-            continue
-        raw = key[-8:]
-        node = store.node(raw.hex())
-        if node is not None and node.path in recorded:
-            continue  # of a file recorded at a checkpoint
-        if node is not None:  # ingested after qnames, before names
-            paths.add(node.path)
-            store.delete_node(wb, node)
-        wb.delete(key, handle["qnames"])
-        wb.delete(raw, handle["out"])
-        wb.delete_range(raw, raw + b"\xff" * 16, handle["in"])  # keys: dst id + 13 bytes
-        removed += 1
-    for path in paths - recorded:
-        key = text_key(repo, path)
-        wb.delete(key, handle["facts"])
-        wb.delete_range(key + b"\0", key + b"\1", handle["chunks"])
-    wb.delete(MARKER + repo.encode(), handle["meta"])
+    removed, paths = delete_unrecorded_nodes(store, wb, repo, recorded)
+    delete_unrecorded_files(store, wb, repo, paths - recorded)
+    store.marks.end_bulk(wb, repo)
     store.commit(wb)
     return removed
 
@@ -92,7 +73,7 @@ class BulkLoad:
         self.records: dict[str, FileRecord] = {}  # path -> the record it will have
         self._unrecorded: list[FileRecord] = []  # parsed since the last checkpoint
         wb = store.batch()
-        wb.put(MARKER + repo.encode(), b"", store.handle["meta"])
+        store.marks.begin_bulk(wb, repo)
         store.commit(wb)
 
     def parsed(self, rec: FileRecord) -> None:
@@ -117,10 +98,10 @@ class BulkLoad:
         wb = store.batch()
         for rec in self._unrecorded:
             store.put_file(wb, rec)
-            wb.put(text_key(repo, rec.path), b"", store.handle["dirty"])
+            store.marks.mark_dirty(wb, repo, rec.path)
         self._unrecorded.clear()
         if done:
-            wb.delete(MARKER + repo.encode(), store.handle["meta"])
+            store.marks.end_bulk(wb, repo)
         store.commit(wb)
 
     def resolved(self, unit: FileUnit, resolved: ResolvedFile,
@@ -136,7 +117,7 @@ class BulkLoad:
         wb = store.batch()
         for path in paths:
             store.put_file(wb, self.records[path])
-            wb.delete(text_key(self.repo, path), store.handle["dirty"])
+            store.marks.clear_dirty(wb, self.repo, path)
         store.commit(wb)
 
     def close(self) -> None:

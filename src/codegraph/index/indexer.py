@@ -45,7 +45,7 @@ from codegraph.index.walker import (
 from codegraph.parse.facts import CLASS_LIKE, FileFacts
 from codegraph.search.lexical import LexicalRow
 from codegraph.search.lexical_stage import RowStage
-from codegraph.store.rocks import FileRecord, Store, text_key
+from codegraph.store.rocks import FileRecord, Store
 from codegraph.store.sst import discard_spools
 from codegraph.store.table import StoreTable
 
@@ -107,8 +107,8 @@ def _imports(store: Store, rec: FileRecord, wire: list[Any] | None) -> set[tuple
     return {(rec.module if imp.wildcard else imp.alias or imp.name or imp.module.split(".")[0],
              imp.module, str(imp.level), imp.name or "")
             for imp in FileFacts.from_wire(wire).imports
-            if imp.source < 0 and (imp.level > 0 or next(store.scan_keys(
-                "qnames", text_key(imp.module, rec.repo) + b"\0"), None) is not None)}
+            if imp.source < 0 and (imp.level > 0
+                                   or store.has_qualified_name(imp.module, rec.repo))}
 
 
 def renamed_modules(stored: dict[str, FileRecord], added_or_gone: set[str],
@@ -415,11 +415,13 @@ class Indexer:
             dependents |= store.dependents(rec.repo, name)
         store.put(wb, result.records or [])
         store.put_file(wb, rec)
-        wb.put(text_key(rec.repo, rec.path), result.facts, store.handle["facts"])
-        wb.put(text_key(rec.repo, rec.path), b"", store.handle["dirty"])
+        assert result.facts is not None  # (parsed)
+        marks = store.marks
+        marks.put_facts(wb, rec.repo, rec.path, result.facts)
+        marks.mark_dirty(wb, rec.repo, rec.path)
         dependents.discard(rec.path)
         for path in dependents:
-            wb.put(text_key(rec.repo, path), b"", store.handle["dirty"])
+            marks.mark_dirty(wb, rec.repo, path)
         store.commit(wb)
 
     def _incoming_files(self, nodes: list[Node], own_path: str) -> set[str]:
@@ -461,15 +463,9 @@ class Indexer:
             removed += store.delete_out_edges(wb, n.id)
             store.delete_node(wb, n)
         store.delete_orphaned_externals(wb, removed)
-        key = text_key(rec.repo, rec.path)
-        for name in rec.deps or []:
-            wb.delete(text_key(rec.repo, name, rec.path), store.handle["deps"])
-        wb.delete(key, store.handle["files"])
-        wb.delete(key, store.handle["facts"])
-        wb.delete(key, store.handle["dirty"])
-        store.delete_chunks(wb, rec.repo, rec.path)
+        store.delete_file(wb, rec)
         for path in dependents:
-            wb.put(text_key(rec.repo, path), b"", store.handle["dirty"])
+            store.marks.mark_dirty(wb, rec.repo, path)
         return dependents
 
     def _write_problem(self, repo: str, sf: SourceFile, rec: FileRecord | None,
@@ -562,13 +558,12 @@ class Indexer:
         store.put(wb, resolved.records)
         store.put(wb, new_externals(resolved, written_externals))
         rec = store.file(repo, unit.path)
+        marks = store.marks
         if rec is not None:
             deps = resolved.deps
-            for name in set(rec.deps or []) - set(deps):
-                wb.delete(text_key(repo, name, unit.path), store.handle["deps"])
-            for name in deps:
-                wb.put(text_key(repo, name, unit.path), b"", store.handle["deps"])
+            marks.remove_dependencies(wb, repo, unit.path, set(rec.deps or []) - set(deps))
+            marks.add_dependencies(wb, repo, unit.path, deps)
             rec.deps = deps
             store.put_file(wb, rec)
-        wb.delete(text_key(repo, unit.path), store.handle["dirty"])
+        marks.clear_dirty(wb, repo, unit.path)
         store.commit(wb)

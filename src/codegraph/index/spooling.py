@@ -20,7 +20,7 @@ from typing import Any
 from codegraph.lifeline import die_with_parent
 from codegraph.search.lexical import LexicalRow
 from codegraph.search.lexical_stage import RowStage
-from codegraph.store.edges import Record
+from codegraph.store.records import Record
 from codegraph.store.sst import Spool, SstFile
 
 FINISH_TIMEOUT = 600.0  # seconds a worker waits for the others to take their finish task

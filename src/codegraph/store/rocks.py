@@ -52,7 +52,6 @@ from codegraph.store.errors import raise_if_corrupted
 from codegraph.store.errors import store_error as store_error  # re-exported
 from codegraph.store.keys import REVISION, file_key, id_of, node_key
 from codegraph.store.keys import SCHEMA as SCHEMA_KEY
-from codegraph.store.keys import text_key as text_key  # TEMPORARY: until index/ converted
 from codegraph.store.marks import FileMarks
 from codegraph.store.records import Record, node_records
 
@@ -107,8 +106,6 @@ class Store:
         self._view = view  # see ``_linked_view``
         self._cf = {name: db.get_column_family(name) for name in COLUMN_FAMILIES}
         self._handle = {name: db.get_column_family_handle(name) for name in COLUMN_FAMILIES}
-        self.cf, self.handle = self._cf, self._handle  # TEMPORARY: until index/ is converted
-        self.scan, self.scan_keys = self._scan, self._scan_keys  # TEMPORARY, as above
         raw = self._get("meta", REVISION)
         self._revision = int(raw) if raw else 0
         self._names: tuple[int, list[str]] | None = None  # (revision, distinct_names())

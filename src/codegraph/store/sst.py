@@ -93,7 +93,7 @@ def ingest(store: Store, files: Sequence[SstFile], first: Sequence[str] = ()) ->
     order = [*(cf for cf in first if cf in by_cf), *sorted(set(by_cf) - set(first))]
     for cf in order:
         try:
-            store.cf[cf].ingest_external_file(by_cf[cf], opts)
+            store._cf[cf].ingest_external_file(by_cf[cf], opts)
         except Exception as exc:  # RocksDB's status, as text
             raise store_error(store.path, exc, "write to") from exc
 
