@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from codegraph.errors import BadRequest
 
@@ -42,6 +42,7 @@ FALSE = {"0", "false", "no", "off", ""}
 SECRETS = ("api_key", "admin_token", "openai_api_key", "redis_url")
 ALIASES = {"CODEGRAPH_WORKERS": "TOKIO_WORKER_THREADS", "CODEGRAPH_LOG_LEVEL": "RUST_LOG"}
 PROVIDERS = ("local", "openai")
+T = TypeVar("T")
 
 
 class ConfigError(BadRequest):
@@ -155,26 +156,23 @@ class _Reader:
         return self.env.get(name, "").strip() or default
 
     def integer(self, name: str, default: int, lo: int, hi: int) -> int:
-        raw = self.env.get(name, "").strip()
-        if not raw:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-        return check_range(name, value, lo, hi)
+        value = self._number(name, int, "a whole number")
+        return default if value is None else check_range(name, value, lo, hi)
 
     def seconds(self, name: str, default: float) -> float:
+        value = self._number(name, float, "a number of seconds")
+        if value is not None and not value >= 0:  # (NaN too)
+            raise ConfigError(f"{name} must not be negative, got {self.env[name].strip()!r}")
+        return default if value is None else value
+
+    def _number(self, name: str, kind: Callable[[str], T], what: str) -> T | None:
         raw = self.env.get(name, "").strip()
         if not raw:
-            return default
+            return None
         try:
-            value = float(raw)
+            return kind(raw)
         except ValueError:
-            raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
-        if not value >= 0:  # (NaN too)
-            raise ConfigError(f"{name} must not be negative, got {raw!r}")
-        return value
+            raise ConfigError(f"{name} must be {what}, got {raw!r}") from None
 
     def flag(self, name: str, default: bool) -> bool:
         raw = self.env.get(name)

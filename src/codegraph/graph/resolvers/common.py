@@ -13,7 +13,7 @@ from codegraph.graph.model import (
     EdgeKind,
     external_id,
 )
-from codegraph.graph.symbols import Sym, SymbolTable
+from codegraph.graph.symbols import FileUnit, Sym, SymbolTable
 from codegraph.parse.facts import CALLABLE, CLASS_LIKE
 
 # Confidence by resolution. A same-scope match can still be shadowed at run time;
@@ -73,3 +73,40 @@ def first_of(syms: list[Sym], kinds: Iterable[str] = RESOLVED_TARGETS) -> Sym | 
         if s.kind in wanted:
             return s
     return None
+
+
+class FileScopes:
+    """The nested scopes of one file's definitions, for the resolvers of languages with
+    lexical scoping: a name is looked up in the enclosing functions' scopes (a class body
+    is not one), then at the file's top level."""
+
+    def __init__(self, unit: FileUnit, table: SymbolTable) -> None:
+        self.unit = unit
+        self.table = table
+        self.defs = unit.facts.definitions
+        self.scoped: dict[tuple[int, str], int] = {}  # (parent, name) -> definition index
+        self._syms: dict[int, Sym] = {}  # definition index -> its symbol, made once
+        for i, d in enumerate(self.defs):
+            self.scoped.setdefault((d.parent, d.name), i)
+
+    def enclosing_class(self, index: int) -> int:
+        while index >= 0 and self.defs[index].kind not in CLASS_LIKE:
+            index = self.defs[index].parent
+        return index
+
+    def local(self, name: str, scope: int) -> Sym | None:
+        """A definition visible from ``scope`` in this file."""
+        while scope >= 0:
+            if self.defs[scope].kind not in CLASS_LIKE:
+                j = self.scoped.get((scope, name))
+                if j is not None:
+                    return self._sym(j)
+            scope = self.defs[scope].parent
+        i = self.scoped.get((-1, name))
+        return self._sym(i) if i is not None else None
+
+    def _sym(self, i: int) -> Sym:
+        sym = self._syms.get(i)
+        if sym is None:
+            sym = self._syms[i] = self.unit.sym(i)
+        return sym

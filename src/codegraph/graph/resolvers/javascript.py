@@ -16,6 +16,7 @@ from codegraph.graph.resolvers.common import (
     CALLABLE_TARGETS,
     EXTERNAL_KNOWN,
     EXTERNAL_UNKNOWN,
+    FileScopes,
     external,
     first_of,
     guess,
@@ -89,14 +90,9 @@ class _Binding:
     member: str | None  # None: the module itself; "default": its default export
 
 
-class _Resolver:
+class _Resolver(FileScopes):
     def __init__(self, unit: FileUnit, table: SymbolTable) -> None:
-        self.unit = unit
-        self.table = table
-        self.defs = unit.facts.definitions
-        self.scoped: dict[tuple[int, str], int] = {}
-        for i, d in enumerate(self.defs):
-            self.scoped.setdefault((d.parent, d.name), i)
+        super().__init__(unit, table)
         self.bindings: dict[str, _Binding] = {}
         for imp in unit.facts.imports:
             local = imp.alias if imp.name is None else (imp.alias or imp.name)
@@ -238,25 +234,6 @@ class _Resolver:
         return None
 
     # -- scopes and classes ------------------------------------------------------------
-    def enclosing_class(self, index: int) -> int:
-        while index >= 0 and self.defs[index].kind not in CLASS_LIKE:
-            index = self.defs[index].parent
-        return index
-
-    def local(self, name: str, scope: int) -> Sym | None:
-        """A definition visible from ``scope`` in this file (enclosing scopes, then top level)."""
-        while scope >= 0:
-            if self.defs[scope].kind not in CLASS_LIKE:
-                j = self.scoped.get((scope, name))
-                if j is not None:
-                    return self._sym(j)
-            scope = self.defs[scope].parent
-        i = self.scoped.get((-1, name))
-        return self._sym(i) if i is not None else None
-
-    def _sym(self, i: int) -> Sym:
-        return self.unit.sym(i)
-
     def method(self, class_sym: Sym, name: str) -> Sym | None:
         """``name`` on a class or its bases, breadth first."""
         seen: set[str] = set()

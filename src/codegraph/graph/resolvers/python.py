@@ -10,6 +10,7 @@ from codegraph.graph.layout import RepoLayout
 from codegraph.graph.model import IMPORT, SAME_SCOPE, Edge, EdgeKind
 from codegraph.graph.resolvers.common import (
     EXTERNAL_KNOWN,
+    FileScopes,
     external,
     first_of,
     guess,
@@ -56,18 +57,12 @@ class _Binding:
     member: str | None  # None: the binding is the module itself
 
 
-class _Resolver:
+class _Resolver(FileScopes):
     def __init__(self, unit: FileUnit, table: SymbolTable) -> None:
-        self.unit = unit
-        self.table = table
-        self.defs = unit.facts.definitions
+        super().__init__(unit, table)
         self.is_package = unit.path.endswith("__init__.py")
         self.bindings: dict[str, _Binding] = {}
         self.wildcards: list[str] = []
-        self.scoped: dict[tuple[int, str], int] = {}
-        self._syms: dict[int, Sym] = {}  # definition index -> its symbol, made once
-        for i, d in enumerate(self.defs):
-            self.scoped.setdefault((d.parent, d.name), i)
         for imp in unit.facts.imports:
             self._bind(imp)
 
@@ -138,28 +133,6 @@ class _Resolver:
         return bool(self.table.modules(module))
 
     # -- names -------------------------------------------------------------------
-    def enclosing_class(self, index: int) -> int:
-        while index >= 0 and self.defs[index].kind not in CLASS_LIKE:
-            index = self.defs[index].parent
-        return index
-
-    def local(self, name: str, scope: int) -> Sym | None:
-        """A definition visible from ``scope`` in this file (nested functions, then top level)."""
-        while scope >= 0:
-            if self.defs[scope].kind not in CLASS_LIKE:
-                j = self.scoped.get((scope, name))
-                if j is not None:
-                    return self._sym(j)
-            scope = self.defs[scope].parent
-        i = self.scoped.get((-1, name))
-        return self._sym(i) if i is not None else None
-
-    def _sym(self, i: int) -> Sym:
-        sym = self._syms.get(i)
-        if sym is None:
-            sym = self._syms[i] = self.unit.sym(i)
-        return sym
-
     def method(self, class_sym: Sym, name: str) -> Sym | None:
         """``name`` on a class or its bases, breadth first (a simple MRO)."""
         memo = self.table.memo()
