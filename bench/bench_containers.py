@@ -149,7 +149,14 @@ def main() -> int:
         print(f"bench_containers: {problem}", file=sys.stderr)
         return 1
     print("building or reusing the images ...", flush=True)
-    tags = dockerproc.ensure_images()
+    tags = dockerproc.pinned_images()
+    try:
+        return report(args, tags)
+    finally:
+        dockerproc.unpin_images(tags)
+
+
+def report(args: argparse.Namespace, tags: dict[str, str]) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp).chmod(0o755)

@@ -16,6 +16,7 @@ import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,15 @@ def image_tag(variant: str, version: str) -> str:
     return f"codegraph/api:{variant}-{version}"
 
 
+def _created(text: str) -> float:
+    """Epoch seconds of `docker images`' CreatedAt ("2025-12-06 15:21:09 +0000 UTC")."""
+    stamp = " ".join(text.split()[:3])
+    try:
+        return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S %z").timestamp()
+    except ValueError:
+        return time.time()  # unknown: treat as young, keep
+
+
 def image_exists(tag: str) -> bool:
     return run("image", "inspect", tag, check=False, timeout=30).returncode == 0
 
@@ -81,10 +91,15 @@ def ensure_images() -> dict[str, str]:
     """variant -> tag of images built from the current tree (building them if needed)."""
     version = f"ctx-{context_hash()}"
     tags = {v: image_tag(v, version) for v in VARIANTS}
-    stale = [t for t in run("images", "--format", "{{.Repository}}:{{.Tag}}", "codegraph/api",
-                            timeout=60).stdout.split()
-             if "-ctx-" in t and t not in tags.values()]
-    if stale:  # earlier trees' test images (their layers are mostly shared)
+    # earlier trees' test images (their layers are mostly shared), once a day old: a younger
+    # one may be in use by a run in another checkout (the engine is shared)
+    listed = run("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}} {{.CreatedAt}}",
+                 "codegraph/api", timeout=60).stdout.splitlines()
+    day_ago = time.time() - 86400
+    stale = [line.split()[0] for line in listed if "-ctx-" in line.split()[0]
+             and line.split()[0] not in tags.values()
+             and _created(line.split(maxsplit=2)[2]) < day_ago]
+    if stale:
         run("rmi", *stale, check=False, timeout=300)
     if all(image_exists(t) for t in tags.values()):
         return tags
@@ -97,6 +112,32 @@ def ensure_images() -> dict[str, str]:
             raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}):\n"
                                f"{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
     return tags
+
+
+def pinned_images() -> dict[str, str]:
+    """ensure_images(), each image tagged once more for this process (``<variant>-pin-<pid>``):
+    those tags. Another checkout's ensure_images removes the ``ctx-`` tags of other trees
+    (the engine is shared); with a second tag on the image that only untags it, and what
+    this process runs stays. unpin_images removes the tags again; the pins of processes
+    that are gone are removed here."""
+    for ref in run("images", "--format", "{{.Repository}}:{{.Tag}}", "codegraph/api",
+                   timeout=60).stdout.split():
+        pid = ref.rpartition("-pin-")[2]
+        if "-pin-" in ref and pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            run("rmi", ref, check=False, timeout=120)
+    for _attempt in range(3):
+        tags = ensure_images()
+        pinned = {v: image_tag(v, f"pin-{os.getpid()}") for v in tags}
+        if all(run("tag", tags[v], pinned[v], check=False, timeout=60).returncode == 0
+               for v in tags):
+            return pinned
+        unpin_images(pinned)  # a tag went between the build and the pin: once more
+    raise RuntimeError("the images were removed again and again while being pinned")
+
+
+def unpin_images(pinned: dict[str, str]) -> None:
+    for tag in pinned.values():
+        run("rmi", tag, check=False, timeout=120)
 
 
 def inspect(ref: str) -> dict[str, Any]:

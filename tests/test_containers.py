@@ -39,13 +39,15 @@ ENV_DEFAULTS = {"SERVER_HOST": "0.0.0.0", "SERVER_PORT": "3000", "METRICS_PORT":
 
 
 @pytest.fixture(scope="module")
-def images() -> dict[str, str]:
+def images() -> Iterator[dict[str, str]]:
     problem = dockerproc.engine_problem()
     if problem:
         if REQUIRE:
             pytest.fail(f"CODEGRAPH_REQUIRE_DOCKER=1 but {problem}")
         pytest.skip(f"container tests need a Docker engine: {problem}")
-    return dockerproc.ensure_images()
+    pinned = dockerproc.pinned_images()
+    yield pinned
+    dockerproc.unpin_images(pinned)
 
 
 @pytest.fixture(scope="module")
