@@ -14,9 +14,9 @@ to the app rebuilds nothing else. Together, ROOT gets:
 - the standard library, pruned, as bytecode in a deflated /usr/lib/python311.zip, its
   extension modules in lib-dynload;
 - the dependencies and the app as bytecode in /usr/lib/python3/dist-packages (no sources),
-  packed by pack_site.py: packages with only Python code in a deflated zip on sys.path, the
-  others (extension modules, data files) as files, extension modules zlib-compressed and
-  loaded from memory; every .dist-info stays, for SBOMs;
+  by compile_site.py: the dependencies of nothing but bytecode in one deflated zip on
+  sys.path (zipimport), the others as files; extension modules as the wheels ship them,
+  every .dist-info as it is, for scanners and SBOMs;
 - /usr/bin/codegraph, CA certificates, passwd/group with nobody (65534), /tmp, /app/data.
 """
 
@@ -33,7 +33,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from pack_site import EPOCH, PACK_BELOW, add, compile_tree, pack_extensions, zip_packages
+from compile_site import EPOCH, add, compile_tree, zip_packages
 
 STDLIB = Path(f"/usr/lib/python{sys.version_info.major}.{sys.version_info.minor}")
 ZIPNAME = f"python{sys.version_info.major}{sys.version_info.minor}.zip"
@@ -82,8 +82,8 @@ def is_app(top: Path) -> bool:
 
 
 def site_packages(root: Path, site: Path, app: bool) -> Path:
-    """Copy the app's (or everything else's) files from SITE_PACKAGES; pack_site later turns
-    them into bytecode, a zip and packed extension modules."""
+    """Copy the app's (or everything else's) files from SITE_PACKAGES; compile_site later
+    turns their modules into bytecode."""
     dest = root / SITE.lstrip("/")
     dest.mkdir(parents=True)
     for top in sorted(site.iterdir()):
@@ -174,11 +174,10 @@ def main() -> int:
     shutil.copy2("/usr/bin/python3.11", root / "usr/bin/python3.11")
     stdlib(root)
     dest = site_packages(root, site, app=False)
-    libs = shared_libraries(root)  # before packing: ldd reads the extension modules
+    libs = shared_libraries(root)
     package_records(root, libs)
     compile_tree(dest, SITE)
     zip_packages(dest, SITE, "codegraph-deps.zip")
-    pack_extensions(dest, SITE, below=PACK_BELOW)
     shutil.copy2("/etc/ssl/certs/ca-certificates.crt", root / "etc/ssl/certs/")
     shutil.copy2("/usr/lib/os-release", root / "etc/os-release")  # scanners tell the distro
     shutil.copy2("/etc/debian_version", root / "etc/debian_version")  # by these two
