@@ -261,6 +261,156 @@ def test_cli_on_a_terminal_without_rich(images: dict[str, str], repo: Path, vari
     assert "Traceback" not in out.stdout + out.stderr, out
 
 
+# --- plain images: shared objects are files any tool reads, imports use the standard machinery
+
+PYTHON = {"minimal": "/usr/bin/python3.11", "optimized": "/app/venv/bin/python",
+          "development": "/app/venv/bin/python"}
+SHARED_OBJECT = re.compile(r"\.so(\.\d+)*$")
+ET_DYN = 3
+
+
+def _python(image: str, variant: str, code: str, timeout: float = 300) -> str:
+    out = dockerproc.run("run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp",
+                         "--entrypoint", PYTHON[variant], image, "-c", code, timeout=timeout,
+                         check=False)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout
+
+
+@pytest.mark.parametrize("variant", dockerproc.VARIANTS)
+def test_shared_objects_are_plain_elf(images: dict[str, str], variant: str) -> None:
+    """Every shared object in the image's filesystem is an ELF shared object on disk (what
+    ldd, perf, gdb and scanners read), none is stored compressed (`*.so.z`), and no .pth
+    file runs code at start (site.py executes a .pth line that begins with `import`)."""
+    name = dockerproc.run("create", images[variant], timeout=60).stdout.strip()
+    bad: list[str] = []
+    hooks: list[str] = []
+    count = 0
+    try:
+        proc = subprocess.Popen([dockerproc.docker(), "export", name], stdout=subprocess.PIPE)
+        assert proc.stdout is not None
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+            for m in tar:
+                base = m.name.rsplit("/", 1)[-1]
+                if re.search(r"\.so(\.\d+)*\.(z|gz|xz|zst)$", base):
+                    bad.append(f"{m.name}: compressed")
+                if not m.isfile():
+                    continue
+                f = tar.extractfile(m)
+                assert f is not None
+                if SHARED_OBJECT.search(base):
+                    count += 1
+                    head = f.read(18)
+                    e_type = int.from_bytes(head[16:18], "little" if head[5:6] == b"\x01"
+                                            else "big")
+                    if head[:4] != b"\x7fELF" or e_type != ET_DYN:
+                        bad.append(f"{m.name}: {head[:8]!r}")
+                elif base.endswith(".pth"):
+                    hooks += [f"{m.name}: {line}" for line in f.read().decode().splitlines()
+                              if line.startswith(("import ", "import\t"))]
+        assert proc.wait(timeout=300) == 0
+    finally:
+        dockerproc.run("rm", "-f", "-v", name, check=False, timeout=60)
+    assert count > 20, f"only {count} shared objects found"
+    assert not bad, bad[:20]
+    assert not hooks, hooks
+
+
+# ld.so --list is what ldd runs: it loads the object and its dependencies, binds nothing.
+# The libraries auditwheel grafted into a wheel's NAME.libs directory are listed through the
+# module that loads them (by RPATH), not alone: some find their siblings only because that
+# module's RPATH loaded them first, as at run time.
+_LIST_DEPENDENCIES = """
+import os, subprocess, sys
+loader = next(p for p in ("/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1")
+              if os.path.exists(p))
+seen, bad = set(), []
+for top in ("/app", "/usr/lib", "/usr/local/lib"):
+    for d, _, files in os.walk(top):
+        for f in files:
+            path = os.path.join(d, f)
+            real = os.path.realpath(path)
+            if (".so" not in f or not os.path.isfile(real) or real in seen
+                    or os.path.basename(d).endswith(".libs")):
+                continue
+            stem, _, tail = f.partition(".so")
+            if tail and not tail.lstrip(".").replace(".", "").isdigit():
+                continue
+            seen.add(real)
+            out = subprocess.run([loader, "--list", real], capture_output=True, text=True)
+            if out.returncode != 0 or "not found" in out.stdout:
+                bad.append(f"{real}: {out.returncode} {out.stdout} {out.stderr}"[:400])
+print(len(seen))
+print("\\n".join(bad))
+"""
+
+
+@pytest.mark.parametrize("variant", dockerproc.VARIANTS)
+def test_shared_objects_resolve(images: dict[str, str], variant: str) -> None:
+    """In the image, the dynamic loader lists every shared object's dependencies (ldd's way),
+    and every one is found: no object is unreadable, none needs a library left out."""
+    out = _python(images[variant], variant, _LIST_DEPENDENCIES, timeout=600)
+    count, _, bad = out.partition("\n")
+    assert int(count) > 20, out
+    assert not bad.strip(), bad[:4000]
+
+
+_IMPORT_EVERYTHING = """
+import importlib, json, pkgutil, sys, types
+import codegraph
+missing = []
+def absent(exc):
+    missing.append(exc.name)
+for info in pkgutil.walk_packages(codegraph.__path__, "codegraph."):
+    try:
+        importlib.import_module(info.name)
+    except ModuleNotFoundError as exc:
+        absent(exc)
+for name in ("numpy", "faiss", "onnxruntime", "tokenizers", "rocksdict", "pydantic_core",
+             "rapidfuzz", "tree_sitter_python", "uvloop", "httptools", "mcp", "networkx"):
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        absent(exc)
+def name(obj):
+    kind = obj if isinstance(obj, (type, types.FunctionType)) else type(obj)
+    return f"{kind.__module__}.{kind.__qualname__}"
+loaders = {}
+for mod_name, module in list(sys.modules.items()):
+    loader = getattr(getattr(module, "__spec__", None), "loader", None)
+    if loader is not None:
+        loaders.setdefault(name(loader), mod_name)
+print(json.dumps({"meta_path": [name(f) for f in sys.meta_path],
+                  "path_hooks": [name(h) for h in sys.path_hooks],
+                  "loaders": loaders, "missing": sorted(set(missing)),
+                  "modules": len(sys.modules)}))
+"""
+STANDARD_FINDERS = ["_frozen_importlib.BuiltinImporter", "_frozen_importlib.FrozenImporter",
+                    "_frozen_importlib_external.PathFinder"]
+STANDARD_LOADERS = {"_frozen_importlib.BuiltinImporter", "_frozen_importlib.FrozenImporter",
+                    "_frozen_importlib_external.SourceFileLoader",
+                    "_frozen_importlib_external.SourcelessFileLoader",
+                    "_frozen_importlib_external.ExtensionFileLoader",
+                    "_frozen_importlib_external.NamespaceLoader", "zipimport.zipimporter"}
+# what minimal leaves out (docs/containers.md), and so the modules that need it
+LEFT_OUT = {"minimal": {"numpy", "faiss", "onnxruntime", "tokenizers", "rich"}}
+
+
+@pytest.mark.parametrize("variant", dockerproc.VARIANTS)
+def test_standard_import_machinery(images: dict[str, str], variant: str) -> None:
+    """With every CodeGraph module and the native dependencies imported, sys.meta_path
+    holds only the interpreter's own finders, sys.path_hooks only zipimport and the file
+    finder, and every module was loaded by one of the standard loaders."""
+    report = json.loads(_python(images[variant], variant, _IMPORT_EVERYTHING).splitlines()[-1])
+    assert report["meta_path"] == STANDARD_FINDERS, report["meta_path"]
+    assert report["path_hooks"] == [
+        "zipimport.zipimporter", "_frozen_importlib_external.FileFinder.path_hook.<locals>."
+        "path_hook_for_FileFinder"], report["path_hooks"]
+    assert set(report["loaders"]) <= STANDARD_LOADERS, report["loaders"]
+    assert set(report["missing"]) <= LEFT_OUT.get(variant, set()), report["missing"]
+    assert report["modules"] > 300, report
+
+
 def test_runtime_faiss_on_its_openblas(images: dict[str, str]) -> None:
     """The runtime's FAISS runs on the OpenBLAS its wheel bundles, as it was built: IVF
     training and batch search (BLAS), plus LAPACK, load and agree with exact search."""
