@@ -37,6 +37,7 @@ QUERY_SYMBOL = "django.db.models.query.QuerySet.filter"
 
 CTAGS_RUNS = 3
 QUERY_RUNS = 5
+NOOP_RUNS = 2  # per cold index, with --baseline
 EDIT_ROUNDS = 3
 TARGET_RATIO = 10.0  # cold index wall time / ctags wall time
 TARGET_INCREMENTAL_MS = 200.0  # checked against the in-process duration (report "seconds")
@@ -126,10 +127,10 @@ def run_measured(cmd: Sequence[str], cwd: Path, env: dict[str, str]) -> Measured
                         out.read().decode(errors="replace"), err.read().decode(errors="replace"))
 
 
-def child_env() -> dict[str, str]:
-    """The environment of the CLI: this checkout's src/ first, no inherited data dir."""
+def child_env(src: str = str(ROOT / "src")) -> dict[str, str]:
+    """The environment of the CLI: ``src`` (this checkout's src/) first, no inherited data
+    dir."""
     env = dict(os.environ)
-    src = str(ROOT / "src")
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["CODEGRAPH_EMBED"] = "0"  # the structural index (and lexical search), not embeddings
     for name in ("CODEGRAPH_DATA_DIR", "ROCKSDB_PATH", "CODEGRAPH_DEBUG"):
@@ -200,6 +201,61 @@ def corpus_tree(corpus_dir: str | None) -> tuple[Path, str]:
         raise BenchError(str(exc)) from exc
 
 
+def baseline_src(spec: str, work: Path) -> Path:
+    """The ``src`` directory of the --baseline checkout: a directory holding the codegraph
+    package, or a git revision of this repository, extracted into ``work``."""
+    path = Path(spec)
+    if (path / "codegraph").is_dir():
+        return path.resolve()
+    if (path / "src" / "codegraph").is_dir():
+        return (path / "src").resolve()
+    out = work / "baseline"
+    out.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", spec, "src"],
+                             capture_output=True, check=False)
+    if archive.returncode != 0:
+        raise BenchError(f"--baseline {spec}: neither a directory with the codegraph package "
+                         f"nor a git revision: {archive.stderr.decode(errors='replace')}")
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive.stdout, check=True)
+    return out / "src"
+
+
+def compare(args: argparse.Namespace, tree: Path, work: Path, env: dict[str, str]
+            ) -> dict[str, Any]:
+    """This checkout against the --baseline one, interleaved on the same tree (the order
+    alternates from round to round): cold indexes, and no-op runs (`index` again, nothing
+    changed) on the store each cold index left. Medians (of wall time, and of the cold
+    indexes' CPU time), and this / baseline."""
+    checkouts = {"this": env, "baseline": child_env(str(baseline_src(args.baseline, work)))}
+    cold: dict[str, list[float]] = {name: [] for name in checkouts}
+    cold_cpu: dict[str, list[float]] = {name: [] for name in checkouts}
+    noop: dict[str, list[float]] = {name: [] for name in checkouts}
+    workers = ["--workers", str(args.workers)] if args.workers else []
+    for i in range(args.compare_runs):
+        order = list(checkouts) if i % 2 == 0 else list(reversed(checkouts))
+        for name in order:
+            data = work / f"data-{name}"
+            shutil.rmtree(data, ignore_errors=True)
+            index = codegraph("--data-dir", str(data), "index", str(tree), "--progress", "none",
+                              "--json", *workers)
+            run = run_measured(index, work, checkouts[name]).check()
+            cold[name].append(run.seconds)
+            cold_cpu[name].append(run.cpu_seconds)
+            for _ in range(NOOP_RUNS):
+                noop[name].append(run_measured(index, work, checkouts[name]).check().seconds)
+            log(args, f"compare {i + 1}/{args.compare_runs} {name}: cold "
+                      f"{cold[name][-1]:.2f} s, no-op {noop[name][-1]:.3f} s")
+    med = {kind: {name: statistics.median(runs[name]) for name in checkouts}
+           for kind, runs in (("cold", cold), ("cold_cpu", cold_cpu), ("noop", noop))}
+    return {"baseline": args.baseline, "runs": args.compare_runs,
+            "cold_seconds": cold, "cold_cpu_seconds": cold_cpu, "noop_seconds": noop,
+            "median_cold": med["cold"], "median_cold_cpu": med["cold_cpu"],
+            "median_noop": med["noop"],
+            "cold_ratio": med["cold"]["this"] / med["cold"]["baseline"],
+            "cold_cpu_ratio": med["cold_cpu"]["this"] / med["cold_cpu"]["baseline"],
+            "noop_ratio": med["noop"]["this"] / med["noop"]["baseline"]}
+
+
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     source, label = corpus_tree(args.corpus_dir)
     ctags = ctags_command()
@@ -210,6 +266,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         tree = work / "tree"
         shutil.copytree(source, tree, symlinks=True)
         log(args, f"corpus {label} copied to {tree}")
+        compared = compare(args, tree, work, env) if args.baseline else None
 
         ctags_runs = [run_measured(ctags, tree, env).check().seconds
                       for _ in range(CTAGS_RUNS)]
@@ -328,6 +385,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         },
         "incremental": incremental,
         "query": query,
+        "compare": compared,
         "targets": [t.to_dict() for t in targets],
         # A figure that could not be measured is not a pass.
         "pass": all(t.passed for t in targets) and incremental is not None
@@ -389,6 +447,16 @@ def print_table(r: dict[str, Any]) -> None:
                      f"(best of {q['runs']}, {q['results']} results)"))
     else:
         rows.append(("callers query", "not measured (the query failed)"))
+    cmp = r["compare"]
+    if cmp is not None:
+        for kind, label in (("cold", "cold index"), ("cold_cpu", "cold index CPU"),
+                            ("noop", "no-op index")):
+            runs = cmp[f"{kind}_seconds"]
+            rows.append((f"{label}, this vs --baseline",
+                         f"{cmp[f'median_{kind}']['this']:.3f} s vs "
+                         f"{cmp[f'median_{kind}']['baseline']:.3f} s: "
+                         f"{cmp[f'{kind}_ratio']:.3f}x (medians of {len(runs['this'])}, "
+                         f"interleaved)"))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
@@ -413,6 +481,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cold-runs", type=int, default=3,
                    help="cold index runs, each on a fresh store; the fastest is reported "
                         "(default 3, like ctags)")
+    p.add_argument("--baseline", metavar="REV_OR_DIR",
+                   help="also compare with another checkout, interleaved: a git revision of "
+                        "this repository, or a directory with the codegraph package")
+    p.add_argument("--compare-runs", type=int, default=5,
+                   help="rounds of the --baseline comparison (default 5)")
     p.add_argument("--edit-file", default=EDIT_FILE,
                    help=f"repo-relative file to append a function to (default {EDIT_FILE})")
     p.add_argument("--symbol", default=QUERY_SYMBOL,
@@ -423,6 +496,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.workers is not None and args.workers < 1:
         p.error("--workers must be at least 1")
+    if args.compare_runs < 1:
+        p.error("--compare-runs must be at least 1")
     if args.cold_runs < 1:
         p.error("--cold-runs must be at least 1")
     try:
