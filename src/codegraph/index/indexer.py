@@ -30,10 +30,10 @@ from codegraph.graph.model import Edge, EdgeKind, Node
 from codegraph.graph.symbols import FileUnit, LayeredTable, MemoryTable, SymbolTable
 from codegraph.index.bulk import BulkLoad, pending, recover
 from codegraph.index.gcpause import gc_paused
-from codegraph.index.parsing import ParseJob, ParseResult, parse_all
+from codegraph.index.parsing import ParseContext, ParseJob, ParseResult, parse_all
 from codegraph.index.repos import repo_name_for
 from codegraph.index.resolving import ResolvedFile, new_externals, resolve_all
-from codegraph.index.spooling import spooled
+from codegraph.index.spooling import Output
 from codegraph.index.walker import (
     IGNORE_FILES,
     SkippedFile,
@@ -155,9 +155,13 @@ def changed_naming_files(before: dict[str, str] | None, now: dict[str, str]) -> 
 
 class Indexer:
     def __init__(self, store: Store, *, workers: int | None = None,
-                 max_file_size: int = 1_000_000, progress: Progress | None = None) -> None:
+                 max_file_size: int = 1_000_000, progress: Progress | None = None,
+                 start_method: str = "fork") -> None:
+        """``start_method``: how worker processes start (``pools.START_METHODS``): a
+        process with other threads (a server) must not ``fork``."""
         self.store = store
         self.workers = workers or config.usable_cores()
+        self.start_method = start_method
         self.max_file_size = max_file_size
         self.progress = progress or (lambda event: None)
         # Set by a process that exits right after the run without freeing its memory (the
@@ -297,9 +301,9 @@ class Indexer:
         stage = RowStage(directory) if directory else None
         try:
             top = MemoryTable()  # the parsed files' symbols, built while the workers parse
-            with spooled(load.spool if load else None, stage):
-                units = self._parse(repo, jobs, found, stored, layout, top, report, load,
-                                    on_chunks)
+            output = Output(load.spool, stage) if load is not None else None
+            units = self._parse(ParseContext(repo, layout), jobs, found, stored, top, report,
+                                load, output, on_chunks)
             for path in sorted(gone):
                 rec = stored.get(path)
                 if rec is not None:
@@ -334,18 +338,18 @@ class Indexer:
             if load is not None:
                 load.close()
 
-    def _parse(self, repo: str, jobs: list[ParseJob], found: dict[str, SourceFile],
-               stored: dict[str, FileRecord], layout: RepoLayout, top: MemoryTable,
-               report: IndexReport, load: BulkLoad | None, on_chunks: ChunkSink | None,
-               ) -> dict[str, FileUnit]:
-        """Parse the jobs and write (or spool) what they give; their units by path, also
-        added to ``top``."""
-        store = self.store
+    def _parse(self, context: ParseContext, jobs: list[ParseJob],
+               found: dict[str, SourceFile], stored: dict[str, FileRecord], top: MemoryTable,
+               report: IndexReport, load: BulkLoad | None, output: Output | None,
+               on_chunks: ChunkSink | None) -> dict[str, FileUnit]:
+        """Parse the jobs and write (or spool, to ``output``) what they give; their units
+        by path, also added to ``top``."""
+        store, repo = self.store, context.repo
         units: dict[str, FileUnit] = {}
         self.progress({"event": "parse", "total": len(jobs)})
         checkpoint = load.checkpoint if load is not None else None
-        for done, result in enumerate(parse_all(jobs, self.workers, repo, layout, checkpoint),
-                                      1):
+        for done, result in enumerate(parse_all(jobs, self.workers, context, output,
+                                                checkpoint, self.start_method), 1):
             sf = found[result.path]
             rec = stored.get(result.path)
             if result.status == "unchanged" and rec is not None:
@@ -528,19 +532,19 @@ class Indexer:
                               else LayeredTable(top, StoreTable(store, repo), hidden))
         by_path = {u.path: u for u in todo}
         written_externals: set[str] = set()  # external nodes are shared: write each once
-        with spooled(load.spool if load else None):
-            for i, resolved in enumerate(resolve_all(todo, top, table, self.workers)):
-                unit = by_path[resolved.path]
-                if load is not None:
-                    load.resolved(unit, resolved, written_externals)
-                else:
-                    self._write_resolved(unit, resolved, unit.path in reloaded,
-                                         written_externals)
-                report.resolved += 1
-                if (i + 1) % 500 == 0:
-                    self.progress({"event": "resolved", "done": i + 1, "total": len(todo)})
-                else:
-                    self.progress(TICK)
+        output = Output(load.spool) if load is not None else None
+        for i, resolved in enumerate(resolve_all(todo, top, table, self.workers, output,
+                                                 self.start_method)):
+            unit = by_path[resolved.path]
+            if load is not None:
+                load.resolved(unit, resolved, written_externals)
+            else:
+                self._write_resolved(unit, resolved, unit.path in reloaded, written_externals)
+            report.resolved += 1
+            if (i + 1) % 500 == 0:
+                self.progress({"event": "resolved", "done": i + 1, "total": len(todo)})
+            else:
+                self.progress(TICK)
         if load is not None:
             load.finish_resolve(by_path)
 

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from codegraph.graph.layout import RepoLayout
 from codegraph.graph.symbols import FileUnit
-from codegraph.index.spooling import (
-    finish_workers,
-    forked_pool,
-    spool_puts,
-    spooling,
-    stage_rows,
-    staging,
-)
+from codegraph.index.spooling import Output, finish_workers, output_pool, worker_output
 from codegraph.index.walker import content_skip_reason
 from codegraph.parse.facts import FileFacts
 from codegraph.search.chunks import file_chunks
@@ -64,15 +57,24 @@ class ParseResult:
                         self.def_qnames or [])
 
 
-# Set before workers fork, so that they inherit it: (repository name, layout).
-_CONTEXT: tuple[str, RepoLayout] | None = None
+@dataclass(frozen=True, slots=True)
+class ParseContext:
+    repo: str
+    layout: RepoLayout
+
+
+# A pool worker's, set when it starts (``_start_worker``).
+_WORKER: ParseContext | None = None
 
 
 def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def parse_one(job: ParseJob) -> ParseResult:
+def parse_one(job: ParseJob, context: ParseContext, output: Output | None = None,
+              ) -> ParseResult:
+    """Parse a file. During a bulk load (``output``), its puts go to the output's spool and
+    its lexical rows to its stage (those given), not into the result."""
     from codegraph.parse.extract import MAX_DEPTH, extract
 
     try:
@@ -86,12 +88,11 @@ def parse_one(job: ParseJob) -> ParseResult:
     skip = content_skip_reason(data, job.path)
     if skip is not None:
         return ParseResult(job.path, digest, status="skipped", reason=skip)
-    assert _CONTEXT is not None
     from codegraph.graph.build import make_unit
 
     try:
         facts = extract(data, job.language)
-        graph = make_unit(_CONTEXT[0], job.path, facts, _CONTEXT[1])
+        graph = make_unit(context.repo, job.path, facts, context.layout)
     except Exception as exc:  # a grammar or hook bug must not stop the whole run
         return ParseResult(job.path, digest, status="failed",
                            reason=f"parser error: {type(exc).__name__}: {exc}")
@@ -118,44 +119,66 @@ def parse_one(job: ParseJob) -> ParseResult:
         records.append(chunk_record(unit.repo, job.path, chunk.id, chunk.to_wire()))
         rows.append(lexical_row(chunk))
     wire = pack(facts.to_wire())
-    if staging():  # a bulk load: this process writes the rows for the lexical index
-        stage_rows(rows)
+    spool = output.spool if output is not None else None
+    if output is not None and output.stage is not None:  # this process writes the rows
+        output.stage.add(rows)
         rows = []
-    if spooling():  # a bulk load: the facts too are written by this process
+    if spool is not None:  # the facts too are written by this process
         records.append(facts_record(unit.repo, job.path, wire))
-        spool_puts(records)
+        spool.add(records)
     return ParseResult(job.path, digest, status, "; ".join(reasons), wire,
                        graph.unit.module, [n.id for n in graph.nodes], graph.unit.def_qnames,
-                       [n.name for n in graph.nodes], None if spooling() else records, rows)
+                       [n.name for n in graph.nodes], None if spool else records, rows)
 
 
-def parse_all(jobs: list[ParseJob], workers: int, repo: str, layout: RepoLayout,
-              checkpoint: Callable[[], None] | None = None) -> Iterator[ParseResult]:
-    """Parse jobs, in parallel when there are enough of them; results in any order.
+def _prepare(languages: Iterable[str]) -> None:
+    """Load the grammars and compile their queries now. A language that fails here fails
+    again in parse_one, which reports it for each of its files."""
+    from codegraph.parse.extract import prepare
+
+    for language in languages:
+        with contextlib.suppress(Exception):
+            prepare(language)
+
+
+def _start_worker(context: ParseContext, languages: list[str]) -> None:
+    global _WORKER
+    _prepare(languages)  # (forked: done already, in the parent)
+    _WORKER = context
+
+
+def _parse_in_worker(job: ParseJob) -> ParseResult:
+    assert _WORKER is not None
+    return parse_one(job, _WORKER, worker_output())
+
+
+def parse_all(jobs: list[ParseJob], workers: int, context: ParseContext,
+              output: Output | None = None, checkpoint: Callable[[], None] | None = None,
+              start_method: str = "fork") -> Iterator[ParseResult]:
+    """Parse jobs, in parallel when there are enough of them; results in any order. With
+    ``output`` (a bulk load), this process writes to it, and each worker to its own.
 
     With ``checkpoint`` (a bulk load), the workers' jobs come in segments of about
     ``SEGMENT_BYTES`` of source: after the results of each but the last have been taken,
     every worker writes out what it spooled, and ``checkpoint`` is called."""
-    global _CONTEXT
-    _CONTEXT = (repo, layout)
     if workers <= 1 or len(jobs) < POOL_THRESHOLD:
-        yield from map(parse_one, jobs)
+        yield from (parse_one(job, context, output) for job in jobs)
         return
-    from codegraph.parse.extract import prepare
-
-    for language in {job.language for job in jobs}:
-        # Parser and compiled query, once: the workers inherit them. A language that
-        # fails here fails again in parse_one, which reports it for each of its files.
-        with contextlib.suppress(Exception):
-            prepare(language)
+    languages = sorted({job.language for job in jobs})
+    if start_method == "fork":
+        _prepare(languages)  # once, for all the workers
     largest_first = sorted(jobs, key=lambda j: j.size, reverse=True)
     segments = _segments(largest_first, SEGMENT_BYTES) if checkpoint else [largest_first]
-    with forked_pool(workers) as pool:
+    with output_pool(workers, start_method, output, _start_worker,
+                     (context, languages)) as pool:
         for n, segment in enumerate(segments, 1):
-            chunk = max(1, min(32, len(segment) // (workers * 8)))
-            yield from pool.map(parse_one, segment, chunksize=chunk)
-            if checkpoint is not None and n < len(segments):
-                finish_workers(pool, workers)
+            # Spawned workers take small chunks: a server told to stop waits for those
+            # its workers have taken (forked ones, the CLI's, gain from larger ones).
+            largest = 32 if start_method == "fork" else 8
+            chunk = max(1, min(largest, len(segment) // (workers * 8)))
+            yield from pool.map(_parse_in_worker, segment, chunksize=chunk)
+            if output is not None and checkpoint is not None and n < len(segments):
+                finish_workers(pool, workers, output)
                 checkpoint()
 
 

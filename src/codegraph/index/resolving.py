@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from codegraph.graph.build import external_node, resolve_types, resolve_uses
 from codegraph.graph.model import EXTERNAL, NAME_MATCH, Edge, EdgeKind
 from codegraph.graph.symbols import FileUnit, MemoryTable, SymbolTable
-from codegraph.index.spooling import forked_pool, spool_puts, spooling
+from codegraph.index.spooling import Output, output_pool, worker_output
 from codegraph.store.records import (
     Record,
     dependency_records,
@@ -28,7 +28,8 @@ class ResolvedFile:
     externals: dict[str, str]  # the external nodes its edges point to: id -> qualified name
 
 
-def pack_edges(unit: FileUnit, edges: list[Edge]) -> ResolvedFile:
+def pack_edges(unit: FileUnit, edges: list[Edge], output: Output | None = None,
+               ) -> ResolvedFile:
     own = {unit.module_id, *unit.def_ids}
     by_source: dict[str, list[Edge]] = {}
     deps: set[str] = set()
@@ -48,9 +49,10 @@ def pack_edges(unit: FileUnit, edges: list[Edge]) -> ResolvedFile:
     deps.update(i.name for i in unit.facts.imports if i.name)
     deps.update(i.module for i in unit.facts.imports if i.level == 0)
     records = [r for src, src_edges in by_source.items() for r in edge_records(src, src_edges)]
-    if spooling():  # a bulk load: this process writes the edges and the file's dependencies
+    if output is not None and output.spool is not None:
+        # a bulk load: this process writes the edges and the file's dependencies
         records += dependency_records(unit.repo, unit.path, deps)
-        spool_puts(records)
+        output.spool.add(records)
         records = []
     return ResolvedFile(unit.path, unit.language, records, sorted(deps), externals)
 
@@ -67,36 +69,44 @@ def new_externals(resolved: ResolvedFile, written: set[str]) -> list[Record]:
     return records
 
 
-# Set before workers fork, so that they inherit it.
-_CONTEXT: tuple[list[FileUnit], SymbolTable, dict[str, list[Edge]]] | None = None
+# A pool worker's, set when it starts (``_start_worker``).
+_WORKER: tuple[list[FileUnit], SymbolTable, dict[str, list[Edge]]] | None = None
+
+
+def _start_worker(units: list[FileUnit], table: SymbolTable, typed: dict[str, list[Edge]],
+                  ) -> None:
+    global _WORKER
+    _WORKER = (units, table, typed)
 
 
 def _resolve_chunk(indexes: list[int]) -> list[ResolvedFile]:
-    assert _CONTEXT is not None
-    units, table, typed = _CONTEXT
+    assert _WORKER is not None
+    units, table, typed = _WORKER
+    output = worker_output()
     out = []
     for i in indexes:
         unit = units[i]
-        out.append(pack_edges(unit, typed[unit.path] + resolve_uses(unit, table)))
+        out.append(pack_edges(unit, typed[unit.path] + resolve_uses(unit, table), output))
     return out
 
 
 def resolve_all(units: list[FileUnit], top: MemoryTable, table: SymbolTable, workers: int,
+                output: Output | None = None, start_method: str = "fork",
                 ) -> Iterator[ResolvedFile]:
-    """Resolve units. Workers are used only over an in-memory table (a forked process
-    must not read the parent's RocksDB handles)."""
-    global _CONTEXT
+    """Resolve units (with ``output``, a bulk load: this process writes to it, and each
+    worker to its own). Workers are used only over an in-memory table (a worker cannot read
+    the parent's RocksDB handles), and only forked ones: they inherit the units and the
+    table. Spawned, each would be sent all of them, and take seconds to start (or to stop,
+    on a busy machine: a server told to stop must do so within seconds)."""
     typed = resolve_types(units, top, table)
-    if workers <= 1 or len(units) < POOL_THRESHOLD or table is not top:
+    if workers <= 1 or len(units) < POOL_THRESHOLD or table is not top \
+            or start_method != "fork":
         for unit in units:
-            yield pack_edges(unit, typed[unit.path] + resolve_uses(unit, table))
+            yield pack_edges(unit, typed[unit.path] + resolve_uses(unit, table), output)
         return
-    _CONTEXT = (units, table, typed)
-    try:
-        step = max(1, len(units) // (workers * 16))
-        chunks = [list(range(i, min(i + step, len(units)))) for i in range(0, len(units), step)]
-        with forked_pool(workers) as pool:
-            for batch in pool.map(_resolve_chunk, chunks):
-                yield from batch
-    finally:
-        _CONTEXT = None
+    step = max(1, len(units) // (workers * 16))
+    chunks = [list(range(i, min(i + step, len(units)))) for i in range(0, len(units), step)]
+    with output_pool(workers, start_method, output, _start_worker,
+                     (units, table, typed)) as pool:
+        for batch in pool.map(_resolve_chunk, chunks):
+            yield from batch

@@ -1,114 +1,102 @@
-"""Where a phase's output goes during a bulk load, and forked pools whose workers write it.
+"""Where a phase's output goes during a bulk load, and pools whose workers write their own.
 
 During a bulk load (see ``bulk.py``), the parse and resolve phases hand their store puts
-to the spool of the process they run in (``spool_puts``), and the parse phase its lexical
-rows to the process's row stage (``stage_rows``), instead of returning them to the
-indexing process. A worker's spool and stage are forked copies of the indexing process's
-ones; when the pool's work is done, each worker writes out its own and reports its files.
+to a :class:`Spool`, and the parse phase its lexical rows to a :class:`RowStage`, instead
+of returning them to the indexing process: an :class:`Output`. The indexing process passes
+its own where it parses or resolves; a pool's workers each make theirs when they start
+(the pool's initializer), write to it, and when the pool's work is done, each worker writes
+out its own and reports its files (``finish_workers``).
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import os
-import signal
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from codegraph.lifeline import die_with_parent
-from codegraph.search.lexical import LexicalRow
+from codegraph.index.pools import worker_pool
 from codegraph.search.lexical_stage import RowStage
-from codegraph.store.records import Record
 from codegraph.store.sst import Spool, SstFile
 
 FINISH_TIMEOUT = 600.0  # seconds a worker waits for the others to take their finish task
 
-# Set while a phase runs (before workers fork, so that they inherit them).
-_SPOOL: Spool | None = None
-_STAGE: RowStage | None = None
+
+@dataclass(slots=True)
+class Output:
+    """A process's spool and row stage (those given)."""
+
+    spool: Spool | None = None
+    stage: RowStage | None = None
+
+    def plan(self) -> tuple[str | None, str, str | None]:
+        """What a worker makes its own from (``_open``): the directories, the spool's name."""
+        return (self.spool.directory if self.spool else None,
+                self.spool.name if self.spool else "", self.stage.directory if self.stage else None)
+
+
+def _open(plan: tuple[str | None, str, str | None]) -> Output:
+    spool_directory, name, stage_directory = plan
+    return Output(Spool(spool_directory, name) if spool_directory else None,
+                  RowStage(stage_directory) if stage_directory else None)
+
+
+# A pool worker's, made when it starts (``_start_worker``).
+_OUTPUT: Output | None = None
 _BARRIER: Any = None  # a multiprocessing Barrier, one party per worker
 
 
-def spooling() -> bool:
-    return _SPOOL is not None
+def worker_output() -> Output | None:
+    """In a pool worker: its own output (None when its pool writes none)."""
+    return _OUTPUT
 
 
-def spool_puts(records: Iterable[Record]) -> None:
-    assert _SPOOL is not None
-    _SPOOL.add(records)
-
-
-def staging() -> bool:
-    return _STAGE is not None
-
-
-def stage_rows(rows: Sequence[LexicalRow]) -> None:
-    assert _STAGE is not None
-    _STAGE.add(rows)
-
-
-@contextmanager
-def spooled(spool: Spool | None, stage: RowStage | None = None) -> Iterator[None]:
-    """Puts go to ``spool`` and lexical rows to ``stage`` (those given) in this process
-    and in pools started meanwhile."""
-    global _SPOOL, _STAGE
-    _SPOOL, _STAGE = spool, stage
-    try:
-        yield
-    finally:
-        _SPOOL = _STAGE = None
-
-
-def _start_worker(parent: int) -> None:
-    die_with_parent(parent)  # a killed indexer leaves no worker behind
-    # Workers leave Ctrl-C and SIGTERM (sent to the whole process group, say) to the
-    # parent, which stops them: killed while it writes a result, a worker would leave a
-    # torn message in the pool's pipe, and the pool's thread would wait for the rest.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+def _start_worker(plan: tuple[str | None, str, str | None] | None, barrier: Any,
+                  initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
+    global _OUTPUT, _BARRIER
+    _OUTPUT = _open(plan) if plan is not None else None
+    _BARRIER = barrier
+    if initializer is not None:
+        initializer(*initargs)
 
 
 def _finish_worker(_: int) -> tuple[list[SstFile], list[str]]:
-    assert _BARRIER is not None
+    assert _BARRIER is not None and _OUTPUT is not None
     # Every worker waits here until all of them have taken one of these tasks: so each
     # worker takes exactly one, and writes out its own spool and stage.
     _BARRIER.wait(timeout=FINISH_TIMEOUT)
-    return (_SPOOL.finish() if _SPOOL is not None else [],
-            _STAGE.finish() if _STAGE is not None else [])
+    return (_OUTPUT.spool.finish() if _OUTPUT.spool is not None else [],
+            _OUTPUT.stage.finish() if _OUTPUT.stage is not None else [])
 
 
 @contextmanager
-def forked_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
-    """A pool of ``workers`` forked processes. When a spool or stage is set, leaving the
-    block (without an exception) has every worker write out its own (``finish_workers``)."""
-    global _BARRIER
-    ctx = multiprocessing.get_context("fork")
-    # Each worker gets a copy of this process's spool and stage: they must be empty.
-    assert _SPOOL is None or _SPOOL.empty, "a spool must be empty when workers fork"
-    assert _STAGE is None or _STAGE.empty, "a row stage must be empty when workers fork"
-    writing = _SPOOL is not None or _STAGE is not None
-    _BARRIER = ctx.Barrier(workers) if writing else None
-    try:
-        # With "fork", the pool starts all of its workers at once (Python >= 3.11).
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker,
-                                 initargs=(os.getpid(),)) as pool:
-            yield pool
-            if writing:
-                finish_workers(pool, workers)
-    finally:
-        _BARRIER = None
+def output_pool(workers: int, start_method: str, output: Output | None,
+                initializer: Callable[..., None] | None = None,
+                initargs: tuple[Any, ...] = ()) -> Iterator[ProcessPoolExecutor]:
+    """A pool of ``workers`` processes (``pools.worker_pool``), each with an output like
+    ``output``, if given, of its own; leaving the block (without an exception) has every
+    worker write out its own (``finish_workers``)."""
+    writing = output is not None and (output.spool is not None or output.stage is not None)
+    barrier = multiprocessing.get_context(start_method).Barrier(workers) if writing else None
+    plan = output.plan() if output is not None and writing else None
+    with worker_pool(workers, start_method, _start_worker,
+                     (plan, barrier, initializer, initargs)) as pool:
+        yield pool
+        if output is not None and writing:
+            finish_workers(pool, workers, output)
 
 
-def finish_workers(pool: ProcessPoolExecutor, workers: int) -> None:
-    """Have every (idle) worker of a ``forked_pool`` write out its spool and stage, and add
-    their files to those of this process's; the workers can go on spooling after it."""
+def finish_workers(pool: ProcessPoolExecutor, workers: int, output: Output) -> None:
+    """Have every (idle) worker of an ``output_pool`` write out its spool and stage, and add
+    their files to those of ``output`` (this process's); the workers can go on spooling
+    after it."""
     finishing = [pool.submit(_finish_worker, i) for i in range(workers)]
-    if _SPOOL is not None:  # this process's own puts, written while the workers write theirs
-        _SPOOL.spill()
+    if output.spool is not None:  # this process's own puts, written while the workers write
+        output.spool.spill()
     for sst_files, stage_files in (f.result() for f in finishing):
-        if _SPOOL is not None:
-            _SPOOL.files.extend(sst_files)
-        if _STAGE is not None:
-            _STAGE.files.extend(stage_files)
+        if output.spool is not None:
+            output.spool.files.extend(sst_files)
+        if output.stage is not None:
+            output.stage.files.extend(stage_files)

@@ -21,19 +21,15 @@ from codegraph.search.lexical import STAGE_TABLE, LexicalRow
 
 
 class RowStage:
-    """One process's staged rows (a file is created on the first rows, so that a forked
-    worker opens its own); ``finish`` closes it and gives the files written since the last
-    ``finish`` (rows added after it go to a new file)."""
+    """One process's staged rows (a file is created on the first rows); ``finish`` closes
+    it and gives the files written since the last ``finish`` (rows added after it go to a
+    new file)."""
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
         self.files: list[str] = []
         self._db: sqlite3.Connection | None = None
         self._opened = 0
-
-    @property
-    def empty(self) -> bool:
-        return self._db is None and not self.files
 
     def add(self, rows: Sequence[LexicalRow]) -> None:
         if not rows:

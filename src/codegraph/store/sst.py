@@ -52,11 +52,6 @@ class Spool:
         if self._bytes >= self.spill_bytes:
             self.spill()
 
-    @property
-    def empty(self) -> bool:
-        """Nothing held and no file to give."""
-        return not self._puts and not self.files
-
     def spill(self) -> None:
         """Write what is held: one SST file per column family, keys in order."""
         for cf, puts in sorted(self._puts.items()):
