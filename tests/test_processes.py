@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from helpers import cli_env
+from serverproc import ServerProcess
 from test_crash import write_corpus
 
 
@@ -26,6 +27,17 @@ def children(pid: int) -> set[int]:
     except (FileNotFoundError, ProcessLookupError):
         pass
     return {child for child in out if running(child)}
+
+
+def descendants(pid: int) -> set[int]:
+    """The live processes below ``pid``: its children, theirs (a fork server's), ..."""
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children(todo.pop()) - out:
+            out.add(child)
+            todo.append(child)
+    return out
 
 
 def running(pid: int) -> bool:
@@ -73,6 +85,27 @@ def test_workers_die_with_a_killed_indexer(tmp_path: Path, event: str) -> None:
     finally:
         proc.kill()
         proc.wait(10)
+        for pid in seen:
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_server_workers_die_with_a_killed_server(tmp_path: Path) -> None:
+    """A server's workers are spawned, not forked (a threaded process must not fork):
+    kill -9 of the server ends them too."""
+    root = tmp_path / "big"
+    write_corpus(root, packages=12)
+    server = ServerProcess(tmp_path, [root], wait_ready=False, CODEGRAPH_WORKERS="2")
+    seen: set[int] = set()
+    try:
+        assert wait_for(lambda: len(descendants(server.proc.pid)) >= 3, 60), "no workers"
+        seen = descendants(server.proc.pid)
+        server.proc.kill()
+        server.proc.wait(10)
+        assert wait_for(lambda: not any(map(running, seen)), 2.0), \
+            f"left running: {[p for p in seen if running(p)]}"
+    finally:
+        server.stop(signal.SIGKILL)
         for pid in seen:
             if running(pid):
                 os.kill(pid, signal.SIGKILL)

@@ -38,7 +38,8 @@ TICK = {"event": "tick"}  # a progress event that only lets a cancel stop a run 
 class CodeGraph:
     def __init__(self, store: Store, config: Config, *, threaded: bool = False) -> None:
         """``threaded``: other threads of this process use it meanwhile (a server): its
-        runs then never fork a process that could inherit another thread's locks."""
+        runs then never fork a process that could inherit another thread's locks (their
+        workers are spawned; see ``index/pools.py``)."""
         self.store = store
         self.config = config
         self.threaded = threaded
@@ -74,6 +75,10 @@ class CodeGraph:
         return self.store.revision
 
     @property
+    def start_method(self) -> str:
+        return "spawn" if self.threaded else "fork"
+
+    @property
     def data_dir(self) -> str:
         return self.config.data_dir
 
@@ -82,7 +87,8 @@ class CodeGraph:
         from codegraph.index.indexer import Indexer
 
         return Indexer(self.store, workers=workers or self.config.workers,
-                       max_file_size=self.config.max_file_size, progress=progress)
+                       max_file_size=self.config.max_file_size, progress=progress,
+                       start_method=self.start_method)
 
     def index(self, path: str, *, name: str | None = None, full: bool = False,
               workers: int | None = None, progress: Progress | None = None,
@@ -131,9 +137,9 @@ class CodeGraph:
             with LexicalIndex.open(default_path(self.data_dir)) as lexical:
                 feed = LexicalFeed(lexical, staging, full=True, background=False)
                 report = Indexer(staging, workers=workers or self.config.workers,
-                                 max_file_size=self.config.max_file_size,
-                                 progress=progress).index(path, name=name, full=True,
-                                                          on_chunks=feed)
+                                 max_file_size=self.config.max_file_size, progress=progress,
+                                 start_method=self.start_method,
+                                 ).index(path, name=name, full=True, on_chunks=feed)
                 with feed.finishing(staging, self._tick(progress, "lexical")):
                     staging.close()  # (the lexical rows are committed with the switch)
                     with exclusive():
