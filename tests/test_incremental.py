@@ -369,28 +369,6 @@ def test_random_edits_equal_a_clean_build(tmp_path: Path, seed: int) -> None:
             assert incremental[cf] == clean[cf], (step, cf)
 
 
-def test_a_run_keeps_its_working_set_only_when_asked(tmp_path: Path) -> None:
-    """The CLI, which exits right after a run, has it keep its parsed units and symbol
-    table (and leave them out of the cyclic collector) instead of freeing them."""
-    import gc
-
-    repo = write_tree(tmp_path / "repo", {"app/util.py": "def helper(x):\n    return x\n"})
-    with CodeGraph.open(str(tmp_path / "data")) as cg:
-        indexer = cg.indexer()
-        indexer.index(str(repo))
-        assert not indexer.working_set
-        touch_later(repo / "app/util.py", "def helper(x):\n    return 2 * x\n")
-        frozen = gc.get_freeze_count()
-        indexer.keep_working_set = True
-        try:
-            indexer.index(str(repo))
-            units = indexer.working_set[0]
-            assert isinstance(units, dict) and list(units) == ["app/util.py"]
-            assert gc.get_freeze_count() > frozen
-        finally:
-            gc.unfreeze()
-
-
 GO_SHOP = {
     "go.mod": "module example.com/shop\n\ngo 1.22\n",
     "util/util.go": "package util\n\nfunc Helper() int { return 1 }\n",

@@ -4,7 +4,6 @@ need them, so a query starts fast."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import signal
@@ -139,10 +138,6 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise _Terminated
 
 
-# Objects that the process's exit frees, all at once (see ``run``).
-_LEFT_TO_EXIT: list[object] = []
-
-
 def _index(args: argparse.Namespace, config: Config) -> int:
     from codegraph.api import CodeGraph
     from codegraph.index.progress import make_progress
@@ -154,8 +149,6 @@ def _index(args: argparse.Namespace, config: Config) -> int:
         raise FileNotFoundError(f"{what}: {os.path.abspath(args.path)}")
     progress = make_progress("none" if args.json else args.progress)
     with CodeGraph.open(config) as cg:
-        if not args.watch:  # the run's working set is left to the exit (see ``run``)
-            _LEFT_TO_EXIT.append(cg)
         report = cg.index(args.path, name=args.name, full=args.full, progress=progress)
         embedded = cg.embed(progress).to_dict() if config.embed else None
         if args.json:
@@ -262,19 +255,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> NoReturn:
-    """The console script: ``main``, then the process's exit. After an index run, at once:
-    a process that has just indexed a large repository holds millions of small objects,
-    which the interpreter's teardown would free one by one (tens of ms) for nothing.
-    Everything that must last is written by then (the store and the lexical index are
-    closed), and the output is flushed here. Other commands exit as usual (a server's
-    threads, say, are joined)."""
-    code = main()
-    if not _LEFT_TO_EXIT:
-        sys.exit(code)
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to flush to
-            stream.flush()
-    os._exit(code)
+    """The console script."""
+    sys.exit(main())
 
 
 if __name__ == "__main__":
