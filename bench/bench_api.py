@@ -38,7 +38,7 @@ CACHE = Path(os.environ.get("CODEGRAPH_BENCH_CACHE") or Path.home() / ".cache" /
              "codegraph-bench")
 ENDPOINTS = {
     "health": "/health",
-    "symbol lookup": "/api/v1/definition?name=QuerySet",
+    "symbol lookup": "/api/v1/definition?symbol=QuerySet",
     "callers": "/api/v1/callers?symbol=django.db.models.query.QuerySet.filter",
     "hybrid search": "/api/v1/search?query=parse+an+http+date+header&mode=hybrid",
 }

@@ -12,7 +12,7 @@ own definitions, so no two requests in a row ask the same thing:
 
 - mixed: definitions, symbols with source, callers, callees, references, impact, outlines,
   fuzzy symbol search and lexical search;
-- symbol lookups: `/api/v1/definition?name=` of distinct names.
+- symbol lookups: `/api/v1/definition?symbol=` of distinct names.
 
 Meanwhile a prober sends `GET /health` every 20 ms on its own connection and records its
 latency. Semantic search, which runs the embedding model per query, is measured by
@@ -98,7 +98,7 @@ def request_paths(data: Path) -> dict[str, list[str]]:
 
     names = sorted({name for name, _, _ in defs})
     rng.shuffle(names)
-    lookups = [url("definition", name=name) for name in names]
+    lookups = [url("definition", symbol=name) for name in names]
     words = [w for name in names for w in name.lower().split("_") if len(w) > 3]
     mixed = []
     for i, (name, qname, path) in enumerate(defs):
@@ -112,7 +112,7 @@ def request_paths(data: Path) -> dict[str, list[str]]:
             url("outline", file=path) if kind == 5 else
             url("symbols", query=name[:max(3, len(name) - 2)]) if kind == 6 else
             url("search", query=" ".join(rng.sample(words, 2)), mode="lexical") if kind in (7, 8)
-            else url("definition", name=name))
+            else url("definition", symbol=name))
     return {"mixed": mixed, "symbol lookups": lookups}
 
 
