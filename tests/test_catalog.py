@@ -18,6 +18,7 @@ from codegraph.api import CodeGraph
 from codegraph.cli import _parser
 from codegraph.errors import BadRequest
 from codegraph.query.catalog import QUERIES, query
+from codegraph.query.paging import encode_cursor
 from codegraph.server.mcp_tools import build_mcp
 from codegraph.server.routes import API, endpoints
 from helpers import one_line_error, run_cli, write_tree
@@ -81,3 +82,48 @@ def test_bad_values_are_refused_alike(tmp_path: Path) -> None:
         content = asyncio.run(mcp.call_tool("callers", {"symbol": "tax"}))[0]
         assert isinstance(content, TextContent)
         assert json.loads(content.text)["results"] == page["results"]
+
+
+def test_paging_a_search_to_the_end_of_its_window(tmp_path: Path) -> None:
+    """Every next_cursor handed out works: the last page of the 1,000-hit window is cut to
+    fit it (a limit of 7 does not divide 1,000), and the window's end hands out none."""
+    files = {f"pkg/m{i}.py": "".join(f"def alpha_{i}_{j}():\n    return 'alpha'\n\n\n"
+                                     for j in range(110)) for i in range(10)}
+    repo = write_tree(tmp_path / "repo", {"pkg/__init__.py": "", **files})
+    with CodeGraph.open(str(tmp_path / "data")) as cg:
+        cg.index(str(repo))
+        seen, cursor, pages = [], None, 0
+        while True:
+            page = cg.answer("search", {"query": "alpha", "mode": "lexical", "limit": 7,
+                                        "cursor": cursor})
+            seen += [r["id"] for r in page["results"]]
+            pages, cursor = pages + 1, page["next_cursor"]
+            if cursor is None:
+                break
+        assert len(seen) == len(set(seen)) == 1000 and pages == 143
+        with pytest.raises(BadRequest, match="at most 1000"):
+            cg.answer("search", {"query": "alpha", "cursor": encode_cursor(1000)})
+
+
+def test_symbol_context_and_mcp_budget_bounds(tmp_path: Path) -> None:
+    repo = write_tree(tmp_path / "repo", REPO)
+    with CodeGraph.open(str(tmp_path / "data")) as cg:
+        cg.index(str(repo))
+        first = cg.answer("symbol", {"symbol": "tax", "context": 10})["results"][0]
+        assert first["source"].startswith("def tax(x):")  # context cut at line 1
+        mcp = build_mcp(lambda: contextlib.nullcontext(cg))
+        with pytest.raises(Exception, match="max_tokens must be between 1"):
+            asyncio.run(mcp.call_tool("callers", {"symbol": "tax", "max_tokens": 0}))
+
+
+def test_cli_outline_takes_a_path_from_here_or_in_the_repository(tmp_path: Path) -> None:
+    repo = write_tree(tmp_path / "repo", REPO)
+    elsewhere = write_tree(tmp_path / "elsewhere", REPO)  # the same relative path, not indexed
+    data = tmp_path / "data"
+    code, _, err = run_cli("index", str(repo), "--progress", "none", data_dir=data)
+    assert code == 0, err
+    for cwd in (repo, elsewhere):
+        code, out, err = run_cli("outline", "shop/pricing.py", "--json", data_dir=data,
+                                 cwd=str(cwd))
+        assert code == 0, err
+        assert [r["name"] for r in json.loads(out)["results"]] == ["tax", "total"]

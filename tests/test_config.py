@@ -96,7 +96,9 @@ def test_primary_names_beat_the_spec_aliases() -> None:
     ({"CODEGRAPH_EMBED": "maybe"}, {}, "CODEGRAPH_EMBED must be true or false, got 'maybe'"),
     ({"OPENAI_BASE_URL": "ftp://x"}, {}, "OPENAI_BASE_URL must be an http(s) URL"),
     ({"ROCKSDB_BLOCK_CACHE_SIZE": "lots"}, {}, "ROCKSDB_BLOCK_CACHE_SIZE: not a size"),
-    ({"CODEGRAPH_STALE_AFTER": "nan"}, {}, "CODEGRAPH_STALE_AFTER must not be negative"),
+    ({"CODEGRAPH_STALE_AFTER": "nan"}, {}, "CODEGRAPH_STALE_AFTER must be a finite number"),
+    ({"CODEGRAPH_DRAIN_SECONDS": "inf"}, {}, "CODEGRAPH_DRAIN_SECONDS must be a finite number"),
+    ({"CODEGRAPH_DRAIN_SECONDS": "-1"}, {}, "not negative, got '-1'"),
     ({}, {"data_dir": " "}, "--data-dir must not be empty"),
 ])
 def test_bad_configuration_names_the_variable_and_value(

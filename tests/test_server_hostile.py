@@ -104,7 +104,7 @@ def test_absurd_cursors_and_offsets_are_refused(server: ServerProcess,
             r = server.client.get(path, params={**params, "cursor": cursor})
             assert "cursor is not one CodeGraph handed out" in _error(r, 400), path
     deep = server.client.get("/api/v1/search", params={"query": "target", "mode": "lexical",
-                                                       "cursor": _cursor("990"),
+                                                       "cursor": _cursor("1000"),
                                                        "limit": "20"})
     assert "offset + limit must be at most 1000" in _error(deep, 400)
     rpc = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
@@ -118,7 +118,7 @@ def test_absurd_cursors_and_offsets_are_refused(server: ServerProcess,
                            _cursor("9" * 25), data_dir=server.data_dir)
     assert code == 2 and "cursor is not one CodeGraph handed out" in err
     code, _, err = run_cli("search", "target", "--mode", "lexical", "--cursor",
-                           _cursor("990"), "--limit", "20", data_dir=server.data_dir)
+                           _cursor("1000"), "--limit", "20", data_dir=server.data_dir)
     assert code == 2 and "offset + limit must be at most 1000" in err
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from codegraph import config as configuration
 from codegraph.config import Config
+from codegraph.errors import BadRequest
 from codegraph.query import catalog, queries
 from codegraph.query.paging import decode_cursor, encode_cursor, page
 from codegraph.query.source import snippet
@@ -235,15 +236,21 @@ class CodeGraph:
         from codegraph.search.service import MAX_WINDOW
 
         start = decode_cursor(cursor) if offset is None else offset
+        if cursor is not None and start >= MAX_WINDOW:
+            raise BadRequest(f"offset + limit must be at most {MAX_WINDOW}: narrow the "
+                             "search instead of paging this deep")
+        if cursor is not None:  # the last page of the window is cut to fit it
+            limit = min(limit, MAX_WINDOW - start)
         peek = 1 if limit >= 1 and start + limit < MAX_WINDOW else 0  # one more: is there?
         found = self.search_service().search(
             query, mode=mode, limit=limit + peek, offset=start, repo=repo,
             language=language, kind=kind, path=path, graph_boost=graph_boost)
         results = found.pop("results")
         chosen = page(results[:limit], limit, None, max_tokens)
-        more = len(results) > limit or chosen["truncated"]
+        end = start + len(chosen["results"])
+        more = (len(results) > limit or chosen["truncated"]) and end < MAX_WINDOW
         return {**found, "results": chosen["results"], "truncated": chosen["truncated"],
-                "next_cursor": encode_cursor(start + len(chosen["results"])) if more else None}
+                "next_cursor": encode_cursor(end) if more else None}
 
     def symbols(self, query: str, *, kind: str | None = None, language: str | None = None,
                 repo: str | None = None, path: str | None = None) -> list[Item]:
@@ -256,7 +263,7 @@ class CodeGraph:
         out = []
         for n in queries.resolve_symbol(self.store, symbol, repo)[:20]:
             item = queries.node_item(n)
-            item["source"] = snippet(self.store, n.repo, n.path, n.line - context,
+            item["source"] = snippet(self.store, n.repo, n.path, max(1, n.line - context),
                                      n.end_line + context)
             out.append(item)
         return out

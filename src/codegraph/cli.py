@@ -11,8 +11,9 @@ import sys
 from typing import Any, NoReturn
 
 from codegraph.config import Config, load
-from codegraph.errors import BadRequest, CodeGraphError, DiskFull, is_disk_full
+from codegraph.errors import BadRequest, CodeGraphError, DiskFull, NotFound, is_disk_full
 from codegraph.query.catalog import QUERIES, Query
+from codegraph.query.paging import decode_cursor
 
 EXIT_ERROR = 2
 
@@ -125,7 +126,8 @@ def _print_answer(name: str, answer: Any) -> None:
         print(f"(semantic coverage is partial: {coverage['embedded']} of "
               f"{coverage['chunks']} chunks embedded)")
     if answer.get("next_cursor"):
-        more = f"{answer['total'] - len(results)} more" if "total" in answer else "more"
+        rest = answer.get("total", 0) - decode_cursor(answer["next_cursor"])
+        more = f"{rest} more" if "total" in answer else "more"
         print(f"({more}: --cursor {answer['next_cursor']})")
 
 
@@ -174,16 +176,26 @@ def _ask(args: argparse.Namespace, config: Config) -> int:
 
     query: Query = args.declared
     raw = {p.name: getattr(args, p.name) for p in query.all_params}
-    if query.name == "outline" and os.path.exists(raw["file"]):  # a path from here
-        raw["file"] = os.path.abspath(raw["file"])
     with CodeGraph.open(config, readonly=True) as cg:
-        answer = cg.answer(query.name, raw)
+        try:
+            answer = cg.answer(query.name, _from_here(query.name, raw))
+        except NotFound:  # a path from here that is no indexed file: as given, then
+            if _from_here(query.name, raw) == raw:
+                raise
+            answer = cg.answer(query.name, raw)
         revision = cg.revision
     if args.json:
         print(json.dumps(answer if query.name == "stats" else {**answer, "revision": revision}))
     else:
         _print_answer(query.name, answer)
     return 0
+
+
+def _from_here(name: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """``outline``'s file as a path from the working directory, when there is one."""
+    if name != "outline" or os.path.isabs(raw["file"]) or not os.path.exists(raw["file"]):
+        return raw
+    return {**raw, "file": os.path.abspath(raw["file"])}
 
 
 def _checkpoint(args: argparse.Namespace, config: Config) -> int:

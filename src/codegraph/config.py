@@ -22,6 +22,7 @@ Names are CodeGraph's own; the spec's Rust-specific ones are documented aliases:
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -161,8 +162,9 @@ class _Reader:
 
     def seconds(self, name: str, default: float) -> float:
         value = self._number(name, float, "a number of seconds")
-        if value is not None and not value >= 0:  # (NaN too)
-            raise ConfigError(f"{name} must not be negative, got {self.env[name].strip()!r}")
+        if value is not None and not 0 <= value < math.inf:  # (NaN too)
+            raise ConfigError(f"{name} must be a finite number of seconds, not negative, "
+                              f"got {self.env[name].strip()!r}")
         return default if value is None else value
 
     def _number(self, name: str, kind: Callable[[str], T], what: str) -> T | None:

@@ -120,9 +120,9 @@ class CodeGraphMCP(FastMCP):
         if query is None:
             raise ToolError(f"unknown tool: {name}")
         args = dict(arguments or {})
-        if any(p.name == "max_tokens" for p in query.all_params):
-            args.setdefault("max_tokens", None)
-            args["max_tokens"] = args["max_tokens"] or self.default_max_tokens
+        if args.get("max_tokens") is None and any(p.name == "max_tokens"
+                                                  for p in query.all_params):
+            args["max_tokens"] = self.default_max_tokens
         try:
             answer = await anyio.to_thread.run_sync(self._answer, name, args)
         except CodeGraphError as exc:
