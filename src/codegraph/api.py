@@ -84,10 +84,12 @@ class CodeGraph:
         return self.config.data_dir
 
     # -- indexing ---------------------------------------------------------------------------
-    def indexer(self, workers: int | None = None, progress: Progress | None = None) -> Indexer:
+    def indexer(self, workers: int | None = None, progress: Progress | None = None, *,
+                store: Store | None = None) -> Indexer:
+        """An indexer of this configuration, on this store (or on ``store``)."""
         from codegraph.index.indexer import Indexer
 
-        return Indexer(self.store, workers=workers or self.config.workers,
+        return Indexer(store or self.store, workers=workers or self.config.workers,
                        max_file_size=self.config.max_file_size, progress=progress,
                        start_method=self.start_method)
 
@@ -127,7 +129,6 @@ class CodeGraph:
         a failure leaves both as they were. The lexical index's new rows are written before
         the switch, in a transaction committed with it. The switch is made inside
         ``exclusive()``: a server's readers wait there for the moment it takes."""
-        from codegraph.index.indexer import Indexer
         from codegraph.search.lexical import LexicalIndex, default_path
         from codegraph.search.lexical_feed import LexicalFeed
         from codegraph.store import generations
@@ -137,10 +138,8 @@ class CodeGraph:
         try:
             with LexicalIndex.open(default_path(self.data_dir)) as lexical:
                 feed = LexicalFeed(lexical, staging, full=True, background=False)
-                report = Indexer(staging, workers=workers or self.config.workers,
-                                 max_file_size=self.config.max_file_size, progress=progress,
-                                 start_method=self.start_method,
-                                 ).index(path, name=name, full=True, on_chunks=feed)
+                report = self.indexer(workers, progress, store=staging).index(
+                    path, name=name, full=True, on_chunks=feed)
                 with feed.finishing(staging, self._tick(progress, "lexical")):
                     staging.close()  # (the lexical rows are committed with the switch)
                     with exclusive():
@@ -200,9 +199,9 @@ class CodeGraph:
         readers open read-only (``--data-dir DEST``, on read-only media too): the store,
         the lexical index and the vector index, as of now. Only the writer may: nothing
         changes meanwhile."""
-        data_dir, rocksdb, _ = configuration.layout(dest)
+        data_dir, rocksdb, faiss = configuration.layout(dest)
         self.store.checkpoint(rocksdb)
-        self.search_service().copy_to(data_dir)
+        self.search_service().copy_to(data_dir, faiss)
         return data_dir
 
     def search_service(self) -> SearchService:

@@ -177,10 +177,11 @@ def _ask(args: argparse.Namespace, config: Config) -> int:
     query: Query = args.declared
     raw = {p.name: getattr(args, p.name) for p in query.all_params}
     with CodeGraph.open(config, readonly=True) as cg:
+        here = _from_here(query.name, raw)
         try:
-            answer = cg.answer(query.name, _from_here(query.name, raw))
+            answer = cg.answer(query.name, here)
         except NotFound:  # a path from here that is no indexed file: as given, then
-            if _from_here(query.name, raw) == raw:
+            if here is raw:
                 raise
             answer = cg.answer(query.name, raw)
         revision = cg.revision

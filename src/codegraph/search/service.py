@@ -22,7 +22,6 @@ from codegraph.graph.model import EdgeKind
 from codegraph.search.chunks import Chunk
 from codegraph.search.fusion import reciprocal_rank_fusion
 from codegraph.search.lexical import LexicalIndex, default_path, lexical_row
-from codegraph.search.lexical_feed import LexicalFeed
 from codegraph.search.vector_manifest import INDEX_FILE, MANIFEST_FILE, saved_manifest
 from codegraph.store.rocks import Store
 
@@ -153,11 +152,6 @@ class SearchService:
         return {"added": report.added, "removed": report.removed,
                 "unchanged": report.unchanged}
 
-    def lexical_feed(self, *, full: bool = False) -> LexicalFeed:
-        """What an indexing run hands its parsed chunks to (create it before the run;
-        ``full``: for a run that re-indexes a repository from scratch)."""
-        return LexicalFeed(self.lexical(), self.store, full=full)
-
     def sync_paths(self, repo: str, paths: list[str], since: int,
                    tick: Callable[[], None] | None = None) -> dict[str, int]:
         """Bring the lexical index in step for just these files, after an incremental run
@@ -173,9 +167,9 @@ class SearchService:
         return {"added": report.added, "removed": report.removed,
                 "unchanged": report.unchanged}
 
-    def copy_to(self, data_dir: str) -> None:
+    def copy_to(self, data_dir: str, faiss_dir: str) -> None:
         """Copy the lexical and vector indexes, as they are now, into another data
-        directory (see ``CodeGraph.checkpoint``)."""
+        directory and its vector index's directory (see ``CodeGraph.checkpoint``)."""
         import shutil
 
         with self.lock:
@@ -185,9 +179,9 @@ class SearchService:
             files = [name for name in sorted(os.listdir(source)) if name == INDEX_FILE
                      or name.startswith(MANIFEST_FILE)] if os.path.isdir(source) else []
             if files:  # (a manifest pending after a crashed save, too: see vectors._load)
-                os.makedirs(os.path.join(data_dir, "faiss"))
+                os.makedirs(faiss_dir)
                 for name in files:
-                    shutil.copy2(os.path.join(source, name), os.path.join(data_dir, "faiss"))
+                    shutil.copy2(os.path.join(source, name), faiss_dir)
 
     # -- embedding -----------------------------------------------------------------------
     def embed(self, progress: Callable[[dict[str, Any]], None] | None = None,

@@ -83,11 +83,6 @@ class Engine:
         with self._switching.reading():
             yield self.cg
 
-    def answer(self, name: str, args: dict[str, Any]) -> Any:
-        """A declared query (``query/catalog.py``), answered inside ``reading()``."""
-        with self.reading() as cg:
-            return cg.answer(name, args)
-
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
         """No reader inside ``reading()`` while a full re-index swaps the store."""
