@@ -10,6 +10,11 @@
 #                                              nobody 65534 and nonroot 65532; Mozilla CA
 #                                              certificates; /var/lib/dpkg/status.d for scanners
 #
+# and the supporting services of the compose stacks (docker-compose.*.yml), each built from
+# debian:bookworm-slim and Debian's package by deploy/standins/<name>.Dockerfile, tagged
+# with the upstream name its first line gives (`# tag: nginx:1.22`) and laid out like the
+# upstream image (paths, user, entrypoint), so the stacks run unchanged on either.
+#
 # Idempotent: an image already tagged with this recipe (label codegraph.standin.recipe) is
 # kept; --force rebuilds. Where the real images can be pulled, you don't need this script.
 #
@@ -39,7 +44,9 @@ for tool in mmdebstrap dpkg-deb "$DOCKER"; do
 done
 "$DOCKER" info >/dev/null 2>&1 || { echo "offline-base-images: no Docker engine reachable" >&2; exit 1; }
 
-RECIPE=$(sha256sum "$0" | cut -c1-16)
+# the base images' recipe: this script up to the service stand-ins (editing those rebuilds
+# only them)
+RECIPE=$(sed '/^# --- service stand-ins/,$d' "$0" | sha256sum | cut -c1-16)
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(date +%s)}
 export SOURCE_DATE_EPOCH
 SOURCES=(
@@ -170,3 +177,22 @@ EOF
   import_dir "$root" "$DISTROLESS_REPO:nonroot" "${common[@]}" --change 'USER 65532' \
     --change 'WORKDIR /home/nonroot'
 fi
+
+# --- service stand-ins ------------------------------------------------------------------
+STANDINS=$(cd "$(dirname "$0")/../deploy/standins" && pwd)
+for dockerfile in "$STANDINS"/*.Dockerfile; do
+  tag=$(sed -n '1s/^# tag: //p' "$dockerfile")
+  [ -n "$tag" ] || { echo "offline-base-images: $dockerfile has no '# tag:' first line" >&2; exit 1; }
+  RECIPE=$(cat "$0" "$dockerfile" | sha256sum | cut -c1-16)
+  if current "$tag"; then
+    echo "offline-base-images: $tag is current"
+    continue
+  fi
+  echo "offline-base-images: building $tag from $(basename "$dockerfile")"
+  # (no BuildKit features needed: the classic builder works with any client)
+  DOCKER_BUILDKIT=0 "$DOCKER" build --quiet -f "$dockerfile" \
+    --label "codegraph.standin.recipe=$RECIPE" \
+    --label "org.opencontainers.image.description=offline stand-in for $tag, built from Debian $SUITE packages by scripts/offline-base-images.sh" \
+    -t "$tag" "$STANDINS" >/dev/null
+  echo "offline-base-images: $tag $("$DOCKER" image inspect -f '{{.Size}}' "$tag" | awk '{printf "%.1f MB", $1/1e6}')"
+done
