@@ -10,7 +10,7 @@ import signal
 import sys
 from typing import Any, NoReturn
 
-from codegraph.config import Config, load
+from codegraph.config import Config, ConfigError, load
 from codegraph.errors import BadRequest, CodeGraphError, DiskFull, NotFound, is_disk_full
 from codegraph.query.catalog import QUERIES, Query
 from codegraph.query.paging import decode_cursor
@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("paths", nargs="*", metavar="PATH",
                    help="repositories to index and watch (also $CODEGRAPH_REPOS)")
     sub.add_parser("mcp", help="serve the MCP tools over stdio (read-only)")
+    c = sub.add_parser("check-config", help="check the configuration (the environment, or "
+                       "an env file) and exit: 0 and OK, or 2 and the first bad setting")
+    c.add_argument("--env-file", help="read the variables from this .env file only (as "
+                   "Docker Compose does), not from the environment")
+    c.add_argument("--json", action="store_true", help="print the configuration, secrets "
+                   "redacted")
     c = sub.add_parser("healthcheck", help="exit 0 if the local server is healthy, else 1")
     c.add_argument("--url", help="default http://127.0.0.1:$SERVER_PORT/health")
     c.add_argument("--quiet", action="store_true")
@@ -212,6 +218,32 @@ def _checkpoint(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _check_config(args: argparse.Namespace) -> int:
+    from codegraph.config import read_env_file
+
+    source = args.env_file or "the environment"
+    config = load(read_env_file(args.env_file) if args.env_file else None,
+                  data_dir=args.data_dir)
+    print(json.dumps(config.redacted()) if args.json
+          else f"codegraph: configuration OK ({source})")
+    return 0
+
+
+def _check_bind(config: Config) -> None:
+    """What ``serve`` needs before it starts: the listen address resolves, and every
+    repository of $CODEGRAPH_REPOS is a directory (else one line naming the variable)."""
+    import socket
+
+    try:
+        socket.getaddrinfo(config.host, config.port, type=socket.SOCK_STREAM,
+                           flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ConfigError(f"SERVER_HOST {config.host!r} cannot be bound: {exc}") from None
+    for path in config.repos:
+        if not os.path.isdir(path):
+            raise ConfigError(f"CODEGRAPH_REPOS: not a directory: {os.path.abspath(path)}")
+
+
 def _command(args: argparse.Namespace, config: Config) -> int:
     if args.command == "index":
         return _index(args, config)
@@ -228,6 +260,7 @@ def _command(args: argparse.Namespace, config: Config) -> int:
         for path in args.paths:
             if not os.path.isdir(path):
                 raise FileNotFoundError(f"not a directory: {os.path.abspath(path)}")
+        _check_bind(config)
         return serve(config, args.paths)
     if args.command == "mcp":
         from codegraph.server.mcp_tools import run_stdio
@@ -243,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     debug = False
     try:
+        if args.command == "check-config":  # its own source of settings
+            return _check_config(args)
         config = load(data_dir=args.data_dir, workers=getattr(args, "workers", None),
                       embed=getattr(args, "embed", None))
         debug = config.debug

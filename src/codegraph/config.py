@@ -16,12 +16,14 @@ it beats ``$ROCKSDB_PATH`` and ``$FAISS_INDEX_PATH`` too.
 
 Names are CodeGraph's own; the spec's Rust-specific ones are documented aliases:
 ``RUST_LOG`` for ``CODEGRAPH_LOG_LEVEL`` and ``TOKIO_WORKER_THREADS`` for
-``CODEGRAPH_WORKERS`` (the primary name wins when both are set). A bad value raises
-:class:`ConfigError`, whose one-line message names the variable and the value.
+``CODEGRAPH_WORKERS`` (the primary name wins when both are set). An empty value is an
+unset one (the default applies), as Compose passes ``${VAR}`` of an unset variable. A bad
+value raises :class:`ConfigError`, whose one-line message names the variable and the value.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -39,10 +41,12 @@ DEFAULT_MAX_FILE_SIZE = 1_000_000
 LOG_LEVELS = {"trace": "DEBUG", "debug": "DEBUG", "info": "INFO", "warn": "WARNING",
               "warning": "WARNING", "error": "ERROR", "off": "CRITICAL", "critical": "CRITICAL"}
 TRUE = {"1", "true", "yes", "on"}
-FALSE = {"0", "false", "no", "off", ""}
+FALSE = {"0", "false", "no", "off"}
 SECRETS = ("api_key", "admin_token", "openai_api_key", "redis_url")
 ALIASES = {"CODEGRAPH_WORKERS": "TOKIO_WORKER_THREADS", "CODEGRAPH_LOG_LEVEL": "RUST_LOG"}
 PROVIDERS = ("local", "openai")
+HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+ENV_LINE = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*")
 T = TypeVar("T")
 
 
@@ -177,10 +181,10 @@ class _Reader:
             raise ConfigError(f"{name} must be {what}, got {raw!r}") from None
 
     def flag(self, name: str, default: bool) -> bool:
-        raw = self.env.get(name)
-        if raw is None:
-            return default
+        raw = self.env.get(name, "")
         value = raw.strip().lower()
+        if not value:
+            return default
         if value in TRUE:
             return True
         if value in FALSE:
@@ -201,6 +205,20 @@ class _Reader:
         value = (self.env.get(name, "").strip() or default).lower()
         if value not in choices:
             raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def host(self, name: str, default: str) -> str:
+        """An IP address or a host name (RFC 1123), checked before anything binds it."""
+        value = self.env.get(name, "").strip() or default
+        try:
+            ipaddress.ip_address(value.strip("[]"))
+            return value.strip("[]")
+        except ValueError:
+            pass
+        labels = value.split(".")
+        if (len(value) > 253 or not all(HOST_LABEL.fullmatch(p) for p in labels)
+                or labels[-1].isdigit()):  # 999.1.1.1 is no address and no name
+            raise ConfigError(f"{name} must be an IP address or a host name, got {value!r}")
         return value
 
     def log_level(self) -> str:
@@ -279,7 +297,7 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None,
         openai_embedding_model=read.text("OPENAI_EMBEDDING_MODEL")
         or "text-embedding-3-small",
         openai_model=read.text("OPENAI_MODEL") or "gpt-3.5-turbo",
-        host=read.text("SERVER_HOST", "0.0.0.0") or "0.0.0.0",
+        host=read.host("SERVER_HOST", "0.0.0.0"),
         port=read.integer("SERVER_PORT", 3000, 1, 65535),
         log_level=read.log_level(),
         log_format=read.choice("CODEGRAPH_LOG_FORMAT", "auto", ("auto", "json", "console")),
@@ -314,6 +332,31 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None,
         raise ConfigError(f"METRICS_PORT ({config.metrics_port}) must differ from "
                           f"SERVER_PORT")
     return config
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    """The variables of a ``.env`` file as Docker Compose reads it: ``NAME=value`` lines,
+    ``#`` comments (after a space, in an unquoted value), blank lines, an optional
+    ``export``, values in single (literal) or double quotes. Raises :class:`ConfigError`
+    naming the line that is none of these."""
+    env: dict[str, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            m = ENV_LINE.fullmatch(line.rstrip("\r\n"))
+            if not m:
+                raise ConfigError(f"{path}:{number}: not a NAME=value line")
+            value = m.group(2)
+            if value[:1] in ("'", '"'):
+                end = value.find(value[0], 1)
+                if end < 0:
+                    raise ConfigError(f"{path}:{number}: {m.group(1)}: unclosed quote")
+                value = value[1:end]
+            else:
+                value = re.split(r"\s+#", value, maxsplit=1)[0].rstrip()
+            env[m.group(1)] = value
+    return env
 
 
 def export(config: Config, repos: tuple[str, ...]) -> None:
