@@ -103,7 +103,7 @@ def test_check_config_prints_the_configuration_with_secrets_redacted(tmp_path: P
 
 @pytest.mark.parametrize(("text", "message"), [
     ("SERVER_PORT\n", ":1: not a NAME=value line"),
-    ("OK=1\nSERVER_PORT='3000\n", ":2: SERVER_PORT: unclosed quote"),
+    ("OK=1\nSERVER_PORT='3000\n", ":2: not a NAME=value line (or an unclosed quote)"),
 ])
 def test_env_file_syntax_errors_name_the_line(tmp_path: Path, text: str, message: str) -> None:
     env_file = tmp_path / "env"

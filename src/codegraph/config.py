@@ -46,7 +46,6 @@ SECRETS = ("api_key", "admin_token", "openai_api_key", "redis_url")
 ALIASES = {"CODEGRAPH_WORKERS": "TOKIO_WORKER_THREADS", "CODEGRAPH_LOG_LEVEL": "RUST_LOG"}
 PROVIDERS = ("local", "openai")
 HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
-ENV_LINE = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*")
 T = TypeVar("T")
 
 
@@ -335,27 +334,19 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None,
 
 
 def read_env_file(path: str) -> dict[str, str]:
-    """The variables of a ``.env`` file as Docker Compose reads it: ``NAME=value`` lines,
-    ``#`` comments (after a space, in an unquoted value), blank lines, an optional
-    ``export``, values in single (literal) or double quotes. Raises :class:`ConfigError`
-    naming the line that is none of these."""
+    """The variables of a ``.env`` file as Docker Compose reads it (python-dotenv's parser:
+    ``NAME=value``, comments, ``export``, quotes; no interpolation). Raises
+    :class:`ConfigError` naming the first line that is none of these."""
+    from dotenv.parser import parse_stream
+
     env: dict[str, str] = {}
     with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            m = ENV_LINE.fullmatch(line.rstrip("\r\n"))
-            if not m:
-                raise ConfigError(f"{path}:{number}: not a NAME=value line")
-            value = m.group(2)
-            if value[:1] in ("'", '"'):
-                end = value.find(value[0], 1)
-                if end < 0:
-                    raise ConfigError(f"{path}:{number}: {m.group(1)}: unclosed quote")
-                value = value[1:end]
-            else:
-                value = re.split(r"\s+#", value, maxsplit=1)[0].rstrip()
-            env[m.group(1)] = value
+        for binding in parse_stream(f):
+            if binding.error or (binding.key is not None and binding.value is None):
+                raise ConfigError(f"{path}:{binding.original.line}: not a NAME=value line "
+                                  f"(or an unclosed quote)")
+            if binding.key is not None and binding.value is not None:
+                env[binding.key] = binding.value
     return env
 
 
