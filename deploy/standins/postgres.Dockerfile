@@ -6,7 +6,7 @@
 # scram-sha-256 passwords, pg_isready and psql on PATH.
 # The build script's recipe hash covers this file, not the entrypoint it copies: keep the
 # line below equal to `sha256sum deploy/standins/postgres/docker-entrypoint.sh` (a test checks)
-# entrypoint-sha256: 4db0e95bc8a255e7c5bcdf1b29c801dfe908bbe4b9842e0a95277bb7ddc81acb
+# entrypoint-sha256: 04629a26d31f1748f7bac89054129b8dacc9cd1c33a548f047a7522a36b1e3ae
 FROM debian:bookworm-slim
 ENV PG_MAJOR=15 LANG=C.UTF-8
 # the postgres user first (the package keeps an existing one), and no "main" cluster;

@@ -60,7 +60,10 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   fi
   for f in /docker-entrypoint-initdb.d/*; do
     case $f in
-      *.sh) log "running $f"; if [ -x "$f" ]; then "$f"; else . "$f"; fi ;;
+      *.sh)  # executable: run; else sourced, as upstream does
+        log "running $f"
+        # shellcheck source=/dev/null
+        if [ -x "$f" ]; then "$f"; else . "$f"; fi ;;
       *.sql) log "running $f"; "${psql[@]}" --dbname "$POSTGRES_DB" -f "$f" ;;
       *.sql.gz) log "running $f"; gunzip -c "$f" | "${psql[@]}" --dbname "$POSTGRES_DB" ;;
       *) [ -e "$f" ] && log "ignoring $f" ;;
