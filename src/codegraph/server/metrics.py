@@ -6,6 +6,7 @@ scrape never scans the store.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -101,8 +102,33 @@ class IndexCollector(Collector):
                     "Chunks whose embedding failed in the last run", snap.embedding_failures)
         queued = sum(1 for j in e.jobs.list() if j.state == "queued")
         yield gauge("codegraph_index_jobs_queued", "Index jobs waiting", queued)
+        yield gauge("codegraph_search_embeddings_enabled",
+                    "1 when chunks are embedded (CODEGRAPH_EMBED), 0 when switched off",
+                    1.0 if e.config.embed else 0.0)
         yield gauge("codegraph_cache_up", "1 when Redis answers (or none is configured)",
                     0.0 if self.cache.down else 1.0)
+        yield from volume_gauges(e.config.data_dir)
+
+
+def volume_gauges(path: str) -> Iterator[GaugeMetricFamily]:
+    """Size and free space of the filesystem holding ``path`` (the data directory), read
+    with statvfs at scrape time. Free is what an unprivileged user may still write
+    (``f_bavail``: the API runs as 65534). Nothing is yielded when ``path`` cannot be
+    statted (not created yet): an absent series rather than a false zero."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return
+    labels = ["path"]
+    for name, doc, value in (
+            ("codegraph_data_volume_size_bytes", "Size of the data directory's filesystem",
+             st.f_blocks * st.f_frsize),
+            ("codegraph_data_volume_free_bytes",
+             "Bytes of the data directory's filesystem that the API may still write",
+             st.f_bavail * st.f_frsize)):
+        family = GaugeMetricFamily(name, doc, labels=labels)
+        family.add_metric([path], float(value))
+        yield family
 
 
 def install(engine: Engine, cache: QueryCache, registry: CollectorRegistry = REGISTRY) -> None:
