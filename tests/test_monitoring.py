@@ -227,8 +227,12 @@ class Stack:
     def start(self) -> None:
         dockerproc.run("network", "create", self.network, timeout=30)
         self.api.start()
-        self._run("node", "node-exporter", "--read-only", "--pid", "host",
-                  "-v", "/:/host:ro", NODE_EXPORTER, "--path.rootfs=/host")
+        # as docker-compose.production.yml runs it
+        self._run("node", "node-exporter", "--read-only", "-v", "/proc:/host/proc:ro",
+                  "-v", "/sys:/host/sys:ro", "-v", "/:/rootfs:ro", NODE_EXPORTER,
+                  "--path.procfs=/host/proc", "--path.sysfs=/host/sys", "--path.rootfs=/rootfs",
+                  "--collector.filesystem.mount-points-exclude="
+                  "^/(dev|proc|sys|run|var/lib/docker/.+)($|/)")
         self.alertmanager = self._run(
             "am", "alertmanager", "-v", f"{AM_FILE}:/etc/alertmanager/alertmanager.yml:ro",
             ALERTMANAGER)
