@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_search.py
 	$(BIN)/python bench/bench_api.py
 	$(BIN)/python bench/bench_load.py
+	$(BIN)/python bench/bench_stack.py
 
 ## Re-pin every dependency (needs uv: pip install uv).
 lock:

@@ -50,9 +50,14 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
     -addext "keyUsage=critical,digitalSignature" \
     -addext "extendedKeyUsage=serverAuth" \
     -keyout "$tmp/tls.key" -out "$tmp/tls.crt" 2>/dev/null
-# nginx runs as 101 and reads the key through a bind mount: world-readable is the price of
-# a dev certificate made by another user; keep real keys 0640 with group 101.
-chmod 0644 "$tmp/tls.crt" "$tmp/tls.key"
+# nginx runs as uid/gid 101 and reads the key through a bind mount: as root, give the key
+# to group 101 (0640); otherwise it has to be world-readable (0644), fine for a dev key only.
+chmod 0644 "$tmp/tls.crt"
+if [ "$(id -u)" = 0 ] && chgrp 101 "$tmp/tls.key" 2>/dev/null; then
+    chmod 0640 "$tmp/tls.key"
+else
+    chmod 0644 "$tmp/tls.key"
+fi
 mv -f "$tmp/tls.crt" "$crt"
 mv -f "$tmp/tls.key" "$key"
 echo "dev-certs: wrote $crt and $key ($sans)"

@@ -155,6 +155,40 @@ def test_only_nginx_publishes_on_loopback(stack: Stack) -> None:
         assert out.returncode == 6, (target, out.returncode, out.stderr)  # 6: not resolved
 
 
+def test_hardening_as_run(stack: Stack) -> None:
+    """What Docker actually applied to the running containers."""
+    api = stack.inspect("codegraph-api")
+    host = api["HostConfig"]
+    assert api["Config"]["User"] == "65534:65534"
+    assert host["ReadonlyRootfs"] and host["CapDrop"] == ["ALL"]
+    assert "no-new-privileges:true" in host["SecurityOpt"]
+    assert host["PidsLimit"] == 1000 and host["NanoCpus"] == 2_000_000_000
+    assert host["Memory"] == 1 << 30 and host["MemoryReservation"] == 512 << 20
+    assert host["RestartPolicy"]["Name"] == "unless-stopped"
+    assert "/tmp" in host["Tmpfs"]
+    assert host["LogConfig"] == {"Type": "json-file", "Config": {
+        "max-size": "100m", "max-file": "3", "labels": "service,com.codegraph.stack",
+        "tag": "{{.Name}}"}}
+    mounts = {m["Destination"]: m for m in api["Mounts"]}
+    assert not mounts["/repos"]["RW"] and not mounts["/app/models"]["RW"]
+    assert mounts["/app/data"]["RW"] and mounts["/app/data"]["Type"] == "volume"
+    for service, user in (("redis", "999:999"), ("nginx", "101:101"),
+                          ("prometheus", "65534:65534"), ("alertmanager", "65534:65534"),
+                          ("node-exporter", "65534:65534")):
+        data = stack.inspect(service)
+        assert data["Config"]["User"] == user, service
+        assert data["HostConfig"]["ReadonlyRootfs"], service
+        assert data["HostConfig"]["CapDrop"] == ["ALL"], service
+    # the Redis password is in no file and on no command line
+    redis = stack.inspect("redis")
+    password = stack.env["REDIS_PASSWORD"]
+    assert password not in " ".join(redis["Config"]["Cmd"] or [])
+    assert password not in (dockerproc.ROOT / "deploy/redis/redis.conf").read_text()
+    out = stack.exec("redis", "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '")
+    assert out.returncode == 0 and password not in out.stdout
+    assert "redis-server" in out.stdout
+
+
 def test_http_redirects_to_https(stack: Stack) -> None:
     r = httpx.get(f"{stack.http}/api/v1/symbols?query=x", timeout=10)
     assert r.status_code == 301
@@ -281,3 +315,28 @@ def test_redis_down_api_keeps_answering(stack: Stack, client: httpx.Client,
         stack.compose("start", "redis", timeout=60)
         stack.wait_healthy("redis", 60)
     assert client.get("/health").status_code == 200
+
+
+def test_dev_certs(tmp_path: Path) -> None:
+    """scripts/dev-certs.sh: a key and a certificate for localhost and 127.0.0.1 that
+    verify a TLS connection; it refuses to overwrite them without --force."""
+    if not shutil.which("openssl"):
+        pytest.fail("openssl is needed by scripts/dev-certs.sh and this test")
+    script = ["bash", str(dockerproc.ROOT / "scripts/dev-certs.sh")]
+    out = subprocess.run([*script, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    text = subprocess.run(["openssl", "x509", "-in", str(tmp_path / "tls.crt"), "-noout",
+                           "-text"], capture_output=True, text=True, timeout=30).stdout
+    assert "DNS:localhost" in text and "IP Address:127.0.0.1" in text
+    ssl.create_default_context(cafile=str(tmp_path / "tls.crt"))  # loads as a trust anchor
+    before = (tmp_path / "tls.key").read_bytes()
+    again = subprocess.run([*script, str(tmp_path)], capture_output=True, text=True,
+                           timeout=60)
+    assert again.returncode == 1 and "--force" in again.stderr
+    assert (tmp_path / "tls.key").read_bytes() == before
+    forced = subprocess.run([*script, "--force", str(tmp_path)], capture_output=True,
+                            text=True, timeout=60)
+    assert forced.returncode == 0 and (tmp_path / "tls.key").read_bytes() != before
+    bad = subprocess.run([*script, "--san", "nonsense", str(tmp_path / "x")],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "DNS:name or IP:addr" in bad.stderr
