@@ -39,6 +39,17 @@ CORPUS = ("flask", "3.0.3")
 INDEX_TIMEOUT = 240.0
 
 
+def say(config: pytest.Config, msg: str) -> None:
+    """A line in the test output whether or not output is captured."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        print(msg)
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(msg)
+
+
 @pytest.fixture(scope="module")
 def images() -> Iterator[dict[str, str]]:
     problem = stackproc.compose_problem()
@@ -62,14 +73,14 @@ def repos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def stack(images: dict[str, str], repos: Path,
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(images: dict[str, str], repos: Path, tmp_path_factory: pytest.TempPathFactory,
+          pytestconfig: pytest.Config) -> Iterator[Stack]:
     for name, why in stackproc.NOT_STARTED.items():
-        print(f"\n[stack] NOT started: {name}: {why}")
+        say(pytestconfig, f"\n[stack] NOT started: {name}: {why}")
     st = Stack(tag=images["optimized"], repos_dir=repos,
                workdir=tmp_path_factory.mktemp("stack"))
     with st:
-        print(f"[stack] {st.project}: {', '.join(st.services)} healthy in "
+        say(pytestconfig, f"[stack] {st.project}: {', '.join(st.services)} healthy in "
               f"{st.up_seconds:.1f} s (subnet {st.env['CODEGRAPH_SUBNET']}, "
               f"https {st.https})")
         yield st
@@ -120,8 +131,11 @@ def test_compose_config_passes() -> None:
         if REQUIRE:
             pytest.fail(f"CODEGRAPH_REQUIRE_DOCKER=1 but {problem}")
         pytest.skip(f"needs Compose v2: {problem}")
-    base = [dockerproc.docker(), "compose", "-f", str(stackproc.PRODUCTION)]
-    env = {k: v for k, v in os.environ.items() if k not in stackproc.SECRETS}
+    # not the checkout's .env, if someone has one: only what is given here
+    base = [dockerproc.docker(), "compose", "--env-file", os.devnull, "-f",
+            str(stackproc.PRODUCTION)]
+    env = {k: v for k, v in os.environ.items()
+           if k not in stackproc.SECRETS and k not in ("HTTP_PORT", "HTTPS_PORT")}
     filled = dict(env, **{k: "x" * 16 for k in stackproc.SECRETS})
     out = subprocess.run([*base, "config", "--format", "json"], capture_output=True,
                          text=True, env=filled, timeout=60, check=False, cwd=dockerproc.ROOT)
@@ -254,7 +268,8 @@ def test_oversize_body_is_413(stack: Stack, client: httpx.Client) -> None:
     assert r.status_code == 413
 
 
-def test_rate_limit_answers_429(stack: Stack, client: httpx.Client) -> None:
+def test_rate_limit_answers_429(stack: Stack, client: httpx.Client,
+                                pytestconfig: pytest.Config) -> None:
     """A bounded burst (300 requests, 50 at a time) from one client: some are refused with
     429 by nginx, none fails with a 5xx."""
     async def burst() -> list[int]:
@@ -267,14 +282,16 @@ def test_rate_limit_answers_429(stack: Stack, client: httpx.Client) -> None:
             return list(await asyncio.gather(*(one() for _ in range(300))))
 
     codes = asyncio.run(asyncio.wait_for(burst(), 120))
-    print(f"[stack] burst of 300: {codes.count(200)} x 200, {codes.count(429)} x 429")
+    say(pytestconfig, f"[stack] burst of 300: {codes.count(200)} x 200, "
+                      f"{codes.count(429)} x 429")
     assert codes.count(429) > 0 and codes.count(200) > 0
     assert set(codes) <= {200, 429}, sorted(set(codes))
     time.sleep(3)  # the bucket refills (burst 40 at 20 r/s) before the next test
 
 
 def test_api_crash_restarts_with_data_intact(stack: Stack, client: httpx.Client,
-                                             indexed: dict[str, Any]) -> None:
+                                             indexed: dict[str, Any],
+                                             pytestconfig: pytest.Config) -> None:
     """SIGKILL the API's process (a crash): its restart policy brings it back healthy, and
     it answers the same queries at the same revision. (`docker kill` itself counts as a
     manual stop to Docker 20.10: no policy restarts a container stopped that way.)"""
@@ -294,8 +311,8 @@ def test_api_crash_restarts_with_data_intact(stack: Stack, client: httpx.Client,
         time.sleep(0.5)
     else:
         raise AssertionError(f"API not restarted and healthy:\n{stack.logs('codegraph-api')}")
-    print(f"[stack] API restarted after SIGKILL, healthy again in "
-          f"{120 - (deadline - time.monotonic()):.1f} s")
+    say(pytestconfig, f"[stack] API restarted after SIGKILL, healthy again in "
+                      f"{120 - (deadline - time.monotonic()):.1f} s")
     assert answers(client) == before
 
 
