@@ -75,14 +75,6 @@ COMPOSE_EXCEPTIONS = {
     ("docker-compose.production.yml", "node-exporter", "host-mount"):
         "node-exporter's job is the host's metrics: it reads the host's /proc, /sys and / "
         "(all read-only)",
-    ("docker-compose.production.yml", "volume-init", "root"):
-        "one-shot (restart: no): chowns the new logs and backups volumes to 65534 and exits; "
-        "no network, read-only root filesystem, CHOWN its only capability",
-    ("docker-compose.production.yml", "volume-init", "cap_add:CHOWN"):
-        "the one thing volume-init does (see root)",
-    ("docker-compose.production.yml", "volume-init", "one-shot"):
-        "runs once and exits (restart: no, no healthcheck): the API waits for it with "
-        "condition: service_completed_successfully",
     ("docker-compose.production.yml", "redis", "healthcheck-shell"):
         "redis-cli exits 0 on an error reply too (NOAUTH, LOADING): `| grep -q PONG` makes a "
         "real PONG the only success; the redis image has /bin/sh",

@@ -17,7 +17,8 @@ to the app rebuilds nothing else. Together, ROOT gets:
   by compile_site.py: the dependencies of nothing but bytecode in one deflated zip on
   sys.path (zipimport), the others as files; extension modules as the wheels ship them,
   every .dist-info as it is, for scanners and SBOMs;
-- /usr/bin/codegraph, CA certificates, passwd/group with nobody (65534), /tmp, /app/data.
+- /usr/bin/codegraph, CA certificates, passwd/group with nobody (65534), /tmp, /app/data,
+  /app/logs and /app/backups (owned by nobody, so fresh named volumes mounted there are).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from pathlib import Path
 from compile_site import EPOCH, add, compile_tree, zip_packages
 
 STDLIB = Path(f"/usr/lib/python{sys.version_info.major}.{sys.version_info.minor}")
+# Owned by nobody: the index, heap profiles and backups (named volumes copy the ownership)
+WRITABLE = ("app/data", "app/logs", "app/backups")
 ZIPNAME = f"python{sys.version_info.major}{sys.version_info.minor}.zip"
 # Never imported by a server: tests, GUIs, the REPL's helpers, installers, 2to3, distutils.
 STDLIB_DROP = {"test", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip", "venv",
@@ -165,7 +168,7 @@ def main() -> int:
         app_layer(root, site)
         normalise_times(root)
         return 0
-    for d in ("usr/bin", "usr/lib", "etc/ssl/certs", "tmp", "app/data"):
+    for d in ("usr/bin", "usr/lib", "etc/ssl/certs", "tmp", *WRITABLE):
         (root / d).mkdir(parents=True, exist_ok=True)
     for link in ("bin", "lib", "lib64", "sbin"):
         if Path(f"/usr/{link}").is_dir():
@@ -185,8 +188,9 @@ def main() -> int:
     (root / "etc/group").write_text("nogroup:x:65534:\n")
     (root / "etc/nsswitch.conf").write_text("passwd: files\ngroup: files\nhosts: files dns\n")
     (root / "tmp").chmod(0o1777)
-    os.chown(root / "app/data", 65534, 65534)
-    (root / "app/data").chmod(0o750)
+    for d in WRITABLE:
+        os.chown(root / d, 65534, 65534)
+        (root / d).chmod(0o750)
     normalise_times(root)
     assert importlib.util.find_spec("zlib"), "zipimport of deflated archives needs zlib"
     return 0
