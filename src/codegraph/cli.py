@@ -44,6 +44,16 @@ def _parser() -> argparse.ArgumentParser:
         _query_command(sub, query)
     c = sub.add_parser("checkpoint", help="publish a consistent read-only snapshot")
     c.add_argument("dest")
+    c = sub.add_parser("backup", help="write a consistent backup archive of the data "
+                       "directory (through the running server if it holds the store)")
+    c.add_argument("dest", metavar="DEST", help="a directory (the archive is named "
+                   "codegraph-data-YYYYMMDD-HHMMSS.tar.gz in it) or a path ending .tar.gz")
+    c.add_argument("--json", action="store_true", help="print what was written as JSON")
+    c = sub.add_parser("restore", help="replace the data directory with a backup archive's, "
+                       "verified first (no server may be running on it)")
+    c.add_argument("file", metavar="FILE", help="a codegraph-data-*.tar.gz archive")
+    c.add_argument("--json", action="store_true", help="print the archive's manifest summary "
+                   "as JSON")
     c = sub.add_parser("serve", help="index and watch repositories and serve the HTTP API "
                        "(with MCP at /mcp and metrics on $METRICS_PORT)")
     c.add_argument("paths", nargs="*", metavar="PATH",
@@ -244,11 +254,52 @@ def _check_bind(config: Config) -> None:
             raise ConfigError(f"CODEGRAPH_REPOS: not a directory: {os.path.abspath(path)}")
 
 
+def _backup(args: argparse.Namespace, config: Config) -> int:
+    """A backup archive at DEST: taken here when the store is free, else by the local
+    server that holds it (its admin endpoint)."""
+    from codegraph.api import CodeGraph
+    from codegraph.store.rocks import StoreLocked
+
+    if not os.path.isdir(config.rocksdb_path):
+        raise BadRequest(f"no index at {config.data_dir}: nothing to back up")
+    try:
+        cg = CodeGraph.open(config)
+    except StoreLocked:
+        from codegraph.backup.remote import backup_via_server
+
+        info = backup_via_server(config, args.dest)
+    else:
+        from codegraph.backup.create import backup
+
+        with cg:
+            info = backup(cg, args.dest)
+    print(json.dumps(info) if args.json else info["archive"])
+    return 0
+
+
+def _restore(args: argparse.Namespace, config: Config) -> int:
+    from codegraph.backup.restore import restore
+
+    manifest = restore(config, args.file)
+    if args.json:
+        print(json.dumps({"data_dir": config.data_dir, "archive": os.path.abspath(args.file),
+                          "revision": manifest.revision, "created": manifest.created,
+                          "files": len(manifest.files), "bytes": manifest.total_bytes}))
+    else:
+        print(f"restored {config.data_dir} from {os.path.abspath(args.file)}: revision "
+              f"{manifest.revision} of {manifest.created}, {len(manifest.files)} files")
+    return 0
+
+
 def _command(args: argparse.Namespace, config: Config) -> int:
     if args.command == "index":
         return _index(args, config)
     if args.command == "checkpoint":
         return _checkpoint(args, config)
+    if args.command == "backup":
+        return _backup(args, config)
+    if args.command == "restore":
+        return _restore(args, config)
     if args.command == "healthcheck":
         from codegraph.server.healthcheck import default_url
         from codegraph.server.healthcheck import main as healthcheck

@@ -9,7 +9,10 @@ beats the default derived from the others. The paths, in particular:
 
 - ``data_dir``: ``--data-dir`` > ``$CODEGRAPH_DATA_DIR`` > ``./.codegraph``;
 - ``rocksdb_path``: ``<--data-dir>/rocksdb`` > ``$ROCKSDB_PATH`` > ``<data_dir>/rocksdb``;
-- ``faiss_path``: ``<--data-dir>/faiss`` > ``$FAISS_INDEX_PATH`` > ``<data_dir>/faiss``.
+- ``faiss_path``: ``<--data-dir>/faiss`` > ``$FAISS_INDEX_PATH`` > ``<data_dir>/faiss``;
+- ``backup_dir`` (where the server writes backups): ``$CODEGRAPH_BACKUP_DIR`` > ``backups``
+  beside the data directory (``/app/data`` -> ``/app/backups``); never inside the data
+  directory, which a restore replaces whole.
 
 A ``--data-dir`` names a whole data directory (a checkpoint is read whole, from there), so
 it beats ``$ROCKSDB_PATH`` and ``$FAISS_INDEX_PATH`` too.
@@ -59,6 +62,7 @@ class Config:
     data_dir: str = os.path.abspath(DEFAULT_DATA_DIR)
     rocksdb_path: str = os.path.abspath(os.path.join(DEFAULT_DATA_DIR, "rocksdb"))
     faiss_path: str = os.path.abspath(os.path.join(DEFAULT_DATA_DIR, "faiss"))
+    backup_dir: str = os.path.abspath("backups")
     block_cache: str | None = None
     # indexing
     workers: int = 1
@@ -265,6 +269,17 @@ def _paths(read: _Reader, data_dir: str | None) -> tuple[str, str, str]:
                   read.text("ROCKSDB_PATH"), read.text("FAISS_INDEX_PATH"))
 
 
+def _backup_dir(read: _Reader, data_dir: str) -> str:
+    """``CODEGRAPH_BACKUP_DIR``, or ``backups`` beside the data directory; never inside it."""
+    chosen = os.path.abspath(read.text("CODEGRAPH_BACKUP_DIR")
+                             or os.path.join(os.path.dirname(data_dir), "backups"))
+    inside = os.path.realpath(chosen) + "/"
+    if inside.startswith(os.path.realpath(data_dir).rstrip("/") + "/"):
+        raise ConfigError(f"CODEGRAPH_BACKUP_DIR ({chosen}) must not be inside the data "
+                          f"directory {data_dir}: a restore replaces that directory whole")
+    return chosen
+
+
 def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None,
          workers: int | None = None, embed: bool | None = None) -> Config:
     """The configuration from the flags given (None: not given), then ``env`` (default: the
@@ -286,6 +301,7 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None,
         raise ConfigError(f"OPENAI_BASE_URL must be an http(s) URL, got {base_url!r}")
     config = Config(
         data_dir=data, rocksdb_path=rocks, faiss_path=faiss, block_cache=block_cache,
+        backup_dir=_backup_dir(read, data),
         workers=worker_count,
         max_file_size=read.size("CODEGRAPH_MAX_FILE_SIZE", str(DEFAULT_MAX_FILE_SIZE)),
         embed=embed if embed is not None else read.flag("CODEGRAPH_EMBED", True),

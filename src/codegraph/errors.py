@@ -43,6 +43,11 @@ class VectorIndexError(Unavailable, RuntimeError):
     """The vector index is unreadable, corrupt or cannot be written."""
 
 
+class ArchiveInvalid(BadRequest):
+    """A backup archive that cannot be restored: truncated, corrupt, unsafe or not whole.
+    The message says what is wrong with it; nothing was changed."""
+
+
 class RepositoryNameError(BadRequest):
     """A repository name that is not allowed."""
 

@@ -3,7 +3,10 @@ endpoints and MCP at ``/mcp`` (``Guarded``). The probes (``/health``, ``/health/
 need nothing; ``/debug/info`` has its own token (``ops.debug_allowed``).
 
 - changes (``mutates``): the API key, or, with no key set, a loopback-only server;
-- reads: open, unless ``CODEGRAPH_AUTH_READS`` asks for the key too.
+- reads: open, unless ``CODEGRAPH_AUTH_READS`` asks for the key too;
+- administration (``admin``: backups): the admin token (``X-Admin-Token``), and nothing
+  at all when ``CODEGRAPH_ADMIN_TOKEN`` is not set (``DEBUG_MODE`` opens no door here).
+  MCP has no administration tools.
 
 The stdio transports (``codegraph mcp``, the CLI) read the index files directly: whoever
 can run them can read those files, so the operating system's permissions decide there.
@@ -32,9 +35,18 @@ def presents(headers: Headers, secret: str, header: str = "x-api-key") -> bool:
     return hmac.compare_digest(given.encode(), secret.encode())
 
 
-def authorize(config: Config, headers: Headers, *, mutates: bool) -> None:
+def authorize(config: Config, headers: Headers, *, mutates: bool, admin: bool = False,
+              ) -> None:
     """Raise the 401 or 403 :class:`ApiError` that a request without the right to this
-    read (or change) gets; return when it has it."""
+    read (or change, or administration) gets; return when it has it."""
+    if admin:
+        if not config.admin_token:
+            raise ApiError(403, "admin_disabled", "administration endpoints are disabled: "
+                           "set CODEGRAPH_ADMIN_TOKEN to enable them")
+        if not presents(headers, config.admin_token, "x-admin-token"):
+            raise ApiError(401, "unauthorized", "this endpoint needs the admin token "
+                           "(X-Admin-Token)", headers={"WWW-Authenticate": "Bearer"})
+        return
     if mutates:
         if config.api_key is not None:
             if not presents(headers, config.api_key):

@@ -44,6 +44,7 @@ class Endpoint:
     params: tuple[Param, ...] = ()
     body: tuple[Param, ...] = ()
     mutates: bool = False  # needs the API key
+    admin: bool = False  # needs the admin token instead (server/auth.py)
     cached: bool = False  # answers may come from the query cache
     is_async: bool = False  # op is a coroutine function (awaited on the event loop)
     status: int = 200
@@ -106,7 +107,8 @@ def make_route(endpoint: Endpoint, ctx: Context) -> Route:
     async def handle(request: Request) -> Response:
         request.scope["codegraph.route"] = endpoint.path
         try:
-            authorize(ctx.config, request.headers, mutates=endpoint.mutates)
+            authorize(ctx.config, request.headers, mutates=endpoint.mutates,
+                      admin=endpoint.admin)
             args = await _arguments(endpoint, request)
             revision = await ctx.wait_for_revision(args.pop(MIN_REVISION, None))
             key = (cache_key(ctx.cache_epoch(revision), endpoint.path, args)

@@ -16,7 +16,7 @@ import structlog
 
 from codegraph.api import CodeGraph
 from codegraph.config import Config
-from codegraph.errors import BadRequest, NotFound
+from codegraph.errors import BadRequest, Conflict, NotFound, Unavailable
 from codegraph.index.repos import repo_name_for
 from codegraph.query.source import resolve_inside
 from codegraph.server.jobs import Job, JobQueue
@@ -71,6 +71,8 @@ class Engine:
         # answers are keyed by both.
         self.embed_generation = 0
         self._closed = False
+        self._backing_up = threading.Lock()  # one backup at a time
+        self._staged: dict[str, Any] = {}  # backup job id -> its snapshot (create.Staged)
 
     # -- reading --------------------------------------------------------------------------
     @property
@@ -153,7 +155,46 @@ class Engine:
             raise NotFound(f"no repository named {repo!r}")
         return str(info["root"])
 
+    # -- backups: the snapshot on the writer, the archive beside it ----------------------------
+    def backup(self, dest: str | None = None) -> dict[str, Any]:
+        """Back the data directory up into an archive under ``CODEGRAPH_BACKUP_DIR`` (``dest``:
+        a directory or a ``.tar.gz`` name there); what it is. Blocks: call it in a thread.
+        The snapshot is a job of the writer (no write runs while it is taken; reads go on);
+        the archive is packed from it afterwards, while writes go on too."""
+        from codegraph.backup import create
+        from codegraph.backup.remote import server_target
+
+        archive = server_target(self.config, dest)
+        if not self._backing_up.acquire(blocking=False):
+            raise Conflict("a backup is already running: wait for it to finish")
+        try:
+            try:
+                job = self.jobs.submit(Job("backup", "", archive))
+            except RuntimeError as exc:  # shutting down
+                raise Unavailable(str(exc)) from None
+            job.wait()
+            staged = self._staged.pop(job.id, None)
+            if job.state != "done" or staged is None:
+                raise Unavailable(f"the backup's snapshot did not complete ({job.state}"
+                                  f"{': ' + job.error if job.error else ''})")
+            info = create.pack(staged, archive)
+            log.info("backup written", **{k: info[k] for k in (
+                "archive", "size", "revision", "snapshot_seconds", "pack_seconds")})
+            return {**info, "job": job.id}
+        finally:
+            self._backing_up.release()
+
+    def _snapshot(self, job: Job) -> dict[str, Any]:
+        from codegraph.backup import create
+
+        staged = create.stage(self.cg, os.path.dirname(job.root))
+        self._staged[job.id] = staged
+        return {"archive": job.root, "revision": staged.revision,
+                "snapshot_seconds": round(staged.seconds, 3)}
+
     def _run_job(self, job: Job, progress: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        if job.kind == "backup":
+            return self._snapshot(job)
         if job.kind == "embed":
             def embed_progress(event: dict[str, Any]) -> None:
                 if event.get("event") == "embedded":
@@ -193,8 +234,9 @@ class Engine:
                  error=job.error)
         if job.kind == "index" and job.state == "done":
             self.snapshot.last_index_seconds = float(job.result.get("seconds", 0.0))
-        if not self._closed and (job.kind != "update" or job.state != "done"
-                                 or time.time() - self.snapshot.taken > STATS_EVERY):
+        if not self._closed and job.kind != "backup" and (
+                job.kind != "update" or job.state != "done"
+                or time.time() - self.snapshot.taken > STATS_EVERY):
             self.refresh_snapshot()  # (not when stopping: a full count takes seconds)
         if job.kind == "index" and job.state == "done":
             self.awaiting_roots.discard(job.root)  # after the snapshot: ready sees figures

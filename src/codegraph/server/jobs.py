@@ -24,8 +24,9 @@ import structlog
 
 log = structlog.get_logger("codegraph.jobs")
 
-# Lower runs first: a saved file must not wait behind a 10-minute embedding run.
-PRIORITY = {"update": 0, "remove": 1, "index": 2, "embed": 3}
+# Lower runs first: a saved file must not wait behind a 10-minute embedding run. A backup's
+# snapshot (``Engine.backup``) takes a moment: it goes before index runs.
+PRIORITY = {"update": 0, "remove": 1, "backup": 1, "index": 2, "embed": 3}
 KEEP_FINISHED = 200
 
 
@@ -55,6 +56,11 @@ class Job:
     error: str | None = None
     result: dict[str, Any] = field(default_factory=dict)
     cancel_requested: threading.Event = field(default_factory=threading.Event, repr=False)
+    ended: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the job is done, failed or cancelled; False if ``timeout`` passed."""
+        return self.ended.wait(timeout)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "repo": self.repo, "full": self.full,
@@ -188,6 +194,8 @@ class JobQueue:
             self._on_finish(job)
         except Exception:  # metrics or stats refresh must never kill the writer
             log.exception("after-job hook failed", job=job.id)
+        finally:
+            job.ended.set()
 
     def _forget_old(self) -> None:
         finished = sorted((j for j in self._jobs.values()

@@ -14,8 +14,9 @@ ERROR_SCHEMA = {
         "code": {"type": "string"}, "message": {"type": "string"},
         "request_id": {"type": "string"}}}},
 }
-REASONS = {400: "Bad request", 401: "API key missing or wrong", 403: "Forbidden",
-           404: "Not found", 413: "Request body too large", 502: "Upstream model failed",
+REASONS = {400: "Bad request", 401: "API key (or admin token) missing or wrong",
+           403: "Forbidden", 404: "Not found", 409: "Conflict", 413: "Request body too large",
+           502: "Upstream model failed",
            503: "Unavailable (index not ready, revision not reached, or no model configured)"}
 OPS_PATHS: dict[str, Any] = {
     "/health": {"get": {"summary": "Liveness", "tags": ["operations"], "responses": {
@@ -50,13 +51,15 @@ def _operation(e: Endpoint) -> dict[str, Any]:
     responses: dict[str, Any] = {str(e.status): {
         "description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}}
     codes = set(e.errors) | {400, 503}
-    if e.mutates:
+    if e.mutates or e.admin:
         codes |= {401, 403}
     for code in sorted(codes):
         responses[str(code)] = {"description": REASONS.get(code, "Error"),
                                 "content": {"application/json": {"schema": ERROR_SCHEMA}}}
     op["responses"] = responses
-    if e.mutates:
+    if e.admin:
+        op["security"] = [{"adminToken": []}]
+    elif e.mutates:
         op["security"] = [{"apiKey": []}, {"bearer": []}]
     return op
 
@@ -73,7 +76,8 @@ def document(endpoints: list[Endpoint]) -> dict[str, Any]:
         "paths": paths,
         "components": {"securitySchemes": {
             "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-            "bearer": {"type": "http", "scheme": "bearer"}}},
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "adminToken": {"type": "apiKey", "in": "header", "name": "X-Admin-Token"}}},
     }
 
 

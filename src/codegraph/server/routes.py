@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +83,19 @@ def _declared(query: Query) -> Endpoint:
                     params=query.all_params, cached=True)
 
 
+# -- administration: backups (the admin token) ----------------------------------------------
+async def create_backup(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot waits for the writer (a job); reads go on meanwhile."""
+    return await asyncio.to_thread(ctx.engine.backup, args.get("dest"))
+
+
+def list_backups(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    from codegraph.backup.create import list_archives
+
+    return {"backup_dir": ctx.config.backup_dir, "data_dir": ctx.config.data_dir,
+            "results": list_archives(ctx.config.backup_dir)}
+
+
 async def ask(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     from codegraph.server.ask import answer
 
@@ -125,4 +139,15 @@ def endpoints() -> list[Endpoint]:
                                       Param("max_context", int, where="body", minimum=1,
                                             maximum=20)),
                  errors=(400, 502, 503)),
+        Endpoint("POST", f"{API}/admin/backups", create_backup, "Write a consistent backup "
+                 "archive of the data directory under CODEGRAPH_BACKUP_DIR", "administration",
+                 admin=True, is_async=True, status=201,
+                 body=(Param("dest", where="body", max_length=4096, help=(
+                     "a directory, or a file name ending .tar.gz, under "
+                     "CODEGRAPH_BACKUP_DIR (default: codegraph-data-YYYYMMDD-HHMMSS.tar.gz "
+                     "there)")),),
+                 errors=(400, 401, 403, 409, 503)),
+        Endpoint("GET", f"{API}/admin/backups", list_backups, "The backup archives under "
+                 "CODEGRAPH_BACKUP_DIR, newest first", "administration", admin=True,
+                 errors=(401, 403)),
     ]

@@ -27,15 +27,13 @@ import errno
 import os
 from typing import TYPE_CHECKING
 
-from codegraph.durable import fsync_dir
+from codegraph.durable import exchange, fsync_dir
 
 if TYPE_CHECKING:  # the store module opens stores through this one: imported when used
     from codegraph.store.rocks import Store
 
 NEXT = ".next"
 OLD = ".old"
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
 
 
 def staging_path(path: str) -> str:
@@ -87,7 +85,7 @@ def switch(staging: str, live_path: str) -> None:
     the old store."""
     fsync_dir(staging)
     try:
-        _exchange(staging, live_path)
+        exchange(staging, live_path)
     except OSError as exc:
         if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
             from codegraph.store.rocks import StoreError
@@ -98,14 +96,3 @@ def switch(staging: str, live_path: str) -> None:
         os.rename(staging, live_path)
     fsync_dir(os.path.dirname(os.path.abspath(live_path)))
 
-
-def _exchange(a: str, b: str) -> None:
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)  # this process's own symbols, libc's among them
-    renameat2 = getattr(libc, "renameat2", None)
-    if renameat2 is None:
-        raise OSError(errno.ENOSYS, "renameat2 is not available")
-    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code))

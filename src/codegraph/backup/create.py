@@ -1,0 +1,135 @@
+"""Taking a backup: a consistent snapshot of the data directory (``CodeGraph.checkpoint``:
+a RocksDB checkpoint, the lexical index and the vector index, as of one store revision),
+staged in a private directory, then packed into an archive with its manifest.
+
+Only the snapshot needs the writer: :func:`stage` runs where no write can run (the server's
+writer thread, or a command holding the store), and takes milliseconds to seconds (the
+store's files are hard-linked where the staging directory is on the same file system; the
+lexical and vector indexes are copied). :func:`pack` reads only the staged copy, while
+writes go on."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from codegraph import __version__
+from codegraph.backup.manifest import NAME_PATTERN, NAME_RE, SUFFIX, Manifest, describe
+from codegraph.backup.pack import write_archive
+from codegraph.errors import BadRequest
+from codegraph.store.rocks import SCHEMA
+
+if TYPE_CHECKING:
+    from codegraph.api import CodeGraph
+
+STAGING = ".backup-"  # in the data directory: a snapshot being packed
+
+
+@dataclass
+class Staged:
+    root: str  # the staging directory, removed by ``discard``
+    revision: int
+    repositories: tuple[str, ...]
+    created: datetime
+    seconds: float
+
+    @property
+    def data_dir(self) -> str:
+        return os.path.join(self.root, "data")
+
+
+def archive_path(dest: str, now: datetime) -> str:
+    """``dest`` as the archive's path: a directory gets ``codegraph-data-<UTC time>.tar.gz``
+    inside it, a path ending in ``.tar.gz`` is taken as it is."""
+    dest = os.path.abspath(dest)
+    if os.path.isdir(dest):
+        return os.path.join(dest, now.strftime(NAME_PATTERN))
+    if not dest.endswith(SUFFIX):
+        raise BadRequest(f"backup destination {dest}: give a directory, or a file name "
+                         f"ending in {SUFFIX}")
+    if not os.path.isdir(os.path.dirname(dest)):
+        raise BadRequest(f"backup destination {dest}: no such directory "
+                         f"{os.path.dirname(dest)}")
+    return dest
+
+
+def stage(cg: CodeGraph, near: str) -> Staged:
+    """Snapshot ``cg``'s data directory into a new staging directory: in the data directory
+    (same file system: hard links), or in ``near`` (the archive's directory) when the data
+    directory cannot be written. The caller guarantees that no write runs meanwhile, and
+    that no other backup of this data directory stages at the same time."""
+    started = time.monotonic()
+    created = datetime.now(UTC)
+    base = cg.data_dir if os.access(cg.data_dir, os.W_OK) else near
+    discard_stale(cg.data_dir)
+    root = os.path.join(base, f"{STAGING}{uuid.uuid4().hex[:12]}")
+    os.mkdir(root, 0o700)
+    try:
+        os.mkdir(os.path.join(root, "data"))
+        cg.checkpoint(os.path.join(root, "data"))
+        return Staged(root, cg.revision, tuple(sorted(cg.store.repos())), created,
+                      time.monotonic() - started)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+def discard_stale(data_dir: str) -> None:
+    """Remove what an interrupted backup left in the data directory."""
+    if os.path.isdir(data_dir):
+        for name in os.listdir(data_dir):
+            if name.startswith(STAGING):
+                shutil.rmtree(os.path.join(data_dir, name), ignore_errors=True)
+
+
+def pack(staged: Staged, archive: str) -> dict[str, Any]:
+    """Write the staged snapshot into ``archive`` (atomically), then remove the staging
+    directory; what the archive is: path, name, size, sha256, revision, created, files."""
+    started = time.monotonic()
+    try:
+        files = describe(staged.data_dir)
+        manifest = Manifest(revision=staged.revision, store_schema=SCHEMA,
+                            codegraph_version=__version__,
+                            created=staged.created.isoformat(timespec="seconds"),
+                            files=files, repositories=staged.repositories)
+        info = write_archive(staged.data_dir, manifest, archive)
+    finally:
+        shutil.rmtree(staged.root, ignore_errors=True)
+    return {**info, "revision": staged.revision, "created": manifest.created,
+            "files": len(files), "data_bytes": manifest.total_bytes,
+            "snapshot_seconds": round(staged.seconds, 3),
+            "pack_seconds": round(time.monotonic() - started, 3)}
+
+
+def backup(cg: CodeGraph, dest: str) -> dict[str, Any]:
+    """A backup of ``cg`` (which no one else writes meanwhile) at ``dest``."""
+    archive = archive_path(dest, datetime.now(UTC))
+    return pack(stage(cg, os.path.dirname(archive)), archive)
+
+
+def list_archives(directory: str) -> list[dict[str, Any]]:
+    """The archives in ``directory`` (named as backups are), newest first, with what their
+    manifests say (None where one cannot be read)."""
+    from codegraph.backup.verify import read_manifest
+
+    out = []
+    names = sorted(os.listdir(directory), reverse=True) if os.path.isdir(directory) else []
+    for name in names:
+        path = os.path.join(directory, name)
+        if not name.endswith(SUFFIX) or name.startswith(".") or not os.path.isfile(path):
+            continue
+        manifest = read_manifest(path)
+        st = os.stat(path)
+        out.append({"name": name, "size": st.st_size,
+                    "modified": datetime.fromtimestamp(st.st_mtime, UTC).isoformat(
+                        timespec="seconds"),
+                    "standard_name": bool(NAME_RE.fullmatch(name)),
+                    "revision": manifest.revision if manifest else None,
+                    "created": manifest.created if manifest else None,
+                    "codegraph_version": manifest.codegraph_version if manifest else None})
+    return out
