@@ -147,5 +147,6 @@ def _swap_contents(staged: str, data_dir: str) -> None:
             with contextlib.suppress(OSError):
                 os.rename(os.path.join(old, name), os.path.join(data_dir, name))
         raise
+    os.rmdir(staged)
     fsync_dir(data_dir)
     shutil.rmtree(old, ignore_errors=True)
