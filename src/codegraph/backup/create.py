@@ -15,7 +15,7 @@ import shutil
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from codegraph import __version__
@@ -45,10 +45,15 @@ class Staged:
 
 def archive_path(dest: str, now: datetime) -> str:
     """``dest`` as the archive's path: a directory gets ``codegraph-data-<UTC time>.tar.gz``
-    inside it, a path ending in ``.tar.gz`` is taken as it is."""
+    inside it (the next second's name if this second's is taken), a path ending in
+    ``.tar.gz`` is taken as it is."""
     dest = os.path.abspath(dest)
     if os.path.isdir(dest):
-        return os.path.join(dest, now.strftime(NAME_PATTERN))
+        path = os.path.join(dest, now.strftime(NAME_PATTERN))
+        if os.path.exists(path):  # a backup made this second already: name it the next
+            time.sleep(1.0 - now.microsecond / 1e6)
+            return archive_path(dest, now.replace(microsecond=0) + timedelta(seconds=1))
+        return path
     if not dest.endswith(SUFFIX):
         raise BadRequest(f"backup destination {dest}: give a directory, or a file name "
                          f"ending in {SUFFIX}")

@@ -164,10 +164,10 @@ class Engine:
         from codegraph.backup import create
         from codegraph.backup.remote import server_target
 
-        archive = server_target(self.config, dest)
         if not self._backing_up.acquire(blocking=False):
             raise Conflict("a backup is already running: wait for it to finish")
         try:
+            archive = server_target(self.config, dest)
             try:
                 job = self.jobs.submit(Job("backup", "", archive))
             except RuntimeError as exc:  # shutting down
