@@ -40,18 +40,17 @@ NAMES = ["Flask", "url_for", "route", "Blueprint", "render_template", "jsonify",
          "Config", "from_object", "test_client", "app_context", "g", "flash",
          "open_resource", "handle_exception", "preprocess_request", "process_response",
          "get_flashed_messages", "stream_with_context", "send_from_directory"]
-QUESTIONS = [("/api/v1/stats", {}), ("/api/v1/symbols", {"query": "Blueprint"}),
-             ("/api/v1/definition", {"symbol": "Flask"}),
-             ("/api/v1/callers", {"symbol": "url_for", "limit": 100}),
-             ("/api/v1/search", {"query": "register a blueprint", "mode": "lexical",
-                                 "limit": 20}),
-             ("/api/v1/outline", {"file": "src/flask/app.py", "limit": 200})]
+QUESTIONS: list[tuple[str, dict[str, Any]]] = [
+    ("/api/v1/stats", {}), ("/api/v1/symbols", {"query": "Blueprint"}),
+    ("/api/v1/definition", {"symbol": "Flask"}),
+    ("/api/v1/callers", {"symbol": "url_for", "limit": 100}),
+    ("/api/v1/search", {"query": "register a blueprint", "mode": "lexical", "limit": 20}),
+    ("/api/v1/outline", {"file": "src/flask/app.py", "limit": 200})]
 
 
-def _server(work: Path, repos: list[Path], **env: str) -> ServerProcess:
-    env = {"CODEGRAPH_ADMIN_TOKEN": TOKEN, "CODEGRAPH_BACKUP_DIR": str(work / "backups"),
-           "CODEGRAPH_WATCH": "0", **env}
-    return ServerProcess(work, repos, repos_root=work, **env)
+def _server(work: Path, repos: list[Path]) -> ServerProcess:
+    return ServerProcess(work, repos, repos_root=work, CODEGRAPH_ADMIN_TOKEN=TOKEN,
+                         CODEGRAPH_BACKUP_DIR=str(work / "backups"), CODEGRAPH_WATCH="0")
 
 
 @pytest.fixture(scope="module")
@@ -194,12 +193,14 @@ class Load:
 
     def _requests(self) -> Iterator[tuple[str, dict[str, Any]]]:
         for limit, name in itertools.product(range(1, 100), NAMES):
-            yield from [("/api/v1/callers", {"symbol": name, "limit": limit}),
-                        ("/api/v1/definition", {"symbol": name}),
-                        ("/api/v1/symbols", {"query": name[:3], "limit": limit}),
-                        ("/api/v1/search", {"query": f"{name} handler", "mode": "lexical",
-                                            "limit": limit % 30 + 1}),
-                        ("/health", {})]
+            asked: list[tuple[str, dict[str, Any]]] = [
+                ("/api/v1/callers", {"symbol": name, "limit": limit}),
+                ("/api/v1/definition", {"symbol": name}),
+                ("/api/v1/symbols", {"query": name[:3], "limit": limit}),
+                ("/api/v1/search", {"query": f"{name} handler", "mode": "lexical",
+                                    "limit": limit % 30 + 1}),
+                ("/health", {})]
+            yield from asked
 
     async def _run(self) -> None:
         todo = itertools.islice(self._requests(), REQUESTS)
