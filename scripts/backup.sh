@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Back up the CodeGraph data volume of a running compose stack, consistently: the API
+# container writes codegraph-data-YYYYMMDD-HHMMSS.tar.gz into its /app/backups volume (a
+# RocksDB checkpoint, the FAISS and lexical indexes of the same revision, and a manifest of
+# checksums) while it keeps answering; the archive is then copied into OUTDIR and its
+# SHA-256 checked against the one the server reported.
+#
+#   scripts/backup.sh [-f COMPOSE_FILE] [-p PROJECT] [OUTDIR]
+#
+# COMPOSE_FILE defaults to docker-compose.production.yml at the repository root, OUTDIR to
+# ./backups. Prints the local archive's path. Restore it with scripts/restore.sh.
+set -euo pipefail
+
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+die() { echo "backup: $*" >&2; exit 1; }
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+compose_file="$root/docker-compose.production.yml"
+project=""
+outdir=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -f|--file) [ $# -gt 1 ] || { echo "backup: $1 needs a value" >&2; exit 2; }
+                   compose_file="$2"; shift ;;
+        -p|--project-name) [ $# -gt 1 ] || { echo "backup: $1 needs a value" >&2; exit 2; }
+                           project="$2"; shift ;;
+        -h|--help) usage 0 ;;
+        -*) echo "backup: unknown option '$1'" >&2; usage 2 ;;
+        *) [ -z "$outdir" ] || { echo "backup: one OUTDIR only" >&2; exit 2; }
+           outdir="$1" ;;
+    esac
+    shift
+done
+outdir="${outdir:-./backups}"
+[ -f "$compose_file" ] || die "no compose file $compose_file (give one with -f)"
+
+compose=(docker compose -f "$compose_file")
+if [ -n "$project" ]; then
+    compose+=(-p "$project")
+fi
+
+# The store is held by the running server: `codegraph backup` asks its admin endpoint
+# (CODEGRAPH_ADMIN_TOKEN from the container's environment), and the server writes the file.
+reply="$("${compose[@]}" exec -T codegraph-api codegraph backup /app/backups --json)" \
+    || die "the API container could not write a backup (see the line above)"
+archive="$(printf '%s\n' "$reply" | sed -n 's/.*"archive": "\([^"]*\)".*/\1/p')"
+sha256="$(printf '%s\n' "$reply" | sed -n 's/.*"sha256": "\([0-9a-f]\{64\}\)".*/\1/p')"
+if [ -z "$archive" ] || [ -z "$sha256" ]; then
+    die "unexpected answer from codegraph backup: $reply"
+fi
+
+mkdir -p "$outdir"
+name="${archive##*/}"
+partial="$outdir/.$name.partial"
+trap 'rm -f "$partial"' EXIT
+"${compose[@]}" cp "codegraph-api:$archive" "$partial"
+got="$(sha256sum "$partial" | cut -d' ' -f1)"
+[ "$got" = "$sha256" ] || die "the copy of $name has SHA-256 $got, the server wrote $sha256"
+mv "$partial" "$outdir/$name"
+trap - EXIT
+echo "$outdir/$name"

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Restore the CodeGraph data volume of a compose stack from a backup archive
+# (codegraph-data-*.tar.gz, made by scripts/backup.sh or `codegraph backup`): stops
+# codegraph-api, runs `codegraph restore` in a one-off container of the same service with
+# the archive mounted read-only (it verifies the whole archive and every checksum before it
+# touches the volume, and refuses a corrupt or truncated one), then starts the service again
+# and waits until it is healthy. A refused archive leaves the volume as it was; the service
+# is started again either way.
+#
+#   scripts/restore.sh [-f COMPOSE_FILE] [-p PROJECT] [-t SECONDS] FILE
+#
+# COMPOSE_FILE defaults to docker-compose.production.yml at the repository root; -t is how
+# long to wait for the service to be healthy (default 180).
+set -euo pipefail
+
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+die() { echo "restore: $*" >&2; exit 1; }
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+compose_file="$root/docker-compose.production.yml"
+project=""
+timeout=180
+file=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -f|--file) [ $# -gt 1 ] || { echo "restore: $1 needs a value" >&2; exit 2; }
+                   compose_file="$2"; shift ;;
+        -p|--project-name) [ $# -gt 1 ] || { echo "restore: $1 needs a value" >&2; exit 2; }
+                           project="$2"; shift ;;
+        -t|--timeout) [ $# -gt 1 ] || { echo "restore: $1 needs a value" >&2; exit 2; }
+                      case "$2" in ''|*[!0-9]*) echo "restore: -t needs seconds" >&2; exit 2 ;;
+                      esac
+                      timeout="$2"; shift ;;
+        -h|--help) usage 0 ;;
+        -*) echo "restore: unknown option '$1'" >&2; usage 2 ;;
+        *) [ -z "$file" ] || { echo "restore: one FILE only" >&2; exit 2; }
+           file="$1" ;;
+    esac
+    shift
+done
+[ -n "$file" ] || { echo "restore: give the archive to restore" >&2; usage 2; }
+[ -f "$file" ] || die "no such file: $file"
+[ -f "$compose_file" ] || die "no compose file $compose_file (give one with -f)"
+file="$(cd "$(dirname "$file")" && pwd)/$(basename "$file")"
+name="$(basename "$file")"
+
+compose=(docker compose -f "$compose_file")
+if [ -n "$project" ]; then
+    compose+=(-p "$project")
+fi
+
+wait_healthy() {
+    local deadline=$((SECONDS + timeout)) id status
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        id="$("${compose[@]}" ps -q codegraph-api)"
+        status="$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' \
+                  "$id" 2>/dev/null || true)"
+        if [ "$status" = healthy ]; then
+            return 0
+        fi
+        sleep 2
+    done
+    die "codegraph-api is not healthy after ${timeout}s: docker compose logs codegraph-api"
+}
+
+"${compose[@]}" stop codegraph-api
+status=0
+"${compose[@]}" run --rm --no-deps -T --entrypoint codegraph \
+    -v "$file:/restore/$name:ro" codegraph-api restore "/restore/$name" || status=$?
+"${compose[@]}" up -d codegraph-api
+wait_healthy
+if [ "$status" -ne 0 ]; then
+    die "the restore was refused (the line above says why); the data is as it was and" \
+        "codegraph-api is running again"
+fi
+echo "restored from $name; codegraph-api is healthy"
