@@ -166,7 +166,7 @@ def test_cli_backup_asks_the_server_that_holds_the_store(served: ServerProcess,
     assert verify.read(made["archive"]).revision == made["revision"]
 
     code, _, err = run_cli("backup", str(backups), data_dir=None, env=_cli_env(served))
-    one_line_error(code, err, "held by a running server", "set CODEGRAPH_ADMIN_TOKEN")
+    one_line_error(code, err, "held by another process", "set CODEGRAPH_ADMIN_TOKEN")
     code, _, err = run_cli("backup", str(backups), data_dir=None,
                            env=_cli_env(served, CODEGRAPH_ADMIN_TOKEN="wrong"))
     one_line_error(code, err, "refused the backup", "check CODEGRAPH_ADMIN_TOKEN")

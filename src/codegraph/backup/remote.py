@@ -78,9 +78,9 @@ def backup_via_server(config: Config, dest: str) -> dict[str, Any]:
     """Ask the local server, which holds the store of ``config``, to write a backup to
     ``dest``; what it wrote."""
     if not config.admin_token:
-        raise Unavailable(f"the store at {config.rocksdb_path} is held by a running server: "
-                          "set CODEGRAPH_ADMIN_TOKEN (the server's) so that `codegraph "
-                          "backup` asks that server to write the backup")
+        raise Unavailable(f"the store at {config.rocksdb_path} is held by another process (a "
+                          "running server, or `codegraph index`): to back up through the "
+                          "server, set CODEGRAPH_ADMIN_TOKEN (the server's)")
     listing = _request(config, "GET")
     served = listing.get("data_dir")
     if served is None or os.path.realpath(served) != os.path.realpath(config.data_dir):
