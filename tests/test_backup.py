@@ -258,6 +258,18 @@ def test_a_repacked_whole_archive_is_accepted(archive: Path, victim: Path,
     assert code == 0, err
 
 
+def test_a_data_directory_behind_a_symbolic_link_stays_behind_it(
+        archive: Path, victim: Path, tmp_path: Path) -> None:
+    link = tmp_path / "link"
+    link.symlink_to(victim)
+    expected = answers(victim, QUESTIONS[:3])
+    shutil.rmtree(victim / "rocksdb")
+    code, _, err = run_cli("restore", str(archive), data_dir=link)
+    assert code == 0, err
+    assert link.is_symlink() and answers(link, QUESTIONS[:3]) == expected
+    assert sorted(os.listdir(tmp_path)) == ["data", "link"]
+
+
 def test_the_swap_inside_a_mount_point_moves_contents(tmp_path: Path) -> None:
     """A data directory that must keep its name (a container volume) has its entries
     swapped; the staging directories inside it are gone afterwards."""

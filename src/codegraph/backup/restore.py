@@ -39,8 +39,9 @@ def restore(config: Config, archive: str) -> Manifest:
         raise BadRequest("a restore replaces the whole data directory: unset ROCKSDB_PATH "
                          "and FAISS_INDEX_PATH (they put the store or the vector index "
                          f"outside {data_dir})")
+    data_dir = os.path.realpath(data_dir)  # (a link to it goes on naming the restored one)
     archive = os.path.abspath(archive)
-    if _inside(os.path.realpath(archive), os.path.realpath(data_dir)):
+    if _inside(os.path.realpath(archive), data_dir):
         raise BadRequest(f"the archive {archive} is inside the data directory it would "
                          "replace: move it out first")
     with held(config.rocksdb_path):
