@@ -44,10 +44,13 @@ def _operation(e: Endpoint) -> dict[str, Any]:
     if params:
         op["parameters"] = params
     if e.body:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
-            "type": "object", "additionalProperties": False,
-            "required": [p.name for p in e.body if p.required],
-            "properties": {p.name: {**p.schema(), "description": p.help} for p in e.body}}}}}
+        required = [p.name for p in e.body if p.required]
+        body: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {
+            p.name: {**p.schema(), "description": p.help} for p in e.body}}
+        if required:  # (OpenAPI 3.0: a required list is never empty)
+            body["required"] = required
+        op["requestBody"] = {"required": bool(required),
+                             "content": {"application/json": {"schema": body}}}
     responses: dict[str, Any] = {str(e.status): {
         "description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}}
     codes = set(e.errors) | {400, 503}
