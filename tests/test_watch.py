@@ -14,6 +14,8 @@ from typing import IO, Any
 
 import pytest
 
+from serverproc import ServerProcess
+
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
@@ -105,3 +107,69 @@ def test_watch_applies_saved_changes(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
     assert proc.returncode in (0, 130)
+
+
+def _callers(server: ServerProcess, symbol: str) -> set[str]:
+    body = server.ok("/api/v1/callers", symbol=symbol)
+    return {r["qualified_name"] for r in body["results"]}
+
+
+def _watching(server: ServerProcess) -> dict[str, bool]:
+    return {r["name"]: r["watching"] for r in server.ok("/api/v1/repos")["results"]}
+
+
+@pytest.mark.timeout(180)
+def test_a_restarted_server_watches_the_registered_repositories_again(tmp_path: Path) -> None:
+    """A repository registered through POST /api/v1/repos with watching on is watched again
+    after a restart of the server process (hot reload restarts it too): what changed while
+    no server ran is indexed at start, and a change saved afterwards is applied. One
+    registered with watching off stays unwatched; one whose directory is gone is not
+    watched (and the server starts); one given on the first start's command line only is
+    not watched by a start without it."""
+    root = tmp_path / "repos"
+    for name in ("proj", "quiet", "gone", "startup"):
+        (root / name).mkdir(parents=True)
+        (root / name / "lib.py").write_text("def helper():\n    return 1\n")
+    (root / "proj" / "app.py").write_text("from lib import helper\n\ndef main():\n    return 2\n")
+    workdir = tmp_path / "server"
+    with ServerProcess(workdir, [root / "startup"], repos_root=root) as first:
+        for name, watch in (("proj", True), ("quiet", False), ("gone", None)):
+            body: dict[str, Any] = {"path": str(root / name), "name": name}
+            if watch is not None:
+                body["watch"] = watch  # None: the default, CODEGRAPH_WATCH (true)
+            r = first.client.post("/api/v1/repos", json=body)
+            assert r.status_code in (200, 201, 202), r.text
+        first.wait_jobs_idle()
+        assert _watching(first) == {"proj": True, "quiet": False, "gone": True,
+                                    "startup": True}
+        assert _callers(first, "lib.helper") == set()
+    assert first.proc.returncode == 0, first.output()
+
+    # While no server runs: main() now calls helper(), and one repository goes away.
+    (root / "proj" / "app.py").write_text(
+        "from lib import helper\n\ndef main():\n    return helper()\n")
+    (root / "gone" / "lib.py").unlink()
+    (root / "gone").rmdir()
+
+    with ServerProcess(workdir, repos_root=root) as second:
+        # "startup" was given on the first start's command line, not registered: this
+        # start's own configuration (no repository) decides
+        assert _watching(second) == {"proj": True, "quiet": False, "gone": False,
+                                     "startup": False}
+        second.wait_jobs_idle()
+        assert _callers(second, "lib.helper") == {"app.main"}  # caught up at start
+        time.sleep(0.5)  # let the watcher start
+        (root / "proj" / "cli.py").write_text("from lib import helper\n\ndef run():\n"
+                                              "    return helper()\n")
+        deadline = time.monotonic() + 30
+        while _callers(second, "lib.helper") != {"app.main", "cli.run"}:
+            assert time.monotonic() < deadline, "the restarted server missed a saved change"
+            time.sleep(0.2)
+        assert any(e.get("msg") == "not watching a registered repository: its root is gone"
+                   and e.get("repo") == "gone" for e in second.logs()), second.output()
+        # a full re-index writes the repository's record anew: the choice stays with it
+        r = second.client.post("/api/v1/jobs", json={"repo": "proj", "full": True})
+        assert r.status_code in (200, 201, 202), r.text
+        second.wait_jobs_idle()
+        assert {x["name"]: x.get("watch") for x in second.ok("/api/v1/repos")["results"]} == {
+            "proj": True, "quiet": False, "gone": True, "startup": None}

@@ -133,16 +133,43 @@ class Engine:
         if not os.path.isdir(root):
             raise RepoPathError(f"not a directory: {path}")
         repo = repo_name_for(self.store, root, name)
-        job = self.jobs.submit(Job("index", repo, root))
+        watching = watch if watch is not None else self.config.watch
+        # Registered through the API: the choice is kept for the next start. Given at start
+        # (trusted): that start's configuration decides, each time.
+        job = self.jobs.submit(Job("index", repo, root, watch=None if trusted else watching))
         if trusted and not self.store.repos().get(repo, {}).get("last_indexed"):
             self.awaiting_roots.add(root)  # never indexed: not ready until it is
-        if watch if watch is not None else self.config.watch:
+        if watching:
             self.start_watch(repo, root)
         return job
 
+    def resume_watching(self) -> list[str]:
+        """At start: watch again every registered repository recorded with watching on
+        through the API (``add_repo``'s choice, kept with its record) whose root is still a
+        directory, after an incremental index that catches up with what changed while no
+        server ran. The repositories given at start are already watched; CODEGRAPH_WATCH=false
+        resumes none. Returns the names resumed."""
+        if not self.config.watch:
+            return []
+        resumed = []
+        for repo, info in sorted(self.store.repos().items()):
+            root = str(info.get("root") or "")
+            if info.get("watch") is not True or repo in self._watchers:
+                continue
+            if not os.path.isdir(root):
+                log.warning("not watching a registered repository: its root is gone",
+                            repo=repo, root=root)
+                continue
+            self.jobs.submit(Job("index", repo, root, watch=True))
+            self.start_watch(repo, root)
+            resumed.append(repo)
+        return resumed
+
     def reindex(self, repo: str, full: bool = False) -> Job:
         root = self._root_of(repo)
-        return self.jobs.submit(Job("index", repo, root, full=full))
+        watch = self.store.repos().get(repo, {}).get("watch")  # a full run drops the record
+        return self.jobs.submit(Job("index", repo, root, full=full,
+                                    watch=watch if isinstance(watch, bool) else None))
 
     def remove_repo(self, repo: str) -> Job:
         self._root_of(repo)
@@ -213,14 +240,28 @@ class Engine:
             self.pending_since.pop(job.repo, None)
             report = self.cg.update(job.repo, job.root, job.paths, progress=progress)
         else:  # a full run is built beside the live store and switched in at its end
+            self._record_watch(job)  # before: a run cut short keeps the choice
             report = self.cg.index(job.root, name=job.repo, full=job.full, progress=progress,
                                    exclusive=self._exclusive)
+            self._record_watch(job)  # after: a first or a full run wrote a new record
         if report.changed or job.kind == "index":
             self._queue_embed(job.repo)
         out = report.to_dict()
         out["problems"] = [list(p) for p in report.problems[:100]]
         out["changed"] = report.changed[:1000]
         return out
+
+    def _record_watch(self, job: Job) -> None:
+        """Keep an index job's watch choice in its repository's record (the writer thread
+        is the only one writing records), for ``resume_watching`` at the next start."""
+        if job.watch is None:
+            return
+        info = self.store.repos().get(job.repo)
+        if info is None:
+            info = {"root": job.root, "created": time.time()}
+        if info.get("watch") is not job.watch:
+            info["watch"] = job.watch
+            self.store.put_repo(job.repo, info)
 
     def _queue_embed(self, repo: str) -> None:
         if self.config.embed:

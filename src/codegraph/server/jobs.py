@@ -45,6 +45,9 @@ class Job:
     root: str = ""
     full: bool = False
     paths: list[str] = field(default_factory=list)
+    # index jobs: watch the repository (recorded with it, resumed by the next start); None:
+    # leave the recorded choice as it is
+    watch: bool | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     state: str = "queued"  # queued, running, done, failed, cancelled
     phase: str = "queued"

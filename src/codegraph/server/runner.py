@@ -66,6 +66,9 @@ def build(config: Config, paths: Sequence[str] = ()) -> Starlette:
         for path in [*paths, *config.repos]:
             job = engine.add_repo(path, trusted=True)
             log.info("indexing", repo=job.repo, root=job.root, job=job.id)
+        resumed = engine.resume_watching()  # registered earlier (POST /api/v1/repos)
+        if resumed:
+            log.info("watching again", repos=resumed)
         log.info("serving", host=config.host, port=config.port,
                  metrics_port=config.metrics_port if config.prometheus_enabled else None,
                  revision=engine.revision, repos=sorted(engine.repos()))
