@@ -78,11 +78,6 @@ COMPOSE_EXCEPTIONS = {
     ("docker-compose.production.yml", "redis", "healthcheck-shell"):
         "redis-cli exits 0 on an error reply too (NOAUTH, LOADING): `| grep -q PONG` makes a "
         "real PONG the only success; the redis image has /bin/sh",
-    ("docker-compose.dev.yml", "redis", "healthcheck-shell"):
-        "as production's redis (the password from the container's environment, not the file)",
-    ("docker-compose.dev.yml", "postgres", "healthcheck-shell"):
-        "pg_isready takes the user and database from the container's environment "
-        "($POSTGRES_USER, $POSTGRES_DB), which only a shell expands; the image has /bin/sh",
 }
 RESTART = re.compile(r"no|always|unless-stopped|on-failure(:\d+)?")
 RESTART_CONDITIONS = {"none", "on-failure", "any"}

@@ -89,7 +89,7 @@ def test_dev_compose_has_no_credentials_and_binds_loopback() -> None:
     assert api["environment"]["HOT_RELOAD"] == "true"
     assert api["environment"]["DEBUG_MODE"] == "true"
     limits = api["deploy"]["resources"]
-    assert limits["limits"]["memory"] == "2G" and "-4}" in limits["limits"]["cpus"]
+    assert limits["limits"]["memory"] == "2G" and "-2}" in limits["limits"]["cpus"]
     assert "-2}" in limits["reservations"]["cpus"]
 
 
@@ -329,6 +329,32 @@ def test_redis_commander_signs_in_and_reaches_redis(stack: Stack) -> None:
         assert fields["Redis version"].startswith("7."), fields
 
 
+def test_no_secret_is_on_a_command_line(stack: Stack) -> None:
+    """`docker top` (and ps on the host) shows every process's command line: Redis's
+    password reaches redis-server through an include on its tmpfs and Redis Commander
+    through NODE_CONFIG, never as an argument."""
+    top = stack.compose("top", timeout=60).stdout
+    assert "redis-server" in top and "redis-commander" in top, top
+    leaked = [name for name in SECRETS if stack.env[name] in top]
+    assert leaked == [], f"on a command line: {leaked}"
+
+
+def test_every_service_runs_hardened(stack: Stack) -> None:
+    """What the compose file asks, as the engine applied it: read-only root filesystem,
+    no capability, no-new-privileges, a non-root user, pids and memory limits."""
+    ids = stack.compose("ps", "-q", timeout=60).stdout.split()
+    out = dockerproc.run("inspect", *ids, timeout=60).stdout
+    seen = {}
+    for c in json.loads(out):
+        host = c["HostConfig"]
+        seen[c["Config"]["Labels"]["com.docker.compose.service"]] = (
+            host["ReadonlyRootfs"], host["CapDrop"], host["SecurityOpt"],
+            c["Config"]["User"].split(":")[0] not in ("", "0", "root"),
+            host["PidsLimit"] > 0, host["Memory"] > 0)
+    expected = (True, ["ALL"], ["no-new-privileges:true"], True, True, True)
+    assert seen == {s: expected for s in SERVICES}, seen
+
+
 def test_prometheus_scrapes_the_api(stack: Stack) -> None:
     with httpx.Client(base_url=stack.url("prometheus", 9090), timeout=30) as c:
         targets = wait_json(c, "/api/v1/targets", lambda t: {
@@ -367,5 +393,6 @@ def test_hot_reload_picks_up_a_source_edit(stack: Stack) -> None:
         assert after["uptime_seconds"] < before["uptime_seconds"]
         repos = c.get("/api/v1/repos").json()["results"]  # the index survives the reload
         assert [r["name"] for r in repos] == ["smallrepo"]
+        assert repos[0]["watching"] is True  # and so does watching the registered repo
     logs = stack.compose("logs", "--no-color", "codegraph-api", timeout=60).stdout
     assert "Reloading" in logs
