@@ -4,7 +4,8 @@
 #   scripts/check-env.sh [--dev] [ENV_FILE]        (default: .env)
 #
 #   --dev   also require the development stack's secrets (POSTGRES_PASSWORD, JUPYTER_TOKEN,
-#           REDIS_COMMANDER_PASSWORD)
+#           REDIS_COMMANDER_PASSWORD), check that its host ports differ, and warn about a
+#           CPU limit above this host's CPUs and a missing source or notebooks directory
 #
 # Checks: every line is NAME=value; the required secrets (REDIS_PASSWORD,
 # GRAFANA_ADMIN_PASSWORD, CODEGRAPH_API_KEY, CODEGRAPH_ADMIN_TOKEN) are set, at least 16
@@ -202,11 +203,52 @@ for t in CODEGRAPH_TAG CODEGRAPH_DEV_TAG CODEGRAPH_JUPYTER_TAG GRAFANA_VERSION; 
     problem "$t" "must be an image tag (letters, digits, _ . -; at most 128), got '${VAL[$t]}'"
   fi
 done
+# --- the development stack's own (docker-compose.dev.yml) --------------------------------
+cpus_ok=1
 for c in CODEGRAPH_DEV_CPUS CODEGRAPH_DEV_CPUS_RESERVED; do
-  if set_ "$c" && [[ ! ${VAL[$c]} =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
-    problem "$c" "must be a number of CPUs such as 2 or 0.5, got '${VAL[$c]}'"
+  if set_ "$c" && { [[ ! ${VAL[$c]} =~ ^[0-9]+(\.[0-9]+)?$ ]] || [[ ${VAL[$c]} =~ ^0*(\.0*)?$ ]]; }; then
+    problem "$c" "must be a number of CPUs above 0 such as 2 or 0.5, got '${VAL[$c]}'"
+    cpus_ok=0
   fi
 done
+if [ "$cpus_ok" = 1 ]; then  # (the defaults as the compose file's)
+  dev_cpus=${VAL[CODEGRAPH_DEV_CPUS]:-2} dev_reserved=${VAL[CODEGRAPH_DEV_CPUS_RESERVED]:-2}
+  if awk -v r="$dev_reserved" -v l="$dev_cpus" 'BEGIN { exit !(r > l) }'; then
+    problem CODEGRAPH_DEV_CPUS_RESERVED "($dev_reserved) must not exceed CODEGRAPH_DEV_CPUS ($dev_cpus)"
+  fi
+  host_cpus=$(nproc 2>/dev/null || echo 0)
+  if [ "$DEV" = 1 ] && [ "$host_cpus" -gt 0 ] &&
+     awk -v l="$dev_cpus" -v h="$host_cpus" 'BEGIN { exit !(l > h) }'; then
+    warn CODEGRAPH_DEV_CPUS "$dev_cpus is more than this host's $host_cpus CPUs: Docker refuses to start the API (\"Range of CPUs is from 0.01 to $host_cpus.00, as there are only $host_cpus CPUs available\")"
+  fi
+fi
+for u in POSTGRES_USER POSTGRES_DB; do
+  if set_ "$u" && [[ ! ${VAL[$u]} =~ ^[A-Za-z_][A-Za-z0-9_]{0,62}$ ]]; then
+    problem "$u" "must be a PostgreSQL name (a letter or _, then letters, digits, _; at most 63), got '${VAL[$u]}'"
+  fi
+done
+if set_ REDIS_COMMANDER_USER && [[ ! ${VAL[REDIS_COMMANDER_USER]} =~ ^[A-Za-z0-9._@-]{1,64}$ ]]; then
+  problem REDIS_COMMANDER_USER "must be a login name (letters, digits, . _ @ -; at most 64), got '${VAL[REDIS_COMMANDER_USER]}'"
+fi
+if set_ CODEGRAPH_PIP_TRUSTED_HOST; then
+  read -ra pip_hosts <<<"${VAL[CODEGRAPH_PIP_TRUSTED_HOST]}"
+  for h in "${pip_hosts[@]}"; do
+    [[ $h =~ ^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(:[0-9]{1,5})?$ ]] ||
+      problem CODEGRAPH_PIP_TRUSTED_HOST "must be host names separated by spaces (such as \"pypi.org files.pythonhosted.org\"), got '$h'"
+  done
+fi
+if [ "$DEV" = 1 ]; then  # two services on one host port: the second one fails to start
+  declare -A dev_port_of
+  for p in API_PORT:3000 REDIS_PORT:6379 POSTGRES_PORT:5432 JUPYTER_PORT:8888 ADMINER_PORT:8081 \
+           REDIS_COMMANDER_PORT:8082 PROMETHEUS_PORT:9090 GRAFANA_PORT:3001; do
+    name=${p%%:*} port=${VAL[${p%%:*}]:-${p#*:}}
+    if [ -n "${dev_port_of[$port]:-}" ]; then
+      problem "$name" "host port $port is also ${dev_port_of[$port]}'s"
+    else
+      dev_port_of[$port]=$name
+    fi
+  done
+fi
 if set_ CODEGRAPH_BIND_ADDRESS; then
   if ! is_ipv4 "${VAL[CODEGRAPH_BIND_ADDRESS]}"; then
     problem CODEGRAPH_BIND_ADDRESS "must be an IPv4 address of this host (default 127.0.0.1), got '${VAL[CODEGRAPH_BIND_ADDRESS]}'"
@@ -248,6 +290,13 @@ base=$(cd "$(dirname "$FILE")" && pwd)
 hostdir() { case $1 in /*) echo "$1" ;; *) echo "$base/${1#./}" ;; esac; }
 repos_dir=$(hostdir "${VAL[CODEGRAPH_REPOS_DIR]:-./repos}")
 [ -d "$repos_dir" ] || warn CODEGRAPH_REPOS_DIR "$repos_dir does not exist (Docker would create it, owned by root)"
+if [ "$DEV" = 1 ]; then
+  src_dir=$(hostdir "${VAL[CODEGRAPH_SRC]:-./src}")
+  [ -f "$src_dir/codegraph/__init__.py" ] ||
+    warn CODEGRAPH_SRC "no codegraph package in $src_dir: the dev API runs and hot-reloads the source mounted from there"
+  notebooks_dir=$(hostdir "${VAL[CODEGRAPH_NOTEBOOKS_DIR]:-./deploy/jupyter/notebooks}")
+  [ -d "$notebooks_dir" ] || warn CODEGRAPH_NOTEBOOKS_DIR "$notebooks_dir does not exist (Docker would create it, owned by root: Jupyter could not save there)"
+fi
 certs_dir=$(hostdir "${VAL[CODEGRAPH_CERTS_DIR]:-./deploy/certs}")
 if [ ! -s "$certs_dir/tls.crt" ] || [ ! -s "$certs_dir/tls.key" ]; then
   warn CODEGRAPH_CERTS_DIR "no tls.crt and tls.key in $certs_dir: nginx will not start (scripts/dev-certs.sh makes self-signed ones)"

@@ -119,6 +119,16 @@ BAD = [
     ("CODEGRAPH_TAG", "optimized latest", "must be an image tag"),
     ("EMBEDDING_PROVIDER", "magic", "must be one of local openai"),
     ("OPENAI_BASE_URL", "ftp://example.org", "must be an http(s) URL"),
+    # the development stack's
+    ("CODEGRAPH_DEV_CPUS", "0", "must be a number of CPUs above 0"),
+    ("CODEGRAPH_DEV_CPUS", "two", "must be a number of CPUs above 0"),
+    ("CODEGRAPH_DEV_CPUS_RESERVED", "3", "(3) must not exceed CODEGRAPH_DEV_CPUS (2)"),
+    ("POSTGRES_USER", "code-graph", "must be a PostgreSQL name"),
+    ("POSTGRES_DB", "1db", "must be a PostgreSQL name"),
+    ("REDIS_COMMANDER_USER", "ad:min", "must be a login name"),
+    ("CODEGRAPH_PIP_TRUSTED_HOST", "pypi.org https://files.pythonhosted.org",
+     "must be host names separated by spaces"),
+    ("JUPYTER_PORT", "88888", "must be a port, 1-65535"),
 ]
 
 
@@ -133,6 +143,25 @@ def test_each_bad_value_fails_naming_the_variable(tmp_path: Path, name: str, val
     assert len(lines) == 1, out.stderr  # once, even where codegraph finds it too
     assert lines[0].startswith(f"check-env: {env}: {name}: "), lines
     assert message in lines[0], lines
+
+
+def test_dev_checks_the_dev_stacks_host_ports_and_cpus(tmp_path: Path) -> None:
+    """--dev: two services on one host port fail, naming the second; a CPU limit above
+    this host's CPUs is a warning (Docker refuses it, but the file may be meant for a bigger
+    host); the source and notebooks directories are looked for."""
+    cpus = len(os.sched_getaffinity(0))  # as nproc counts them
+    env = filled(tmp_path, {"GRAFANA_PORT": "3000", "CODEGRAPH_DEV_CPUS": str(cpus + 2),
+                            "CODEGRAPH_SRC": str(ROOT / "src"),
+                            "CODEGRAPH_NOTEBOOKS_DIR": str(tmp_path / "nowhere")}, dev=True)
+    out = check("--dev", env)
+    assert out.returncode == 1
+    assert problems(out) == [f"check-env: {env}: GRAFANA_PORT: host port 3000 is also "
+                             "API_PORT's"]
+    assert (f"CODEGRAPH_DEV_CPUS: {cpus + 2} is more than this host's {cpus} CPUs: Docker "
+            "refuses to start the API") in out.stderr, out.stderr
+    assert f"CODEGRAPH_NOTEBOOKS_DIR: {tmp_path / 'nowhere'} does not exist" in out.stderr
+    assert "CODEGRAPH_SRC" not in out.stderr
+    assert check(env).returncode == 0, "without --dev the dev stack's ports are not checked"
 
 
 def test_openai_provider_needs_the_key(tmp_path: Path) -> None:
