@@ -5,23 +5,28 @@
 # checksums) while it keeps answering; the archive is then copied into OUTDIR and its
 # SHA-256 checked against the one the server reported.
 #
-#   scripts/backup.sh [-f COMPOSE_FILE] [-p PROJECT] [OUTDIR]
+#   scripts/backup.sh [-f COMPOSE_FILE]... [--env-file FILE]... [-p PROJECT] [OUTDIR]
 #
-# COMPOSE_FILE defaults to docker-compose.production.yml at the repository root, OUTDIR to
-# ./backups. Prints the local archive's path. Restore it with scripts/restore.sh.
+# -f, --env-file and -p are passed to `docker compose` (repeat -f for override files);
+# COMPOSE_FILE defaults to docker-compose.production.yml at the repository root, the env
+# file to compose's own default (.env beside the first compose file), OUTDIR to ./backups.
+# Prints the local archive's path. Restore it with scripts/restore.sh.
 set -euo pipefail
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 die() { echo "backup: $*" >&2; exit 1; }
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-compose_file="$root/docker-compose.production.yml"
+compose_files=()
+env_files=()
 project=""
 outdir=""
 while [ $# -gt 0 ]; do
     case "$1" in
         -f|--file) [ $# -gt 1 ] || { echo "backup: $1 needs a value" >&2; exit 2; }
-                   compose_file="$2"; shift ;;
+                   compose_files+=("$2"); shift ;;
+        --env-file) [ $# -gt 1 ] || { echo "backup: $1 needs a value" >&2; exit 2; }
+                    env_files+=("$2"); shift ;;
         -p|--project-name) [ $# -gt 1 ] || { echo "backup: $1 needs a value" >&2; exit 2; }
                            project="$2"; shift ;;
         -h|--help) usage 0 ;;
@@ -32,9 +37,17 @@ while [ $# -gt 0 ]; do
     shift
 done
 outdir="${outdir:-./backups}"
-[ -f "$compose_file" ] || die "no compose file $compose_file (give one with -f)"
+[ "${#compose_files[@]}" -gt 0 ] || compose_files=("$root/docker-compose.production.yml")
+compose=(docker compose)
+for f in "${compose_files[@]}"; do
+    [ -f "$f" ] || die "no compose file $f (give one with -f)"
+    compose+=(-f "$f")
+done
+for f in ${env_files[@]+"${env_files[@]}"}; do
+    [ -f "$f" ] || die "no env file $f"
+    compose+=(--env-file "$f")
+done
 
-compose=(docker compose -f "$compose_file")
 if [ -n "$project" ]; then
     compose+=(-p "$project")
 fi

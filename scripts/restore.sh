@@ -7,24 +7,28 @@
 # and waits until it is healthy. A refused archive leaves the volume as it was; the service
 # is started again either way.
 #
-#   scripts/restore.sh [-f COMPOSE_FILE] [-p PROJECT] [-t SECONDS] FILE
+#   scripts/restore.sh [-f COMPOSE_FILE]... [--env-file FILE]... [-p PROJECT] [-t SECONDS] FILE
 #
+# -f, --env-file and -p are passed to `docker compose` (as for scripts/backup.sh);
 # COMPOSE_FILE defaults to docker-compose.production.yml at the repository root; -t is how
 # long to wait for the service to be healthy (default 180).
 set -euo pipefail
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 die() { echo "restore: $*" >&2; exit 1; }
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-compose_file="$root/docker-compose.production.yml"
+compose_files=()
+env_files=()
 project=""
 timeout=180
 file=""
 while [ $# -gt 0 ]; do
     case "$1" in
         -f|--file) [ $# -gt 1 ] || { echo "restore: $1 needs a value" >&2; exit 2; }
-                   compose_file="$2"; shift ;;
+                   compose_files+=("$2"); shift ;;
+        --env-file) [ $# -gt 1 ] || { echo "restore: $1 needs a value" >&2; exit 2; }
+                    env_files+=("$2"); shift ;;
         -p|--project-name) [ $# -gt 1 ] || { echo "restore: $1 needs a value" >&2; exit 2; }
                            project="$2"; shift ;;
         -t|--timeout) [ $# -gt 1 ] || { echo "restore: $1 needs a value" >&2; exit 2; }
@@ -40,11 +44,19 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$file" ] || { echo "restore: give the archive to restore" >&2; usage 2; }
 [ -f "$file" ] || die "no such file: $file"
-[ -f "$compose_file" ] || die "no compose file $compose_file (give one with -f)"
+[ "${#compose_files[@]}" -gt 0 ] || compose_files=("$root/docker-compose.production.yml")
+compose=(docker compose)
+for f in "${compose_files[@]}"; do
+    [ -f "$f" ] || die "no compose file $f (give one with -f)"
+    compose+=(-f "$f")
+done
+for f in ${env_files[@]+"${env_files[@]}"}; do
+    [ -f "$f" ] || die "no env file $f"
+    compose+=(--env-file "$f")
+done
 file="$(cd "$(dirname "$file")" && pwd)/$(basename "$file")"
 name="$(basename "$file")"
 
-compose=(docker compose -f "$compose_file")
 if [ -n "$project" ]; then
     compose+=(-p "$project")
 fi
