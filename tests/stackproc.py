@@ -143,6 +143,19 @@ class Stack:
                                f"{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
         return out
 
+    def script(self, name: str, *args: str,
+               timeout: float = 600.0) -> subprocess.CompletedProcess[str]:
+        """scripts/<name> (backup.sh, restore.sh) run against this stack: compose's -p,
+        --env-file and -f options first, then ``args``."""
+        compose_opts = ["-p", self.project, "--env-file", str(self.env_file), "-f",
+                        str(PRODUCTION)]
+        for extra in self.overrides:
+            compose_opts += ["-f", str(extra)]
+        env = {k: v for k, v in os.environ.items() if k not in self.env}
+        return subprocess.run(["bash", str(ROOT / "scripts" / name), *compose_opts, *args],
+                              capture_output=True, text=True, timeout=timeout, check=False,
+                              env=env, cwd=ROOT)
+
     def up(self, timeout: float = 300.0) -> float:
         """Start the services, wait until Docker reports each healthy: the seconds taken."""
         t0 = time.monotonic()
@@ -232,3 +245,62 @@ class Stack:
     @property
     def ca(self) -> str:
         return str(self.certs / "tls.crt")
+
+
+# -- Prometheus from inside the stack -------------------------------------------------------
+# Prometheus publishes no port: it is reached from the API container (on the backend
+# network) by one Python process that reads API paths on stdin and answers each with a line
+# of JSON (an {"error": ...} line on failure), so that a check of many queries pays for one
+# `docker exec`, not one per query.
+PROM_RELAY = """
+import json, sys, urllib.error, urllib.request
+for line in sys.stdin:
+    try:
+        try:
+            with urllib.request.urlopen("http://prometheus:9090" + line.strip(),
+                                        timeout=20) as r:
+                out = json.load(r)
+        except urllib.error.HTTPError as exc:  # 4xx/5xx: Prometheus's error answer
+            out = json.load(exc)
+    except Exception as exc:  # any failure is the caller's to report
+        out = {"error": f"{type(exc).__name__}: {exc}"}
+    sys.stdout.write(json.dumps(out) + "\\n")
+    sys.stdout.flush()
+"""
+
+
+class PrometheusRelay:
+    """``get(path)`` -> Prometheus's decoded JSON answer, through the API container.
+
+    Usable as monitoring_checks' ``Get``; a context manager (the exec process ends when
+    its stdin closes)."""
+
+    def __init__(self, stack: Stack, service: str = "codegraph-api") -> None:
+        self.proc = subprocess.Popen(
+            [dockerproc.docker(), "exec", "-i", stack.container(service),
+             "/app/venv/bin/python", "-c", PROM_RELAY],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def get(self, path: str) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(path + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()  # bounded by the relay's 20 s urlopen timeout
+        if not line:
+            raise RuntimeError(f"the Prometheus relay ended (exit {self.proc.poll()})")
+        data: dict[str, Any] = json.loads(line)
+        if "error" in data and "status" not in data:
+            raise AssertionError(f"Prometheus {path}: {data['error']}")
+        return data
+
+    def __enter__(self) -> PrometheusRelay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=15)

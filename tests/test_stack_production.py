@@ -2,7 +2,9 @@
 images and the offline base images, reached only through nginx on 127.0.0.1 over TLS.
 
 Every service but grafana is started (no grafana image can be obtained here; its files are
-validated offline by the monitoring tests): the test output says so. Skipped, with the
+validated offline by the monitoring tests, and its dashboard's queries run against this
+stack's Prometheus): the test output says so. The last stack test takes backups under load,
+wipes the volumes and restores (tests/stackload.py is its bounded client). Skipped, with the
 reason, only where no Docker engine or Compose v2 is available; CODEGRAPH_REQUIRE_DOCKER=1
 (set by CI) turns that into a failure. Every wait and load loop is bounded; the stack is
 torn down (`down -v --remove-orphans`) whatever happens.
@@ -18,7 +20,7 @@ import signal
 import ssl
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,9 @@ from mcp.client.streamable_http import streamable_http_client
 
 import corpora
 import dockerproc
+import monitoring_checks as mc
 import stackproc
+from stackload import PacedLoad, summary
 from stackproc import Stack
 
 pytestmark = pytest.mark.timeout(1800)
@@ -112,12 +116,13 @@ def indexed(stack: Stack, client: httpx.Client) -> dict[str, Any]:
 
 
 def answers(client: httpx.Client) -> dict[str, Any]:
-    """Definition, callers and search about Flask, with the revision that answered."""
+    """Definition, callers, search and stats about Flask, with the revision that answered."""
     out: dict[str, Any] = {}
     for name, url in (("definition", "/api/v1/definition?symbol=Flask"),
                       ("callers", "/api/v1/callers?symbol=_endpoint_from_view_func"),
                       ("search", "/api/v1/search?query=endpoint%20from%20view%20function"
-                                 "&mode=lexical&limit=5")):
+                                 "&mode=lexical&limit=5"),
+                      ("stats", "/api/v1/stats")):
         r = client.get(url)
         assert r.status_code == 200, (url, r.status_code, r.text)
         out[name] = r.json()
@@ -261,6 +266,84 @@ def test_mcp_through_nginx(stack: Stack, indexed: dict[str, Any]) -> None:
     assert "src/flask/app.py" in text
 
 
+# dashboard targets that have no series on a healthy API (as in tests/test_monitoring.py)
+MAY_BE_EMPTY = ("Errors (5xx) by route/A", "5xx ratio/A")
+
+
+def test_prometheus_monitors_the_stack(stack: Stack, client: httpx.Client,
+                                       indexed: dict[str, Any],
+                                       pytestconfig: pytest.Config) -> None:
+    """The stack's own Prometheus (no host port: asked from inside the API container): every
+    scrape job up, the 7 alerts loaded and none firing, Alertmanager connected, every
+    dashboard query accepted and answering."""
+    say(pytestconfig, f"[stack] {mc.GRAFANA_NOTE}")
+
+    def traffic() -> None:  # queries, twice for cache hits, and a 4xx; under the rate limit
+        answers(client)
+        answers(client)
+        assert client.get("/api/v1/callers").status_code == 400
+
+    def dashboard() -> dict[str, int]:
+        traffic()  # rates over the last minute need requests in it
+        return mc.check_dashboard_queries(prom.get, dash, MAY_BE_EMPTY)
+
+    def quiet(states: dict[str, str]) -> dict[str, str]:
+        assert set(states.values()) == {"inactive"}, f"alerts not inactive: {states}"
+        return states
+
+    traffic()
+    dash = mc.load_dashboard()
+    t0 = time.monotonic()
+    with stackproc.PrometheusRelay(stack) as prom:
+        try:
+            health = mc.wait_for(lambda: mc.check_targets_up(prom.get), timeout=90)
+            states = mc.wait_for(lambda: mc.check_rules_loaded(prom.get), timeout=30)
+            mc.wait_for(lambda: mc.check_rule_metrics_exist(prom.get), timeout=60)
+            mc.wait_for(lambda: mc.check_alertmanager_connected(prom.get), timeout=30)
+            mc.check_template_variables(prom.get, dash)
+            counts = mc.wait_for(dashboard, timeout=120, every=5)
+            # right after Prometheus starts, an alert on a not yet scraped series may be
+            # pending for a moment; on a healthy stack every one settles to inactive
+            states = mc.wait_for(lambda: quiet(mc.check_rules_loaded(prom.get)), timeout=60)
+        except AssertionError:
+            say(pytestconfig, stack.logs("prometheus", tail=30))
+            raise
+    say(pytestconfig, f"[stack] Prometheus: targets {health}; {len(states)} alerts loaded, "
+                      f"all inactive; {len(counts)} dashboard queries answering "
+                      f"({time.monotonic() - t0:.1f} s)")
+
+
+def heap_profile(stack: Stack, send: Callable[[], object]) -> str:
+    """Send SIGUSR2 with ``send``: the name of the heap profile that appeared in /app/logs
+    (the codegraph_logs volume, writable by 65534 without any init service)."""
+    listing = ["/app/venv/bin/python", "-c",
+               "import json, os; print(json.dumps(sorted(os.listdir('/app/logs'))))"]
+    before = set(json.loads(stack.exec("codegraph-api", *listing, check=True).stdout))
+    send()
+    deadline = time.monotonic() + 30
+    new: set[str] = set()
+    while time.monotonic() < deadline and not new:
+        time.sleep(0.5)
+        now = json.loads(stack.exec("codegraph-api", *listing, check=True).stdout)
+        new = {n for n in now if n.startswith("codegraph-heap-")} - before
+    assert new, f"no heap profile in /app/logs:\n{stack.logs('codegraph-api', tail=20)}"
+    (name,) = new
+    head = stack.exec("codegraph-api", "/app/venv/bin/python", "-c",
+                      f"print(open('/app/logs/{name}').readline())", check=True).stdout
+    assert head.startswith("# CodeGraph heap profile"), head
+    assert stack.health("codegraph-api") == "healthy"
+    return name
+
+
+def test_heap_profile_by_exec_keeps_the_restart_policy(stack: Stack) -> None:
+    """SIGUSR2 sent from inside the container (the way docs/operations.md gives) writes a
+    heap profile to /app/logs; the crash test that follows shows the restart policy still
+    holds afterwards (test_heap_profile_by_compose_kill says why not `docker kill`)."""
+    heap_profile(stack, lambda: stack.compose(
+        "exec", "-T", "codegraph-api", "/app/venv/bin/python", "-c",
+        "import os, signal; os.kill(1, signal.SIGUSR2)", timeout=60))
+
+
 def test_oversize_body_is_413(stack: Stack, client: httpx.Client) -> None:
     r = client.post("/api/v1/repos", content=b"{" + b" " * 2_000_000 + b"}",
                     headers={"Content-Type": "application/json",
@@ -357,3 +440,127 @@ def test_dev_certs(tmp_path: Path) -> None:
     bad = subprocess.run([*script, "--san", "nonsense", str(tmp_path / "x")],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "DNS:name or IP:addr" in bad.stderr
+
+
+
+def test_heap_profile_by_compose_kill(stack: Stack, pytestconfig: pytest.Config) -> None:
+    """`docker compose kill -s SIGUSR2 codegraph-api` writes a heap profile too. But Docker
+    20.10 (Debian 12's docker.io, this machine's engine) marks a container sent any signal
+    by `docker kill` as manually stopped: its restart policy is off until the next start
+    (measured: a SIGKILLed process is not restarted). The backup test after this one
+    recreates the stack; operators use the exec form (docs/operations.md)."""
+    heap_profile(stack, lambda: stack.compose("kill", "-s", "SIGUSR2", "codegraph-api",
+                                              timeout=60))
+    say(pytestconfig, "[stack] `docker compose kill -s SIGUSR2` wrote a heap profile to "
+                      "/app/logs (on Docker 20.10 it also turns the restart policy off "
+                      "until the next start: use the exec form)")
+
+# -- backup under load, wipe, restore (the last test of the module: it wipes the volumes) --
+# Read queries for the load: every kind the service answers, with varied parameters so that
+# the Redis cache does not answer them all. 16 r/s in total over 50 connections stays under
+# nginx's per-client limit (20 r/s, burst 40; every host client has the same address).
+LOAD_PATHS = [p for i in range(1, 6) for p in (
+    f"/api/v1/definition?symbol=Flask&limit={i}",
+    f"/api/v1/callers?symbol=_endpoint_from_view_func&limit={i}",
+    f"/api/v1/search?query=endpoint%20from%20view%20function&mode=lexical&limit={i}",
+    f"/api/v1/symbols?query=route&limit={i}",
+    "/api/v1/stats")]
+LOAD_RATE = 16.0
+LOAD_CONNECTIONS = 50
+BACKUPS = 3
+
+
+def fresh_client(stack: Stack) -> httpx.Client:
+    return httpx.Client(base_url=stack.https, timeout=30,
+                        verify=ssl.create_default_context(cafile=stack.ca))
+
+
+def test_backup_under_load_then_wipe_and_restore(stack: Stack, indexed: dict[str, Any],
+                                                 tmp_path: Path,
+                                                 pytestconfig: pytest.Config) -> None:
+    """scripts/backup.sh (3 times in a row) while a bounded client holds 50 connections of
+    read queries through nginx over TLS: no request fails. Then `down -v` (every volume
+    goes), up again, and scripts/restore.sh: the same answers at the same revision. A
+    corrupt and a truncated archive are refused by restore.sh; the data stays as it was."""
+    with fresh_client(stack) as c:
+        before = answers(c)
+    outdir = tmp_path / "backups"
+    load = PacedLoad(stack.https, stack.ca, LOAD_PATHS, connections=LOAD_CONNECTIONS,
+                     rate=LOAD_RATE, max_requests=3000, max_seconds=240)
+    windows: list[tuple[float, float]] = []
+    with load:
+        opened = load.wait_connections(timeout=60)
+        t0 = time.monotonic()
+        # Flask's index backs up in well under a second: several backups one after the
+        # other, so that the load has many requests in flight while one is being taken
+        for _ in range(BACKUPS):
+            started = time.monotonic()
+            made = stack.script("backup.sh", str(outdir), timeout=300)
+            windows.append((started, time.monotonic()))
+            assert made.returncode == 0, made.stdout + made.stderr
+            time.sleep(1.0)  # distinct archive names (their stamp has seconds)
+        t1 = time.monotonic()
+    archive = Path(made.stdout.strip().splitlines()[-1])
+    assert archive.parent == outdir and archive.name.startswith("codegraph-data-")
+    assert len(list(outdir.glob("codegraph-data-*.tar.gz"))) == BACKUPS
+    everything = load.snapshot()
+    during = [o for o in everything if any(o.in_flight(a, b) for a, b in windows)]
+    times = [b - a for a, b in windows]
+    say(pytestconfig, f"[backup] {LOAD_CONNECTIONS} connections open in {opened:.1f} s; "
+                      f"{BACKUPS} x backup.sh under load: "
+                      f"{', '.join(f'{x:.2f}' for x in times)} s; archive "
+                      f"{archive.stat().st_size} bytes ({archive.name})")
+    say(pytestconfig, f"[backup] in flight while a backup.sh ran ({sum(times):.2f} s of "
+                      f"{t1 - t0:.1f} s): {summary(during)}")
+    say(pytestconfig, f"[backup] whole load: {summary(everything)}")
+    failed = [o for o in everything if not o.ok and not o.rate_limited]
+    assert not failed, f"{len(failed)} requests failed: {failed[:5]}"
+    assert len(during) >= LOAD_RATE * sum(times) * 0.5, "too little load during the backups"
+    assert len(load.used_connections()) == LOAD_CONNECTIONS
+    limited = [o for o in everything if o.rate_limited]
+    if limited:  # nginx's limiter, recognised by its page: say how many, and when
+        in_backup = sum(1 for o in limited if o in during)
+        say(pytestconfig, f"[backup] {len(limited)} x 429 from nginx's limit_req "
+                          f"({in_backup} during the backup)")
+
+    # wipe every volume, and see the index gone
+    t = time.monotonic()
+    stack.down()
+    stack.up()
+    with fresh_client(stack) as c:
+        gone = c.get("/api/v1/definition?symbol=Flask")
+        assert gone.status_code != 200 or not gone.json().get("results"), gone.text
+    say(pytestconfig, f"[backup] down -v and up again: {time.monotonic() - t:.1f} s; "
+                      f"the index is empty ({gone.status_code})")
+
+    t = time.monotonic()
+    restored = stack.script("restore.sh", str(archive), timeout=400)
+    restore_s = time.monotonic() - t
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    with fresh_client(stack) as c:
+        after = answers(c)
+    say(pytestconfig, f"[backup] restore.sh took {restore_s:.1f} s (stop, verify and "
+                      f"restore, start, healthy); revision {after['revision']} "
+                      f"(before: {before['revision']})")
+    assert after["revision"] == before["revision"]
+    assert after == before
+
+    # a corrupt archive (one byte flipped mid-file) and a truncated one (its first half)
+    # are refused; the data stays as it was
+    data = archive.read_bytes()
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0xFF
+    for kind, content in (("corrupt", bytes(flipped)), ("truncated", data[:len(data) // 2])):
+        bad = tmp_path / kind / archive.name
+        bad.parent.mkdir()
+        bad.write_bytes(content)
+        bad.chmod(0o644)
+        t = time.monotonic()
+        refused = stack.script("restore.sh", str(bad), timeout=400)
+        assert refused.returncode != 0, refused.stdout + refused.stderr
+        assert "refused" in refused.stderr, refused.stderr
+        why = [line for line in refused.stderr.splitlines() if "refus" in line.lower()]
+        say(pytestconfig, f"[backup] {kind} archive refused in {time.monotonic() - t:.1f} s: "
+                          f"{' / '.join(why)[:300]}")
+        with fresh_client(stack) as c:
+            assert answers(c) == before, kind
