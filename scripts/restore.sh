@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Restore the CodeGraph data volume of a compose stack from a backup archive
-# (codegraph-data-*.tar.gz, made by scripts/backup.sh or `codegraph backup`): stops
-# codegraph-api, runs `codegraph restore` in a one-off container of the same service with
-# the archive mounted read-only (it verifies the whole archive and every checksum before it
-# touches the volume, and refuses a corrupt or truncated one), then starts the service again
-# and waits until it is healthy. A refused archive leaves the volume as it was; the service
-# is started again either way.
+# (codegraph-data-*.tar.gz, made by scripts/backup.sh or `codegraph backup`): verifies the
+# whole archive and every checksum in a one-off container of codegraph-api while the service
+# still runs (`codegraph restore --check`; a corrupt or truncated archive is refused there,
+# nothing stopped), then stops codegraph-api, runs `codegraph restore` (which verifies again
+# as it unpacks, and touches the volume only once all of it checked out) with the archive
+# mounted read-only, starts the service again and waits until it is healthy.
 #
 #   scripts/restore.sh [-f COMPOSE_FILE]... [--env-file FILE]... [-p PROJECT] [-t SECONDS] FILE
 #
@@ -75,6 +75,11 @@ wait_healthy() {
     die "codegraph-api is not healthy after ${timeout}s: docker compose logs codegraph-api"
 }
 
+# Verify first, beside the running service (no store is opened): a corrupt or truncated
+# archive is refused before anything stops.
+"${compose[@]}" run --rm --no-deps -T --entrypoint codegraph \
+    -v "$file:/restore/$name:ro" codegraph-api restore --check "/restore/$name" ||
+    die "the archive was refused (the line above says why); nothing was stopped or changed"
 "${compose[@]}" stop codegraph-api
 status=0
 "${compose[@]}" run --rm --no-deps -T --entrypoint codegraph \

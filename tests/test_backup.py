@@ -225,10 +225,13 @@ def victim(flask_data: Path, tmp_path: Path) -> Path:
 
 
 def _refused(archive_path: Path, data: Path, *needles: str) -> None:
+    """Refused by ``restore --check`` and by ``restore``, in one line, touching nothing."""
     before, answered = snapshot(data), answers(data, QUESTIONS[:2])
-    code, _, err = run_cli("restore", str(archive_path), data_dir=data)
-    line = one_line_error(code, err, "refusing to restore", "nothing was changed", *needles)
-    assert len(line) < 500, line
+    for check in (("--check",), ()):
+        code, _, err = run_cli("restore", *check, str(archive_path), data_dir=data)
+        line = one_line_error(code, err, "refusing to restore", "nothing was changed",
+                              *needles)
+        assert len(line) < 500, line
     assert snapshot(data) == before
     assert answers(data, QUESTIONS[:2]) == answered
 

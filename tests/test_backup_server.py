@@ -153,6 +153,12 @@ def test_restore_refuses_while_a_server_holds_the_store(served: ServerProcess) -
     code, _, err = run_cli("restore", archive, data_dir=None, env=_cli_env(served))
     one_line_error(code, err, "running CodeGraph server", "stop it first")
     assert answers(served) == before
+    # only verifying opens no store: it runs beside the server (restore.sh does it first)
+    code, out, err = run_cli("restore", "--check", archive, data_dir=None,
+                             env=_cli_env(served))
+    assert code == 0, err
+    assert "intact" in out and not err
+    assert answers(served) == before
 
 
 def test_cli_backup_asks_the_server_that_holds_the_store(served: ServerProcess,

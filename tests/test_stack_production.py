@@ -556,9 +556,12 @@ def test_backup_under_load_then_wipe_and_restore(stack: Stack, indexed: dict[str
         bad.write_bytes(content)
         bad.chmod(0o644)
         t = time.monotonic()
+        started = stack.inspect("codegraph-api")["State"]["StartedAt"]
         refused = stack.script("restore.sh", str(bad), timeout=400)
         assert refused.returncode != 0, refused.stdout + refused.stderr
         assert "refused" in refused.stderr, refused.stderr
+        # refused by the check beside the running service: it was never stopped
+        assert stack.inspect("codegraph-api")["State"]["StartedAt"] == started, kind
         why = [line for line in refused.stderr.splitlines() if "refus" in line.lower()]
         say(pytestconfig, f"[backup] {kind} archive refused in {time.monotonic() - t:.1f} s: "
                           f"{' / '.join(why)[:300]}")

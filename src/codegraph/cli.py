@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("restore", help="replace the data directory with a backup archive's, "
                        "verified first (no server may be running on it)")
     c.add_argument("file", metavar="FILE", help="a codegraph-data-*.tar.gz archive")
+    c.add_argument("--check", action="store_true", help="only verify the archive (stream, "
+                   "names, checksums, schema): nothing is written, a server may be running")
     c.add_argument("--json", action="store_true", help="print the archive's manifest summary "
                    "as JSON")
     c = sub.add_parser("serve", help="index and watch repositories and serve the HTTP API "
@@ -278,13 +280,17 @@ def _backup(args: argparse.Namespace, config: Config) -> int:
 
 
 def _restore(args: argparse.Namespace, config: Config) -> int:
-    from codegraph.backup.restore import restore
+    from codegraph.backup.restore import check, restore
 
-    manifest = restore(config, args.file)
+    manifest = check(args.file) if args.check else restore(config, args.file)
     if args.json:
         print(json.dumps({"data_dir": config.data_dir, "archive": os.path.abspath(args.file),
                           "revision": manifest.revision, "created": manifest.created,
-                          "files": len(manifest.files), "bytes": manifest.total_bytes}))
+                          "files": len(manifest.files), "bytes": manifest.total_bytes,
+                          "restored": not args.check}))
+    elif args.check:
+        print(f"{os.path.abspath(args.file)}: intact, revision {manifest.revision} of "
+              f"{manifest.created}, {len(manifest.files)} files")
     else:
         print(f"restored {config.data_dir} from {os.path.abspath(args.file)}: revision "
               f"{manifest.revision} of {manifest.created}, {len(manifest.files)} files")

@@ -45,14 +45,22 @@ def restore(config: Config, archive: str) -> Manifest:
         raise BadRequest(f"the archive {archive} is inside the data directory it would "
                          "replace: move it out first")
     with held(config.rocksdb_path):
-        manifest = _verified(archive)
-        if manifest.store_schema != SCHEMA:
-            raise ArchiveInvalid(f"refusing to restore {archive}: it holds a store of schema "
-                                 f"{manifest.store_schema}, this CodeGraph needs {SCHEMA}; "
-                                 "nothing was changed")
+        manifest = check(archive)
         with _staging(data_dir, manifest.total_bytes) as (staged, in_place):
             _verified(archive, staged)
             _swap(staged, data_dir, in_place)
+    return manifest
+
+
+def check(archive: str) -> Manifest:
+    """Verify ``archive`` as a restore would, writing nothing and opening no store (so a
+    server may keep running meanwhile); its manifest. Raises :class:`ArchiveInvalid`."""
+    archive = os.path.abspath(archive)
+    manifest = _verified(archive)
+    if manifest.store_schema != SCHEMA:
+        raise ArchiveInvalid(f"refusing to restore {archive}: it holds a store of schema "
+                             f"{manifest.store_schema}, this CodeGraph needs {SCHEMA}; "
+                             "nothing was changed")
     return manifest
 
 
