@@ -127,6 +127,11 @@ def answers(client: httpx.Client) -> dict[str, Any]:
         assert r.status_code == 200, (url, r.status_code, r.text)
         out[name] = r.json()
         out.setdefault("revision", r.headers["x-codegraph-revision"])
+    # A (re)started server catches up with changes made while it was down (an incremental
+    # run, no change here: the revision stays) and records that run: when and how long.
+    for repo in out["stats"]["repositories"].values():
+        repo.pop("last_indexed", None)
+        repo.pop("last_duration", None)
     return out
 
 
