@@ -167,3 +167,44 @@ def test_workers_reach_the_onnx_embedder_and_faiss(tmp_path: Path) -> None:
         session = search.embedder()._session  # type: ignore[attr-defined]
         assert session.get_session_options().intra_op_num_threads == 3
         assert search.vectors().threads == 3
+
+
+# -- the default worker count honours a container's CPU quota ---------------------------------
+def _cgroup(root: Path, files: dict[str, str]) -> str:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text + "\n")
+    return str(root)
+
+
+@pytest.mark.parametrize(("files", "limit"), [
+    ({"cpu.max": "200000 100000"}, 2),  # cgroup v2, docker --cpus 2
+    ({"cpu.max": "150000 100000"}, 2),  # --cpus 1.5: rounded up
+    ({"cpu.max": "50000 100000"}, 1),  # --cpus 0.5: at least one
+    ({"cpu.max": "max 100000"}, None),  # no quota
+    ({"cpu/cpu.cfs_quota_us": "100000", "cpu/cpu.cfs_period_us": "100000"}, 1),  # v1
+    ({"cpu/cpu.cfs_quota_us": "300000", "cpu/cpu.cfs_period_us": "100000"}, 3),
+    ({"cpu,cpuacct/cpu.cfs_quota_us": "200000", "cpu,cpuacct/cpu.cfs_period_us": "100000"},
+     2),
+    ({"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, None),  # v1: none
+    ({"cpu.max": "garbage"}, None),
+    ({}, None),  # no cgroup file system
+])
+def test_the_cgroup_cpu_quota_caps_the_default_workers(
+        tmp_path: Path, files: dict[str, str], limit: int | None) -> None:
+    from codegraph.config import cgroup_cpu_limit
+
+    root = _cgroup(tmp_path, files)
+    assert cgroup_cpu_limit(root) == limit
+    affinity = len(os.sched_getaffinity(0))
+    assert usable_cores(root) == (affinity if limit is None else min(affinity, limit))
+
+
+def test_a_quota_of_one_core_gives_one_worker(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default ``workers`` (and the parser pool's size) follows the quota."""
+    import codegraph.config as config
+
+    monkeypatch.setattr(config, "CGROUP_ROOT", _cgroup(tmp_path, {"cpu.max": "100000 100000"}))
+    assert load({}).workers == 1
+    assert load({"CODEGRAPH_WORKERS": "4"}).workers == 4  # an explicit count still wins

@@ -140,11 +140,57 @@ def parse_size(text: str) -> int:
     return int(float(m.group(1)) * 1024**power)
 
 
-def usable_cores() -> int:
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def cgroup_cpu_limit(root: str | None = None) -> int | None:
+    """The CPU quota of this process's cgroup in whole cores, rounded up (``docker run
+    --cpus 1.5``, compose ``cpus: 2.0``): cgroup v2's ``cpu.max`` ("<quota> <period>" or
+    "max <period>"), else cgroup v1's ``cpu/cpu.cfs_quota_us`` over ``cpu.cfs_period_us``
+    (-1: none). None: no quota, or no cgroup file system to ask."""
+    def read(*parts: str) -> str | None:
+        try:
+            with open(os.path.join(root or CGROUP_ROOT, *parts)) as f:
+                return f.read().strip()
+        except OSError:
+            return None
+
+    quota: float | None = None
+    period: float | None = None
+    v2 = read("cpu.max")
+    if v2 is not None:
+        fields = v2.split()
+        if len(fields) == 2 and fields[0] != "max":
+            quota, period = _float(fields[0]), _float(fields[1])
+    else:
+        for group in ("cpu", "cpu,cpuacct"):
+            raw_quota, raw_period = (read(group, "cpu.cfs_quota_us"),
+                                     read(group, "cpu.cfs_period_us"))
+            if raw_quota is not None and raw_period is not None:
+                quota, period = _float(raw_quota), _float(raw_period)
+                break
+    if quota is None or period is None or quota <= 0 or period <= 0:
+        return None
+    return max(1, math.ceil(quota / period))
+
+
+def _float(text: str) -> float | None:
     try:
-        return max(1, len(os.sched_getaffinity(0)))  # honours taskset and cgroup cpusets
+        return float(text)
+    except ValueError:
+        return None
+
+
+def usable_cores(cgroup_root: str | None = None) -> int:
+    """The cores this process may use: its CPU affinity (taskset, cgroup cpusets), capped by
+    its cgroup's CPU quota (a container's ``cpus:`` limit) when it has one. A container
+    limited to 2 CPUs on a 16-core host gets 2, not 16 parser processes."""
+    try:
+        cores = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cores = max(1, os.cpu_count() or 1)
+    limit = cgroup_cpu_limit(cgroup_root)
+    return cores if limit is None else min(cores, limit)
 
 
 class _Reader:
