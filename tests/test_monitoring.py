@@ -168,6 +168,44 @@ def test_promtool_rule_unit_tests(engine: None) -> None:
     print(text)
 
 
+# Changes to the rules that the unit tests must catch: each one's `promtool test rules`
+# has to fail, or the tests do not pin what the rule promises.
+RULE_MUTATIONS = {
+    "error rate without for": ("> 0.05\n        for: 5m\n", "> 0.05\n"),
+    "latency without for": ("        for: 10m\n", ""),
+    "latency with /ask": ('/api/v1/admin/.*|/api/v1/ask"', '/api/v1/admin/.*"'),
+    "latency with admin": ('route!~"/mcp.*|/api/v1/admin/.*|/api/v1/ask"',
+                           'route!~"/mcp.*|/api/v1/ask"'),
+    "errors with /ask 503": ('status=~"5..", route!="/api/v1/ask"', 'status=~"5.."'),
+    "errors without traffic guard": ("[5m])) > 0.05\n        for: 5m",
+                                     "[5m])) > 0\n        for: 5m"),
+    "latency without traffic guard": ('_count{job="codegraph-api"}[5m])) > 0.05',
+                                      '_count{job="codegraph-api"}[5m])) > 0'),
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(RULE_MUTATIONS))
+def test_rule_unit_tests_catch_a_weakened_rule(engine: None, tmp_path: Path,
+                                               mutation: str) -> None:
+    old, new = RULE_MUTATIONS[mutation]
+    rules = (PROM_DIR / "rules" / "codegraph.yml").read_text()
+    assert rules.count(old) == 1, f"{mutation}: {old!r} is not in the rules once"
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "rules" / "codegraph.yml").write_text(rules.replace(old, new))
+    for test in (PROM_DIR / "tests").glob("*.yml"):
+        (tmp_path / "tests" / test.name).write_text(test.read_text())
+    for path in (tmp_path, tmp_path / "rules", tmp_path / "tests"):
+        path.chmod(0o755)  # (promtool runs as nobody)
+    out = dockerproc.run("run", "--rm", "--network", "none", "--read-only", "--cap-drop",
+                         "ALL", "--tmpfs", "/tmp", "-v", f"{tmp_path}:/etc/prometheus:ro", "-w",
+                         "/etc/prometheus/tests", "--entrypoint", "/bin/promtool", PROMETHEUS,
+                         "test", "rules", "codegraph_test.yml", check=False, timeout=120)
+    assert out.returncode == 1 and "FAILED" in out.stdout + out.stderr, (
+        f"{mutation}: promtool test rules passed on the weakened rule:\n"
+        f"{out.stdout}{out.stderr[-3000:]}")
+
+
 def receiver_variant(text: str, kind: str) -> str:
     """alertmanager.yml with the commented ``kind`` receiver (email or slack) switched on
     in place of the webhook, and for email the commented smtp_* globals too."""

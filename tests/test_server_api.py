@@ -240,6 +240,16 @@ def test_min_revision_waits_for_an_edit(server: ServerProcess, tmp_path: Path) -
     before = int(server.get("/health").headers["x-codegraph-revision"])
     r = server.get("/api/v1/callers", symbol="apply_tax", min_revision=before + 10_000)
     assert r.status_code == 503 and r.json()["error"]["code"] == "revision_not_reached"
+    # the wait the client asked for (10 s here) is not counted as the route's latency: the
+    # CodeGraphHighLatency alert would page for it otherwise
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = {(m.name, m.labels.get("le")): m.value
+               for family in text_string_to_metric_families(
+                   httpx.get(server.metrics_url, timeout=10).text)
+               for m in family.samples if m.labels.get("route") == "/api/v1/callers"}
+    latency = "codegraph_http_request_duration_seconds"
+    assert samples[(f"{latency}_bucket", "1.0")] == samples[(f"{latency}_count", None)] >= 1
     (root / "shop" / "audit.py").write_text("from shop.pricing import apply_tax\n\n\n"
                                             "def audit(x):\n    return apply_tax(x)\n")
     started = time.monotonic()

@@ -28,7 +28,7 @@ from codegraph.config import Config
 from codegraph.server import bodies, logs, metrics, openapi, ops
 from codegraph.server.auth import Guarded
 from codegraph.server.cache import QueryCache
-from codegraph.server.endpoints import make_route
+from codegraph.server.endpoints import WAITED, make_route
 from codegraph.server.engine import Engine
 from codegraph.server.errors import ApiError, error_response
 from codegraph.server.routes import endpoints
@@ -131,7 +131,8 @@ class RequestMiddleware:
             name = getattr(route, "path", None) or "unmatched"
             elapsed = time.perf_counter() - started
             method = scope["method"]
-            metrics.observe_request(name, method, status, elapsed)
+            waited = float(scope.get(WAITED, 0.0))  # min_revision: the client's own wait
+            metrics.observe_request(name, method, status, max(0.0, elapsed - waited))
             logs.access(request_id=request_id, method=method, route=name, path=scope["path"],
                         status=status, duration_ms=round(elapsed * 1000, 2))
 

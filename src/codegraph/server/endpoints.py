@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 JSON = "application/json"
 MIN_REVISION = "min_revision"
+WAITED = "codegraph.revision_wait"  # scope key: seconds spent waiting for min_revision
 
 
 Operation = Callable[["Context", dict[str, Any]], Any]
@@ -110,7 +112,11 @@ def make_route(endpoint: Endpoint, ctx: Context) -> Route:
             authorize(ctx.config, request.headers, mutates=endpoint.mutates,
                       admin=endpoint.admin)
             args = await _arguments(endpoint, request)
-            revision = await ctx.wait_for_revision(args.pop(MIN_REVISION, None))
+            waiting = time.perf_counter()
+            try:
+                revision = await ctx.wait_for_revision(args.pop(MIN_REVISION, None))
+            finally:  # the wait the client asked for is not the server's latency
+                request.scope[WAITED] = time.perf_counter() - waiting
             key = (cache_key(ctx.cache_epoch(revision), endpoint.path, args)
                    if endpoint.cached else None)
             if key is not None:

@@ -33,7 +33,8 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 HTTP_REQUESTS = Counter("codegraph_http_requests_total", "HTTP requests handled",
                         ["route", "method", "status"])
 HTTP_LATENCY = Histogram("codegraph_http_request_duration_seconds",
-                         "HTTP request latency", ["route", "method"], buckets=LATENCY_BUCKETS)
+                         "HTTP request latency (less any min_revision wait the client asked for)",
+                         ["route", "method"], buckets=LATENCY_BUCKETS)
 SEARCH_LATENCY = Histogram("codegraph_search_duration_seconds", "Code search latency",
                            ["mode"], buckets=LATENCY_BUCKETS)
 CACHE_REQUESTS = Counter("codegraph_cache_requests_total",
