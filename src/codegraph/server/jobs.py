@@ -28,6 +28,9 @@ log = structlog.get_logger("codegraph.jobs")
 # snapshot (``Engine.backup``) takes a moment: it goes before index runs.
 PRIORITY = {"update": 0, "remove": 1, "backup": 1, "index": 2, "embed": 3}
 KEEP_FINISHED = 200
+# Administration's jobs (a backup's snapshot: its archive path, and cancelling it, are the
+# admin token's business): left out of the public job endpoints and /debug/info.
+ADMIN_KINDS = frozenset({"backup"})
 
 
 class JobCancelled(Exception):
@@ -60,6 +63,11 @@ class Job:
     result: dict[str, Any] = field(default_factory=dict)
     cancel_requested: threading.Event = field(default_factory=threading.Event, repr=False)
     ended: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def admin(self) -> bool:
+        """Whether only administration may see or cancel it (``ADMIN_KINDS``)."""
+        return self.kind in ADMIN_KINDS
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the job is done, failed or cancelled; False if ``timeout`` passed."""

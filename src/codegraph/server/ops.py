@@ -136,7 +136,7 @@ def _debug_info(ctx: Context) -> dict[str, Any]:
                   "edges": snap.edges, "chunks": snap.chunks, "embedded": snap.embedded,
                   "lag_seconds": engine.index_lag(),
                   "repositories": sorted(engine.repos())},
-        "jobs": [j.to_dict() for j in engine.jobs.list()[:20]],
+        "jobs": [j.to_dict() for j in engine.jobs.list() if not j.admin][:20],
         "memory": memory(),
         "threads": sorted(t.name for t in threading.enumerate()),
         "log_level": logs.current_level(),

@@ -14,6 +14,7 @@ from codegraph.server.errors import ApiError
 
 if TYPE_CHECKING:
     from codegraph.server.app import Context
+    from codegraph.server.jobs import Job
 
 API = "/api/v1"
 PAGING = paging(50)
@@ -50,20 +51,25 @@ def start_job(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_jobs(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    return _paged([j.to_dict() for j in ctx.engine.jobs.list()], args)
+    return _paged([j.to_dict() for j in ctx.engine.jobs.list() if not j.admin], args)
+
+
+def _public_job(ctx: Context, job_id: str) -> Job:
+    """The job ``job_id``, if it is not administration's (a backup): those are not found
+    here, whatever key the request carries (the admin endpoint answers for them)."""
+    job = ctx.engine.jobs.get(job_id)
+    if job is None or job.admin:
+        raise ApiError(404, "not_found", f"no job {job_id!r}")
+    return job
 
 
 def get_job(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    job = ctx.engine.jobs.get(args["job_id"])
-    if job is None:
-        raise ApiError(404, "not_found", f"no job {args['job_id']!r}")
-    return job.to_dict()
+    return _public_job(ctx, args["job_id"]).to_dict()
 
 
 def cancel_job(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    job = ctx.engine.jobs.cancel(args["job_id"])
-    if job is None:
-        raise ApiError(404, "not_found", f"no job {args['job_id']!r}")
+    job = ctx.engine.jobs.cancel(_public_job(ctx, args["job_id"]).id)
+    assert job is not None
     return job.to_dict()
 
 
