@@ -172,6 +172,8 @@ def test_restore_refuses_while_a_server_holds_the_store(served: ServerProcess) -
 def test_cli_backup_asks_the_server_that_holds_the_store(served: ServerProcess,
                                                         tmp_path: Path) -> None:
     backups = Path(served.data_dir).parent / "backups"
+    store = Path(served.data_dir) / "rocksdb"
+    store_files = sorted(p.name for p in store.iterdir())
     code, out, err = run_cli("backup", str(backups), "--json", data_dir=None,
                              env=_cli_env(served, CODEGRAPH_ADMIN_TOKEN=TOKEN))
     assert code == 0, err
@@ -191,6 +193,10 @@ def test_cli_backup_asks_the_server_that_holds_the_store(served: ServerProcess,
                            env=_cli_env(served, CODEGRAPH_ADMIN_TOKEN=TOKEN,
                                         SERVER_PORT=str(served.metrics_port + 1)))
     one_line_error(code, err, "no CodeGraph server answers")
+    # the commands found the server's lock without opening the store: no info LOG rotated
+    # (RocksDB renames LOG to LOG.old.<time> on open, before it finds the lock taken)
+    assert not [p.name for p in store.iterdir()
+                if p.name.startswith("LOG.old") and p.name not in store_files]
 
 
 # -- under load --------------------------------------------------------------------------------

@@ -260,12 +260,17 @@ def _backup(args: argparse.Namespace, config: Config) -> int:
     """A backup archive at DEST: taken here when the store is free, else by the local
     server that holds it (its admin endpoint)."""
     from codegraph.api import CodeGraph
+    from codegraph.store.lock import held
     from codegraph.store.rocks import StoreLocked
 
     if not os.path.isdir(config.rocksdb_path):
         raise BadRequest(f"no index at {config.data_dir}: nothing to back up")
     try:
-        cg = CodeGraph.open(config)
+        # Who holds the store, asked without opening it: an open writes (RocksDB rotates
+        # its info LOG before it finds the lock taken; recovery of an interrupted run).
+        with held(config.rocksdb_path):
+            pass
+        cg = CodeGraph.open(config)  # (a server started meanwhile: StoreLocked still)
     except StoreLocked:
         from codegraph.backup.remote import backup_via_server
 
