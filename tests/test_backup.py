@@ -26,6 +26,7 @@ from codegraph.backup.restore import _swap_contents
 from codegraph.config import ConfigError, load
 from corpora import sdist_or_skip
 from helpers import cli_env, dir_digest, one_line_error, run_cli, write_tree
+from mounts import read_only_view, small_disk
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -297,6 +298,25 @@ def test_backup_errors_are_one_line(flask_data: Path, tmp_path: Path) -> None:
     code, _, err = run_cli("backup", str(target), data_dir=flask_data)
     one_line_error(code, err, "already exists")
     assert sorted(os.listdir(tmp_path)) == ["twice.tar.gz"]
+
+
+def test_backup_write_failures_are_one_line(flask_data: Path, tmp_path: Path) -> None:
+    """A name too long, a read-only destination (a real read-only bind mount) and a full
+    disk (a real 1 MB tmpfs): one line, exit 2, no partial archive."""
+    code, _, err = run_cli("backup", str(tmp_path / ("a" * 300 + ".tar.gz")),
+                           data_dir=flask_data)
+    one_line_error(code, err, "at most 255")
+    (tmp_path / "target").mkdir()
+    with read_only_view(tmp_path / "target", tmp_path / "ro") as ro:
+        code, _, err = run_cli("backup", str(ro), data_dir=flask_data)
+        one_line_error(code, err, f"cannot write backups in {ro}", "Read-only file system")
+    with small_disk(tmp_path / "full", 1) as full:
+        code, _, err = run_cli("backup", str(full / "x.tar.gz"), data_dir=flask_data)
+        one_line_error(code, err, "no space left on device writing the backup archive",
+                       str(full))
+        assert not list(full.iterdir())
+    assert not list((tmp_path / "target").iterdir())
+    assert not [p for p in flask_data.iterdir() if p.name.startswith(".backup")]
 
 
 def test_restore_errors_are_one_line(archive: Path, victim: Path, tmp_path: Path) -> None:

@@ -23,7 +23,8 @@ import pytest
 from codegraph.backup import verify
 from codegraph.backup.manifest import NAME_RE
 from corpora import sdist_or_skip
-from helpers import cli_env, one_line_error, run_cli
+from helpers import cli_env, one_line_error, run_cli, write_tree
+from mounts import fill, read_only_view, small_disk
 from serverproc import ServerProcess
 
 pytestmark = pytest.mark.timeout(180)
@@ -139,11 +140,53 @@ def test_a_backup_through_the_endpoint(served: ServerProcess) -> None:
         assert "CODEGRAPH_BACKUP_DIR" in _error(c.post(BACKUPS, json={"dest": dest},
                                                        headers=ADMIN), 400, "bad_request")
     _error(c.post(BACKUPS, json={"dest": "x.zip"}, headers=ADMIN), 400, "bad_request")
+    # names the file system refuses are the request's fault (ENAMETOOLONG was a 500)
+    assert "at most 255" in _error(c.post(BACKUPS, json={"dest": "a" * 300 + ".tar.gz"},
+                                          headers=ADMIN), 400, "bad_request")
+    _error(c.post(BACKUPS, json={"dest": "/".join(["d" * 200] * 20) + ".tar.gz"},
+                  headers=ADMIN), 400, "bad_request")
     _error(c.post(BACKUPS, json={"dest": 5}, headers=ADMIN), 400, "bad_request")
     _error(c.post(BACKUPS, json={"where": "x"}, headers=ADMIN), 400, "bad_request")
     _error(c.post(BACKUPS, content=b"{", headers=ADMIN), 400, "bad_request")
     assert not [p for p in archive.parent.iterdir() if p.name.startswith(".")]
     assert not [p for p in Path(served.data_dir).iterdir() if p.name.startswith(".backup")]
+
+
+def test_a_backup_directory_that_cannot_take_the_archive(tmp_path: Path) -> None:
+    """A read-only CODEGRAPH_BACKUP_DIR (a real read-only bind mount: EROFS even as root)
+    is the configuration's fault, a full one the disk's: 503 naming the directory, never a
+    500, and nothing left behind."""
+    repo = write_tree(tmp_path / "repo", {"pkg/a.py": "def f():\n    return 1\n",
+                                          "pkg/b.py": "from pkg.a import f\n\n\ndef g():\n"
+                                                      "    return f()\n"})
+    writable = tmp_path / "backups"
+    writable.mkdir()
+    with read_only_view(writable, tmp_path / "ro") as ro, \
+            ServerProcess(tmp_path / "ro-server", [repo], repos_root=tmp_path,
+                          CODEGRAPH_ADMIN_TOKEN=TOKEN, CODEGRAPH_BACKUP_DIR=str(ro),
+                          CODEGRAPH_WATCH="0") as proc:
+        proc.wait_jobs_idle()
+        message = _error(proc.client.post(BACKUPS, json={}, headers=ADMIN), 503,
+                         "unavailable")
+        assert "Read-only file system" in message and "CODEGRAPH_BACKUP_DIR" in message
+        assert str(ro) in message
+        assert not list(writable.iterdir())
+        assert not [p for p in Path(proc.data_dir).iterdir() if p.name.startswith(".backup")]
+    with small_disk(tmp_path / "full", 1) as full, \
+            ServerProcess(tmp_path / "full-server", [repo], repos_root=tmp_path,
+                          CODEGRAPH_ADMIN_TOKEN=TOKEN, CODEGRAPH_BACKUP_DIR=str(full),
+                          CODEGRAPH_WATCH="0") as proc:
+        proc.wait_jobs_idle()
+        ballast = fill(full)
+        message = _error(proc.client.post(BACKUPS, json={}, headers=ADMIN), 503,
+                         "unavailable")
+        assert "no space left on device writing the backup archive" in message
+        assert [p.name for p in full.iterdir()] == [ballast.name]  # no partial archive
+        ballast.unlink()
+        r = proc.client.post(BACKUPS, json={}, headers=ADMIN)  # room again: it works
+        assert r.status_code == 201, r.text
+        assert verify.read(r.json()["archive"]).revision == r.json()["revision"]
+        proc.stop()
 
 
 # -- the command line against a running server -----------------------------------------------

@@ -79,6 +79,17 @@ class DiskFull(Unavailable):
                 "--data-dir to a larger disk")
 
 
+class BackupDiskFull(DiskFull):
+    """A backup archive that did not fit on the disk of its directory."""
+
+    def __str__(self) -> str:
+        free = _free_bytes(self.directory)
+        where = f"no space left on device writing the backup archive in {self.directory}"
+        room = "" if free is None else f": {_megabytes(free)} free"
+        return (f"{where}{room}: free space there, or write backups to a larger disk "
+                "(CODEGRAPH_BACKUP_DIR, or another destination)")
+
+
 _FULL = ("no space left on device", "disk quota exceeded", "database or disk is full")
 
 

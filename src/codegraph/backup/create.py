@@ -11,6 +11,7 @@ writes go on."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import threading
@@ -23,13 +24,15 @@ from typing import TYPE_CHECKING, Any
 from codegraph import __version__
 from codegraph.backup.manifest import NAME_PATTERN, NAME_RE, SUFFIX, Manifest, describe
 from codegraph.backup.pack import write_archive
-from codegraph.errors import BadRequest
+from codegraph.errors import BackupDiskFull, BadRequest, CodeGraphError, Unavailable, is_disk_full
 from codegraph.store.rocks import SCHEMA
 
 if TYPE_CHECKING:
     from codegraph.api import CodeGraph
 
 STAGING = ".backup-"  # in the data directory: a snapshot being packed
+LOCAL_HINT = "give a destination on a writable file system"
+SERVER_HINT = "make CODEGRAPH_BACKUP_DIR a writable directory (a volume the server may write)"
 
 
 @dataclass
@@ -59,10 +62,51 @@ def archive_path(dest: str, now: datetime) -> str:
     if not dest.endswith(SUFFIX):
         raise BadRequest(f"backup destination {dest}: give a directory, or a file name "
                          f"ending in {SUFFIX}")
+    check_name(dest)
     if not os.path.isdir(os.path.dirname(dest)):
         raise BadRequest(f"backup destination {dest}: no such directory "
                          f"{os.path.dirname(dest)}")
     return dest
+
+
+def check_name(archive: str) -> None:
+    """:class:`BadRequest` if the file system cannot take ``archive``'s name (too long)."""
+    directory, name = os.path.split(archive)
+    try:
+        name_max = os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    size = len(os.fsencode(name))
+    if size > name_max:
+        raise BadRequest(f"backup destination {name[:60]}...: its file name is {size} bytes, "
+                         f"the file system takes at most {name_max}")
+    if len(os.fsencode(archive)) >= 4096:
+        raise BadRequest(f"backup destination {archive[:60]}...: the path is over 4095 bytes")
+
+
+def write_error(exc: OSError, directory: str, hint: str) -> CodeGraphError:
+    """The user's error for a failed write of a backup into ``directory``: a full disk,
+    a name the file system refuses (the request's to change), or a directory that cannot be
+    written (the configuration's: ``hint`` says what to set)."""
+    if is_disk_full(exc):
+        return BackupDiskFull(directory)
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ, errno.ENOTDIR):
+        return BadRequest(f"backup destination in {directory}: {reason}")
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return Unavailable(f"cannot write backups in {directory}: {reason}: {hint}")
+    return Unavailable(f"writing the backup archive in {directory} failed: {reason}")
+
+
+def check_writable(directory: str, hint: str) -> None:
+    """Create and remove a file in ``directory``: its write errors, translated by
+    :func:`write_error`, before any snapshot is taken."""
+    probe = os.path.join(directory, f".codegraph-write-test-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(probe)
+    except OSError as exc:
+        raise write_error(exc, directory, hint) from None
 
 
 def stage(cg: CodeGraph, near: str) -> Staged:
@@ -94,7 +138,7 @@ def discard_stale(data_dir: str) -> None:
                 shutil.rmtree(os.path.join(data_dir, name), ignore_errors=True)
 
 
-def pack(staged: Staged, archive: str) -> dict[str, Any]:
+def pack(staged: Staged, archive: str, hint: str = LOCAL_HINT) -> dict[str, Any]:
     """Write the staged snapshot into ``archive`` (atomically), then remove the staging
     directory; what the archive is: path, name, size, sha256, revision, created, files."""
     started = time.monotonic()
@@ -104,7 +148,10 @@ def pack(staged: Staged, archive: str) -> dict[str, Any]:
                             codegraph_version=__version__,
                             created=staged.created.isoformat(timespec="seconds"),
                             files=files, repositories=staged.repositories)
-        info = write_archive(staged.data_dir, manifest, archive)
+        try:
+            info = write_archive(staged.data_dir, manifest, archive)
+        except OSError as exc:
+            raise write_error(exc, os.path.dirname(archive), hint) from None
     finally:
         shutil.rmtree(staged.root, ignore_errors=True)
     return {**info, "revision": staged.revision, "created": manifest.created,
@@ -113,7 +160,8 @@ def pack(staged: Staged, archive: str) -> dict[str, Any]:
             "pack_seconds": round(time.monotonic() - started, 3)}
 
 
-def pack_aside(staged: Staged, archive: str, nice: int = 10) -> dict[str, Any]:
+def pack_aside(staged: Staged, archive: str, hint: str = LOCAL_HINT, nice: int = 10,
+               ) -> dict[str, Any]:
     """:func:`pack` in a thread of its own whose CPU priority is lowered by ``nice`` (Linux
     sets a thread's own nice value): a server's queries get the cores first. (Its work is
     compression and hashing, done with the GIL released.)"""
@@ -125,7 +173,7 @@ def pack_aside(staged: Staged, archive: str, nice: int = 10) -> dict[str, Any]:
             tid = threading.get_native_id()
             os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
         try:
-            out.update(pack(staged, archive))
+            out.update(pack(staged, archive, hint))
         except BaseException as exc:
             failure.append(exc)
 
@@ -140,6 +188,7 @@ def pack_aside(staged: Staged, archive: str, nice: int = 10) -> dict[str, Any]:
 def backup(cg: CodeGraph, dest: str) -> dict[str, Any]:
     """A backup of ``cg`` (which no one else writes meanwhile) at ``dest``."""
     archive = archive_path(dest, datetime.now(UTC))
+    check_writable(os.path.dirname(archive), LOCAL_HINT)
     return pack(stage(cg, os.path.dirname(archive)), archive)
 
 

@@ -56,7 +56,8 @@ def write_archive(staged: str, manifest: Manifest, final: str) -> dict[str, Any]
     directory, name = os.path.split(os.path.abspath(final))
     if os.path.exists(final):
         raise Conflict(f"{final} already exists")
-    tmp = os.path.join(directory, f".{name}.partial-{os.getpid()}-{time.monotonic_ns()}")
+    # (the name cut short: the temporary name must fit where the final one does)
+    tmp = os.path.join(directory, f".{name[:100]}.partial-{os.getpid()}-{time.monotonic_ns()}")
     try:
         with open(tmp, "xb") as raw:
             out = _HashingWriter(raw)

@@ -11,7 +11,7 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from codegraph.backup.create import archive_path
+from codegraph.backup.create import SERVER_HINT, archive_path, check_writable
 from codegraph.config import Config
 from codegraph.errors import BadRequest, CodeGraphError, Conflict, NotFound, Unavailable
 
@@ -28,13 +28,16 @@ def server_target(config: Config, dest: str | None) -> str:
     try:
         os.makedirs(base, exist_ok=True)
     except OSError as exc:
-        raise Unavailable(f"cannot make the backup directory {base}: {exc.strerror}") from None
+        raise Unavailable(f"cannot make the backup directory {base} (CODEGRAPH_BACKUP_DIR): "
+                          f"{exc.strerror}") from None
     target = base if not dest else os.path.join(base, dest)
     real = os.path.realpath(target if os.path.isdir(target) else os.path.dirname(target))
     if real != base and not real.startswith(base.rstrip("/") + "/"):
         raise BadRequest(f"backups are written only under the backup directory {base} "
                          "(CODEGRAPH_BACKUP_DIR): give a destination there")
-    return archive_path(target, datetime.now(UTC))
+    archive = archive_path(target, datetime.now(UTC))
+    check_writable(os.path.dirname(archive), SERVER_HINT)
+    return archive
 
 
 def _host(host: str) -> str:

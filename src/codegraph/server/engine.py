@@ -204,7 +204,7 @@ class Engine:
             if job.state != "done" or staged is None:
                 raise Unavailable(f"the backup's snapshot did not complete ({job.state}"
                                   f"{': ' + job.error if job.error else ''})")
-            info = create.pack_aside(staged, archive)
+            info = create.pack_aside(staged, archive, create.SERVER_HINT)
             log.info("backup written", **{k: info[k] for k in (
                 "archive", "size", "revision", "snapshot_seconds", "pack_seconds")})
             return {**info, "job": job.id}
