@@ -10,6 +10,17 @@
 4. The staged directory takes the data directory's place: in one atomic exchange of the two
    names where the file system allows it, else by renames. The previous contents are
    removed only once the swap succeeded.
+
+A data directory that must keep its name (a container volume's mount point) has its
+entries swapped instead, which takes several renames: the previous entries go into
+``.restore-<id>.old`` inside it, which is renamed ``.restore-<id>.aside`` once all are
+there; the new ones come in from ``.restore-<id>``; ``.aside`` is renamed ``.done`` (the
+commit) and only then removed. A crash (or a kill, or a power cut) at any point leaves
+names that say how far it got, and the next ``codegraph restore`` rolls the swap back
+(:func:`recover`: the previous entries return, the half-placed new ones are dropped)
+before it verifies anything: the previous data is never removed before the new data is
+whole in place. The rename fallback of a directory that may be renamed
+(``.<name>.restore-<id>.old`` beside it) is rolled back the same way.
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ from codegraph.backup import verify
 from codegraph.backup.manifest import Manifest
 from codegraph.config import Config, layout
 from codegraph.durable import exchange, fsync_dir
-from codegraph.errors import ArchiveInvalid, BadRequest, DiskFull
+from codegraph.errors import ArchiveInvalid, BadRequest, DiskFull, Unavailable
 from codegraph.store.lock import held
 from codegraph.store.rocks import SCHEMA
 
@@ -45,6 +56,7 @@ def restore(config: Config, archive: str) -> Manifest:
         raise BadRequest(f"the archive {archive} is inside the data directory it would "
                          "replace: move it out first")
     with held(config.rocksdb_path):
+        recover(data_dir)  # an interrupted restore's swap, rolled back before anything else
         manifest = check(archive)
         with _staging(data_dir, manifest.total_bytes) as (staged, in_place):
             _verified(archive, staged)
@@ -91,9 +103,6 @@ def _staging(data_dir: str, needed: int) -> Iterator[tuple[str, bool]]:
     prefix = RESTORING if in_place else f".{os.path.basename(data_dir)}{RESTORING}"
     if not os.path.isdir(parent):
         os.makedirs(parent)
-    for name in os.listdir(parent):  # what an interrupted restore left (we hold the lock)
-        if name.startswith(prefix):
-            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
     free = shutil.disk_usage(parent).free
     if needed > free:
         raise DiskFull(parent, needed)
@@ -132,30 +141,109 @@ def _swap(staged: str, data_dir: str, in_place: bool) -> None:
     # (the previous contents, now at ``staged``, go when the staging context ends)
 
 
+OLD, ASIDE, DONE = ".old", ".aside", ".done"  # the in-place swap's phases (see above)
+
+
+def _entries(data_dir: str) -> list[str]:
+    """The data directory's own entries: all but a restore's staging directories."""
+    return sorted(n for n in os.listdir(data_dir) if not n.startswith(RESTORING))
+
+
 def _swap_contents(staged: str, data_dir: str) -> None:
-    """Move the data directory's entries aside (into a directory within it), the staged
-    ones in; put them back if that fails. Not atomic: a crash in between leaves the
-    entries in the two directories, and running the restore again completes it."""
-    old = f"{staged}.old"
+    """Move the data directory's entries aside (into ``<staged>.old``, renamed
+    ``<staged>.aside`` once all are there), the staged ones in, then commit (``.aside`` to
+    ``.done``) and remove the previous entries. A failure before the commit rolls it back
+    here; a crash before it is rolled back by the next restore (:func:`recover`)."""
+    old, aside, done = staged + OLD, staged + ASIDE, staged + DONE
     os.mkdir(old, 0o700)
-    ours = {os.path.basename(staged), os.path.basename(old)}
-    moved: list[str] = []
-    placed: list[str] = []
     try:
-        for name in sorted(set(os.listdir(data_dir)) - ours):
+        for name in _entries(data_dir):
             os.rename(os.path.join(data_dir, name), os.path.join(old, name))
-            moved.append(name)
+        fsync_dir(old)
+        fsync_dir(data_dir)
+        os.rename(old, aside)  # every previous entry is aside
+        fsync_dir(data_dir)
         for name in sorted(os.listdir(staged)):
             os.rename(os.path.join(staged, name), os.path.join(data_dir, name))
-            placed.append(name)
+        fsync_dir(data_dir)
     except OSError:
-        for name in placed:
-            with contextlib.suppress(OSError):
-                os.rename(os.path.join(data_dir, name), os.path.join(staged, name))
-        for name in moved:
-            with contextlib.suppress(OSError):
-                os.rename(os.path.join(old, name), os.path.join(data_dir, name))
+        _recover_in_place(data_dir, os.path.basename(staged))
         raise
-    os.rmdir(staged)
+    os.rename(aside, done)  # the commit: the new entries are all in place
     fsync_dir(data_dir)
-    shutil.rmtree(old, ignore_errors=True)
+    os.rmdir(staged)
+    shutil.rmtree(done, ignore_errors=True)
+
+
+def recover(data_dir: str) -> list[str]:
+    """Roll back what an interrupted restore left of its swap, in the data directory (the
+    in-place swap) or beside it (the rename fallback), and remove its staging directories;
+    what was done. The caller holds the store's writer lock."""
+    done: list[str] = []
+    if os.path.isdir(data_dir):
+        for name in sorted(os.listdir(data_dir)):
+            if name.startswith(RESTORING) and not name.endswith((OLD, ASIDE, DONE)):
+                done += _recover_in_place(data_dir, name)
+        for name in sorted(os.listdir(data_dir)):  # (a phase dir without its staging dir)
+            suffix = next((x for x in (OLD, ASIDE, DONE) if name.endswith(x)), None)
+            if name.startswith(RESTORING) and suffix and len(name) > len(RESTORING + suffix):
+                done += _recover_in_place(data_dir, name[:-len(suffix)])
+    parent = os.path.dirname(data_dir) or "/"
+    prefix = f".{os.path.basename(data_dir)}{RESTORING}"
+    if os.path.isdir(parent):
+        for name in sorted(os.listdir(parent)):
+            if name.startswith(prefix) and name.endswith(OLD):
+                done += _recover_renamed(data_dir, os.path.join(parent, name[:-len(OLD)]))
+        for name in sorted(os.listdir(parent)):
+            if name.startswith(prefix):  # a staging dir: unfinished, or the replaced data
+                shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+                done.append(f"removed {name}")
+        fsync_dir(parent)
+    return done
+
+
+def _recover_in_place(data_dir: str, name: str) -> list[str]:
+    """Roll the in-place swap of staging directory ``name`` back, or finish its cleanup
+    if it had committed. Each step is a rename that a crash may interrupt: running this
+    again goes on from where it stopped."""
+    staged = os.path.join(data_dir, name)
+    old, aside, done = staged + OLD, staged + ASIDE, staged + DONE
+    out = []
+    if os.path.isdir(done):  # committed: the new entries are in place
+        shutil.rmtree(done, ignore_errors=True)
+        out.append(f"removed the replaced data of a finished restore ({name}{DONE})")
+    if os.path.isdir(aside):  # new entries half placed: back into the staging directory
+        os.makedirs(staged, exist_ok=True)
+        for entry in _entries(data_dir):
+            os.rename(os.path.join(data_dir, entry), os.path.join(staged, entry))
+        fsync_dir(staged)
+        os.rename(aside, old)
+        fsync_dir(data_dir)
+    if os.path.isdir(old):  # the previous entries back where they were
+        for entry in sorted(os.listdir(old)):
+            target = os.path.join(data_dir, entry)
+            if os.path.lexists(target):  # (a new entry: nothing of the previous data)
+                os.makedirs(staged, exist_ok=True)
+                os.rename(target, os.path.join(staged, f"{entry}.{uuid.uuid4().hex[:8]}"))
+            os.rename(os.path.join(old, entry), target)
+        fsync_dir(data_dir)
+        os.rmdir(old)
+        out.append(f"rolled back an interrupted restore ({name})")
+    if os.path.lexists(staged):
+        shutil.rmtree(staged, ignore_errors=True)
+    fsync_dir(data_dir)
+    return out
+
+
+def _recover_renamed(data_dir: str, staged: str) -> list[str]:
+    """The rename fallback interrupted: ``<staged>.old`` is the previous data directory."""
+    old = staged + OLD
+    if not os.path.lexists(data_dir):  # between its two renames: put the previous back
+        os.rename(old, data_dir)
+        return [f"rolled back an interrupted restore ({os.path.basename(staged)})"]
+    if not os.path.lexists(staged):  # the new one had taken the name: it was complete
+        shutil.rmtree(old, ignore_errors=True)
+        return [f"removed the replaced data of a finished restore ({os.path.basename(old)})"]
+    raise Unavailable(f"an interrupted restore left the previous data directory at {old}, "
+                      f"and {data_dir} was made since (was a server started?): check which "
+                      f"to keep, move it to {data_dir} by hand, then restore again")
