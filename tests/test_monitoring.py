@@ -19,6 +19,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -85,6 +86,8 @@ def test_grafana_files_offline(capsys: pytest.CaptureFixture[str]) -> None:
                    "codegraph_index_nodes", "codegraph_index_edges",
                    "codegraph_search_embedding_coverage_ratio", "codegraph_cache_requests_total",
                    "process_resident_memory_bytes", "rate(process_cpu_seconds_total",
+                   "codegraph_container_memory_bytes",
+                   "rate(codegraph_container_cpu_seconds_total",
                    "changes(process_start_time_seconds", "node_cpu_seconds_total",
                    "node_memory_MemAvailable_bytes", "node_filesystem_avail_bytes",
                    "node_network_receive_bytes_total", "codegraph_data_volume_free_bytes"):
@@ -122,6 +125,50 @@ def test_data_volume_gauges(tmp_path: Path) -> None:
     assert abs(free.value - st.f_bavail * st.f_frsize) < 64 * 2**20
     assert 0 < free.value <= size.value
     assert list(metrics.volume_gauges(str(tmp_path / "missing"))) == []
+
+
+def _cgroup(root: Path, files: dict[str, str]) -> str:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return str(root)
+
+
+@pytest.mark.parametrize(("files", "expected"), [
+    ({"cpu.stat": "usage_usec 2500000\nuser_usec 2000000\n", "memory.current": "300000000\n",
+      "memory.stat": "anon 1\ninactive_file 100000000\n", "memory.max": "1073741824\n"},
+     {"cpu_seconds": 2.5, "memory_bytes": 200e6, "memory_limit_bytes": 1073741824.0}),
+    ({"cpu.stat": "usage_usec 1000000\n", "memory.current": "5000\n", "memory.max": "max\n"},
+     {"cpu_seconds": 1.0, "memory_bytes": 5000.0}),  # v2, no limit
+    ({"cpuacct/cpuacct.usage": "3000000000\n", "memory/memory.usage_in_bytes": "400000000\n",
+      "memory/memory.stat": "cache 5\ntotal_inactive_file 150000000\n",
+      "memory/memory.limit_in_bytes": "1073741824\n"},
+     {"cpu_seconds": 3.0, "memory_bytes": 250e6, "memory_limit_bytes": 1073741824.0}),  # v1
+    ({"cpu,cpuacct/cpuacct.usage": "1000\n",
+      "memory/memory.limit_in_bytes": "9223372036854771712\n"},
+     {"cpu_seconds": 0.000001}),  # v1, no memory reading, no limit
+    ({}, {}),  # no cgroup file system: no series rather than zeros
+])
+def test_container_gauges_read_the_cgroup(tmp_path: Path, files: dict[str, str],
+                                          expected: dict[str, float]) -> None:
+    root = _cgroup(tmp_path, files)
+    assert metrics.container_usage(root) == expected
+    names = {f.name for f in metrics.container_gauges(root)}
+    assert ("codegraph_container_cpu_seconds" in names) == ("cpu_seconds" in expected)
+    assert ("codegraph_container_memory_bytes" in names) == ("memory_bytes" in expected)
+
+
+def test_container_cpu_counts_child_processes() -> None:
+    """Unlike process_cpu_seconds_total (PID 1 only), the container's figure includes the
+    CPU of child processes (the indexer's parser pool): here, this very cgroup's."""
+    before = metrics.container_usage()["cpu_seconds"]
+    own = os.times()
+    subprocess.run([sys.executable, "-c", "sum(i * i for i in range(3_000_000))"], check=True,
+                   timeout=60)
+    used = metrics.container_usage()["cpu_seconds"] - before
+    child = os.times().children_user + os.times().children_system - (
+        own.children_user + own.children_system)
+    assert child > 0.05 and used >= child * 0.9, (used, child)
 
 
 # -- in the real Prometheus / Alertmanager images ---------------------------------------------

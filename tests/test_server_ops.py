@@ -57,6 +57,10 @@ def test_metrics_on_their_own_port(tmp_path: Path) -> None:
         assert (_metric(text, "codegraph_index_last_duration_seconds") or 0) > 0
         assert _metric(text, "codegraph_search_embedding_coverage_ratio") is not None
         assert (_metric(text, "process_resident_memory_bytes") or 0) > 10_000_000
+        # the container's (cgroup's) own figures, children included (here: this host's)
+        assert (_metric(text, "codegraph_container_memory_bytes") or 0) > 10_000_000
+        assert (_metric(text, "codegraph_container_cpu_seconds_total") or 0) >= (
+            _metric(text, "process_cpu_seconds_total") or 0) > 0
         assert _metric(text, "codegraph_index_jobs_total", kind="index", state="done") == 1.0
 
 

@@ -18,7 +18,7 @@ from prometheus_client import (
     Histogram,
     start_http_server,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
@@ -109,6 +109,7 @@ class IndexCollector(Collector):
         yield gauge("codegraph_cache_up", "1 when Redis answers (or none is configured)",
                     0.0 if self.cache.down else 1.0)
         yield from volume_gauges(e.config.data_dir)
+        yield from container_gauges()
 
 
 def volume_gauges(path: str) -> Iterator[GaugeMetricFamily]:
@@ -130,6 +131,84 @@ def volume_gauges(path: str) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(name, doc, labels=labels)
         family.add_metric([path], float(value))
         yield family
+
+
+def _read(root: str, *parts: str) -> str | None:
+    try:
+        with open(os.path.join(root, *parts)) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _stat(text: str | None, key: str) -> int | None:
+    """The value of ``key`` in a cgroup ``*.stat`` file ("name value" lines)."""
+    for line in (text or "").splitlines():
+        name, _, value = line.partition(" ")
+        if name == key and value.strip().isdigit():
+            return int(value)
+    return None
+
+
+def _number(text: str | None) -> int | None:
+    text = (text or "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def container_usage(root: str | None = None) -> dict[str, float]:
+    """CPU seconds used and memory in use by this process's cgroup (a container's: its
+    parser processes included, which ``process_*`` of PID 1 leaves out), with the memory
+    limit when there is one, read from the cgroup file system: v2 ``cpu.stat`` usage_usec,
+    ``memory.current``, ``memory.max``; else v1 ``cpuacct/cpuacct.usage`` (ns),
+    ``memory/memory.usage_in_bytes``, ``memory.limit_in_bytes``. Memory is the working set,
+    as ``docker stats`` and cAdvisor show it: usage less the inactive page cache. Keys are
+    left out when they cannot be read."""
+    from codegraph.config import CGROUP_ROOT
+
+    base = root or CGROUP_ROOT
+    out: dict[str, float] = {}
+    v2_cpu = _read(base, "cpu.stat")
+    if v2_cpu is not None:
+        usec = _stat(v2_cpu, "usage_usec")
+        usage = _number(_read(base, "memory.current"))
+        inactive = _stat(_read(base, "memory.stat"), "inactive_file") or 0
+        limit = _number(_read(base, "memory.max"))  # ("max": none)
+    else:
+        nsec = next((n for group in ("cpuacct", "cpu,cpuacct") if (n := _number(
+            _read(base, group, "cpuacct.usage"))) is not None), None)
+        usec = None if nsec is None else nsec // 1000
+        usage = _number(_read(base, "memory", "memory.usage_in_bytes"))
+        inactive = _stat(_read(base, "memory", "memory.stat"), "total_inactive_file") or 0
+        limit = _number(_read(base, "memory", "memory.limit_in_bytes"))
+        if limit is not None and limit >= 1 << 60:  # v1's "no limit" (a page-rounded 2^63)
+            limit = None
+    if usec is not None:
+        out["cpu_seconds"] = usec / 1e6
+    if usage is not None:
+        out["memory_bytes"] = float(max(0, usage - inactive))
+    if limit is not None:
+        out["memory_limit_bytes"] = float(limit)
+    return out
+
+
+def container_gauges(root: str | None = None) -> Iterator[Metric]:
+    """``codegraph_container_cpu_seconds_total`` and ``codegraph_container_memory_bytes``
+    (and ``..._memory_limit_bytes``), read at scrape time; absent where unreadable."""
+    usage = container_usage(root)
+    if "cpu_seconds" in usage:
+        yield CounterMetricFamily(
+            "codegraph_container_cpu_seconds",
+            "CPU seconds used by the API's container (its cgroup: every process in it)",
+            value=usage["cpu_seconds"])
+    if "memory_bytes" in usage:
+        yield GaugeMetricFamily(
+            "codegraph_container_memory_bytes", "Memory in use by the API's container (its "
+            "cgroup's working set: usage less inactive page cache, as docker stats shows)",
+            value=usage["memory_bytes"])
+    if "memory_limit_bytes" in usage:
+        yield GaugeMetricFamily("codegraph_container_memory_limit_bytes",
+                                "Memory limit of the API's container (its cgroup)",
+                                value=usage["memory_limit_bytes"])
 
 
 def install(engine: Engine, cache: QueryCache, registry: CollectorRegistry = REGISTRY) -> None:
