@@ -160,6 +160,16 @@ def test_no_shell_to_run(images: dict[str, str]) -> None:
         assert out.returncode != 0, f"{variant} ran /bin/sh"
 
 
+def test_default_workers_follow_the_cpu_quota(images: dict[str, str]) -> None:
+    """``--cpus 1`` (compose ``cpus:``) is a CFS quota that the CPU affinity does not show:
+    the default worker count (query threads, parser processes) must follow it, not the
+    host's cores."""
+    for cpus, expected in (("1", 1), ("0.5", 1)):
+        out = dockerproc.run("run", "--rm", "--network", "none", "--cpus", cpus,
+                             images["optimized"], "check-config", "--json", timeout=60)
+        assert json.loads(out.stdout)["workers"] == expected, (cpus, out.stdout)
+
+
 def _get(c: Container, path: str, **params: Any) -> httpx.Response:
     return httpx.get(c.url + path, params=params, timeout=30)
 
