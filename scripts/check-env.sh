@@ -11,7 +11,8 @@
 # GRAFANA_ADMIN_PASSWORD, CODEGRAPH_API_KEY, CODEGRAPH_ADMIN_TOKEN) are set, at least 16
 # characters, no placeholder ("changeme", "your-...") and safe to interpolate; ports,
 # booleans, sizes (256MB), counts, log levels, host and bind addresses, the subnet (CIDR),
-# the image tag and URLs are well-formed. Unknown variables, a bind on every interface,
+# the API's CPU limit (CODEGRAPH_API_CPUS; a warning above this host's CPUs), the image tag
+# and URLs are well-formed. Unknown variables, a bind on every interface,
 # missing certificates or repository directory are warnings. Then, where a `codegraph`
 # command is found, the API checks the file's settings itself (`codegraph check-config
 # --env-file`), with the same rules it applies at start.
@@ -203,6 +204,21 @@ for t in CODEGRAPH_TAG CODEGRAPH_DEV_TAG CODEGRAPH_JUPYTER_TAG GRAFANA_VERSION; 
     problem "$t" "must be an image tag (letters, digits, _ . -; at most 128), got '${VAL[$t]}'"
   fi
 done
+# --- CPU limits: Docker refuses one above the host's CPUs ----------------------------------
+host_cpus=$(nproc 2>/dev/null || echo 0)
+over_host() {  # NAME CPUS: warn when above this host's CPUs
+  if [ "$host_cpus" -gt 0 ] && awk -v l="$2" -v h="$host_cpus" 'BEGIN { exit !(l > h) }'; then
+    warn "$1" "$2 is more than this host's $host_cpus CPUs: Docker refuses to start the API (\"Range of CPUs is from 0.01 to $host_cpus.00, as there are only $host_cpus CPUs available\")"
+  fi
+}
+if set_ CODEGRAPH_API_CPUS; then  # the production API's limit; its reservation is 1.0
+  if [[ ! ${VAL[CODEGRAPH_API_CPUS]} =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
+     awk -v c="${VAL[CODEGRAPH_API_CPUS]}" 'BEGIN { exit !(c < 1) }'; then
+    problem CODEGRAPH_API_CPUS "must be a number of CPUs of at least 1 (the API's reservation) such as 2 or 1.5, got '${VAL[CODEGRAPH_API_CPUS]}'"
+  else
+    over_host CODEGRAPH_API_CPUS "${VAL[CODEGRAPH_API_CPUS]}"
+  fi
+fi
 # --- the development stack's own (docker-compose.dev.yml) --------------------------------
 cpus_ok=1
 for c in CODEGRAPH_DEV_CPUS CODEGRAPH_DEV_CPUS_RESERVED; do
@@ -216,11 +232,7 @@ if [ "$cpus_ok" = 1 ]; then  # (the defaults as the compose file's)
   if awk -v r="$dev_reserved" -v l="$dev_cpus" 'BEGIN { exit !(r > l) }'; then
     problem CODEGRAPH_DEV_CPUS_RESERVED "($dev_reserved) must not exceed CODEGRAPH_DEV_CPUS ($dev_cpus)"
   fi
-  host_cpus=$(nproc 2>/dev/null || echo 0)
-  if [ "$DEV" = 1 ] && [ "$host_cpus" -gt 0 ] &&
-     awk -v l="$dev_cpus" -v h="$host_cpus" 'BEGIN { exit !(l > h) }'; then
-    warn CODEGRAPH_DEV_CPUS "$dev_cpus is more than this host's $host_cpus CPUs: Docker refuses to start the API (\"Range of CPUs is from 0.01 to $host_cpus.00, as there are only $host_cpus CPUs available\")"
-  fi
+  [ "$DEV" = 0 ] || over_host CODEGRAPH_DEV_CPUS "$dev_cpus"
 fi
 for u in POSTGRES_USER POSTGRES_DB; do
   if set_ "$u" && [[ ! ${VAL[$u]} =~ ^[A-Za-z_][A-Za-z0-9_]{0,62}$ ]]; then
@@ -256,24 +268,12 @@ if set_ CODEGRAPH_BIND_ADDRESS; then
     warn CODEGRAPH_BIND_ADDRESS "0.0.0.0 publishes the stack on every interface: only behind a firewall"
   fi
 fi
-subnet_ok=0
 if set_ CODEGRAPH_SUBNET; then
   v=${VAL[CODEGRAPH_SUBNET]} addr=${VAL[CODEGRAPH_SUBNET]%/*} bits=${VAL[CODEGRAPH_SUBNET]#*/}
   if [[ $v != */* ]] || ! is_ipv4 "$addr" || [[ ! $bits =~ ^[0-9]{1,2}$ ]] || [ "$bits" -lt 8 ] || [ "$bits" -gt 29 ]; then
     problem CODEGRAPH_SUBNET "must be an IPv4 CIDR with a prefix of 8-29, such as 172.20.0.0/16, got '$v'"
   elif [ $(($(ipv4_int "$addr") & ((1 << (32 - bits)) - 1))) -ne 0 ]; then
     problem CODEGRAPH_SUBNET "has host bits set: '$v' is not a network address"
-  else
-    subnet_ok=1
-  fi
-fi
-if set_ CODEGRAPH_GATEWAY; then
-  if ! is_ipv4 "${VAL[CODEGRAPH_GATEWAY]}"; then
-    problem CODEGRAPH_GATEWAY "must be an IPv4 address, got '${VAL[CODEGRAPH_GATEWAY]}'"
-  elif [ "$subnet_ok" = 1 ]; then
-    mask=$(((0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF))
-    [ $(($(ipv4_int "${VAL[CODEGRAPH_GATEWAY]}") & mask)) -eq "$(ipv4_int "$addr")" ] ||
-      problem CODEGRAPH_GATEWAY "${VAL[CODEGRAPH_GATEWAY]} is not in CODEGRAPH_SUBNET ${VAL[CODEGRAPH_SUBNET]}"
   fi
 fi
 if set_ CODEGRAPH_REPOS; then
@@ -316,7 +316,7 @@ CODEGRAPH_MAX_BODY CODEGRAPH_MAX_DEPTH CODEGRAPH_STALE_AFTER CODEGRAPH_MIN_REVIS
 CODEGRAPH_DRAIN_SECONDS CODEGRAPH_PROFILE_DIR CODEGRAPH_TRACEMALLOC CODEGRAPH_DEBUG
 CODEGRAPH_BUILD_REVISION CODEGRAPH_BUILD_CREATED CODEGRAPH_BACKUP_DIR
 REDIS_PASSWORD GRAFANA_ADMIN_USER GRAFANA_ADMIN_PASSWORD GRAFANA_ROOT_URL CODEGRAPH_TAG CODEGRAPH_BIND_ADDRESS
-HTTP_PORT HTTPS_PORT CODEGRAPH_REPOS_DIR CODEGRAPH_CERTS_DIR CODEGRAPH_SUBNET CODEGRAPH_GATEWAY
+HTTP_PORT HTTPS_PORT CODEGRAPH_REPOS_DIR CODEGRAPH_CERTS_DIR CODEGRAPH_SUBNET CODEGRAPH_API_CPUS
 COMPOSE_PROJECT_NAME COMPOSE_FILE COMPOSE_PROFILES
 POSTGRES_USER POSTGRES_PASSWORD POSTGRES_DB JUPYTER_TOKEN REDIS_COMMANDER_USER REDIS_COMMANDER_PASSWORD
 CODEGRAPH_DEV_TAG CODEGRAPH_SRC CODEGRAPH_DEV_CPUS CODEGRAPH_DEV_CPUS_RESERVED CODEGRAPH_JUPYTER_TAG

@@ -114,7 +114,8 @@ BAD = [
     ("CODEGRAPH_SUBNET", "172.20.0.0", "must be an IPv4 CIDR"),
     ("CODEGRAPH_SUBNET", "172.20.0.0/33", "must be an IPv4 CIDR"),
     ("CODEGRAPH_SUBNET", "172.20.1.0/16", "has host bits set"),
-    ("CODEGRAPH_GATEWAY", "10.0.0.1", "is not in CODEGRAPH_SUBNET"),
+    ("CODEGRAPH_API_CPUS", "0.5", "must be a number of CPUs of at least 1"),
+    ("CODEGRAPH_API_CPUS", "two", "must be a number of CPUs of at least 1"),
     # the rest
     ("CODEGRAPH_TAG", "optimized latest", "must be an image tag"),
     ("EMBEDDING_PROVIDER", "magic", "must be one of local openai"),
@@ -162,6 +163,26 @@ def test_dev_checks_the_dev_stacks_host_ports_and_cpus(tmp_path: Path) -> None:
     assert f"CODEGRAPH_NOTEBOOKS_DIR: {tmp_path / 'nowhere'} does not exist" in out.stderr
     assert "CODEGRAPH_SRC" not in out.stderr
     assert check(env).returncode == 0, "without --dev the dev stack's ports are not checked"
+
+
+def test_an_api_cpu_limit_above_the_host_is_a_warning(tmp_path: Path) -> None:
+    """Docker refuses a CPU limit above the host's CPUs: CODEGRAPH_API_CPUS (the production
+    API's limit) above them is a warning naming it, and no failure."""
+    cpus = len(os.sched_getaffinity(0))
+    out = check(filled(tmp_path, {"CODEGRAPH_API_CPUS": str(cpus + 2)}), codegraph=False)
+    assert out.returncode == 0, out.stderr
+    assert (f"CODEGRAPH_API_CPUS: {cpus + 2} is more than this host's {cpus} CPUs: Docker "
+            "refuses to start the API") in out.stderr, out.stderr
+    out = check(filled(tmp_path, {"CODEGRAPH_API_CPUS": "1"}), codegraph=False)
+    assert out.returncode == 0 and "CODEGRAPH_API_CPUS" not in out.stderr, out.stderr
+
+
+def test_the_gateway_is_no_setting(tmp_path: Path) -> None:
+    """Nothing reads CODEGRAPH_GATEWAY (Docker derives the gateway from the subnet): it is an
+    unknown variable, not a validated one."""
+    out = check(filled(tmp_path, {"CODEGRAPH_GATEWAY": "10.0.0.1"}), codegraph=False)
+    assert out.returncode == 0, out.stderr
+    assert "CODEGRAPH_GATEWAY: not a variable CodeGraph or its stacks read" in out.stderr
 
 
 def test_openai_provider_needs_the_key(tmp_path: Path) -> None:

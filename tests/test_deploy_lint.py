@@ -315,17 +315,56 @@ def test_ports_only_on_loopback_or_the_bind_address(compose: Path) -> None:
 
 
 def test_production_network_layout() -> None:
-    """Only nginx publishes; the backend network is internal; Redis, Prometheus,
-    Alertmanager and node-exporter are on the backend only."""
+    """Only nginx publishes; the backend network is internal; Redis, Prometheus and
+    node-exporter are on the backend only; Alertmanager is on the backend and on a bridge of
+    its own that is not internal (codegraph_alerting), so that it can reach the receivers
+    (webhook, SMTP, Slack) that docs/operations.md tells operators to configure."""
     config = _resolved("docker-compose.production.yml")
     services = config["services"]
+    networks = config["networks"]
     assert [n for n, s in services.items() if s.get("ports")] == ["nginx"]
-    assert config["networks"]["codegraph_backend"].get("internal") is True
-    assert config["networks"]["codegraph_network"]["ipam"]["config"][0]["subnet"] == (
-        "172.20.0.0/16")
-    for name in ("redis", "prometheus", "alertmanager", "node-exporter"):
+    assert networks["codegraph_backend"].get("internal") is True
+    assert networks["codegraph_network"]["ipam"]["config"][0]["subnet"] == "172.20.0.0/16"
+    for name in ("redis", "prometheus", "node-exporter"):
         assert set(services[name]["networks"]) == {"codegraph_backend"}, name
+    assert set(services["alertmanager"]["networks"]) == {"codegraph_backend",
+                                                         "codegraph_alerting"}
+    assert not networks["codegraph_alerting"].get("internal")
+    assert networks["codegraph_alerting"].get("driver", "bridge") == "bridge"
+    assert [n for n, s in services.items() if "codegraph_alerting" in s["networks"]] == [
+        "alertmanager"]
     assert set(services["nginx"]["networks"]) == {"codegraph_network"}
+    # every network but the backend has a way out: the API (OpenAI) and Alertmanager
+    assert {n for n, net in networks.items() if net.get("internal")} == {"codegraph_backend"}
+
+
+def test_nginx_follows_the_apis_restarts() -> None:
+    """nginx resolves codegraph-api once, when it starts: Compose restarts nginx when the
+    API is recreated (depends_on ... restart: true, kept by this Compose's resolution)."""
+    nginx = _resolved("docker-compose.production.yml")["services"]["nginx"]
+    assert nginx["depends_on"]["codegraph-api"]["condition"] == "service_healthy"
+    assert nginx["depends_on"]["codegraph-api"]["restart"] is True
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({}, 2.0), ({"CODEGRAPH_API_CPUS": "1.5"}, 1.5)])
+def test_the_apis_cpu_limit(tmp_path: Path, env: dict[str, str], expected: float) -> None:
+    """The spec's 2 CPUs by default; CODEGRAPH_API_CPUS for a host with fewer (Docker
+    refuses a limit above the host's CPUs)."""
+    out = _compose_config(ROOT / "docker-compose.production.yml", _env_file(tmp_path, **env))
+    assert out.returncode == 0, out.stderr
+    api = json.loads(out.stdout)["services"]["codegraph-api"]
+    assert float(api["deploy"]["resources"]["limits"]["cpus"]) == expected
+
+
+def test_production_ignores_debug_and_metrics_switches_in_env(tmp_path: Path) -> None:
+    """DEBUG_MODE=true or PROMETHEUS_ENABLED=false in a shared .env changes nothing in
+    production: /debug/info stays behind the admin token, metrics stay on."""
+    out = _compose_config(ROOT / "docker-compose.production.yml",
+                          _env_file(tmp_path, DEBUG_MODE="true", PROMETHEUS_ENABLED="false"))
+    assert out.returncode == 0, out.stderr
+    env = json.loads(out.stdout)["services"]["codegraph-api"]["environment"]
+    assert (env["DEBUG_MODE"], env["PROMETHEUS_ENABLED"]) == ("false", "true")
 
 
 @pytest.mark.parametrize("compose", COMPOSE_FILES, ids=_compose_ids)

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml  # type: ignore[import-untyped]  # (PyYAML, via schemathesis; no stubs)
 
 from codegraph.config import ConfigError, load, read_env_file
 from helpers import cli_env, one_line_error, run_cli
@@ -181,17 +182,73 @@ def test_every_variable_a_compose_file_reads_is_in_the_example() -> None:
         assert read - example == set(), f"{compose.name} reads {sorted(read - example)}"
 
 
+def _api_environment(compose: str) -> dict[str, str]:
+    """The API service's environment as written in a compose file (uninterpolated)."""
+    data = yaml.safe_load((ROOT / compose).read_text())
+    env = data["services"]["codegraph-api"]["environment"]
+    return {k: str(v) for k, v in env.items()}
+
+
+def _comment(lines: list[str], i: int) -> str:
+    j = i
+    while j > 0 and lines[j - 1].startswith("#"):
+        j -= 1
+    return " ".join(line.lstrip("#").strip() for line in lines[j:i])
+
+
 def test_the_api_variables_say_whether_the_stacks_pass_them() -> None:
-    """An API setting in .env.example reaches the API through a compose file, or its comment
-    says the stacks do not pass it (so nobody sets it in vain)."""
+    """Each API setting in .env.example reaches the production API (``${NAME...}`` in its
+    environment), or its comment says the production stack does not pass it, and which
+    stack does, or what production fixes it to: nobody sets it in .env in vain. A comment
+    never says "not passed" of a variable that production passes."""
     lines = EXAMPLE.read_text().splitlines()
     config_py = (ROOT / "src/codegraph/config.py").read_text()
-    composed = "".join(p.read_text() for p in ROOT.glob("docker-compose*.yml"))
+    prod = _api_environment("docker-compose.production.yml")
+    dev = _api_environment("docker-compose.dev.yml")
+    not_passed = re.compile(r"stacks do not pass|production stack does not pass")
     for i, name in _assignments():
-        if f'"{name}"' not in config_py or "${" + name in composed:
+        if f'"{name}"' not in config_py:
+            continue  # the stacks' own: interpolated by a compose file (test above)
+        comment = _comment(lines, i)
+        if "${" + name in prod.get(name, ""):
+            assert not not_passed.search(comment), (
+                f"{name}: production passes it, but its comment says it does not")
             continue
-        j = i
-        while j > 0 and lines[j - 1].startswith("#"):
-            j -= 1
-        comment = " ".join(lines[j:i])
-        assert "do not pass" in comment, f"{name}: passed by no stack, and its comment is silent"
+        assert not_passed.search(comment), (
+            f"{name}: the production stack does not pass it, and its comment is silent")
+        if name in prod:
+            assert "production fixes" in comment, (
+                f"{name}: production fixes it to {prod[name]!r}: say so in its comment")
+        if "${" + name in dev.get(name, ""):
+            assert "dev stack passes" in comment, f"{name}: say that the dev stack passes it"
+
+
+# Variables the API reads that the production stack neither passes from .env nor fixes,
+# and why.
+NOT_FOR_PRODUCTION = {
+    "HOT_RELOAD": "development only: reloads the source the dev stack bind-mounts",
+    "CODEGRAPH_DEBUG": "tracebacks on the command line (the CLI, not the server)",
+    "CODEGRAPH_BUILD_REVISION": "set by the image's build",
+    "CODEGRAPH_BUILD_CREATED": "set by the image's build",
+}
+
+
+def test_production_passes_every_setting_the_api_reads() -> None:
+    """Every variable config.py reads reaches the production API, from .env (``${NAME``)
+    or fixed by the stack, unless listed above with its reason: a setting check-env.sh
+    validates must not be dropped silently on its way to the API."""
+    read = set(re.findall(r'"([A-Z][A-Z0-9]*_[A-Z0-9_]+)"',
+                          (ROOT / "src/codegraph/config.py").read_text()))
+    prod = _api_environment("docker-compose.production.yml")
+    dropped = sorted(read - set(prod) - set(NOT_FOR_PRODUCTION))
+    assert dropped == [], f"the production stack drops {dropped}"
+    stale = sorted(set(NOT_FOR_PRODUCTION) - (read - set(prod)))
+    assert stale == [], f"listed as not passed, but passed or not read: {stale}"
+
+
+@pytest.mark.parametrize(("name", "fixed"), [("DEBUG_MODE", "false"),
+                                             ("PROMETHEUS_ENABLED", "true")])
+def test_production_fixes_what_must_not_come_from_env(name: str, fixed: str) -> None:
+    """DEBUG_MODE=true in a shared .env would open /debug/info through nginx; metrics off
+    would fire CodeGraphAPIDown forever: production writes both, whatever .env says."""
+    assert _api_environment("docker-compose.production.yml")[name] == fixed
