@@ -5,7 +5,9 @@
 # still runs (`codegraph restore --check`; a corrupt or truncated archive is refused there,
 # nothing stopped), then stops codegraph-api, runs `codegraph restore` (which verifies again
 # as it unpacks, and touches the volume only once all of it checked out) with the archive
-# mounted read-only, starts the service again and waits until it is healthy.
+# mounted read-only, starts the service again and waits until it (and nginx, when it runs)
+# is healthy. The archive must be readable by uid 65534, the user the API's containers run
+# as (a mode-0600 file of yours is not): checked first, nothing is touched otherwise.
 #
 #   scripts/restore.sh [-f COMPOSE_FILE]... [--env-file FILE]... [-p PROJECT] [-t SECONDS] FILE
 #
@@ -14,7 +16,7 @@
 # long to wait for the service to be healthy (default 180).
 set -euo pipefail
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 die() { echo "restore: $*" >&2; exit 1; }
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -44,6 +46,27 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$file" ] || { echo "restore: give the archive to restore" >&2; usage 2; }
 [ -f "$file" ] || die "no such file: $file"
+
+# The archive is bind-mounted into a container running as uid:gid 65534:65534: the
+# permission bits of the class that user falls in (owner, group, other) must allow reading.
+readable_by_api() {
+    local uid gid mode
+    read -r uid gid mode <<<"$(stat -L -c '%u %g %a' "$1")"
+    mode=$((8#$mode))
+    if [ "$uid" = 65534 ]; then
+        [ $((mode & 8#400)) -ne 0 ]
+    elif [ "$gid" = 65534 ]; then
+        [ $((mode & 8#040)) -ne 0 ]
+    else
+        [ $((mode & 8#004)) -ne 0 ]
+    fi
+}
+readable_by_api "$file" ||
+    die "$file (mode $(stat -L -c '%a, owner %U:%G' "$file")) is not readable by uid 65534," \
+        "the user codegraph-api runs as, so its container could not read it. Make it" \
+        "readable (chmod o+r '$file', or a copy with mode 0644 in a directory of yours)" \
+        "and run again; nothing was stopped or changed"
+
 [ "${#compose_files[@]}" -gt 0 ] || compose_files=("$root/docker-compose.production.yml")
 compose=(docker compose)
 for f in "${compose_files[@]}"; do
@@ -61,10 +84,10 @@ if [ -n "$project" ]; then
     compose+=(-p "$project")
 fi
 
-wait_healthy() {
+wait_healthy() {  # SERVICE: wait until its container is healthy
     local deadline=$((SECONDS + timeout)) id status
     while [ "$SECONDS" -lt "$deadline" ]; do
-        id="$("${compose[@]}" ps -q codegraph-api)"
+        id="$("${compose[@]}" ps -q "$1")"
         status="$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' \
                   "$id" 2>/dev/null || true)"
         if [ "$status" = healthy ]; then
@@ -72,7 +95,7 @@ wait_healthy() {
         fi
         sleep 2
     done
-    die "codegraph-api is not healthy after ${timeout}s: docker compose logs codegraph-api"
+    die "$1 is not healthy after ${timeout}s: docker compose logs $1"
 }
 
 # Verify first, beside the running service (no store is opened): a corrupt or truncated
@@ -85,7 +108,11 @@ status=0
 "${compose[@]}" run --rm --no-deps -T --entrypoint codegraph \
     -v "$file:/restore/$name:ro" codegraph-api restore "/restore/$name" || status=$?
 "${compose[@]}" up -d codegraph-api
-wait_healthy
+wait_healthy codegraph-api
+# nginx follows the API's restarts (depends_on ... restart: true): wait for it too, if it runs
+if [ -n "$("${compose[@]}" ps -q nginx 2>/dev/null)" ]; then
+    wait_healthy nginx
+fi
 if [ "$status" -ne 0 ]; then
     die "the restore was refused (the line above says why); the data is as it was and" \
         "codegraph-api is running again"

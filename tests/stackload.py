@@ -31,7 +31,7 @@ class Outcome:
     seconds: float
     status: int | None   # None: an exception, in ``error``
     error: str | None = None
-    rate_limited: bool = False  # a 429 from nginx's limit_req (its HTML page, not the API)
+    rate_limited: bool = False  # a 429 from nginx's limit_req (JSON code rate_limited)
 
     def in_flight(self, t0: float, t1: float) -> bool:
         """Whether the request was in flight at some time in [t0, t1]."""
@@ -85,9 +85,7 @@ class PacedLoad:
                     out = Outcome(k, path, started, time.monotonic() - started, None,
                                   f"{type(exc).__name__}: {exc}")
                 else:
-                    limited = r.status_code == 429 and \
-                        r.headers.get("content-type", "").startswith("text/html") and \
-                        "nginx" in r.text
+                    limited = r.status_code == 429 and _error_code(r) == "rate_limited"
                     out = Outcome(k, path, started, time.monotonic() - started,
                                   r.status_code, None if r.is_success else r.text[:200],
                                   limited)
@@ -141,6 +139,17 @@ class PacedLoad:
     def between(self, t0: float, t1: float) -> list[Outcome]:
         """The requests that were in flight at some time in [t0, t1]."""
         return [o for o in self.snapshot() if o.in_flight(t0, t1)]
+
+
+def _error_code(r: httpx.Response) -> str | None:
+    """The code of an error in the API's shape ({"error": {"code", ...}}), or None."""
+    try:
+        body = r.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
 
 
 def summary(outcomes: Sequence[Outcome]) -> str:

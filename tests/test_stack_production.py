@@ -20,6 +20,7 @@ import signal
 import ssl
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,80 @@ def test_compose_config_passes() -> None:
     out = subprocess.run([*base, "config", "-q"], capture_output=True, text=True, env=env,
                          timeout=60, check=False, cwd=dockerproc.ROOT)
     assert out.returncode != 0 and "REDIS_PASSWORD" in out.stderr + out.stdout
+
+
+NGINX_FILES = ("nginx.conf", "ratelimit.conf", "security-headers.conf", "proxy.conf")
+
+
+def test_nginx_errors_are_the_apis_json(tmp_path: Path) -> None:
+    """nginx's own errors in the API's shape, checked on deploy/nginx alone (the nginx image,
+    its config files as the stack mounts them, no API behind it: codegraph-api resolves to
+    the container's own loopback, where nothing listens): 502 unavailable for / and /mcp,
+    413 too_large, 429 rate_limited with Retry-After, with the security headers; the
+    client's valid X-Request-ID kept (echoed in the body), an invalid one replaced."""
+    problem = dockerproc.engine_problem()
+    if problem or not dockerproc.image_exists("nginx:1.22"):
+        if REQUIRE:
+            pytest.fail(f"CODEGRAPH_REQUIRE_DOCKER=1 but {problem or 'no nginx:1.22 image'}")
+        pytest.skip(problem or "no nginx:1.22 image (scripts/offline-base-images.sh)")
+    certs = tmp_path / "certs"
+    out = subprocess.run(["bash", str(dockerproc.ROOT / "scripts/dev-certs.sh"), str(certs)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    for f in [tmp_path, certs, *certs.iterdir()]:
+        f.chmod(0o755 if f.is_dir() else 0o644)
+    mounts = [a for f in NGINX_FILES for a in (
+        "-v", f"{dockerproc.ROOT / 'deploy/nginx' / f}:/etc/nginx/{f}:ro")]
+    name = f"cg-nginx-json-{uuid.uuid4().hex[:10]}"
+    dockerproc.run("run", "-d", "--name", name, "--network", "none", "--add-host",
+                   "codegraph-api:127.0.0.1", "--user", "101:101", "--read-only",
+                   "--tmpfs", "/tmp", "--cap-drop", "ALL", *mounts, "-v",
+                   f"{certs}:/etc/nginx/certs:ro", "nginx:1.22", timeout=120)
+    try:
+        def parse(text: str) -> tuple[int, dict[str, str], dict[str, Any]]:
+            head, _, body = text.replace("\r\n", "\n").partition("\n\n")
+            status = int(head.split()[1])
+            headers = dict(line.lower().split(": ", 1) for line in head.splitlines()[1:]
+                           if ": " in line)
+            assert headers["content-type"] == "application/json", (head, body)
+            assert headers["x-content-type-options"] == "nosniff", head
+            error: dict[str, Any] = json.loads(body)["error"]
+            return status, headers, error
+
+        def curl(*args: str) -> tuple[int, dict[str, str], dict[str, Any]]:
+            return parse(dockerproc.run("exec", name, "curl", "-sk", "-D", "-", "-m", "20",
+                                        *args, timeout=60).stdout)
+
+        deadline = time.monotonic() + 30
+        while dockerproc.run("exec", name, "curl", "-s", "-o", "/dev/null",
+                             "http://127.0.0.1:8080/nginx-health", timeout=60,
+                             check=False).returncode != 0:
+            assert time.monotonic() < deadline, dockerproc.run("logs", name).stderr
+            time.sleep(0.5)
+        base = "https://127.0.0.1:8443"
+        for path in ("/api/v1/stats", "/mcp"):
+            status, _, error = curl("-H", "X-Request-ID: client-id.42_x", base + path)
+            assert (status, error["code"], error["request_id"]) == (
+                502, "unavailable", "client-id.42_x"), error
+        status, _, error = curl("-H", 'X-Request-ID: bad"id', base + "/api/v1/stats")
+        assert status == 502 and len(error["request_id"]) == 32, error  # nginx's own id
+        dockerproc.run("exec", name, "sh", "-c", "head -c 2000000 /dev/zero > /tmp/big",
+                       timeout=60)
+        status, _, error = curl("-X", "POST", "--data-binary", "@/tmp/big",
+                                base + "/api/v1/repos")
+        assert (status, error["code"]) == (413, "too_large"), error
+        # past the burst (40) at 20 r/s: at most 100 requests in a row from inside the
+        # container (docker exec per request would be slower than the rate), until a 429
+        burst = dockerproc.run("exec", name, "sh", "-c", (
+            "for i in $(seq 100); do r=$(curl -sk -D - -m 5 " + base + "/health); "
+            "case $r in 'HTTP/2 429'*) printf '%s' \"$r\"; exit 0 ;; esac; done; exit 1"),
+            timeout=120, check=False)
+        assert burst.returncode == 0, "no 429 within 100 requests"
+        status, headers, error = parse(burst.stdout)
+        assert (status, error["code"]) == (429, "rate_limited"), error
+        assert headers["retry-after"] == "1"
+    finally:
+        dockerproc.run("rm", "-f", name, timeout=60, check=False)
 
 
 def test_only_nginx_publishes_on_loopback(stack: Stack) -> None:
@@ -349,27 +424,54 @@ def test_heap_profile_by_exec_keeps_the_restart_policy(stack: Stack) -> None:
         "import os, signal; os.kill(1, signal.SIGUSR2)", timeout=60))
 
 
+def api_error(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """``r`` is an error in the API's shape (docs/server.md "Errors"), whoever answered."""
+    assert r.status_code == status, (r.status_code, r.text[:300])
+    assert r.headers["content-type"].startswith("application/json"), r.headers
+    error: dict[str, Any] = r.json()["error"]
+    assert error["code"] == code and error["message"], error
+    return error
+
+
 def test_oversize_body_is_413(stack: Stack, client: httpx.Client) -> None:
+    """Refused by nginx (client_max_body_size), in the API's JSON error shape."""
     r = client.post("/api/v1/repos", content=b"{" + b" " * 2_000_000 + b"}",
                     headers={"Content-Type": "application/json",
                              "X-API-Key": stack.env["CODEGRAPH_API_KEY"]})
-    assert r.status_code == 413
+    api_error(r, 413, "too_large")
+
+
+def test_request_ids_pass_through_nginx(client: httpx.Client) -> None:
+    """A client's valid X-Request-ID reaches the API and comes back (docs/server.md:
+    "honoured if the client sends one"); an invalid one is replaced by nginx's own."""
+    r = client.get("/health", headers={"X-Request-ID": "client-id.42_x"})
+    assert r.headers["x-request-id"] == "client-id.42_x"
+    r = client.get("/health", headers={"X-Request-ID": "bad id/with spaces"})
+    assert r.headers["x-request-id"] != "bad id/with spaces"
+    assert len(r.headers["x-request-id"]) == 32  # nginx's $request_id
 
 
 def test_rate_limit_answers_429(stack: Stack, client: httpx.Client,
                                 pytestconfig: pytest.Config) -> None:
     """A bounded burst (300 requests, 50 at a time) from one client: some are refused with
-    429 by nginx, none fails with a 5xx."""
-    async def burst() -> list[int]:
+    429 by nginx, in the API's JSON error shape with a Retry-After; none fails with a 5xx."""
+    async def burst() -> list[httpx.Response]:
         sem = asyncio.Semaphore(50)
         async with httpx.AsyncClient(base_url=stack.https, timeout=30,
                                      verify=ssl.create_default_context(cafile=stack.ca)) as c:
-            async def one() -> int:
+            async def one() -> httpx.Response:
                 async with sem:
-                    return (await c.get("/health")).status_code
+                    r = await c.get("/health")
+                    await r.aread()
+                    return r
             return list(await asyncio.gather(*(one() for _ in range(300))))
 
-    codes = asyncio.run(asyncio.wait_for(burst(), 120))
+    replies = asyncio.run(asyncio.wait_for(burst(), 120))
+    codes = [r.status_code for r in replies]
+    limited = [r for r in replies if r.status_code == 429]
+    if limited:
+        api_error(limited[0], 429, "rate_limited")
+        assert int(limited[0].headers["retry-after"]) >= 1
     say(pytestconfig, f"[stack] burst of 300: {codes.count(200)} x 200, "
                       f"{codes.count(429)} x 429")
     assert codes.count(429) > 0 and codes.count(200) > 0
@@ -391,7 +493,12 @@ def test_api_crash_restarts_with_data_intact(stack: Stack, client: httpx.Client,
     except PermissionError:
         pytest.fail("killing the API's process needs root (the Docker host's)")
     deadline = time.monotonic() + 120
+    down: list[httpx.Response] = []
     while time.monotonic() < deadline:
+        if not down:  # while the API is down, nginx answers for it (502, the API's shape)
+            r = client.get("/health")
+            if r.status_code != 200:
+                down.append(r)
         data = stack.inspect("codegraph-api")
         if data["RestartCount"] > restarts and \
                 (data["State"].get("Health") or {}).get("Status") == "healthy":
@@ -400,7 +507,11 @@ def test_api_crash_restarts_with_data_intact(stack: Stack, client: httpx.Client,
     else:
         raise AssertionError(f"API not restarted and healthy:\n{stack.logs('codegraph-api')}")
     say(pytestconfig, f"[stack] API restarted after SIGKILL, healthy again in "
-                      f"{120 - (deadline - time.monotonic()):.1f} s")
+                      f"{120 - (deadline - time.monotonic()):.1f} s; meanwhile nginx "
+                      f"answered {[r.status_code for r in down]}")
+    assert down, "no request saw the API down"
+    api_error(down[0], down[0].status_code, "unavailable")
+    assert down[0].status_code in (502, 503, 504)
     assert answers(client) == before
 
 
@@ -446,6 +557,35 @@ def test_dev_certs(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "DNS:name or IP:addr" in bad.stderr
 
+
+
+@pytest.mark.parametrize(("mode", "owner", "readable"), [
+    (0o600, None, False), (0o640, None, False), (0o644, None, True),
+    (0o600, 65534, True), (0o640, (0, 65534), True)])
+def test_restore_refuses_an_archive_the_api_cannot_read(
+        tmp_path: Path, mode: int, owner: int | tuple[int, int] | None, readable: bool) -> None:
+    """The archive is mounted into a container running as 65534: one it cannot read (a
+    mode-0600 file of the operator's) is refused by restore.sh before anything runs, with a
+    line that says why and what to do. (A readable one gets past the check and then stops
+    at the compose file that does not exist: no Docker command runs in this test.)"""
+    archive = tmp_path / "codegraph-data-20260101-000000.tar.gz"
+    archive.write_bytes(b"not checked here")
+    if owner is not None:
+        uid, gid = owner if isinstance(owner, tuple) else (owner, owner)
+        try:
+            os.chown(archive, uid, gid)
+        except PermissionError:
+            pytest.fail("chown needs root (this test's other cases do not)")
+    archive.chmod(mode)
+    out = subprocess.run(["bash", str(dockerproc.ROOT / "scripts/restore.sh"), "-f",
+                          str(tmp_path / "none.yml"), str(archive)],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 1
+    refused = "is not readable by uid 65534" in out.stderr
+    assert refused is not readable, out.stderr
+    assert ("no compose file" in out.stderr) is readable, out.stderr
+    if refused:
+        assert "chmod o+r" in out.stderr and "nothing was stopped or changed" in out.stderr
 
 
 def test_heap_profile_by_compose_kill(stack: Stack, pytestconfig: pytest.Config) -> None:
@@ -523,7 +663,7 @@ def test_backup_under_load_then_wipe_and_restore(stack: Stack, indexed: dict[str
     assert len(during) >= LOAD_RATE * sum(times) * 0.5, "too little load during the backups"
     assert len(load.used_connections()) == LOAD_CONNECTIONS
     limited = [o for o in everything if o.rate_limited]
-    if limited:  # nginx's limiter, recognised by its page: say how many, and when
+    if limited:  # nginx's limiter, recognised by its JSON code: say how many, and when
         in_backup = sum(1 for o in limited if o in during)
         say(pytestconfig, f"[backup] {len(limited)} x 429 from nginx's limit_req "
                           f"({in_backup} during the backup)")
