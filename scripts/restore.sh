@@ -5,8 +5,8 @@
 # still runs (`codegraph restore --check`; a corrupt or truncated archive is refused there,
 # nothing stopped), then stops codegraph-api, runs `codegraph restore` (which verifies again
 # as it unpacks, and touches the volume only once all of it checked out) with the archive
-# mounted read-only, starts the service again and waits until it (and nginx, when it runs)
-# is healthy. The archive must be readable by uid 65534, the user the API's containers run
+# mounted read-only, starts the service again, waits until it is healthy, then restarts
+# nginx (when it runs), which resolves the API's address only at start. The archive must be readable by uid 65534, the user the API's containers run
 # as (a mode-0600 file of yours is not): checked first, nothing is touched otherwise.
 #
 #   scripts/restore.sh [-f COMPOSE_FILE]... [--env-file FILE]... [-p PROJECT] [-t SECONDS] FILE
@@ -109,8 +109,10 @@ status=0
     -v "$file:/restore/$name:ro" codegraph-api restore "/restore/$name" || status=$?
 "${compose[@]}" up -d codegraph-api
 wait_healthy codegraph-api
-# nginx follows the API's restarts (depends_on ... restart: true): wait for it too, if it runs
+# nginx resolved the API's address when it started, and the API may be back on another one
+# (`up -d codegraph-api` alone does not trigger depends_on's restart: true): restart it.
 if [ -n "$("${compose[@]}" ps -q nginx 2>/dev/null)" ]; then
+    "${compose[@]}" restart nginx
     wait_healthy nginx
 fi
 if [ "$status" -ne 0 ]; then
