@@ -174,8 +174,9 @@ NGINX_FILES = ("nginx.conf", "ratelimit.conf", "security-headers.conf", "proxy.c
 def test_nginx_errors_are_the_apis_json(tmp_path: Path) -> None:
     """nginx's own errors in the API's shape, checked on deploy/nginx alone (the nginx image,
     its config files as the stack mounts them, no API behind it: codegraph-api resolves to
-    the container's own loopback, where nothing listens): 502 unavailable for / and /mcp,
-    413 too_large, 429 rate_limited with Retry-After, with the security headers; the
+    the container's own loopback, where nothing listens): 502 unavailable for /, /mcp and
+    /grafana/, 404 not_found for /metrics, 413 too_large, 429 rate_limited with
+    Retry-After, with the security headers; the
     client's valid X-Request-ID kept (echoed in the body), an invalid one replaced."""
     problem = dockerproc.engine_problem()
     if problem or not dockerproc.image_exists("nginx:1.22"):
@@ -221,6 +222,10 @@ def test_nginx_errors_are_the_apis_json(tmp_path: Path) -> None:
             status, _, error = curl("-H", "X-Request-ID: client-id.42_x", base + path)
             assert (status, error["code"], error["request_id"]) == (
                 502, "unavailable", "client-id.42_x"), error
+        status, _, error = curl(base + "/grafana/")  # Grafana is not running either
+        assert (status, error["code"]) == (502, "unavailable") and "Grafana" in error["message"]
+        status, _, error = curl(base + "/metrics")
+        assert (status, error["code"]) == (404, "not_found"), error
         status, _, error = curl("-H", 'X-Request-ID: bad"id', base + "/api/v1/stats")
         assert status == 502 and len(error["request_id"]) == 32, error  # nginx's own id
         dockerproc.run("exec", name, "sh", "-c", "head -c 2000000 /dev/zero > /tmp/big",
