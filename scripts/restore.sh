@@ -6,8 +6,9 @@
 # nothing stopped), then stops codegraph-api, runs `codegraph restore` (which verifies again
 # as it unpacks, and touches the volume only once all of it checked out) with the archive
 # mounted read-only, starts the service again, waits until it is healthy, then restarts
-# nginx (when it runs), which resolves the API's address only at start. The archive must be readable by uid 65534, the user the API's containers run
-# as (a mode-0600 file of yours is not): checked first, nothing is touched otherwise.
+# nginx (when it runs), which resolves the API's address only at start. The archive must
+# be readable by uid 65534, the user the API's containers run as (a mode-0600 file of
+# yours is not): checked first, nothing is touched otherwise.
 #
 #   scripts/restore.sh [-f COMPOSE_FILE]... [--env-file FILE]... [-p PROJECT] [-t SECONDS] FILE
 #
