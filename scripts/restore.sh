@@ -17,7 +17,7 @@
 # long to wait for the service to be healthy (default 180).
 set -euo pipefail
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit "${1:-0}"; }
 die() { echo "restore: $*" >&2; exit 1; }
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
