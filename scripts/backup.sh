@@ -17,18 +17,14 @@ usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 die() { echo "backup: $*" >&2; exit 1; }
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-compose_files=()
-env_files=()
-project=""
+PROG=backup
+# shellcheck source=scripts/lib/compose.sh
+. "$root/scripts/lib/compose.sh"
 outdir=""
 while [ $# -gt 0 ]; do
+    take_compose_option "$@"
+    if [ "$TAKEN" -gt 0 ]; then shift "$TAKEN"; continue; fi
     case "$1" in
-        -f|--file) [ $# -gt 1 ] || { echo "backup: $1 needs a value" >&2; exit 2; }
-                   compose_files+=("$2"); shift ;;
-        --env-file) [ $# -gt 1 ] || { echo "backup: $1 needs a value" >&2; exit 2; }
-                    env_files+=("$2"); shift ;;
-        -p|--project-name) [ $# -gt 1 ] || { echo "backup: $1 needs a value" >&2; exit 2; }
-                           project="$2"; shift ;;
         -h|--help) usage 0 ;;
         -*) echo "backup: unknown option '$1'" >&2; usage 2 ;;
         *) [ -z "$outdir" ] || { echo "backup: one OUTDIR only" >&2; exit 2; }
@@ -37,20 +33,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 outdir="${outdir:-./backups}"
-[ "${#compose_files[@]}" -gt 0 ] || compose_files=("$root/docker-compose.production.yml")
-compose=(docker compose)
-for f in "${compose_files[@]}"; do
-    [ -f "$f" ] || die "no compose file $f (give one with -f)"
-    compose+=(-f "$f")
-done
-for f in ${env_files[@]+"${env_files[@]}"}; do
-    [ -f "$f" ] || die "no env file $f"
-    compose+=(--env-file "$f")
-done
-
-if [ -n "$project" ]; then
-    compose+=(-p "$project")
-fi
+compose_command "$root"
 
 # The store is held by the running server: `codegraph backup` asks its admin endpoint
 # (CODEGRAPH_ADMIN_TOKEN from the container's environment), and the server writes the file.

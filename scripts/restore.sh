@@ -21,19 +21,15 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit "${1:-0}
 die() { echo "restore: $*" >&2; exit 1; }
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-compose_files=()
-env_files=()
-project=""
+PROG=restore
+# shellcheck source=scripts/lib/compose.sh
+. "$root/scripts/lib/compose.sh"
 timeout=180
 file=""
 while [ $# -gt 0 ]; do
+    take_compose_option "$@"
+    if [ "$TAKEN" -gt 0 ]; then shift "$TAKEN"; continue; fi
     case "$1" in
-        -f|--file) [ $# -gt 1 ] || { echo "restore: $1 needs a value" >&2; exit 2; }
-                   compose_files+=("$2"); shift ;;
-        --env-file) [ $# -gt 1 ] || { echo "restore: $1 needs a value" >&2; exit 2; }
-                    env_files+=("$2"); shift ;;
-        -p|--project-name) [ $# -gt 1 ] || { echo "restore: $1 needs a value" >&2; exit 2; }
-                           project="$2"; shift ;;
         -t|--timeout) [ $# -gt 1 ] || { echo "restore: $1 needs a value" >&2; exit 2; }
                       case "$2" in ''|*[!0-9]*) echo "restore: -t needs seconds" >&2; exit 2 ;;
                       esac
@@ -68,22 +64,9 @@ readable_by_api "$file" ||
         "readable (chmod o+r '$file', or a copy with mode 0644 in a directory of yours)" \
         "and run again; nothing was stopped or changed"
 
-[ "${#compose_files[@]}" -gt 0 ] || compose_files=("$root/docker-compose.production.yml")
-compose=(docker compose)
-for f in "${compose_files[@]}"; do
-    [ -f "$f" ] || die "no compose file $f (give one with -f)"
-    compose+=(-f "$f")
-done
-for f in ${env_files[@]+"${env_files[@]}"}; do
-    [ -f "$f" ] || die "no env file $f"
-    compose+=(--env-file "$f")
-done
+compose_command "$root"
 file="$(cd "$(dirname "$file")" && pwd)/$(basename "$file")"
 name="$(basename "$file")"
-
-if [ -n "$project" ]; then
-    compose+=(-p "$project")
-fi
 
 wait_healthy() {  # SERVICE: wait until its container is healthy
     local deadline=$((SECONDS + timeout)) id status
