@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
 STRICT = os.environ.get("CODEGRAPH_STRICT_SKIPS") == "1"
+
+# A shell starts a background job (`make test &`, a CI step run with `&`) with SIGINT
+# ignored, and ignored signals pass on through exec: the CLI processes the tests interrupt
+# with SIGINT would inherit that and never see it. Handled here, children start with the
+# default again.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Tests index without embeddings (slow on 2 cores) unless a test asks for them; CLI
 # subprocesses inherit this.
