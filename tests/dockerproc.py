@@ -8,6 +8,7 @@ quick). Containers publish their ports on 127.0.0.1 only and are removed with th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -15,6 +16,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +24,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ("minimal", "optimized", "development")
+# set by .ci/run: a test that cannot have Docker fails instead of skipping
+REQUIRE = os.environ.get("CODEGRAPH_REQUIRE_DOCKER") == "1"
 BUILD_TIMEOUT = 2400.0
 # the hardening every test and benchmark run uses (issue 5)
 HARDENED = ["--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true",
@@ -138,6 +142,27 @@ def pinned_images() -> dict[str, str]:
 def unpin_images(pinned: dict[str, str]) -> None:
     for tag in pinned.values():
         run("rmi", tag, check=False, timeout=120)
+
+
+@contextlib.contextmanager
+def pinned() -> Iterator[dict[str, str]]:
+    """pinned_images() for the block; unpinned after it."""
+    tags = pinned_images()
+    try:
+        yield tags
+    finally:
+        unpin_images(tags)
+
+
+def require(problem: str | None, needs: str) -> None:
+    """Nothing when ``problem`` is None; else skip the test (``needs``: what it needs, said
+    with the problem), or fail it under CODEGRAPH_REQUIRE_DOCKER=1."""
+    import pytest
+
+    if problem:
+        if REQUIRE:
+            pytest.fail(f"CODEGRAPH_REQUIRE_DOCKER=1 but {problem}")
+        pytest.skip(f"{needs}: {problem}")
 
 
 def inspect(ref: str) -> dict[str, Any]:

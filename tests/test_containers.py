@@ -27,7 +27,6 @@ from dockerproc import ROOT, Container
 
 pytestmark = pytest.mark.timeout(3000)
 
-REQUIRE = os.environ.get("CODEGRAPH_REQUIRE_DOCKER") == "1"
 # Size budgets (MB, uncompressed, as `docker image inspect` counts): issue 13's. Measured
 # figures are in docs/containers.md; bench/bench_containers.py prints them.
 SIZE_BUDGET_MB = {"minimal": 90, "optimized": 300, "development": 500}
@@ -40,14 +39,9 @@ ENV_DEFAULTS = {"SERVER_HOST": "0.0.0.0", "SERVER_PORT": "3000", "METRICS_PORT":
 
 @pytest.fixture(scope="module")
 def images() -> Iterator[dict[str, str]]:
-    problem = dockerproc.engine_problem()
-    if problem:
-        if REQUIRE:
-            pytest.fail(f"CODEGRAPH_REQUIRE_DOCKER=1 but {problem}")
-        pytest.skip(f"container tests need a Docker engine: {problem}")
-    pinned = dockerproc.pinned_images()
-    yield pinned
-    dockerproc.unpin_images(pinned)
+    dockerproc.require(dockerproc.engine_problem(), "container tests need a Docker engine")
+    with dockerproc.pinned() as pinned:
+        yield pinned
 
 
 @pytest.fixture(scope="module")
@@ -461,7 +455,7 @@ def test_sbom_lists_dependencies(images: dict[str, str], tmp_path: Path, variant
     """docker-build.sh --sbom: CycloneDX with every pin the image installs and its OS
     packages; so a scanner reading the image finds every Python distribution's metadata
     (the .dist-info directories stay files beside the bytecode zip)."""
-    if _tool("trivy") is None and not REQUIRE:
+    if _tool("trivy") is None and not dockerproc.REQUIRE:
         pytest.skip("no trivy (scripts/install-scanners.sh installs it)")
     version = images[variant].split(":", 1)[1].removeprefix(f"{variant}-")
     out = subprocess.run(["bash", "scripts/docker-build.sh", "--sbom", "--version", version,

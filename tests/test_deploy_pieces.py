@@ -20,9 +20,6 @@ import pytest
 
 import dockerproc
 
-REQUIRE = os.environ.get("CODEGRAPH_REQUIRE_DOCKER") == "1"
-
-
 NGINX_FILES = ("nginx.conf", "ratelimit.conf", "security-headers.conf", "proxy.conf")
 
 
@@ -34,10 +31,9 @@ def test_nginx_errors_are_the_apis_json(tmp_path: Path) -> None:
     Retry-After, with the security headers; the
     client's valid X-Request-ID kept (echoed in the body), an invalid one replaced."""
     problem = dockerproc.engine_problem()
-    if problem or not dockerproc.image_exists("nginx:1.22"):
-        if REQUIRE:
-            pytest.fail(f"CODEGRAPH_REQUIRE_DOCKER=1 but {problem or 'no nginx:1.22 image'}")
-        pytest.skip(problem or "no nginx:1.22 image (scripts/offline-base-images.sh)")
+    if problem is None and not dockerproc.image_exists("nginx:1.22"):
+        problem = "no nginx:1.22 image (scripts/offline-base-images.sh)"
+    dockerproc.require(problem, "needs Docker and the nginx image")
     certs = tmp_path / "certs"
     out = subprocess.run(["bash", str(dockerproc.ROOT / "scripts/dev-certs.sh"), str(certs)],
                          capture_output=True, text=True, timeout=60)

@@ -38,7 +38,6 @@ from dockerproc import ROOT, Container
 
 pytestmark = pytest.mark.timeout(900)
 
-REQUIRE = os.environ.get("CODEGRAPH_REQUIRE_DOCKER") == "1"
 PROMETHEUS = "prom/prometheus:v2.42.0"
 ALERTMANAGER = "prom/alertmanager:v0.25.0"
 NODE_EXPORTER = "prom/node-exporter:v1.5.0"
@@ -174,11 +173,8 @@ def test_container_cpu_counts_child_processes() -> None:
 # -- in the real Prometheus / Alertmanager images ---------------------------------------------
 @pytest.fixture(scope="module")
 def engine() -> None:
-    problem = dockerproc.engine_problem()
-    if problem:
-        if REQUIRE:
-            pytest.fail(f"CODEGRAPH_REQUIRE_DOCKER=1 but {problem}")
-        pytest.skip(f"monitoring container tests need a Docker engine: {problem}")
+    dockerproc.require(dockerproc.engine_problem(),
+                       "monitoring container tests need a Docker engine")
     if not all(dockerproc.image_exists(i) for i in (PROMETHEUS, ALERTMANAGER, NODE_EXPORTER)):
         out = subprocess.run(["bash", "scripts/offline-base-images.sh"], cwd=ROOT,
                              capture_output=True, text=True, timeout=1800, check=False)
@@ -351,17 +347,16 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    pinned = dockerproc.pinned_images()
     base = tmp_path_factory.mktemp("monitoring")
     base.chmod(0o755)
-    s = Stack(pinned["optimized"], dockerproc.small_repo(base / "small"))
-    try:
-        s.start()
-        s.api.wait_health(timeout=90)
-        yield s
-    finally:
-        s.remove()
-        dockerproc.unpin_images(pinned)
+    with dockerproc.pinned() as pinned:
+        s = Stack(pinned["optimized"], dockerproc.small_repo(base / "small"))
+        try:
+            s.start()
+            s.api.wait_health(timeout=90)
+            yield s
+        finally:
+            s.remove()
 
 
 def _traffic(api_url: str) -> None:

@@ -37,11 +37,11 @@ import pytest
 import yaml  # type: ignore[import-untyped]  # (no stubs in the venv)
 
 import dockerproc
+import stackproc
 from dockerproc import ROOT
 
 pytestmark = pytest.mark.timeout(1800)
 
-REQUIRE = os.environ.get("CODEGRAPH_REQUIRE_DOCKER") == "1"
 COMPOSE_FILE = ROOT / "docker-compose.dev.yml"
 GRAFANA_WHY = ("grafana is excluded: no grafana/grafana image can be pulled on this machine "
                "and Debian packages no Grafana to build a stand-in from")
@@ -162,14 +162,8 @@ def timed(label: str, seconds: float) -> None:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    problem = dockerproc.engine_problem()
-    if problem is None and dockerproc.run("compose", "version", check=False,
-                                          timeout=30).returncode != 0:
-        problem = "no Docker Compose v2 (scripts/install-scanners.sh installs it)"
-    if problem:
-        if REQUIRE:
-            pytest.fail(f"CODEGRAPH_REQUIRE_DOCKER=1 but {problem}")
-        pytest.skip(f"the dev stack test needs Docker with Compose v2: {problem}")
+    dockerproc.require(stackproc.compose_problem(),
+                       "the dev stack test needs Docker with Compose v2")
     t0 = time.monotonic()
     pinned = dockerproc.pinned_images()
     timed("codegraph/api images ready", time.monotonic() - t0)

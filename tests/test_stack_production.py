@@ -38,7 +38,6 @@ from stackproc import Stack
 
 pytestmark = pytest.mark.timeout(1800)
 
-REQUIRE = os.environ.get("CODEGRAPH_REQUIRE_DOCKER") == "1"
 CORPUS = ("flask", "3.0.3")
 INDEX_TIMEOUT = 240.0
 
@@ -56,14 +55,9 @@ def say(config: pytest.Config, msg: str) -> None:
 
 @pytest.fixture(scope="module")
 def images() -> Iterator[dict[str, str]]:
-    problem = stackproc.compose_problem()
-    if problem:
-        if REQUIRE:
-            pytest.fail(f"CODEGRAPH_REQUIRE_DOCKER=1 but {problem}")
-        pytest.skip(f"stack tests need Docker with Compose v2: {problem}")
-    pinned = dockerproc.pinned_images()
-    yield pinned
-    dockerproc.unpin_images(pinned)
+    dockerproc.require(stackproc.compose_problem(), "stack tests need Docker with Compose v2")
+    with dockerproc.pinned() as pinned:
+        yield pinned
 
 
 @pytest.fixture(scope="module")
@@ -136,11 +130,7 @@ def answers(client: httpx.Client) -> dict[str, Any]:
 
 
 def test_compose_config_passes() -> None:
-    problem = stackproc.compose_problem()
-    if problem:
-        if REQUIRE:
-            pytest.fail(f"CODEGRAPH_REQUIRE_DOCKER=1 but {problem}")
-        pytest.skip(f"needs Compose v2: {problem}")
+    dockerproc.require(stackproc.compose_problem(), "needs Compose v2")
     # not the checkout's .env, if someone has one: only what is given here
     base = [dockerproc.docker(), "compose", "--env-file", os.devnull, "-f",
             str(stackproc.PRODUCTION)]
