@@ -14,10 +14,10 @@ from typing import Any
 from codegraph.backup.create import SERVER_HINT, archive_path, check_writable
 from codegraph.config import Config
 from codegraph.errors import BadRequest, CodeGraphError, Conflict, NotFound, Unavailable
+from codegraph.server.healthcheck import local_host
 
 PATH = "/api/v1/admin/backups"
 TIMEOUT = 3600.0  # seconds: a large index takes a while to pack
-_ANY_ADDRESS = {"", "0.0.0.0", "::", "[::]"}
 
 
 def server_target(config: Config, dest: str | None) -> str:
@@ -41,7 +41,7 @@ def server_target(config: Config, dest: str | None) -> str:
 
 
 def _host(host: str) -> str:
-    return "127.0.0.1" if host in _ANY_ADDRESS else host.strip("[]")
+    return local_host(host).strip("[]")
 
 
 def _request(config: Config, method: str, body: dict[str, Any] | None = None,

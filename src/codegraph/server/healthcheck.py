@@ -13,9 +13,15 @@ from urllib.parse import urlsplit
 ANY_ADDRESS = {"", "0.0.0.0", "::", "[::]"}
 
 
+def local_host(host: str) -> str:
+    """Where this machine reaches a server bound to ``host`` (``SERVER_HOST``): loopback
+    when it binds every address."""
+    return "127.0.0.1" if host in ANY_ADDRESS else host
+
+
 def default_url(host: str, port: int) -> str:
     """The server's /health on this machine: ``SERVER_HOST`` unless it binds every address."""
-    host = "127.0.0.1" if host in ANY_ADDRESS else host
+    host = local_host(host)
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     return f"http://{host}:{port}/health"
