@@ -29,8 +29,11 @@ def free_port() -> int:
 class ServerProcess:
     def __init__(self, workdir: Path, repos: Iterable[str | os.PathLike[str]] = (), *,
                  repos_root: str | os.PathLike[str] | None = None, wait_ready: bool = True,
-                 flags: tuple[str, ...] = (), **env: str) -> None:
-        """``flags``: the command line's own, before ``serve``."""
+                 flags: tuple[str, ...] = (), env: dict[str, str] | None = None,
+                 **more_env: str) -> None:
+        """``flags``: the command line's own, before ``serve``; ``env`` and ``more_env``:
+        variables set for the server."""
+        env = {**(env or {}), **more_env}
         workdir.mkdir(parents=True, exist_ok=True)
         self.port, self.metrics_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -239,7 +239,7 @@ def test_min_revision_waits_for_an_edit(server: ServerProcess, tmp_path: Path) -
     root = Path(server.ok("/api/v1/repos/shop")["root"])
     before = int(server.get("/health").headers["x-codegraph-revision"])
     r = server.get("/api/v1/callers", symbol="apply_tax", min_revision=before + 10_000)
-    assert r.status_code == 503 and r.json()["error"]["code"] == "revision_not_reached"
+    assert r.status_code == 409 and r.json()["error"]["code"] == "revision_not_reached"
     # the wait the client asked for (10 s here) is not counted as the route's latency: the
     # CodeGraphHighLatency alert would page for it otherwise
     from prometheus_client.parser import text_string_to_metric_families

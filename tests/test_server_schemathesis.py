@@ -6,9 +6,8 @@ The server runs on 127.0.0.1 with a small indexed repository and ``CODEGRAPH_API
 key is sent with every request, so the mutating endpoints run for real. Hooks (written next
 to the run) mix names that exist into the generated symbols, files, repositories and bodies,
 so requests reach past "not found" into the queries, jobs and the /ask pipeline (answered by
-a fake OpenAI-compatible chat model on 127.0.0.1). The only 5xx accepted is the documented
-``503 revision_not_reached`` for a ``min_revision`` above the index's revision
-(``CODEGRAPH_MIN_REVISION_WAIT=0`` makes it immediate).
+a fake OpenAI-compatible chat model on 127.0.0.1). No 5xx is accepted: a ``min_revision``
+above the index's revision is a 409 (``CODEGRAPH_MIN_REVISION_WAIT=0`` makes it immediate).
 """
 
 from __future__ import annotations
@@ -79,9 +78,6 @@ SPARE = {"lib/tool.py": "def tool():\n    return 42\n"}
 
 # Loaded by schemathesis (SCHEMATHESIS_HOOKS); kept as text so it is only imported there.
 HOOKS = '''\
-import re
-from urllib.parse import parse_qs, urlsplit
-
 import schemathesis
 from hypothesis import strategies as st
 
@@ -95,7 +91,6 @@ REAL = {
     "path": ["pkg/*.py", "*.py"],
     "language": ["python"],
 }
-MESSAGE = re.compile(r"the index is at revision (\\d+), not yet (\\d+);")
 
 
 def _mix(values, real):
@@ -138,21 +133,9 @@ def flatmap_body(ctx, body):
 
 @schemathesis.check
 def no_server_error(ctx, response, case):
-    """No 5xx, except 503 revision_not_reached for a min_revision above the index's."""
+    """No 5xx."""
     if response.status_code < 500:
         return None
-    if response.status_code == 503:
-        try:
-            error = response.json()["error"]
-        except Exception:
-            error = {}
-        found = MESSAGE.search(error.get("message", ""))
-        # What was sent: the request's own query string (a parameter may be repeated).
-        sent = parse_qs(urlsplit(response.request.url).query).get("min_revision", [])
-        if (error.get("code") == "revision_not_reached" and found
-                and int(found.group(2)) > int(found.group(1))
-                and found.group(2) in [v.strip() for v in sent]):
-            return None
     raise AssertionError(f"HTTP {response.status_code} from {case.method} {case.path}: "
                          f"{response.text[:500]}")
 '''
@@ -262,7 +245,7 @@ def test_no_operation_answers_a_server_error(tmp_path: Path, chat: FakeChat) -> 
 
     tracebacks = [line for line in server_output.splitlines()
                   if "Traceback" in line or "unhandled error" in line]
-    server_errors = {k: n for k, n in log.items() if k[2] >= 500 and k[2] != 503}
+    server_errors = {k: n for k, n in log.items() if k[2] >= 500}
     context = (f"schemathesis exit {run.returncode} after {elapsed:.1f} s\n"
                f"{output[-12000:]}\n--- server 5xx: {server_errors}\n--- server errors:\n"
                + "\n".join(tracebacks[:20])[:8000])

@@ -4,13 +4,14 @@ need them, so a query starts fast."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
 import sys
 from typing import Any, NoReturn
 
-from codegraph.config import Config, ConfigError, load
+from codegraph.config import ROLES, Config, ConfigError, load
 from codegraph.errors import BadRequest, CodeGraphError, DiskFull, NotFound, is_disk_full
 from codegraph.query.catalog import QUERIES, Query
 from codegraph.query.paging import decode_cursor
@@ -60,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
                        "(with MCP at /mcp and metrics on $METRICS_PORT)")
     c.add_argument("paths", nargs="*", metavar="PATH",
                    help="repositories to index and watch (also $CODEGRAPH_REPOS)")
+    c.add_argument("--role", choices=ROLES, help="standalone (index and answer), indexer "
+                   "(the one writer: also publishes snapshots for replicas) or replica "
+                   "(answer from the newest snapshot, read-only); default $CODEGRAPH_ROLE "
+                   "or standalone. See docs/scaling.md")
     sub.add_parser("mcp", help="serve the MCP tools over stdio (read-only)")
     c = sub.add_parser("check-config", help="check the configuration (the environment, or "
                        "an env file) and exit: 0 and OK, or 2 and the first bad setting")
@@ -318,6 +323,9 @@ def _command(args: argparse.Namespace, config: Config) -> int:
         return healthcheck(args.url or default_url(config.host, config.port), args.quiet)
     if args.command == "serve":
         from codegraph.server.runner import serve
+
+        if args.role:
+            config = dataclasses.replace(config, role=args.role)
 
         for path in args.paths:
             if not os.path.isdir(path):

@@ -48,6 +48,9 @@ FALSE = {"0", "false", "no", "off"}
 SECRETS = ("api_key", "admin_token", "openai_api_key", "redis_url")
 ALIASES = {"CODEGRAPH_WORKERS": "TOKIO_WORKER_THREADS", "CODEGRAPH_LOG_LEVEL": "RUST_LOG"}
 PROVIDERS = ("local", "openai")
+# standalone: one server that indexes and answers; indexer: the one writer, publishing
+# snapshots; replica: answers from the newest published snapshot, writes nothing
+ROLES = ("standalone", "indexer", "replica")
 HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 T = TypeVar("T")
 
@@ -103,6 +106,11 @@ class Config:
     drain_seconds: float = 20.0
     profile_dir: str = "/tmp"
     tracemalloc: bool = False
+    # scale-out (docs/scaling.md)
+    role: str = "standalone"
+    publish_interval: float = 1.0
+    snapshot_grace: float = 120.0
+    snapshot_poll: float = 1.0
     # diagnostics
     debug: bool = False  # CODEGRAPH_DEBUG: tracebacks on the command line
     build_revision: str | None = None
@@ -385,6 +393,10 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None,
         drain_seconds=read.seconds("CODEGRAPH_DRAIN_SECONDS", 20.0),
         profile_dir=read.text("CODEGRAPH_PROFILE_DIR") or read.text("TMPDIR") or "/tmp",
         tracemalloc=read.flag("CODEGRAPH_TRACEMALLOC", False),
+        role=read.choice("CODEGRAPH_ROLE", "standalone", ROLES),
+        publish_interval=read.seconds("CODEGRAPH_PUBLISH_INTERVAL", 1.0),
+        snapshot_grace=read.seconds("CODEGRAPH_SNAPSHOT_GRACE", 120.0),
+        snapshot_poll=max(0.05, read.seconds("CODEGRAPH_SNAPSHOT_POLL", 1.0)),
         debug=read.flag("CODEGRAPH_DEBUG", False),
         build_revision=read.text("CODEGRAPH_BUILD_REVISION"),
         build_created=read.text("CODEGRAPH_BUILD_CREATED"),

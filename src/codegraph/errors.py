@@ -30,6 +30,10 @@ class Conflict(BadRequest):
     """The request clashes with what is there (a repository name taken, say)."""
 
 
+class ReadOnlyReplica(Conflict):
+    """A write asked of a read-only replica: writes go to the indexer (``--role indexer``)."""
+
+
 class Unavailable(CodeGraphError):
     """The index, or a provider it needs, cannot answer now: unreadable, corrupt, locked,
     full or not configured."""

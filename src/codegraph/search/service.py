@@ -87,6 +87,7 @@ class SearchService:
     faiss_dir: str = ""  # the vector index's directory (default: <data_dir>/faiss)
     config: Config = field(default_factory=Config)
     _embedder: Any = field(default=None, repr=False)
+    _owns_embedder: bool = field(default=True, repr=False)
     _lexical: LexicalIndex | None = field(default=None, repr=False)
     _vectors: Any = field(default=None, repr=False)
     # Guards the lexical connection and the vector index when a server searches while it
@@ -103,6 +104,11 @@ class SearchService:
             self._lexical = LexicalIndex.open(default_path(self.data_dir),
                                               readonly=self.store.readonly)
         return self._lexical
+
+    def use_embedder(self, embedder: Embedder) -> None:
+        """Embed queries with ``embedder``, which the caller owns (a replica keeps one model
+        across the snapshots it serves): it is not closed with this service."""
+        self._embedder, self._owns_embedder = embedder, False
 
     def embedder(self) -> Embedder:
         if self._embedder is None:
@@ -137,7 +143,7 @@ class SearchService:
         if self._lexical is not None:
             self._lexical.close()
             self._lexical = None
-        close = getattr(self._embedder, "close", None)
+        close = getattr(self._embedder, "close", None) if self._owns_embedder else None
         if close is not None:
             close()
 

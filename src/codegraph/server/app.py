@@ -29,8 +29,8 @@ from codegraph.server import bodies, logs, metrics, openapi, ops
 from codegraph.server.auth import Guarded
 from codegraph.server.cache import QueryCache
 from codegraph.server.endpoints import WAITED, make_route
-from codegraph.server.engine import Engine
 from codegraph.server.errors import ApiError, error_response
+from codegraph.server.replica import Serving
 from codegraph.server.routes import endpoints
 
 log = structlog.get_logger("codegraph.http")
@@ -41,7 +41,7 @@ class Context:
     """What every handler needs: config, engine (and its library), the cache, and the
     bounded pool of ``CODEGRAPH_WORKERS`` threads that every read of the store runs in."""
 
-    def __init__(self, config: Config, engine: Engine, cache: QueryCache) -> None:
+    def __init__(self, config: Config, engine: Serving, cache: QueryCache) -> None:
         self.config = config
         self.engine = engine
         self.cache = cache
@@ -68,21 +68,24 @@ class Context:
         return self.engine.cg
 
     def cache_epoch(self, revision: int) -> str:
-        """What a cached answer depends on: the store revision and the embeddings."""
-        return f"{revision}.{self.engine.embed_generation}"
+        """What a cached answer depends on (the revision, and what else changes answers)."""
+        return self.engine.cache_epoch(revision)
 
     async def wait_for_revision(self, wanted: int | None) -> int:
-        """The current revision, after waiting (bounded) until it reaches ``wanted``."""
+        """The revision this request reads, after waiting (bounded) until it reaches
+        ``wanted``: else 409 with the revision this server has (another replica may be
+        ahead)."""
         revision = self.engine.revision
         if wanted is None or revision >= wanted:
             return revision
         deadline = time.monotonic() + self.config.min_revision_wait
         while time.monotonic() < deadline:
             await asyncio.sleep(0.02)
+            self.engine.refresh_pin()  # a replica: the newest snapshot, if it switched
             revision = self.engine.revision
             if revision >= wanted:
                 return revision
-        raise ApiError(503, "revision_not_reached",
+        raise ApiError(409, "revision_not_reached",
                        f"the index is at revision {revision}, not yet {wanted}; retry later",
                        headers={"Retry-After": "1"})
 
@@ -120,7 +123,8 @@ class RequestMiddleware:
         try:
             if scope["method"] not in _NO_BODY:
                 receive = await self._checked_body(scope, receive)
-            await self.app(scope, receive, send_with_headers)
+            with self.ctx.engine.pinned():  # one request, one revision (a replica's switch)
+                await self.app(scope, receive, send_with_headers)
         except _ClientGone:
             status = 499  # (nginx's code, for the access log: no response was sent)
         except ApiError as err:
@@ -208,7 +212,7 @@ def _request_id(scope: Scope) -> str:
     return f"{_ID_PREFIX}{next(_ids):08x}"
 
 
-def create_app(config: Config, engine: Engine, cache: QueryCache,
+def create_app(config: Config, engine: Serving, cache: QueryCache,
                mcp_app: ASGIApp | None = None, mcp_lifespan: Any = None) -> Starlette:
     """``mcp_app`` serves MCP at ``/mcp``, behind the same authentication as the API;
     ``mcp_lifespan`` (an async context manager, the MCP session manager's run) spans the

@@ -21,11 +21,13 @@ from codegraph.index.repos import repo_name_for
 from codegraph.query.source import resolve_inside
 from codegraph.server.jobs import Job, JobQueue
 from codegraph.server.rwlock import ReadWriteLock
+from codegraph.snapshots import Manifest
 from codegraph.store.rocks import Store
 
 log = structlog.get_logger("codegraph.engine")
 
 STATS_EVERY = 30.0  # seconds between index-figure refreshes after small updates
+CHANGES = ("index", "update", "remove", "embed")  # the jobs after which an indexer publishes
 
 
 class RepoPathError(BadRequest):
@@ -73,6 +75,9 @@ class Engine:
         self._closed = False
         self._backing_up = threading.Lock()  # one backup at a time
         self._staged: dict[str, Any] = {}  # backup job id -> its snapshot (create.Staged)
+        # --role indexer: the snapshot last published for replicas (snapshots.py)
+        self.published: Manifest | None = None
+        self._published_at = 0.0
 
     # -- reading --------------------------------------------------------------------------
     @property
@@ -94,6 +99,23 @@ class Engine:
     @property
     def revision(self) -> int:
         return self.store.revision
+
+    @property
+    def snapshot_id(self) -> str | None:
+        """The snapshot last published (an indexer), None for a standalone server."""
+        return self.published.id if self.published is not None else None
+
+    def pinned(self) -> contextlib.AbstractContextManager[None]:
+        """A request's hold on what it reads: a replica's snapshot (``replica.py``). This
+        server reads its one store, switched under ``reading()``."""
+        return contextlib.nullcontext()
+
+    def refresh_pin(self) -> None:
+        """After a ``min_revision`` wait: nothing to do on the writer's own store."""
+
+    def cache_epoch(self, revision: int) -> str:
+        """What a cached answer depends on: the store revision and the embeddings."""
+        return f"{revision}.{self.embed_generation}"
 
     def repos(self) -> dict[str, dict[str, Any]]:
         out = self.store.repos()
@@ -219,9 +241,45 @@ class Engine:
         return {"archive": job.root, "revision": staged.revision,
                 "snapshot_seconds": round(staged.seconds, 3)}
 
+    # -- publishing snapshots for replicas (--role indexer) ----------------------------------
+    def publish_soon(self) -> None:
+        """Queue a publish of the index for replicas (``snapshots.py``), unless one is."""
+        with contextlib.suppress(RuntimeError):  # shutting down
+            self.jobs.submit(Job("publish", ""))
+
+    def _unpublished(self) -> bool:
+        last = self.published
+        return last is None or (last.revision, last.generation) != (self.revision,
+                                                                   self.embed_generation)
+
+    def _publish(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        from codegraph import snapshots
+
+        waiting = any(j.state == "queued" and j.kind in CHANGES for j in self.jobs.list())
+        if waiting and time.time() - self._published_at < self.config.publish_interval:
+            return {"skipped": "more changes are queued: published after them"}
+        started = time.monotonic()
+        manifest = snapshots.publish(self.cg, generation=self.embed_generation,
+                                     figures=asdict(self.snapshot))
+        self.published, self._published_at = manifest, time.time()
+        removed = snapshots.prune(self.data_dir, self.config.snapshot_grace)
+        seconds = round(time.monotonic() - started, 3)
+        log.info("snapshot published", snapshot=manifest.id, revision=manifest.revision,
+                 seconds=seconds, removed=len(removed))
+        return {"snapshot": manifest.id, "revision": manifest.revision, "seconds": seconds,
+                "removed": removed}
+
+    @property
+    def data_dir(self) -> str:
+        return self.config.data_dir
+
     def _run_job(self, job: Job, progress: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         if job.kind == "backup":
             return self._snapshot(job)
+        if job.kind == "publish":
+            return self._publish()
         if job.kind == "embed":
             def embed_progress(event: dict[str, Any]) -> None:
                 if event.get("event") == "embedded":
@@ -275,12 +333,15 @@ class Engine:
                  error=job.error)
         if job.kind == "index" and job.state == "done":
             self.snapshot.last_index_seconds = float(job.result.get("seconds", 0.0))
-        if not self._closed and job.kind != "backup" and (
+        if not self._closed and job.kind not in ("backup", "publish") and (
                 job.kind != "update" or job.state != "done"
                 or time.time() - self.snapshot.taken > STATS_EVERY):
             self.refresh_snapshot()  # (not when stopping: a full count takes seconds)
         if job.kind == "index" and job.state == "done":
             self.awaiting_roots.discard(job.root)  # after the snapshot: ready sees figures
+        if (self.config.role == "indexer" and not self._closed and job.kind in CHANGES
+                and self._unpublished()):
+            self.publish_soon()
         self._on_job_done(job)
 
     def refresh_snapshot(self) -> None:

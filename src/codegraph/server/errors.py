@@ -9,13 +9,21 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import Response
 
-from codegraph.errors import BadRequest, CodeGraphError, Conflict, NotFound, Unavailable
+from codegraph.errors import (
+    BadRequest,
+    CodeGraphError,
+    Conflict,
+    NotFound,
+    ReadOnlyReplica,
+    Unavailable,
+)
 
 log = structlog.get_logger("codegraph.api")
 
 # The one mapping of the error kinds (codegraph/errors.py) to HTTP, most specific first.
 STATUSES: tuple[tuple[type[CodeGraphError], int, str], ...] = (
     (NotFound, 404, "not_found"),
+    (ReadOnlyReplica, 409, "read_only_replica"),
     (Conflict, 409, "conflict"),
     (Unavailable, 503, "unavailable"),
     (BadRequest, 400, "bad_request"),

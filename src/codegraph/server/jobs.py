@@ -25,12 +25,13 @@ import structlog
 log = structlog.get_logger("codegraph.jobs")
 
 # Lower runs first: a saved file must not wait behind a 10-minute embedding run. A backup's
-# snapshot (``Engine.backup``) takes a moment: it goes before index runs.
-PRIORITY = {"update": 0, "remove": 1, "backup": 1, "index": 2, "embed": 3}
+# snapshot (``Engine.backup``) takes a moment: it goes before index runs, and so does an
+# indexer's publish of a snapshot for replicas (before embedding: structure first).
+PRIORITY = {"update": 0, "remove": 1, "backup": 1, "publish": 2, "index": 2, "embed": 3}
 KEEP_FINISHED = 200
 # Administration's jobs (a backup's snapshot: its archive path, and cancelling it, are the
 # admin token's business): left out of the public job endpoints and /debug/info.
-ADMIN_KINDS = frozenset({"backup"})
+ADMIN_KINDS = frozenset({"backup", "publish"})
 
 
 class JobCancelled(Exception):
@@ -110,7 +111,7 @@ class JobQueue:
                             and other.state == "queued"):
                         other.paths = sorted(set(other.paths) | set(job.paths))
                         return other
-            if job.kind in ("index", "embed"):  # one queued run per repository is enough
+            if job.kind in ("index", "embed", "publish"):  # one queued run per repository
                 for other in self._jobs.values():
                     if (other.kind == job.kind and other.repo == job.repo
                             and other.state == "queued" and other.full >= job.full):

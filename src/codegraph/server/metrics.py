@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
     from codegraph.server.cache import QueryCache
-    from codegraph.server.engine import Engine
+    from codegraph.server.replica import Serving
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
                    5.0, 10.0)
@@ -61,7 +61,7 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
 class IndexCollector(Collector):
     """Reads the engine's snapshot at scrape time."""
 
-    def __init__(self, engine: Engine, cache: QueryCache) -> None:
+    def __init__(self, engine: Serving, cache: QueryCache) -> None:
         self.engine = engine
         self.cache = cache
 
@@ -211,7 +211,7 @@ def container_gauges(root: str | None = None) -> Iterator[Metric]:
                                 value=usage["memory_limit_bytes"])
 
 
-def install(engine: Engine, cache: QueryCache, registry: CollectorRegistry = REGISTRY) -> None:
+def install(engine: Serving, cache: QueryCache, registry: CollectorRegistry = REGISTRY) -> None:
     registry.register(IndexCollector(engine, cache))
 
 

@@ -15,9 +15,10 @@ ERROR_SCHEMA = {
         "request_id": {"type": "string"}}}},
 }
 REASONS = {400: "Bad request", 401: "API key (or admin token) missing or wrong",
-           403: "Forbidden", 404: "Not found", 409: "Conflict", 413: "Request body too large",
-           502: "Upstream model failed",
-           503: "Unavailable (index not ready, revision not reached, or no model configured)"}
+           403: "Forbidden", 404: "Not found",
+           409: "Conflict (min_revision not reached; a write asked of a read-only replica)",
+           413: "Request body too large", 502: "Upstream model failed",
+           503: "Unavailable (index not ready, or no model configured)"}
 OPS_PATHS: dict[str, Any] = {
     "/health": {"get": {"summary": "Liveness", "tags": ["operations"], "responses": {
         "200": {"description": "alive", "content": {"application/json": {
@@ -53,7 +54,7 @@ def _operation(e: Endpoint) -> dict[str, Any]:
                              "content": {"application/json": {"schema": body}}}
     responses: dict[str, Any] = {str(e.status): {
         "description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}}
-    codes = set(e.errors) | {400, 503}
+    codes = set(e.errors) | {400, 409, 503}  # 409: min_revision not reached, or a replica
     if e.mutates or e.admin:
         codes |= {401, 403}
     for code in sorted(codes):

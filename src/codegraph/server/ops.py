@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from codegraph import __version__
+from codegraph.errors import Unavailable
 from codegraph.search.vector_manifest import saved_manifest
 from codegraph.server import logs
 from codegraph.server.auth import presents
@@ -47,6 +48,8 @@ def _vector_component(ctx: Context) -> dict[str, Any]:
         return {"status": "disabled", "detail": "CODEGRAPH_EMBED=0: lexical search only"}
     try:
         info = saved_manifest(ctx.cg.search_service().vector_dir, cached=True)
+    except Unavailable as exc:  # a replica before its first snapshot
+        return {"status": "waiting", "detail": str(exc)}
     except (OSError, ValueError) as exc:
         return {"status": "error", "detail": f"unreadable vector index manifest: {exc}"}
     if info is None:
@@ -82,6 +85,8 @@ async def readiness(ctx: Context) -> dict[str, Any]:
     engine = ctx.engine
     components: dict[str, Any] = {}
     ready = not ctx.draining
+    revision: int | None = None
+    snapshot = engine.snapshot_id
     try:
         revision = engine.revision
         components["store"] = {"status": "ok", "revision": revision,
@@ -89,6 +94,12 @@ async def readiness(ctx: Context) -> dict[str, Any]:
     except Exception as exc:  # a closed or broken store
         components["store"] = {"status": "error", "detail": str(exc)}
         ready = False
+    if ctx.config.role == "replica":  # it serves snapshots, not the store at that path
+        components["store"] = {"status": "ok" if snapshot else "waiting",
+                               "revision": revision, "snapshot": snapshot}
+        if snapshot is None:
+            components["store"]["detail"] = "no snapshot published yet"
+            ready = False
     components["vector_index"] = _vector_component(ctx)
     if components["vector_index"]["status"] == "error":
         ready = False
@@ -106,6 +117,7 @@ async def readiness(ctx: Context) -> dict[str, Any]:
         ready = False
     degraded = [k for k, v in components.items() if v.get("status") in ("down", "error")]
     return {"ready": ready, "draining": ctx.draining, "degraded": degraded,
+            "role": ctx.config.role, "revision": revision, "snapshot": snapshot,
             "components": components}
 
 

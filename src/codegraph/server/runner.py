@@ -31,6 +31,7 @@ from codegraph.server.cache import QueryCache
 from codegraph.server.engine import Engine
 from codegraph.server.jobs import Job
 from codegraph.server.mcp_deferred import DeferredMCP
+from codegraph.server.replica import Replica, Serving
 
 log = structlog.get_logger("codegraph.server")
 
@@ -41,7 +42,8 @@ def _count_job(job: Job) -> None:
 
 def build(config: Config, paths: Sequence[str] = ()) -> Starlette:
     """The application with its engine; the engine starts work in the app's lifespan."""
-    engine = Engine(config, on_job_done=_count_job)
+    engine: Serving = (Replica(config) if config.role == "replica"
+                       else Engine(config, on_job_done=_count_job))
     cache = QueryCache(config.redis_url, config.cache_ttl, config.cache_local_entries,
                        config.cache_local_bytes, config.cache_max_entry)
     mcp_app, mcp_lifespan = _mcp(engine, config)
@@ -63,15 +65,24 @@ def build(config: Config, paths: Sequence[str] = ()) -> Starlette:
                 log.error("metrics listener failed", port=config.metrics_port,
                           error=str(exc))
                 raise
-        for path in [*paths, *config.repos]:
-            job = engine.add_repo(path, trusted=True)
-            log.info("indexing", repo=job.repo, root=job.root, job=job.id)
-        resumed = engine.resume_watching()  # registered earlier (POST /api/v1/repos)
-        if resumed:
-            log.info("watching again", repos=resumed)
-        log.info("serving", host=config.host, port=config.port,
+        if isinstance(engine, Replica):
+            if paths or config.repos:
+                log.warning("a replica indexes nothing: give the repositories to the indexer",
+                            repos=[*paths, *config.repos])
+            await asyncio.to_thread(engine.start)
+        else:
+            if config.role == "indexer":  # what is there already, for replicas to serve
+                engine.publish_soon()
+            for path in [*paths, *config.repos]:
+                job = engine.add_repo(path, trusted=True)
+                log.info("indexing", repo=job.repo, root=job.root, job=job.id)
+            resumed = engine.resume_watching()  # registered earlier (POST /api/v1/repos)
+            if resumed:
+                log.info("watching again", repos=resumed)
+        log.info("serving", role=config.role, snapshot=engine.snapshot_id,
+                 host=config.host, port=config.port,
                  metrics_port=config.metrics_port if config.prometheus_enabled else None,
-                 revision=engine.revision, repos=sorted(engine.repos()))
+                 revision=engine.revision)
         flushing = asyncio.create_task(logs.flusher())
         async with inner(a):
             try:
@@ -87,7 +98,7 @@ def build(config: Config, paths: Sequence[str] = ()) -> Starlette:
     return app
 
 
-def _mcp(engine: Engine, config: Config) -> tuple[ASGIApp | None, Any]:
+def _mcp(engine: Serving, config: Config) -> tuple[ASGIApp | None, Any]:
     """The MCP streamable-HTTP endpoint for /mcp and its lifespan, built after the server is up
     (mcp_deferred). Behind a loopback-only bind, DNS-rebinding protection is on; otherwise
     the proxy in front owns Host checks. Without the MCP SDK installed, no /mcp."""
