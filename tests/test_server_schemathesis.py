@@ -245,7 +245,9 @@ def test_no_operation_answers_a_server_error(tmp_path: Path, chat: FakeChat) -> 
 
     tracebacks = [line for line in server_output.splitlines()
                   if "Traceback" in line or "unhandled error" in line]
-    server_errors = {k: n for k, n in log.items() if k[2] >= 500}
+    # (/health/ready answers 503 by design while a repository schemathesis added indexes)
+    server_errors = {k: n for k, n in log.items()
+                     if k[2] >= 500 and k[1:] != ("/health/ready", 503)}
     context = (f"schemathesis exit {run.returncode} after {elapsed:.1f} s\n"
                f"{output[-12000:]}\n--- server 5xx: {server_errors}\n--- server errors:\n"
                + "\n".join(tracebacks[:20])[:8000])
