@@ -5,8 +5,12 @@ served by read-only replicas (``serve --role replica``) that mount the data volu
         current                     the id of the newest complete snapshot (one line)
         000000000042-<ns>/          one snapshot: a data directory of its own
             rocksdb/                a RocksDB checkpoint: its SST files hard-linked
-            lexical.db  faiss/      copies of the lexical and the vector index
+            lexical.sqlite  faiss/  the lexical and the vector index
             manifest.json           what it is (written last, before the rename)
+
+A snapshot costs what changed: the store's files are hard links to the live store's (only
+the newest SST files are new), and the lexical and vector indexes are copied only when
+their files changed since the snapshot before (``_signature``), else hard-linked from it.
 
 Publishing builds the snapshot under a hidden name, writes its manifest, renames it into
 place, then replaces ``current`` by renaming a new file over it: a reader sees the old
@@ -29,6 +33,7 @@ import os
 import re
 import shutil
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +49,7 @@ CURRENT = "current"
 MANIFEST = "manifest.json"
 BUILDING = ".building-"  # a snapshot being written: never read, removed at the next publish
 ID = re.compile(r"\d{12}-\d{19,20}")
+WRITER = uuid.uuid4().hex  # this process: it links only from snapshots it published itself
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,8 @@ class Manifest:
     generation: int = 0  # the writer's embedding generation: vectors change without a revision
     figures: dict[str, Any] = field(default_factory=dict)  # engine.Snapshot, as published
     version: str = __version__
+    writer: str = ""  # the publishing process (WRITER)
+    sources: dict[str, str] = field(default_factory=dict)  # part -> what it was copied from
 
     @classmethod
     def read(cls, directory: str) -> Manifest:
@@ -63,7 +71,8 @@ class Manifest:
             return cls(id=str(raw["id"]), revision=int(raw["revision"]),
                        created=float(raw["created"]), generation=int(raw.get("generation", 0)),
                        figures=dict(raw.get("figures") or {}),
-                       version=str(raw.get("version", "")))
+                       version=str(raw.get("version", "")), writer=str(raw.get("writer", "")),
+                       sources=dict(raw.get("sources") or {}))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise Unavailable(f"snapshot {directory}: unreadable manifest: {exc}") from exc
 
@@ -100,21 +109,45 @@ def published(data_dir: str) -> list[str]:
 
 
 def publish(cg: CodeGraph, *, generation: int = 0, figures: dict[str, Any] | None = None,
-            ) -> Manifest:
+            previous: Manifest | None = None) -> Manifest:
     """Publish the index of ``cg`` as it is now, and make it ``current``. Only the writer
-    may, with no write running (its writer thread)."""
+    may, with no write running (its writer thread). ``previous``: the snapshot this writer
+    published last, whose unchanged indexes the new one links instead of copying."""
+    from codegraph.config import layout
+    from codegraph.search.lexical import default_path
+
     base = root(cg.data_dir)
     os.makedirs(base, exist_ok=True)
     for name in os.listdir(base):  # a publish that a crash cut short
         if name.startswith(BUILDING):
             shutil.rmtree(os.path.join(base, name), ignore_errors=True)
     revision = cg.revision
+    search = cg.search_service()
+    if os.path.exists(default_path(cg.data_dir)):
+        search.lexical()  # opened first: opening it creates its WAL file
+    sources = {"lexical": _signature(cg.data_dir, default_path(cg.data_dir)),
+               "vectors": _signature(search.vector_dir, None)}
     manifest = Manifest(id=f"{revision:012d}-{time.time_ns():020d}", revision=revision,
-                        created=time.time(), generation=generation, figures=figures or {})
+                        created=time.time(), generation=generation, figures=figures or {},
+                        writer=WRITER, sources=sources)
     building = os.path.join(base, BUILDING + manifest.id)
+    before = path_of(cg.data_dir, previous.id) if previous is not None else None
+    if before is not None and not os.path.isdir(before):
+        before = None
     try:
+        data_dir, rocksdb, faiss = layout(building)
         os.makedirs(building)
-        cg.checkpoint(building)
+        cg.store.checkpoint(rocksdb)
+        # unchanged since the snapshot before (the same files, untouched): linked from it
+        same = {part: before is not None and previous is not None
+                and previous.writer == WRITER and previous.sources.get(part) == sig != ""
+                for part, sig in sources.items()}
+        if same["lexical"] and before is not None:
+            _link(default_path(before), default_path(data_dir))
+        if same["vectors"] and before is not None:
+            _link(os.path.join(before, "faiss"), faiss)
+        search.copy_to(data_dir, faiss, lexical=not same["lexical"],
+                       vectors=not same["vectors"])
         _write(os.path.join(building, MANIFEST), json.dumps(asdict(manifest), indent=1))
         fsync_dir(building)
         os.rename(building, os.path.join(base, manifest.id))
@@ -124,6 +157,40 @@ def publish(cg: CodeGraph, *, generation: int = 0, figures: dict[str, Any] | Non
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return manifest
+
+
+def _signature(directory: str, only: str | None) -> str:
+    """What identifies the files of an index as they are now: each one's name, inode, size
+    and modification time ("" when there are none). A write changes one of these (SQLite
+    writes its WAL file, the vector index renames new files into place; readers change
+    neither)."""
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return ""
+    parts = []
+    for name in names:
+        path = os.path.join(directory, name)
+        if (only is not None and not path.startswith(only)) or name.endswith("-shm"):
+            continue  # (SQLite's shared-memory index: readers touch it, no rows are there)
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if os.path.isfile(path):
+            parts.append(f"{name}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(parts)
+
+
+def _link(source: str, dest: str) -> None:
+    """Hard-link a file, or a directory's files, from an older snapshot (never written
+    again: snapshots are immutable)."""
+    if os.path.isdir(source):
+        os.makedirs(dest)
+        for name in os.listdir(source):
+            os.link(os.path.join(source, name), os.path.join(dest, name))
+    elif os.path.exists(source):
+        os.link(source, dest)
 
 
 def prune(data_dir: str, grace: float, now: float | None = None) -> list[str]:

@@ -173,18 +173,19 @@ class SearchService:
         return {"added": report.added, "removed": report.removed,
                 "unchanged": report.unchanged}
 
-    def copy_to(self, data_dir: str, faiss_dir: str) -> None:
-        """Copy the lexical and vector indexes, as they are now, into another data
-        directory and its vector index's directory (see ``CodeGraph.checkpoint``)."""
+    def copy_to(self, data_dir: str, faiss_dir: str, *, lexical: bool = True,
+                vectors: bool = True) -> None:
+        """Copy the lexical and vector indexes (or one of them), as they are now, into
+        another data directory and its vector index's directory (``CodeGraph.checkpoint``)."""
         import shutil
 
         with self.lock:
-            if os.path.exists(default_path(self.data_dir)):
+            if lexical and os.path.exists(default_path(self.data_dir)):
                 self.lexical().copy_to(default_path(data_dir))
             source = self.vector_dir
             files = [name for name in sorted(os.listdir(source)) if name == INDEX_FILE
                      or name.startswith(MANIFEST_FILE)] if os.path.isdir(source) else []
-            if files:  # (a manifest pending after a crashed save, too: see vectors._load)
+            if vectors and files:  # (a manifest pending after a crashed save: vectors._load)
                 os.makedirs(faiss_dir)
                 for name in files:
                     shutil.copy2(os.path.join(source, name), faiss_dir)

@@ -262,7 +262,7 @@ class Engine:
             return {"skipped": "more changes are queued: published after them"}
         started = time.monotonic()
         manifest = snapshots.publish(self.cg, generation=self.embed_generation,
-                                     figures=asdict(self.snapshot))
+                                     figures=asdict(self.snapshot), previous=self.published)
         self.published, self._published_at = manifest, time.time()
         removed = snapshots.prune(self.data_dir, self.config.snapshot_grace)
         seconds = round(time.monotonic() - started, 3)
