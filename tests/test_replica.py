@@ -219,3 +219,34 @@ def test_semantic_search_on_a_replica(tmp_path: Path) -> None:
                           mode="semantic")
             assert found["results"][0]["name"] == "apply_tax", found
             assert r1.ok("/health/ready")["components"]["vector_index"]["status"] == "ok"
+
+
+def test_a_replica_embeds_queries_through_the_openai_provider(tmp_path: Path) -> None:
+    """EMBEDDING_PROVIDER=openai: the indexer embeds the chunks and a replica each query,
+    both through the OpenAI-compatible server (a fake one on 127.0.0.1)."""
+    from test_embeddings_openai import KEY, FakeOpenAI
+
+    fake = FakeOpenAI()
+    repo = write_tree(tmp_path / "repo", SOURCE)
+    env = {**KEYS, "CODEGRAPH_EMBED": "1", "EMBEDDING_PROVIDER": "openai",
+           "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": fake.base_url, "NO_PROXY": "127.0.0.1"}
+    try:
+        with ServerProcess(tmp_path / "indexer", [repo], repos_root=tmp_path,
+                           env={"CODEGRAPH_ROLE": "indexer", **env}) as indexer:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                name = snapshots.current(indexer.data_dir)
+                if name and snapshots.Manifest.read(snapshots.path_of(
+                        indexer.data_dir, name)).figures.get("embedded", 0) >= 2:
+                    break
+                time.sleep(0.1)
+            else:
+                raise AssertionError(f"no embedded snapshot:\n{indexer.output()}")
+            with read_only_view(Path(indexer.data_dir), tmp_path / "view") as view, \
+                    replica(tmp_path, view, "r1", **env) as r1:
+                found = r1.ok("/api/v1/search", query="who returns one", mode="semantic")
+                assert found["results"], found
+        asked = [r["body"]["input"] for r in fake.requests]
+        assert ["who returns one"] in asked, asked[-3:]
+    finally:
+        fake.close()
