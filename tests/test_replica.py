@@ -123,9 +123,15 @@ def test_a_replica_serves_snapshots_and_follows_the_indexer(
 
 
 def test_a_replica_before_the_first_snapshot_is_not_ready(tmp_path: Path) -> None:
-    empty = tmp_path / "empty"
-    (empty / "data").mkdir(parents=True)
-    with read_only_view(empty / "data", tmp_path / "view") as view, \
+    """Not ready, and clear about why, until the first publish; then it serves it (the
+    snapshots directory did not exist when it started: it polls until it does)."""
+    from codegraph.api import CodeGraph
+
+    repo = write_tree(tmp_path / "repo", SOURCE)
+    data = tmp_path / "data"
+    with CodeGraph.open(str(data)) as cg:
+        cg.index(str(repo))
+    with read_only_view(data, tmp_path / "view") as view, \
             ServerProcess(tmp_path / "r", flags=("--data-dir", str(view)), wait_ready=False,
                           env={"CODEGRAPH_ROLE": "replica", **KEYS}) as r:
         ready = r.get("/health/ready")
@@ -135,6 +141,12 @@ def test_a_replica_before_the_first_snapshot_is_not_ready(tmp_path: Path) -> Non
         query = r.get("/api/v1/callers", symbol="target")
         assert query.status_code == 503 and "no snapshot" in query.json()["error"]["message"]
         assert r.get("/health").status_code == 200
+        with CodeGraph.open(str(data)) as cg:
+            published = snapshots.publish(cg)
+        r.wait(ready=True, timeout=10)
+        assert r.ok("/health/ready")["snapshot"] == published.id
+        assert [c["name"] for c in r.ok("/api/v1/callers", symbol="target")["results"]] == [
+            "caller"]
 
 
 def test_a_switch_under_load_fails_nothing_and_mixes_nothing(

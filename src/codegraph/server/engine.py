@@ -257,7 +257,10 @@ class Engine:
 
         from codegraph import snapshots
 
-        waiting = any(j.state == "queued" and j.kind in CHANGES for j in self.jobs.list())
+        # Saved changes queued behind this publish: publish once, after them. (Not embedding:
+        # it runs for a while, and replicas serve the structure meanwhile.)
+        waiting = any(j.state == "queued" and j.kind in ("index", "update", "remove")
+                      for j in self.jobs.list())
         if waiting and time.time() - self._published_at < self.config.publish_interval:
             return {"skipped": "more changes are queued: published after them"}
         started = time.monotonic()

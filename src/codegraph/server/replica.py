@@ -1,11 +1,12 @@
 """``serve --role replica``: answer from the newest snapshot the indexer published
 (``snapshots.py``), on a data volume mounted read-only. Nothing is written anywhere.
 
-A poller thread reads ``snapshots/current`` every ``CODEGRAPH_SNAPSHOT_POLL`` seconds. When
-it names a new snapshot, the poller opens it read-only, warms it (the vector index loads),
-and makes it the one new requests take; a request keeps the snapshot it started on until it
-ends (``pinned``), and a snapshot is closed when it is no longer current and its last
-request has ended. So a switch fails no request, and no answer mixes two revisions.
+A thread reads ``snapshots/current`` when the snapshots directory changes, and every
+``CODEGRAPH_SNAPSHOT_POLL`` seconds anyway. When it names a new snapshot, the thread opens
+it read-only, warms it (the vector index loads), and makes it the one new requests take; a
+request keeps the snapshot it started on until it ends (``pinned``), and a snapshot is
+closed when it is no longer current and its last request has ended. So a switch fails no
+request, and no answer mixes two revisions.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import os
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import structlog
+from watchfiles import watch
 
 from codegraph import snapshots
 from codegraph.api import CodeGraph
@@ -126,11 +129,28 @@ class Replica:
 
     # -- following ``current`` ----------------------------------------------------------------
     def _poll(self) -> None:
-        while not self._stop.wait(self.config.snapshot_poll):
-            try:
-                self.check()
-            except Exception:  # never let the poller die: the next poll tries again
-                log.exception("checking for a new snapshot failed")
+        """Check ``current`` when the snapshots directory changes (inotify, where the file
+        system reports changes: a local volume), and every poll interval anyway (NFS and
+        other network file systems report none)."""
+        base = snapshots.root(self.config.data_dir)
+        while not self._stop.is_set():
+            if os.path.isdir(base):
+                try:
+                    for _ in watch(base, watch_filter=None, debounce=10, step=5,
+                                   stop_event=self._stop, recursive=False,
+                                   rust_timeout=int(self.config.snapshot_poll * 1000),
+                                   yield_on_timeout=True, raise_interrupt=False):
+                        self._check_logged()
+                except Exception as exc:  # (the directory went away: a restore) poll instead
+                    log.warning("not watching the snapshots directory", error=str(exc))
+            self._check_logged()
+            self._stop.wait(self.config.snapshot_poll)
+
+    def _check_logged(self) -> None:
+        try:
+            self.check()
+        except Exception:  # never let the poller die: the next poll tries again
+            log.exception("checking for a new snapshot failed")
 
     def check(self) -> bool:
         """Switch to the snapshot ``current`` names if it is not the one served; True if
