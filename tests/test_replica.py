@@ -5,6 +5,7 @@ bind mount of the data directory (every write there fails with EROFS, even as ro
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -34,8 +35,8 @@ def cluster(tmp_path: Path) -> Iterator[tuple[ServerProcess, Path, Path]]:
     """An indexer that watches a repository, and a read-only view of its data directory."""
     repo = write_tree(tmp_path / "repo", {**SOURCE, "app/marker.py": marker_file(0)})
     indexer = ServerProcess(tmp_path / "indexer", [repo], repos_root=tmp_path,
-                            env={"CODEGRAPH_ROLE": "indexer", "CODEGRAPH_SNAPSHOT_GRACE": "2",
-                                 **KEYS})
+                            env={"CODEGRAPH_ROLE": "indexer", "CODEGRAPH_SNAPSHOT_GRACE": "3",
+                                 "CODEGRAPH_PUBLISH_INTERVAL": "0.2", **KEYS})
     try:
         wait_published(indexer)
         with read_only_view(Path(indexer.data_dir), tmp_path / "view") as view:
@@ -194,8 +195,8 @@ def test_superseded_snapshots_go_after_the_grace(
     first = snapshots.current(indexer.data_dir)
     for n in range(1, 4):
         wait_published(indexer, edit(indexer, repo, n))
-    assert first in snapshots.published(indexer.data_dir)  # within the grace (2 s)
-    time.sleep(2.5)
+    assert first in snapshots.published(indexer.data_dir)  # within the grace (3 s)
+    time.sleep(3.5)
     wait_published(indexer, edit(indexer, repo, 9))  # (pruned right after it is current)
     deadline = time.monotonic() + 10
     while first in snapshots.published(indexer.data_dir) and time.monotonic() < deadline:
@@ -262,3 +263,21 @@ def test_a_replica_embeds_queries_through_the_openai_provider(tmp_path: Path) ->
         assert ["who returns one"] in asked, asked[-3:]
     finally:
         fake.close()
+
+
+def test_publishes_are_at_least_the_interval_apart(tmp_path: Path) -> None:
+    """CODEGRAPH_PUBLISH_INTERVAL bounds how many snapshots a burst of saves makes (and so
+    the disk they take within the grace); the last save is still published."""
+    repo = write_tree(tmp_path / "repo", {**SOURCE, "app/marker.py": marker_file(0)})
+    with ServerProcess(tmp_path / "indexer", [repo], repos_root=tmp_path,
+                       env={"CODEGRAPH_ROLE": "indexer", "CODEGRAPH_PUBLISH_INTERVAL": "1.5",
+                            **KEYS}) as indexer:
+        wait_published(indexer)
+        last = 0
+        for n in range(1, 5):
+            last = edit(indexer, repo, n)
+        wait_published(indexer, last, timeout=15)
+        created = [snapshots.Manifest.read(snapshots.path_of(indexer.data_dir, name)).created
+                   for name in snapshots.published(indexer.data_dir)]
+        gaps = [b - a for a, b in itertools.pairwise(created)]
+        assert gaps and min(gaps) >= 1.4, gaps

@@ -109,7 +109,7 @@ class Config:
     # scale-out (docs/scaling.md)
     role: str = "standalone"
     publish_interval: float = 1.0
-    snapshot_grace: float = 120.0
+    snapshot_grace: float = 60.0
     snapshot_poll: float = 1.0
     # diagnostics
     debug: bool = False  # CODEGRAPH_DEBUG: tracebacks on the command line
@@ -395,7 +395,7 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None,
         tracemalloc=read.flag("CODEGRAPH_TRACEMALLOC", False),
         role=read.choice("CODEGRAPH_ROLE", "standalone", ROLES),
         publish_interval=read.seconds("CODEGRAPH_PUBLISH_INTERVAL", 1.0),
-        snapshot_grace=read.seconds("CODEGRAPH_SNAPSHOT_GRACE", 120.0),
+        snapshot_grace=read.seconds("CODEGRAPH_SNAPSHOT_GRACE", 60.0),
         snapshot_poll=max(0.05, read.seconds("CODEGRAPH_SNAPSHOT_POLL", 1.0)),
         debug=read.flag("CODEGRAPH_DEBUG", False),
         build_revision=read.text("CODEGRAPH_BUILD_REVISION"),

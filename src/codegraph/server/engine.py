@@ -261,8 +261,15 @@ class Engine:
         # it runs for a while, and replicas serve the structure meanwhile.)
         waiting = any(j.state == "queued" and j.kind in ("index", "update", "remove")
                       for j in self.jobs.list())
-        if waiting and time.time() - self._published_at < self.config.publish_interval:
+        since = time.time() - self._published_at
+        if waiting and since < self.config.publish_interval:
             return {"skipped": "more changes are queued: published after them"}
+        if since < self.config.publish_interval:  # at most one publish per interval
+            timer = threading.Timer(self.config.publish_interval - since, self.publish_soon)
+            timer.daemon = True
+            timer.start()
+            return {"skipped": f"published {since:.3f} s ago: again in "
+                               f"{self.config.publish_interval - since:.3f} s"}
         started = time.monotonic()
         manifest = snapshots.publish(self.cg, generation=self.embed_generation,
                                      figures=asdict(self.snapshot), previous=self.published)

@@ -194,6 +194,15 @@ class Replica:
         config = dataclasses.replace(self.config, data_dir=data_dir, rocksdb_path=rocksdb,
                                      faiss_path=faiss)
         cg = CodeGraph.open(config, readonly=True, threaded=True)
+        # Every file of the snapshot is open before it serves: the store's (RocksDB keeps
+        # them open), the lexical index's (a first read), the vectors (loaded whole). Its
+        # removal after the grace then takes nothing from a request still on it, on a local
+        # file system (an unlinked file stays readable while open).
+        try:
+            cg.search_service().lexical().count()
+        except Exception as exc:  # (lexical search then says why)
+            log.warning("the snapshot's lexical index did not open", snapshot=snapshot_id,
+                        error=str(exc))
         if self.config.embed:
             from codegraph.search.service import make_embedder
 
