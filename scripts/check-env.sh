@@ -11,7 +11,8 @@
 # GRAFANA_ADMIN_PASSWORD, CODEGRAPH_API_KEY, CODEGRAPH_ADMIN_TOKEN) are set, at least 16
 # characters, no placeholder ("changeme", "your-...") and safe to interpolate; ports,
 # booleans, sizes (256MB), counts, log levels, host and bind addresses, the subnet (CIDR),
-# the API's CPU limit (CODEGRAPH_API_CPUS; a warning above this host's CPUs), the image tag
+# the API's CPU limit (CODEGRAPH_API_CPUS; a warning above this host's CPUs), the number
+# of replicas (CODEGRAPH_REPLICAS), the image tag
 # and URLs are well-formed. Unknown variables, a bind on every interface,
 # missing certificates or repository directory are warnings. Then, where a `codegraph`
 # command is found, the API checks the file's settings itself (`codegraph check-config
@@ -219,6 +220,10 @@ if set_ CODEGRAPH_API_CPUS; then  # the production API's limit; its reservation 
     over_host CODEGRAPH_API_CPUS "${VAL[CODEGRAPH_API_CPUS]}"
   fi
 fi
+# the number of read-only replicas (codegraph-api); the indexer is always one
+if set_ CODEGRAPH_REPLICAS && [[ ! ${VAL[CODEGRAPH_REPLICAS]} =~ ^[1-9][0-9]{0,2}$ ]]; then
+  problem CODEGRAPH_REPLICAS "must be a number of replicas from 1 to 999 such as 2 or 3, got '${VAL[CODEGRAPH_REPLICAS]}'"
+fi
 # --- the development stack's own (docker-compose.dev.yml) --------------------------------
 cpus_ok=1
 for c in CODEGRAPH_DEV_CPUS CODEGRAPH_DEV_CPUS_RESERVED; do
@@ -314,7 +319,8 @@ CODEGRAPH_CACHE_LOCAL_BYTES CODEGRAPH_CACHE_MAX_ENTRY CODEGRAPH_API_KEY CODEGRAP
 CODEGRAPH_AUTH_READS CODEGRAPH_REPOS_ROOT CODEGRAPH_REPOS CODEGRAPH_WATCH CODEGRAPH_CORS_ORIGINS
 CODEGRAPH_MAX_BODY CODEGRAPH_MAX_DEPTH CODEGRAPH_STALE_AFTER CODEGRAPH_MIN_REVISION_WAIT
 CODEGRAPH_DRAIN_SECONDS CODEGRAPH_PROFILE_DIR CODEGRAPH_TRACEMALLOC CODEGRAPH_DEBUG
-CODEGRAPH_BUILD_REVISION CODEGRAPH_BUILD_CREATED CODEGRAPH_BACKUP_DIR
+CODEGRAPH_BUILD_REVISION CODEGRAPH_BUILD_CREATED CODEGRAPH_BACKUP_DIR CODEGRAPH_ROLE
+CODEGRAPH_SNAPSHOT_POLL CODEGRAPH_SNAPSHOT_GRACE CODEGRAPH_PUBLISH_INTERVAL CODEGRAPH_REPLICAS
 REDIS_PASSWORD GRAFANA_ADMIN_USER GRAFANA_ADMIN_PASSWORD GRAFANA_ROOT_URL CODEGRAPH_TAG CODEGRAPH_BIND_ADDRESS
 HTTP_PORT HTTPS_PORT CODEGRAPH_REPOS_DIR CODEGRAPH_CERTS_DIR CODEGRAPH_SUBNET CODEGRAPH_API_CPUS
 COMPOSE_PROJECT_NAME COMPOSE_FILE COMPOSE_PROFILES
