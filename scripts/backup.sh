@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Back up the CodeGraph data volume of a running compose stack, consistently: the API
-# container writes codegraph-data-YYYYMMDD-HHMMSS.tar.gz into its /app/backups volume (a
+# Back up the CodeGraph data volume of a running compose stack, consistently: the indexer
+# (codegraph-indexer, the only writer) writes codegraph-data-YYYYMMDD-HHMMSS.tar.gz into its /app/backups volume (a
 # RocksDB checkpoint, the FAISS and lexical indexes of the same revision, and a manifest of
 # checksums) while it keeps answering; the archive is then copied into OUTDIR and its
 # SHA-256 checked against the one the server reported.
@@ -37,8 +37,8 @@ compose_command "$root"
 
 # The store is held by the running server: `codegraph backup` asks its admin endpoint
 # (CODEGRAPH_ADMIN_TOKEN from the container's environment), and the server writes the file.
-reply="$("${compose[@]}" exec -T codegraph-api codegraph backup /app/backups --json)" \
-    || die "the API container could not write a backup (see the line above)"
+reply="$("${compose[@]}" exec -T codegraph-indexer codegraph backup /app/backups --json)" \
+    || die "the indexer could not write a backup (see the line above)"
 archive="$(printf '%s\n' "$reply" | sed -n 's/.*"archive": "\([^"]*\)".*/\1/p')"
 sha256="$(printf '%s\n' "$reply" | sed -n 's/.*"sha256": "\([0-9a-f]\{64\}\)".*/\1/p')"
 if [ -z "$archive" ] || [ -z "$sha256" ]; then
@@ -49,7 +49,7 @@ mkdir -p "$outdir"
 name="${archive##*/}"
 partial="$outdir/.$name.partial"
 trap 'rm -f "$partial"' EXIT
-"${compose[@]}" cp "codegraph-api:$archive" "$partial"
+"${compose[@]}" cp "codegraph-indexer:$archive" "$partial"
 got="$(sha256sum "$partial" | cut -d' ' -f1)"
 [ "$got" = "$sha256" ] || die "the copy of $name has SHA-256 $got, the server wrote $sha256"
 mv "$partial" "$outdir/$name"

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Restore the CodeGraph data volume of a compose stack from a backup archive
 # (codegraph-data-*.tar.gz, made by scripts/backup.sh or `codegraph backup`): verifies the
-# whole archive and every checksum in a one-off container of codegraph-api while the service
-# still runs (`codegraph restore --check`; a corrupt or truncated archive is refused there,
-# nothing stopped), then stops codegraph-api, runs `codegraph restore` (which verifies again
-# as it unpacks, and touches the volume only once all of it checked out) with the archive
-# mounted read-only, starts the service again, waits until it is healthy, then restarts
-# nginx (when it runs), which resolves the API's address only at start. The archive must
-# be readable by uid 65534, the user the API's containers run as (a mode-0600 file of
-# yours is not): checked first, nothing is touched otherwise.
+# whole archive and every checksum in a one-off container of codegraph-indexer while the
+# service still runs (`codegraph restore --check`; a corrupt or truncated archive is refused
+# there, nothing stopped), then stops codegraph-indexer (the only writer), runs `codegraph
+# restore` (which verifies again as it unpacks, and touches the volume only once all of it
+# checked out) with the archive mounted read-only, starts the indexer again and waits until
+# it is healthy. The replicas (codegraph-api) keep answering from their snapshot meanwhile
+# and switch to the one the indexer publishes of the restored data. The archive must be
+# readable by uid 65534, the user the API's containers run as (a mode-0600 file of yours is
+# not): checked first, nothing is touched otherwise.
 #
 #   scripts/restore.sh [-f COMPOSE_FILE]... [--env-file FILE]... [-p PROJECT] [-t SECONDS] FILE
 #
@@ -60,7 +61,7 @@ readable_by_api() {
 }
 readable_by_api "$file" ||
     die "$file (mode $(stat -L -c '%a, owner %U:%G' "$file")) is not readable by uid 65534," \
-        "the user codegraph-api runs as, so its container could not read it. Make it" \
+        "the user codegraph-indexer runs as, so its container could not read it. Make it" \
         "readable (chmod o+r '$file', or a copy with mode 0644 in a directory of yours)" \
         "and run again; nothing was stopped or changed"
 
@@ -85,22 +86,16 @@ wait_healthy() {  # SERVICE: wait until its container is healthy
 # Verify first, beside the running service (no store is opened): a corrupt or truncated
 # archive is refused before anything stops.
 "${compose[@]}" run --rm --no-deps -T --entrypoint codegraph \
-    -v "$file:/restore/$name:ro" codegraph-api restore --check "/restore/$name" ||
+    -v "$file:/restore/$name:ro" codegraph-indexer restore --check "/restore/$name" ||
     die "the archive was refused (the line above says why); nothing was stopped or changed"
-"${compose[@]}" stop codegraph-api
+"${compose[@]}" stop codegraph-indexer
 status=0
 "${compose[@]}" run --rm --no-deps -T --entrypoint codegraph \
-    -v "$file:/restore/$name:ro" codegraph-api restore "/restore/$name" || status=$?
-"${compose[@]}" up -d codegraph-api
-wait_healthy codegraph-api
-# nginx resolved the API's address when it started, and the API may be back on another one
-# (`up -d codegraph-api` alone does not trigger depends_on's restart: true): restart it.
-if [ -n "$("${compose[@]}" ps -q nginx 2>/dev/null)" ]; then
-    "${compose[@]}" restart nginx
-    wait_healthy nginx
-fi
+    -v "$file:/restore/$name:ro" codegraph-indexer restore "/restore/$name" || status=$?
+"${compose[@]}" up -d --no-deps codegraph-indexer
+wait_healthy codegraph-indexer
 if [ "$status" -ne 0 ]; then
     die "the restore was refused (the line above says why); the data is as it was and" \
-        "codegraph-api is running again"
+        "codegraph-indexer is running again"
 fi
-echo "restored from $name; codegraph-api is healthy"
+echo "restored from $name; codegraph-indexer is healthy"
