@@ -17,7 +17,7 @@ import ssl
 import statistics
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -32,6 +32,7 @@ class Outcome:
     status: int | None   # None: an exception, in ``error``
     error: str | None = None
     rate_limited: bool = False  # a 429 from nginx's limit_req (JSON code rate_limited)
+    note: str | None = None     # what PacedLoad's ``note`` made of the answer
 
     def in_flight(self, t0: float, t1: float) -> bool:
         """Whether the request was in flight at some time in [t0, t1]."""
@@ -51,6 +52,9 @@ class PacedLoad:
     rate: float = 16.0
     max_requests: int = 3000
     max_seconds: float = 180.0
+    # made of each answer (its headers, its body) and kept in Outcome.note
+    note: Callable[[httpx.Response], str] | None = None
+    check_hostname: bool = True  # False: the certificate is checked, not the name in it
     outcomes: list[Outcome] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -61,6 +65,7 @@ class PacedLoad:
 
     async def _run(self) -> None:
         ctx = ssl.create_default_context(cafile=self.ca)
+        ctx.check_hostname = self.check_hostname
         one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         clients = [httpx.AsyncClient(base_url=self.base_url, verify=ctx, timeout=30,
                                      limits=one) for _ in range(self.connections)]
@@ -88,7 +93,7 @@ class PacedLoad:
                     limited = r.status_code == 429 and _error_code(r) == "rate_limited"
                     out = Outcome(k, path, started, time.monotonic() - started,
                                   r.status_code, None if r.is_success else r.text[:200],
-                                  limited)
+                                  limited, self.note(r) if self.note else None)
                 with self._lock:
                     self.outcomes.append(out)
                 i += self.connections
@@ -158,9 +163,10 @@ def summary(outcomes: Sequence[Outcome]) -> str:
         return "0 requests"
     ms = sorted(o.seconds * 1000 for o in outcomes)
     p95 = ms[min(len(ms) - 1, int(0.95 * len(ms)))]
+    p99 = ms[min(len(ms) - 1, int(0.99 * len(ms)))]
     ok = sum(o.ok for o in outcomes)
     limited = sum(o.rate_limited for o in outcomes)
     failed = len(outcomes) - ok - limited
     return (f"{len(outcomes)} requests: {ok} x 2xx, {limited} x 429 (nginx limit_req), "
             f"{failed} failed; latency p50 {statistics.median(ms):.1f} ms, p95 {p95:.1f} ms, "
-            f"max {ms[-1]:.1f} ms")
+            f"p99 {p99:.1f} ms, max {ms[-1]:.1f} ms")

@@ -34,7 +34,8 @@ SECRETS = ("REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "CODEGRAPH_API_KEY",
            "CODEGRAPH_ADMIN_TOKEN")
 # Every production service but grafana, whose image cannot be obtained on this machine
 # (its provisioning and dashboard are validated offline).
-SERVICES = ("codegraph-api", "redis", "nginx", "prometheus", "alertmanager", "node-exporter")
+SERVICES = ("codegraph-indexer", "codegraph-api", "redis", "nginx", "prometheus", "alertmanager",
+            "node-exporter")
 NOT_STARTED = {"grafana": "no grafana/grafana-oss image can be obtained on this machine "
                           "(no container registry); its files are validated offline"}
 
@@ -196,6 +197,10 @@ class Stack:
             raise RuntimeError(f"no container for service {service}")
         return ids[0]
 
+    def containers(self, service: str) -> list[str]:
+        """The ids of every running container of ``service`` (its replicas)."""
+        return self.compose("ps", "-q", service, timeout=60).stdout.split()
+
     def inspect(self, service: str) -> dict[str, Any]:
         return dockerproc.inspect(self.container(service))
 
@@ -304,3 +309,37 @@ class PrometheusRelay:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=15)
+
+
+def say(config: Any, msg: str) -> None:
+    """A line in the test output whether or not output is captured (``config``: the
+    pytest config)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        print(msg)
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(msg)
+
+
+# nginx's rate limits for the load tests: the whole load comes from one client address, and
+# these tests measure the replicas, not the limiter (tests/test_stack_production.py does)
+TEST_RATELIMIT = """limit_req_zone $binary_remote_addr zone=codegraph_api:10m rate=5000r/s;
+limit_req_zone $binary_remote_addr zone=codegraph_mcp:10m rate=5000r/s;
+limit_req_status 429;
+limit_req_log_level warn;
+"""
+
+
+def nginx_log(container: str, since: float = 0.0) -> list[dict[str, Any]]:
+    """nginx's JSON access log lines (deploy/nginx/nginx.conf ``log_format json``)."""
+    args = ["logs", container] + (["--since", f"{since:.3f}"] if since else [])
+    out = dockerproc.run(*args, timeout=60)
+    lines = []
+    for line in out.stdout.splitlines():
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if isinstance(entry, dict) and "upstream" in entry:
+                lines.append(entry)
+    return lines

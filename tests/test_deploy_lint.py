@@ -338,12 +338,20 @@ def test_production_network_layout() -> None:
     assert {n for n, net in networks.items() if net.get("internal")} == {"codegraph_backend"}
 
 
-def test_nginx_follows_the_apis_restarts() -> None:
-    """nginx resolves codegraph-api once, when it starts: Compose restarts nginx when the
-    API is recreated (depends_on ... restart: true, kept by this Compose's resolution)."""
+def test_nginx_finds_the_api_through_dockers_dns() -> None:
+    """nginx looks the API's tasks up per request (Docker's DNS, answers kept 2 s), so it
+    depends on no API service and follows scaled, restarted and rolled replicas: no
+    upstream{} block (nginx 1.22 resolves those once, at start), and every proxy_pass names
+    a variable that maps to the replicas or the indexer."""
     nginx = _resolved("docker-compose.production.yml")["services"]["nginx"]
-    assert nginx["depends_on"]["codegraph-api"]["condition"] == "service_healthy"
-    assert nginx["depends_on"]["codegraph-api"]["restart"] is True
+    assert not set(nginx.get("depends_on") or {}) & {"codegraph-api", "codegraph-indexer"}
+    conf = (ROOT / "deploy/nginx/nginx.conf").read_text()
+    assert re.search(r"^\s*resolver 127\.0\.0\.11 valid=2s\b", conf, re.M)
+    assert not re.search(r"^\s*upstream\s", conf, re.M)
+    targets = re.findall(r"proxy_pass http://\$(\w+);", conf)
+    assert len(targets) == len(re.findall(r"proxy_pass", conf)), targets
+    assert set(targets) == {"codegraph_replicas", "codegraph_indexer",
+                            "codegraph_repos_upstream", "codegraph_grafana"}
 
 
 @pytest.mark.parametrize(("env", "expected"), [

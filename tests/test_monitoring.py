@@ -60,7 +60,13 @@ def test_prometheus_config_scrapes_the_contract_jobs() -> None:
     jobs = {j["job_name"]: j for j in conf["scrape_configs"]}
     assert set(jobs) == set(mc.JOBS)
     api = jobs["codegraph-api"]
-    assert api["static_configs"][0]["targets"] == ["codegraph-api:9090"]
+    # every task of the indexer and of the replicas, found through Docker's DNS
+    (sd,) = api["dns_sd_configs"]
+    assert sd["names"] == ["codegraph-indexer", "codegraph-api"]
+    assert sd["type"] == "A" and sd["port"] == 9090
+    roles = {r["regex"]: r["replacement"] for r in api["relabel_configs"]
+             if r.get("target_label") == "role"}
+    assert roles == {"codegraph-indexer": "indexer", "codegraph-api": "replica"}
     assert api["metrics_path"] == "/metrics" and api["scrape_interval"] == "15s"
     assert jobs["node-exporter"]["static_configs"][0]["targets"] == ["node-exporter:9100"]
     assert conf["rule_files"] == ["/etc/prometheus/rules/*.yml"]

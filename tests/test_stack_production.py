@@ -34,23 +34,12 @@ import dockerproc
 import monitoring_checks as mc
 import stackproc
 from stackload import PacedLoad, summary
-from stackproc import Stack
+from stackproc import Stack, say
 
 pytestmark = pytest.mark.timeout(1800)
 
 CORPUS = ("flask", "3.0.3")
 INDEX_TIMEOUT = 240.0
-
-
-def say(config: pytest.Config, msg: str) -> None:
-    """A line in the test output whether or not output is captured."""
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    capture = config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or capture is None:
-        print(msg)
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line(msg)
 
 
 @pytest.fixture(scope="module")
@@ -142,13 +131,17 @@ def test_compose_config_passes() -> None:
     assert out.returncode == 0, out.stderr
     services = json.loads(out.stdout)["services"]
     assert set(stackproc.SERVICES) | {"grafana"} <= set(services)
-    api = services["codegraph-api"]
-    assert api["read_only"] and api["cap_drop"] == ["ALL"] and api["user"] == "65534:65534"
-    assert api["restart"] == "unless-stopped"
-    assert api["healthcheck"]["test"] == ["CMD", "/app/venv/bin/codegraph", "healthcheck"]
-    limits = api["deploy"]["resources"]
-    assert limits["limits"]["cpus"] == 2.0 and limits["reservations"]["cpus"] == 1.0
-    assert api["logging"]["options"]["max-size"] == "100m"
+    for name, reserved in (("codegraph-indexer", 1.0), ("codegraph-api", 0.25)):
+        api = services[name]
+        assert api["read_only"] and api["cap_drop"] == ["ALL"] and api["user"] == "65534:65534"
+        assert api["restart"] == "unless-stopped"
+        assert api["healthcheck"]["test"] == ["CMD", "/app/venv/bin/codegraph", "healthcheck"]
+        limits = api["deploy"]["resources"]
+        assert limits["limits"]["cpus"] == 2.0 and limits["reservations"]["cpus"] == reserved
+        assert api["logging"]["options"]["max-size"] == "100m"
+    assert services["codegraph-indexer"]["command"] == ["serve", "--role", "indexer"]
+    assert services["codegraph-api"]["command"] == ["serve", "--role", "replica"]
+    assert services["codegraph-api"]["deploy"]["replicas"] == 2
     assert [p["published"] for s in services.values() for p in s.get("ports", [])] == \
         ["80", "443"]
     # without the secrets, compose refuses and names the variable
@@ -171,7 +164,7 @@ def test_only_nginx_publishes_on_loopback(stack: Stack) -> None:
 
 def test_hardening_as_run(stack: Stack) -> None:
     """What Docker actually applied to the running containers."""
-    api = stack.inspect("codegraph-api")
+    api = stack.inspect("codegraph-indexer")
     host = api["HostConfig"]
     assert api["Config"]["User"] == "65534:65534"
     assert host["ReadonlyRootfs"] and host["CapDrop"] == ["ALL"]
@@ -179,13 +172,19 @@ def test_hardening_as_run(stack: Stack) -> None:
     assert host["PidsLimit"] == 1000 and host["NanoCpus"] == 2_000_000_000
     assert host["Memory"] == 1 << 30 and host["MemoryReservation"] == 512 << 20
     assert host["RestartPolicy"]["Name"] == "unless-stopped"
-    assert "/tmp" in host["Tmpfs"]
+    mounts = {m["Destination"]: m for m in api["Mounts"]}
+    assert mounts["/tmp"]["Type"] == "tmpfs"  # noexec,nosuid,nodev by Docker's default
     assert host["LogConfig"] == {"Type": "json-file", "Config": {
         "max-size": "100m", "max-file": "3", "labels": "service,com.codegraph.stack",
         "tag": "{{.Name}}"}}
-    mounts = {m["Destination"]: m for m in api["Mounts"]}
     assert not mounts["/repos"]["RW"] and not mounts["/app/models"]["RW"]
     assert mounts["/app/data"]["RW"] and mounts["/app/data"]["Type"] == "volume"
+    for replica in stack.containers("codegraph-api"):  # the same, but data read-only
+        data = dockerproc.inspect(replica)
+        assert data["HostConfig"]["ReadonlyRootfs"] and data["HostConfig"]["CapDrop"] == ["ALL"]
+        assert data["Config"]["User"] == "65534:65534"
+        mounts = {m["Destination"]: m for m in data["Mounts"]}
+        assert mounts["/app/data"]["RW"] is False and "/app/backups" not in mounts
     for service, user in (("redis", "999:999"), ("nginx", "101:101"),
                           ("prometheus", "65534:65534"), ("alertmanager", "65534:65534"),
                           ("node-exporter", "65534:65534")):
@@ -309,24 +308,25 @@ def test_prometheus_monitors_the_stack(stack: Stack, client: httpx.Client,
 
 
 def heap_profile(stack: Stack, send: Callable[[], object]) -> str:
-    """Send SIGUSR2 with ``send``: the name of the heap profile that appeared in /app/logs
-    (the codegraph_logs volume, writable by 65534 without any init service)."""
+    """Send SIGUSR2 with ``send`` (to the indexer): the name of the heap profile that
+    appeared in /app/logs (the codegraph_logs volume, writable by 65534 without any init
+    service; the replicas have none)."""
     listing = ["/app/venv/bin/python", "-c",
                "import json, os; print(json.dumps(sorted(os.listdir('/app/logs'))))"]
-    before = set(json.loads(stack.exec("codegraph-api", *listing, check=True).stdout))
+    before = set(json.loads(stack.exec("codegraph-indexer", *listing, check=True).stdout))
     send()
     deadline = time.monotonic() + 30
     new: set[str] = set()
     while time.monotonic() < deadline and not new:
         time.sleep(0.5)
-        now = json.loads(stack.exec("codegraph-api", *listing, check=True).stdout)
+        now = json.loads(stack.exec("codegraph-indexer", *listing, check=True).stdout)
         new = {n for n in now if n.startswith("codegraph-heap-")} - before
-    assert new, f"no heap profile in /app/logs:\n{stack.logs('codegraph-api', tail=20)}"
+    assert new, f"no heap profile in /app/logs:\n{stack.logs('codegraph-indexer', tail=20)}"
     (name,) = new
-    head = stack.exec("codegraph-api", "/app/venv/bin/python", "-c",
+    head = stack.exec("codegraph-indexer", "/app/venv/bin/python", "-c",
                       f"print(open('/app/logs/{name}').readline())", check=True).stdout
     assert head.startswith("# CodeGraph heap profile"), head
-    assert stack.health("codegraph-api") == "healthy"
+    assert stack.health("codegraph-indexer") == "healthy"
     return name
 
 
@@ -335,7 +335,7 @@ def test_heap_profile_by_exec_keeps_the_restart_policy(stack: Stack) -> None:
     heap profile to /app/logs; the crash test that follows shows the restart policy still
     holds afterwards (test_heap_profile_by_compose_kill says why not `docker kill`)."""
     heap_profile(stack, lambda: stack.compose(
-        "exec", "-T", "codegraph-api", "/app/venv/bin/python", "-c",
+        "exec", "-T", "codegraph-indexer", "/app/venv/bin/python", "-c",
         "import os, signal; os.kill(1, signal.SIGUSR2)", timeout=60))
 
 
@@ -397,34 +397,41 @@ def test_rate_limit_answers_429(stack: Stack, client: httpx.Client,
 def test_api_crash_restarts_with_data_intact(stack: Stack, client: httpx.Client,
                                              indexed: dict[str, Any],
                                              pytestconfig: pytest.Config) -> None:
-    """SIGKILL the API's process (a crash): its restart policy brings it back healthy, and
-    it answers the same queries at the same revision. (`docker kill` itself counts as a
-    manual stop to Docker 20.10: no policy restarts a container stopped that way.)"""
+    """SIGKILL the indexer's process (a crash): its restart policy brings it back healthy,
+    and the same queries get the same answers at the same revision. Meanwhile the replicas
+    keep answering reads, and nginx answers for the indexer (502 in the API's shape). (`docker
+    kill` itself counts as a manual stop to Docker 20.10: no policy restarts a container
+    stopped that way.)"""
     before = answers(client)
-    state = stack.inspect("codegraph-api")["State"]
-    restarts = stack.inspect("codegraph-api")["RestartCount"]
+    state = stack.inspect("codegraph-indexer")["State"]
+    restarts = stack.inspect("codegraph-indexer")["RestartCount"]
     try:
         os.kill(int(state["Pid"]), signal.SIGKILL)
     except PermissionError:
         pytest.fail("killing the API's process needs root (the Docker host's)")
     deadline = time.monotonic() + 120
     down: list[httpx.Response] = []
+    reads: list[int] = []
     while time.monotonic() < deadline:
-        if not down:  # while the API is down, nginx answers for it (502, the API's shape)
-            r = client.get("/health")
+        if not down:  # while the indexer is down, nginx answers for it (502, the API's shape)
+            r = client.get("/api/v1/jobs")  # the indexer's
             if r.status_code != 200:
                 down.append(r)
-        data = stack.inspect("codegraph-api")
+                reads.append(client.get("/api/v1/definition?symbol=Flask").status_code)
+        data = stack.inspect("codegraph-indexer")
         if data["RestartCount"] > restarts and \
                 (data["State"].get("Health") or {}).get("Status") == "healthy":
             break
         time.sleep(0.5)
     else:
-        raise AssertionError(f"API not restarted and healthy:\n{stack.logs('codegraph-api')}")
-    say(pytestconfig, f"[stack] API restarted after SIGKILL, healthy again in "
+        raise AssertionError(f"indexer not restarted and healthy:\n"
+                             f"{stack.logs('codegraph-indexer')}")
+    say(pytestconfig, f"[stack] indexer restarted after SIGKILL, healthy again in "
                       f"{120 - (deadline - time.monotonic()):.1f} s; meanwhile nginx "
-                      f"answered {[r.status_code for r in down]}")
-    assert down, "no request saw the API down"
+                      f"answered {[r.status_code for r in down]} for it, the replicas "
+                      f"{reads} to a read")
+    assert down, "no request saw the indexer down"
+    assert reads == [200], reads
     api_error(down[0], down[0].status_code, "unavailable")
     assert down[0].status_code in (502, 503, 504)
     assert answers(client) == before
@@ -475,12 +482,12 @@ def test_dev_certs(tmp_path: Path) -> None:
 
 
 def test_heap_profile_by_compose_kill(stack: Stack, pytestconfig: pytest.Config) -> None:
-    """`docker compose kill -s SIGUSR2 codegraph-api` writes a heap profile too. But Docker
+    """`docker compose kill -s SIGUSR2 codegraph-indexer` writes a heap profile too. But Docker
     20.10 (Debian 12's docker.io, this machine's engine) marks a container sent any signal
     by `docker kill` as manually stopped: its restart policy is off until the next start
     (measured: a SIGKILLed process is not restarted). The backup test after this one
     recreates the stack; operators use the exec form (docs/operations.md)."""
-    heap_profile(stack, lambda: stack.compose("kill", "-s", "SIGUSR2", "codegraph-api",
+    heap_profile(stack, lambda: stack.compose("kill", "-s", "SIGUSR2", "codegraph-indexer",
                                               timeout=60))
     say(pytestconfig, "[stack] `docker compose kill -s SIGUSR2` wrote a heap profile to "
                       "/app/logs (on Docker 20.10 it also turns the restart policy off "
@@ -587,12 +594,12 @@ def test_backup_under_load_then_wipe_and_restore(stack: Stack, indexed: dict[str
         bad.write_bytes(content)
         bad.chmod(0o644)
         t = time.monotonic()
-        started = stack.inspect("codegraph-api")["State"]["StartedAt"]
+        started = stack.inspect("codegraph-indexer")["State"]["StartedAt"]
         refused = stack.script("restore.sh", str(bad), timeout=400)
         assert refused.returncode != 0, refused.stdout + refused.stderr
         assert "refused" in refused.stderr, refused.stderr
         # refused by the check beside the running service: it was never stopped
-        assert stack.inspect("codegraph-api")["State"]["StartedAt"] == started, kind
+        assert stack.inspect("codegraph-indexer")["State"]["StartedAt"] == started, kind
         why = [line for line in refused.stderr.splitlines() if "refus" in line.lower()]
         say(pytestconfig, f"[backup] {kind} archive refused in {time.monotonic() - t:.1f} s: "
                           f"{' / '.join(why)[:300]}")
