@@ -116,6 +116,8 @@ BAD = [
     ("CODEGRAPH_SUBNET", "172.20.1.0/16", "has host bits set"),
     ("CODEGRAPH_API_CPUS", "0.5", "must be a number of CPUs of at least 1"),
     ("CODEGRAPH_API_CPUS", "two", "must be a number of CPUs of at least 1"),
+    ("CODEGRAPH_REPLICAS", "0", "must be a number of replicas from 1 to 999"),
+    ("CODEGRAPH_REPLICAS", "three", "must be a number of replicas from 1 to 999"),
     # the rest
     ("CODEGRAPH_TAG", "optimized latest", "must be an image tag"),
     ("EMBEDDING_PROVIDER", "magic", "must be one of local openai"),

@@ -25,8 +25,9 @@ NGINX_FILES = ("nginx.conf", "ratelimit.conf", "security-headers.conf", "proxy.c
 
 def test_nginx_errors_are_the_apis_json(tmp_path: Path) -> None:
     """nginx's own errors in the API's shape, checked on deploy/nginx alone (the nginx image,
-    its config files as the stack mounts them, no API behind it: codegraph-api resolves to
-    the container's own loopback, where nothing listens): 502 unavailable for /, /mcp and
+    its config files as the stack mounts them, no API behind it: on an internal network of
+    the test's, Docker's DNS answers codegraph-api and codegraph-indexer with nginx's own
+    address, where nothing listens on 3000): 502 unavailable for /, /mcp and
     /grafana/, 404 not_found for /metrics, 413 too_large, 429 rate_limited with
     Retry-After, with the security headers; the
     client's valid X-Request-ID kept (echoed in the body), an invalid one replaced."""
@@ -43,10 +44,18 @@ def test_nginx_errors_are_the_apis_json(tmp_path: Path) -> None:
     mounts = [a for f in NGINX_FILES for a in (
         "-v", f"{dockerproc.ROOT / 'deploy/nginx' / f}:/etc/nginx/{f}:ro")]
     name = f"cg-nginx-json-{uuid.uuid4().hex[:10]}"
-    dockerproc.run("run", "-d", "--name", name, "--network", "none", "--add-host",
-                   "codegraph-api:127.0.0.1", "--user", "101:101", "--read-only",
-                   "--tmpfs", "/tmp", "--cap-drop", "ALL", *mounts, "-v",
-                   f"{certs}:/etc/nginx/certs:ro", "nginx:1.22", timeout=120)
+    # nginx resolves the API per request through Docker's DNS (127.0.0.11): a network with
+    # one, removed with the container
+    dockerproc.run("network", "create", "--internal", name, timeout=60)
+    try:
+        dockerproc.run("run", "-d", "--name", name, "--network", name, "--network-alias",
+                       "codegraph-api", "--network-alias", "codegraph-indexer",
+                       "--user", "101:101", "--read-only", "--tmpfs", "/tmp", "--cap-drop",
+                       "ALL", *mounts, "-v", f"{certs}:/etc/nginx/certs:ro", "nginx:1.22",
+                       timeout=120)
+    except BaseException:
+        dockerproc.run("network", "rm", name, timeout=60, check=False)
+        raise
     try:
         def parse(text: str) -> tuple[int, dict[str, str], dict[str, Any]]:
             head, _, body = text.replace("\r\n", "\n").partition("\n\n")
@@ -96,6 +105,7 @@ def test_nginx_errors_are_the_apis_json(tmp_path: Path) -> None:
         assert headers["retry-after"] == "1"
     finally:
         dockerproc.run("rm", "-f", name, timeout=60, check=False)
+        dockerproc.run("network", "rm", name, timeout=60, check=False)
 
 
 @pytest.mark.parametrize(("mode", "owner", "readable"), [
