@@ -97,21 +97,16 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def index_small_repo(api: str, key: str) -> None:
-    r = httpx.post(f"{api}/api/v1/repos", json={"path": "/repos/small", "name": "small"},
-                   headers={"X-API-Key": key}, timeout=30)
-    r.raise_for_status()
-    job = r.json()["job"]["id"]
+def wait_indexed(api: str) -> None:
+    """Until the replica at ``api`` answers a definition in the small repository, which the
+    indexer indexes at start (CODEGRAPH_REPOS) and publishes as a snapshot."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        state = httpx.get(f"{api}/api/v1/jobs/{job}", timeout=10).json()
-        state = state.get("job", state)["state"]
-        if state == "done":
+        r = httpx.get(f"{api}{PATHS['definition']}", timeout=10)
+        if r.status_code == 200 and r.json().get("results"):
             return
-        if state in ("failed", "cancelled"):
-            raise RuntimeError(f"index job {state}")
         time.sleep(0.3)
-    raise RuntimeError("index job not done in 120 s")
+    raise RuntimeError("the small repository was not served within 120 s")
 
 
 def bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -132,10 +127,13 @@ def bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         (tmp / "ratelimit.conf").write_text(RATELIMIT)
         override = tmp / "bench.override.yml"
         override.write_text(OVERRIDE.format(port=port, ratelimit=tmp / "ratelimit.conf"))
+        # one replica, its port published: the direct route; the indexer indexes the
+        # repository at start
         with Stack(tag=images["optimized"], repos_dir=repos, workdir=tmp / "load",
-                   overrides=[override]) as st:
+                   overrides=[override], extra_env={"CODEGRAPH_REPLICAS": "1",
+                                                    "CODEGRAPH_REPOS": "/repos/small"}) as st:
             direct = f"http://127.0.0.1:{port}"
-            index_small_repo(direct, st.env["CODEGRAPH_API_KEY"])
+            wait_indexed(direct)
             for path in PATHS.values():  # warm both routes (and the query cache)
                 httpx.get(f"{direct}{path}", timeout=10).raise_for_status()
                 httpx.get(f"{st.https}{path}", verify=st.ca, timeout=10).raise_for_status()

@@ -143,6 +143,7 @@ def test_swarm_three_replicas_answer_through_nginx(swarm: SwarmStack,
             assert r.status_code == 200, r.text
     time.sleep(1.5)  # nginx's access log buffer (flush=1s)
     (nginx,) = swarm.tasks("nginx")
+    assert nginx["HostConfig"]["Sysctls"]["net.ipv4.tcp_tw_reuse"] == "1"  # Swarm applies
     seen = [e["upstream"].rpartition(":")[0] for e in stackproc.nginx_log(nginx["Id"], since)
             if e["request_id"].startswith("swarm-")]
     counts = {addresses.get(a, a): seen.count(a) for a in sorted(set(seen))}
