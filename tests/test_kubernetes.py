@@ -208,14 +208,16 @@ def _bytes(text: str) -> int:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_hardening_equals_compose(overlay: str) -> None:
-    api = _compose()["codegraph-api"]
-    uid, gid = (int(n) for n in api["user"].split(":"))
-    assert api["read_only"] is True and api["cap_drop"] == ["ALL"]
-    assert "no-new-privileges:true" in api["security_opt"]
-    tmpfs = dict(kv.split("=") for kv in api["tmpfs"][0].split(":", 1)[1].split(",") if "=" in kv)
-    limits = api["deploy"]["resources"]["limits"]
-    reservations = api["deploy"]["resources"]["reservations"]
-    for kind, name in WORKLOADS.values():
+    for service, (kind, name) in WORKLOADS.items():  # each against its compose service
+        api = _compose()[service]
+        uid, gid = (int(n) for n in api["user"].split(":"))
+        assert api["read_only"] is True and api["cap_drop"] == ["ALL"]
+        assert "no-new-privileges:true" in api["security_opt"]
+        tmpfs_size = next(int(v["tmpfs"]["size"]) for v in api["volumes"]  # (long: Swarm)
+                          if isinstance(v, dict) and v.get("type") == "tmpfs"
+                          and v["target"] == "/tmp")
+        limits = api["deploy"]["resources"]["limits"]
+        reservations = api["deploy"]["resources"]["reservations"]
         pod = _pod(overlay, kind, name)
         c = _container(pod)
         psc, sc = pod["securityContext"], c["securityContext"]
@@ -230,7 +232,7 @@ def test_hardening_equals_compose(overlay: str) -> None:
         tmp = next(m for m in c["volumeMounts"] if m["mountPath"] == "/tmp")
         vol = next(v for v in pod["volumes"] if v["name"] == tmp["name"])
         assert vol["emptyDir"]["medium"] == "Memory"
-        assert _bytes(vol["emptyDir"]["sizeLimit"]) == _bytes(tmpfs["size"])
+        assert _bytes(vol["emptyDir"]["sizeLimit"]) == tmpfs_size
         res = c["resources"]
         assert _bytes(res["limits"]["memory"]) == _bytes(limits["memory"])
         assert float(res["limits"]["cpu"]) == float(re.sub(r"\$\{[^:]+:-([\d.]+)\}", r"\1",
