@@ -10,7 +10,6 @@ script: definitions of symbols the corpus defines, and hybrid searches of a few 
 
 from __future__ import annotations
 
-import re
 import shutil
 import statistics
 import subprocess
@@ -21,7 +20,7 @@ from typing import Any
 import httpx
 
 import dockerproc
-from bench_stack import RATELIMIT, UNIT, median_run
+from bench_stack import CONNECTIONS, RATELIMIT, median_run, wrk
 from stackproc import Stack
 
 SERVICES = ("codegraph-indexer", "codegraph-api", "redis", "nginx")
@@ -40,7 +39,6 @@ PHRASES = ("send a file to the client", "register a blueprint", "url for an endp
            "load configuration from a file", "handle an exception", "flash a message",
            "json response", "teardown the application context", "stream a template",
            "test client request")
-CONNECTIONS = 100
 LUA = """\
 local paths = {{{paths}}}
 local i = 0
@@ -81,7 +79,7 @@ def through_nginx(tree: Path, work: Path, *, embed: bool, duration: int,
                     runs, cpu = [], {"codegraph-api": 0.0, "nginx": 0.0}
                     for _ in range(2):
                         before = cpu_by_service(st)
-                        runs.append(wrk(base, lua, duration))
+                        runs.append(wrk(f"{base}/", duration, script=lua))
                         after = cpu_by_service(st)
                         for service in cpu:
                             cpu[service] += after[service] - before[service]
@@ -154,25 +152,6 @@ def scale(st: Stack, n: int) -> None:
     st.compose("up", "-d", "--wait", "--no-recreate", "--scale", f"codegraph-api={n}",
                *SERVICES, timeout=600)
     time.sleep(3)  # nginx's resolver keeps answers 2 s: let it see the new set
-
-
-def wrk(base: str, lua: Path, duration: int) -> dict[str, Any]:
-    cmd = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}s", "--timeout", "10s",
-           "--latency", "-s", str(lua), f"{base}/"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
-    result: dict[str, Any] = {"errors": 0, "non_2xx": 0}
-    for line in (raw.strip() for raw in out.splitlines()):
-        if m := re.match(r"(50|99)%\s+([\d.]+)(us|ms|s|m)$", line):
-            result[f"p{m.group(1)}_ms"] = round(float(m.group(2)) * UNIT[m.group(3)], 2)
-        elif line.startswith("Requests/sec:"):
-            result["rps"] = round(float(line.split()[1]), 1)
-        elif line.startswith("Socket errors:"):
-            result["errors"] = sum(int(n) for n in re.findall(r"\d+", line))
-        elif line.startswith("Non-2xx"):
-            result["non_2xx"] = int(line.split()[-1])
-    if "rps" not in result or "p99_ms" not in result:
-        raise RuntimeError(f"wrk gave no result:\n{out}")
-    return result
 
 
 def speedup(rows: list[dict[str, Any]], path: str) -> dict[int, float]:

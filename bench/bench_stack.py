@@ -69,9 +69,10 @@ limit_req_status 429;
 """
 
 
-def wrk(url: str, duration: int) -> dict[str, Any]:
+def wrk(url: str, duration: int, script: Path | None = None) -> dict[str, Any]:
+    """wrk's figures for ``url`` (``script``: a Lua script that makes the requests)."""
     cmd = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}s", "--timeout", "10s",
-           "--latency", url]
+           "--latency", *(["-s", str(script)] if script else []), url]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
     result: dict[str, Any] = {"errors": 0, "non_2xx": 0}
     for line in (raw.strip() for raw in out.splitlines()):

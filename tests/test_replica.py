@@ -67,6 +67,18 @@ def wait_published(indexer: ServerProcess, revision: int | None = None,
     raise AssertionError(f"revision {want} not published in {timeout} s:\n{indexer.output()}")
 
 
+def wait_embedded(indexer: ServerProcess, chunks: int, timeout: float) -> None:
+    """Until the snapshot ``current`` names holds at least ``chunks`` embedded chunks."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        name = snapshots.current(indexer.data_dir)
+        if name and snapshots.Manifest.read(snapshots.path_of(
+                indexer.data_dir, name)).figures.get("embedded", 0) >= chunks:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no snapshot with {chunks} embedded chunks:\n{indexer.output()}")
+
+
 def edit(indexer: ServerProcess, repo: Path, n: int) -> int:
     """Save revision ``n`` of the marker file; the indexer's revision once it is indexed."""
     before = int(indexer.get("/health").headers["x-codegraph-revision"])
@@ -216,16 +228,7 @@ def test_semantic_search_on_a_replica(tmp_path: Path) -> None:
     embed = {**KEYS, "CODEGRAPH_EMBED": "1"}
     with ServerProcess(tmp_path / "indexer", [repo], repos_root=tmp_path,
                        env={"CODEGRAPH_ROLE": "indexer", **embed}) as indexer:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            name = snapshots.current(indexer.data_dir)
-            manifest = (snapshots.Manifest.read(snapshots.path_of(indexer.data_dir, name))
-                        if name else None)
-            if manifest and manifest.figures.get("embedded", 0) >= 2:
-                break
-            time.sleep(0.2)
-        else:
-            raise AssertionError(f"no embedded snapshot:\n{indexer.output()}")
+        wait_embedded(indexer, 2, timeout=120)
         with read_only_view(Path(indexer.data_dir), tmp_path / "view") as view, \
                 replica(tmp_path, view, "r1", **embed) as r1:
             found = r1.ok("/api/v1/search", query="price of an item with tax",
@@ -246,15 +249,7 @@ def test_a_replica_embeds_queries_through_the_openai_provider(tmp_path: Path) ->
     try:
         with ServerProcess(tmp_path / "indexer", [repo], repos_root=tmp_path,
                            env={"CODEGRAPH_ROLE": "indexer", **env}) as indexer:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                name = snapshots.current(indexer.data_dir)
-                if name and snapshots.Manifest.read(snapshots.path_of(
-                        indexer.data_dir, name)).figures.get("embedded", 0) >= 2:
-                    break
-                time.sleep(0.1)
-            else:
-                raise AssertionError(f"no embedded snapshot:\n{indexer.output()}")
+            wait_embedded(indexer, 2, timeout=60)
             with read_only_view(Path(indexer.data_dir), tmp_path / "view") as view, \
                     replica(tmp_path, view, "r1", **env) as r1:
                 found = r1.ok("/api/v1/search", query="who returns one", mode="semantic")
