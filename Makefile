@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_api.py
 	$(BIN)/python bench/bench_load.py
 	$(BIN)/python bench/bench_stack.py
+	$(BIN)/python bench/bench_scale.py
 
 ## Re-pin every dependency (needs uv: pip install uv).
 lock:
