@@ -95,6 +95,9 @@ def markers(answer: dict[str, Any]) -> set[str]:
 def test_a_replica_serves_snapshots_and_follows_the_indexer(
         cluster: tuple[ServerProcess, Path, Path], tmp_path: Path) -> None:
     indexer, repo, view = cluster
+    first = snapshots.published(indexer.data_dir)[0]  # never an empty index: replicas
+    assert snapshots.Manifest.read(  # would be ready with nothing to answer
+        snapshots.path_of(indexer.data_dir, first)).figures["files"] == 2
     with replica(tmp_path, view, "r1") as r1:
         ready = r1.ok("/health/ready")
         assert ready["role"] == "replica" and ready["snapshot"] == snapshots.current(str(view))

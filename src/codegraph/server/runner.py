@@ -71,8 +71,9 @@ def build(config: Config, paths: Sequence[str] = ()) -> Starlette:
                             repos=[*paths, *config.repos])
             await asyncio.to_thread(engine.start)
         else:
-            if config.role == "indexer":  # what is there already, for replicas to serve
-                engine.publish_soon()
+            if config.role == "indexer" and any(  # what is there already, for replicas
+                    info.get("last_indexed") for info in engine.store.repos().values()):
+                engine.publish_soon()  # (an empty index is not: the first run publishes)
             for path in [*paths, *config.repos]:
                 job = engine.add_repo(path, trusted=True)
                 log.info("indexing", repo=job.repo, root=job.root, job=job.id)
