@@ -22,6 +22,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,14 @@ def free_subnet() -> str:
         if not any(net.overlaps(u) for u in used):
             return str(net)
     raise RuntimeError("no free /24 left in 10.213.0.0/16")
+
+
+def stack_images() -> Iterator[dict[str, str]]:
+    """This tree's images, pinned while the stack runs (the stack tests' ``images``
+    fixture); a loud skip, or a failure in CI, without Docker and Compose v2."""
+    dockerproc.require(compose_problem(), "stack tests need Docker with Compose v2")
+    with dockerproc.pinned() as pinned:
+        yield pinned
 
 
 @dataclass

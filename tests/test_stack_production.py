@@ -42,11 +42,7 @@ CORPUS = ("flask", "3.0.3")
 INDEX_TIMEOUT = 240.0
 
 
-@pytest.fixture(scope="module")
-def images() -> Iterator[dict[str, str]]:
-    dockerproc.require(stackproc.compose_problem(), "stack tests need Docker with Compose v2")
-    with dockerproc.pinned() as pinned:
-        yield pinned
+images = pytest.fixture(scope="module")(stackproc.stack_images)
 
 
 @pytest.fixture(scope="module")

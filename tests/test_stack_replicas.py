@@ -41,11 +41,7 @@ def markers_source(n: int) -> str:
     return "".join(f"def marker_{k}():\n    return {k}\n\n\n" for k in range(n + 1))
 
 
-@pytest.fixture(scope="module")
-def images() -> Iterator[dict[str, str]]:
-    dockerproc.require(stackproc.compose_problem(), "stack tests need Docker with Compose v2")
-    with dockerproc.pinned() as pinned:
-        yield pinned
+images = pytest.fixture(scope="module")(stackproc.stack_images)
 
 
 @pytest.fixture(scope="module")
