@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 import dockerproc
 from dockerproc import ROOT
 
@@ -352,3 +354,18 @@ def nginx_log(container: str, since: float = 0.0) -> list[dict[str, Any]]:
             if isinstance(entry, dict) and "upstream" in entry:
                 lines.append(entry)
     return lines
+
+
+def wait_served(client: httpx.Client, revision: int, timeout: float = 60.0) -> None:
+    """Until the replicas behind nginx serve ``revision``: 8 readiness answers in a row
+    (nginx spreads them over the replicas) at that revision or later. The indexer
+    publishes it a moment after its job ends."""
+    deadline, in_a_row = time.monotonic() + timeout, 0
+    while in_a_row < 8:
+        r = client.get("/health/ready")
+        ok = r.status_code == 200 and (r.json().get("revision") or 0) >= revision
+        in_a_row = in_a_row + 1 if ok else 0
+        if time.monotonic() > deadline:
+            raise AssertionError(f"replicas not serving revision {revision}: {r.text}")
+        time.sleep(0.05)
+

@@ -85,10 +85,12 @@ def indexed(stack: Stack, client: httpx.Client) -> dict[str, Any]:
     job_id = r.json()["job"]["id"]
     deadline = time.monotonic() + INDEX_TIMEOUT
     while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(f"/api/v1/jobs/{job_id}").json()
+        answer = client.get(f"/api/v1/jobs/{job_id}")  # (jobs: the indexer answers)
+        job: dict[str, Any] = answer.json()
         job = job.get("job", job)
         if job["state"] in ("done", "failed", "cancelled"):
             assert job["state"] == "done", job
+            stackproc.wait_served(client, int(answer.headers["x-codegraph-revision"]))
             return job
         time.sleep(0.5)
     raise AssertionError(f"index job not done within {INDEX_TIMEOUT} s: {job}")
