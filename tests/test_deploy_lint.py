@@ -439,8 +439,8 @@ def test_healthcheck_commands_exist_in_their_images(compose: Path) -> None:
             if test[0] == "CMD-SHELL" and not _has_file(created, "/bin/sh"):
                 missing.append(f"{name}: CMD-SHELL but {image} has no /bin/sh")
         finally:
-            subprocess.run(["docker", "rm", created], capture_output=True, timeout=60,
-                           check=False)
+            subprocess.run(["docker", "rm", "-v", created], capture_output=True, timeout=60,
+                           check=False)  # -v: and the anonymous volumes of its VOLUMEs
     if unchecked:
         warnings.warn(f"{compose.name}: healthcheck commands not checked, image not on this "
                       f"machine: {', '.join(unchecked)}", stacklevel=1)
