@@ -14,7 +14,6 @@
 set -euo pipefail
 
 usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
-die() { echo "backup: $*" >&2; exit 1; }
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 PROG=backup

@@ -19,7 +19,6 @@
 set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit "${1:-0}"; }
-die() { echo "restore: $*" >&2; exit 1; }
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 PROG=restore

@@ -1,7 +1,9 @@
 # shellcheck shell=bash disable=SC2034  # TAKEN and compose are read by the sourcing script
 # Sourced by scripts/backup.sh and scripts/restore.sh: compose's options for addressing a
 # stack (-f, --env-file, -p, as `docker compose` takes them) and the command they make.
-# The sourcing script sets PROG (its name, for messages) and defines die().
+# The sourcing script sets PROG (its name, for messages) first.
+
+die() { echo "$PROG: $*" >&2; exit 1; }
 
 compose_files=()
 env_files=()

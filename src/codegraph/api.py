@@ -194,14 +194,15 @@ class CodeGraph:
             progress({"event": phase})
         return functools.partial(progress, TICK)
 
-    def checkpoint(self, dest: str) -> str:
+    def checkpoint(self, dest: str, *, lexical: bool = True, vectors: bool = True) -> str:
         """Publish a consistent copy of the index in ``dest``, a new data directory that
         readers open read-only (``--data-dir DEST``, on read-only media too): the store,
-        the lexical index and the vector index, as of now. Only the writer may: nothing
-        changes meanwhile."""
+        the lexical index and the vector index (``lexical``/``vectors`` False: left to the
+        caller, ``snapshots.publish``), as of now. Only the writer may: nothing changes
+        meanwhile."""
         data_dir, rocksdb, faiss = configuration.layout(dest)
         self.store.checkpoint(rocksdb)
-        self.search_service().copy_to(data_dir, faiss)
+        self.search_service().copy_to(data_dir, faiss, lexical=lexical, vectors=vectors)
         return data_dir
 
     def search_service(self) -> SearchService:

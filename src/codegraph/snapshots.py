@@ -131,23 +131,18 @@ def publish(cg: CodeGraph, *, generation: int = 0, figures: dict[str, Any] | Non
                         created=time.time(), generation=generation, figures=figures or {},
                         writer=WRITER, sources=sources)
     building = os.path.join(base, BUILDING + manifest.id)
-    before = path_of(cg.data_dir, previous.id) if previous is not None else None
-    if before is not None and not os.path.isdir(before):
-        before = None
+    # the previous snapshot's copy of an index whose files are as they were then: linked
+    before = path_of(cg.data_dir, previous.id) if previous is not None else ""
+    prior = previous.sources if previous is not None and previous.writer == WRITER and (
+        os.path.isdir(before)) else {}
+    same = {part: prior.get(part) == sig != "" for part, sig in sources.items()}
     try:
-        data_dir, rocksdb, faiss = layout(building)
         os.makedirs(building)
-        cg.store.checkpoint(rocksdb)
-        # unchanged since the snapshot before (the same files, untouched): linked from it
-        same = {part: before is not None and previous is not None
-                and previous.writer == WRITER and previous.sources.get(part) == sig != ""
-                for part, sig in sources.items()}
-        if same["lexical"] and before is not None:
-            _link(default_path(before), default_path(data_dir))
-        if same["vectors"] and before is not None:
-            _link(os.path.join(before, "faiss"), faiss)
-        search.copy_to(data_dir, faiss, lexical=not same["lexical"],
-                       vectors=not same["vectors"])
+        if same["lexical"]:
+            _link(default_path(before), default_path(building))
+        if same["vectors"]:
+            _link(layout(before)[2], layout(building)[2])
+        cg.checkpoint(building, lexical=not same["lexical"], vectors=not same["vectors"])
         _write(os.path.join(building, MANIFEST), json.dumps(asdict(manifest), indent=1))
         fsync_dir(building)
         os.rename(building, os.path.join(base, manifest.id))
@@ -217,7 +212,8 @@ def disk_usage(data_dir: str) -> dict[str, int]:
     whole copies would take)."""
     seen: set[tuple[int, int]] = set()
     shared = apparent = 0
-    for name in published(data_dir):
+    names = published(data_dir)
+    for name in names:
         for directory, _, files in os.walk(path_of(data_dir, name)):
             for f in files:
                 try:
@@ -228,7 +224,7 @@ def disk_usage(data_dir: str) -> dict[str, int]:
                 if (st.st_dev, st.st_ino) not in seen:
                     seen.add((st.st_dev, st.st_ino))
                     shared += st.st_size
-    return {"snapshots": len(published(data_dir)), "shared_bytes": shared,
+    return {"snapshots": len(names), "shared_bytes": shared,
             "apparent_bytes": apparent}
 
 

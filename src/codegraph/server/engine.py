@@ -274,16 +274,12 @@ class Engine:
         manifest = snapshots.publish(self.cg, generation=self.embed_generation,
                                      figures=asdict(self.snapshot), previous=self.published)
         self.published, self._published_at = manifest, time.time()
-        removed = snapshots.prune(self.data_dir, self.config.snapshot_grace)
+        removed = snapshots.prune(self.config.data_dir, self.config.snapshot_grace)
         seconds = round(time.monotonic() - started, 3)
         log.info("snapshot published", snapshot=manifest.id, revision=manifest.revision,
                  seconds=seconds, removed=len(removed))
         return {"snapshot": manifest.id, "revision": manifest.revision, "seconds": seconds,
                 "removed": removed}
-
-    @property
-    def data_dir(self) -> str:
-        return self.config.data_dir
 
     def _run_job(self, job: Job, progress: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         if job.kind == "backup":

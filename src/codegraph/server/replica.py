@@ -112,7 +112,6 @@ class Replica:
         self.config = config
         self.started = time.time()
         self.jobs = NoJobs()
-        self.embed_generation = 0
         self._current: Lease | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -218,12 +217,16 @@ class Replica:
         return Lease(cg, manifest)
 
     # -- reading ----------------------------------------------------------------------------
+    def _served(self) -> Lease:
+        """The current snapshot (call holding ``_lock``)."""
+        if self._current is None:
+            raise Unavailable("no snapshot published yet: the indexer has not finished its "
+                              "first publish")
+        return self._current
+
     def _take(self) -> Lease:
         with self._lock:
-            if self._current is None:
-                raise Unavailable("no snapshot published yet: the indexer has not finished "
-                                  "its first publish")
-            return self._current.take()
+            return self._served().take()
 
     @contextlib.contextmanager
     def pinned(self) -> Iterator[None]:
@@ -257,10 +260,7 @@ class Replica:
         if pin is not None and pin.lease is not None:
             return pin.lease
         with self._lock:
-            if self._current is None:
-                raise Unavailable("no snapshot published yet: the indexer has not finished "
-                                  "its first publish")
-            return self._current
+            return self._served()
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[CodeGraph]:
