@@ -31,9 +31,15 @@ class EdgeKind(IntEnum):
 STRUCTURAL = "structural"  # containment: certain
 IMPORT = "import"  # followed an import binding
 SAME_SCOPE = "same_scope"  # same file, same class (self.x()), same package
+INFERRED = "inferred"  # a method of the receiver's statically inferred type
+DISPATCH = "dispatch"  # an override, in a subclass, of a method called on a typed receiver
 NAME_MATCH = "name_match"  # heuristic: a definition elsewhere with that name
 EXTERNAL = "external"  # outside the indexed code, or could not be resolved
-RESOLUTIONS = (STRUCTURAL, IMPORT, SAME_SCOPE, NAME_MATCH, EXTERNAL)
+RESOLUTIONS = (STRUCTURAL, IMPORT, SAME_SCOPE, INFERRED, DISPATCH, NAME_MATCH, EXTERNAL)
+# An external edge is *known* (imported from outside the repository, or a method of a type
+# known to be outside it: ``builtins.dict.get``) at this confidence; below it, the edge's
+# target could not be resolved (an unknown receiver's method, an unknown name).
+EXTERNAL_KNOWN = 1.0
 
 ID_BYTES = 8
 
@@ -122,3 +128,8 @@ class Edge:
     name: str = ""
     # For an edge to an external node: that node's qualified name.
     external: str = ""
+
+    @property
+    def unresolved(self) -> bool:
+        """An external edge whose target could not be resolved (not a known external)."""
+        return self.resolution == EXTERNAL and self.confidence < EXTERNAL_KNOWN

@@ -13,13 +13,15 @@ from codegraph.graph.model import (
     EdgeKind,
     external_id,
 )
+from codegraph.graph.model import (
+    EXTERNAL_KNOWN as EXTERNAL_KNOWN,
+)
 from codegraph.graph.symbols import FileUnit, Sym, SymbolTable
 from codegraph.parse.facts import CALLABLE, CLASS_LIKE
 
 # Confidence by resolution. A same-scope match can still be shadowed at run time;
 # a name match is a guess, shared among its candidates.
 CONFIDENCE = {IMPORT: 1.0, SAME_SCOPE: 0.9, NAME_MATCH: 0.5}
-EXTERNAL_KNOWN = 1.0  # imported from outside the repository: certainly external
 EXTERNAL_UNKNOWN = 0.3  # could not be resolved: probably external
 MAX_NAME_MATCHES = 3
 CALLABLE_TARGETS = CALLABLE | CLASS_LIKE
