@@ -3,10 +3,14 @@ tree, checked by the call edges it gives."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from codegraph.api import CodeGraph
 from codegraph.graph.build import Graph, build_graph
 from codegraph.graph.model import EdgeKind
+from helpers import dump_store, write_tree
 
 FILES = {
     "pkg/__init__.py": "",
@@ -85,6 +89,15 @@ class Child(Base):
         super().save()
         super(Child, self).save()
         return 2
+
+
+class GrandChild(Child):
+    def save(self):
+        return 3
+
+
+def persist(obj: Base):
+    obj.save()
 
 
 class Model(models.Model):
@@ -229,3 +242,36 @@ def test_decorators_are_uses_of_the_decorated_definition(graph: Graph) -> None:
                                                       EdgeKind.REFERENCES))
     assert not any(n.name == "property"
                    for n, _ in graph.out("pkg.session.Client", EdgeKind.REFERENCES))
+
+
+def test_overrides_in_subclasses_are_dispatch_edges(graph: Graph) -> None:
+    got = {(n.qualified_name, e.resolution, e.confidence)
+           for n, e in graph.out("pkg.models.persist", EdgeKind.CALLS)}
+    assert got == {("pkg.models.Base.save", "inferred", 0.95),
+                   ("pkg.models.Child.save", "dispatch", 0.5),
+                   ("pkg.models.GrandChild.save", "dispatch", 0.5)}
+    # super() calls one method: no dispatch
+    assert {e.resolution for _, e in graph.out("pkg.models.Child.save", EdgeKind.CALLS)
+            if e.name == "save"} == {"same_scope"}
+
+
+def test_a_new_override_elsewhere_updates_dispatch_incrementally(tmp_path: Path) -> None:
+    repo = write_tree(tmp_path / "r", {
+        "base.py": "class Base:\n    def run(self):\n        pass\n",
+        "user.py": "from base import Base\n\n\ndef go(b: Base):\n    b.run()\n",
+    })
+
+    def callees(data: Path) -> set[tuple[str, str]]:
+        with CodeGraph.open(str(data)) as graph:
+            graph.index(str(repo), workers=1)
+            return {(r["qualified_name"], r["resolution"]) for r in graph.callees("user.go")}
+
+    assert callees(tmp_path / "data") == {("base.Base.run", "inferred")}
+    (repo / "sub.py").write_text("from base import Base\n\n\nclass Sub(Base):\n"
+                                 "    def run(self):\n        pass\n")
+    assert callees(tmp_path / "data") == {("base.Base.run", "inferred"),
+                                          ("sub.Sub.run", "dispatch")}
+    assert callees(tmp_path / "cold") == callees(tmp_path / "data")
+    assert dump_store(tmp_path / "data") == dump_store(tmp_path / "cold")
+    (repo / "sub.py").unlink()
+    assert callees(tmp_path / "data") == {("base.Base.run", "inferred")}

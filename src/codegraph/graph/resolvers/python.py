@@ -8,7 +8,15 @@ from dataclasses import dataclass
 
 from codegraph.graph.build import name_definitions
 from codegraph.graph.layout import RepoLayout
-from codegraph.graph.model import IMPORT, INFERRED, NAME_MATCH, SAME_SCOPE, Edge, EdgeKind
+from codegraph.graph.model import (
+    DISPATCH,
+    IMPORT,
+    INFERRED,
+    NAME_MATCH,
+    SAME_SCOPE,
+    Edge,
+    EdgeKind,
+)
 from codegraph.graph.resolvers.common import (
     EXTERNAL_KNOWN,
     MAX_NAME_MATCHES,
@@ -37,6 +45,7 @@ from codegraph.parse.langs.python import normal_expr
 BUILTINS = frozenset(dir(builtins))
 MAX_DEPTH = 4
 GUESS_METHOD_KINDS = ("method", "constructor")
+MAX_DISPATCH = 50  # overrides linked from one call: beyond, the hierarchy says little
 # Names called on a receiver of unknown type that its guessed class must have, the called
 # method included: with 1 (the name alone) guesses were right 33% of the time on the
 # benchmark (bench/bench_calls.py).
@@ -174,6 +183,30 @@ class _Resolver(FileScopes, TypeInference):
                 found.append(cls)
                 for base_id in self.table.bases(cls.id):
                     queue.extend(self._class_syms(base_id))
+            memo[key] = found
+        return found
+
+    def overrides(self, class_sym: Sym, name: str) -> list[Sym]:
+        """The methods ``name`` defined by the project's subclasses of the class (at any
+        depth, the first MAX_DISPATCH found breadth first): what a call on an instance
+        of the class may reach at run time."""
+        memo = self.table.memo()
+        key = ("py-overrides", class_sym.id, name)
+        found: list[Sym] | None = memo.get(key)
+        if found is None:
+            found, seen, queue = [], {class_sym.id}, list(self.table.subclasses(class_sym.id))
+            while queue and len(found) < MAX_DISPATCH:
+                sub_id = queue.pop(0)
+                if sub_id in seen:
+                    continue
+                seen.add(sub_id)
+                sub = self.table.by_id(sub_id)
+                if sub is None or sub.kind not in CLASS_LIKE:
+                    continue
+                own = [s for s in self.table.by_qname(f"{sub.qualified_name}.{name}")
+                       if s.parent == sub.id and s.kind in CALLABLE]
+                found += own[-1:]
+                queue.extend(self.table.subclasses(sub_id))
             memo[key] = found
         return found
 
@@ -329,7 +362,11 @@ class _Resolver(FileScopes, TypeInference):
         for cls in classes:
             found = self.method(cls, name)
             if found is not None:
-                return self._call_target(src, kind, found, resolution, line, col, name)
+                edges = self._call_target(src, kind, found, resolution, line, col, name)
+                if t.kind == CLASS and kind == EdgeKind.CALLS:  # not super(): no dispatch
+                    edges += [link(src, kind, o, DISPATCH, line, col, name)
+                              for o in self.overrides(t.sym, name) if o.id != found.id]
+                return edges
         base = self.external_base(t.sym)
         if base is not None:  # inherited from a base outside the project
             return [external(language, src, kind, f"{base}.{name}", line, col, name,
