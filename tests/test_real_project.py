@@ -157,6 +157,23 @@ def test_callers_of_route(flask: Flask) -> None:
     assert in_flask == {("flask.sansio.scaffold.Scaffold._method_route", 293)}
 
 
+def test_typed_receivers_and_dispatch(flask: Flask) -> None:
+    # src/flask/ctx.py:385-386, in RequestContext.push:
+    #     session_interface = self.app.session_interface
+    #     self.session = session_interface.open_session(self.app, self.request)
+    # where RequestContext.__init__ has `app: Flask` and `self.app = app`, and Flask has
+    # `session_interface: SessionInterface = SecureCookieSessionInterface()` (app.py:216).
+    callers = flask.results("callers", "flask.sessions.SessionInterface.open_session")
+    assert ("flask.ctx.RequestContext.push", "src/flask/ctx.py", 386, "inferred") in {
+        (r["qualified_name"], r["path"], r["site_line"], r["resolution"]) for r in callers}
+    # app.py:1284 `self.session_interface.save_session(...)`: the override may run
+    callees = flask.results("callees", "flask.app.Flask.process_response")
+    found = {(r["qualified_name"], r["site_line"], r["resolution"]) for r in callees}
+    assert ("flask.sessions.SessionInterface.save_session", 1284, "inferred") in found
+    assert ("flask.sessions.SecureCookieSessionInterface.save_session", 1284,
+            "dispatch") in found
+
+
 def test_callers_of_method_route(flask: Flask) -> None:
     # `return self._method_route("GET", rule, options)` and so on, in get/post/put/delete/
     # patch of Scaffold (src/flask/sansio/scaffold.py); no other call in the sdist.
