@@ -97,11 +97,7 @@ class _Resolver(FileScopes, TypeInference):
         self._inferring = table.memo().setdefault("py-inferring", set())
         for imp in unit.facts.imports:
             self._bind(imp)
-        # The names called on each receiver in each function: what its class must have.
-        self.called_on: dict[tuple[int, str], set[str]] = {}
-        for call in unit.facts.calls:
-            if call.receiver:
-                self.called_on.setdefault((call.caller, call.receiver), set()).add(call.name)
+        self._called_on: dict[tuple[int, str], set[str]] | None = None
 
     # -- imports -----------------------------------------------------------------
     def absolute(self, imp: Import) -> str:
@@ -130,6 +126,17 @@ class _Resolver(FileScopes, TypeInference):
                 bindings.setdefault(head, _Binding(head, None))
         else:
             bindings[imp.alias or imp.name] = _Binding(module, imp.name)
+
+    @property
+    def called_on(self) -> dict[tuple[int, str], set[str]]:
+        """The names called on each receiver in each function: what its class must have."""
+        if self._called_on is None:
+            self._called_on = {}
+            for call in self.unit.facts.calls:
+                if call.receiver:
+                    self._called_on.setdefault((call.caller, call.receiver), set()).add(
+                        call.name)
+        return self._called_on
 
     def binding_for(self, name: str, scope: int) -> _Binding | None:
         """The import binding ``name`` at ``scope``: a function's own imports, then the
@@ -190,23 +197,39 @@ class _Resolver(FileScopes, TypeInference):
         """The methods ``name`` defined by the project's subclasses of the class (at any
         depth, the first MAX_DISPATCH found breadth first): what a call on an instance
         of the class may reach at run time."""
+        subs = self.subclass_tree(class_sym)
+        if not subs:
+            return []
         memo = self.table.memo()
         key = ("py-overrides", class_sym.id, name)
         found: list[Sym] | None = memo.get(key)
         if found is None:
+            found = []
+            for sub in subs:
+                own = [s for s in self.table.by_qname(f"{sub.qualified_name}.{name}")
+                       if s.parent == sub.id and s.kind in CALLABLE]
+                found += own[-1:]
+                if len(found) >= MAX_DISPATCH:
+                    break
+            memo[key] = found
+        return found
+
+    def subclass_tree(self, class_sym: Sym) -> list[Sym]:
+        """The project's subclasses of the class at any depth, breadth first."""
+        memo = self.table.memo()
+        key = ("py-subclasses", class_sym.id)
+        found: list[Sym] | None = memo.get(key)
+        if found is None:
             found, seen, queue = [], {class_sym.id}, list(self.table.subclasses(class_sym.id))
-            while queue and len(found) < MAX_DISPATCH:
+            while queue:
                 sub_id = queue.pop(0)
                 if sub_id in seen:
                     continue
                 seen.add(sub_id)
                 sub = self.table.by_id(sub_id)
-                if sub is None or sub.kind not in CLASS_LIKE:
-                    continue
-                own = [s for s in self.table.by_qname(f"{sub.qualified_name}.{name}")
-                       if s.parent == sub.id and s.kind in CALLABLE]
-                found += own[-1:]
-                queue.extend(self.table.subclasses(sub_id))
+                if sub is not None and sub.kind in CLASS_LIKE:
+                    found.append(sub)
+                    queue.extend(self.table.subclasses(sub_id))
             memo[key] = found
         return found
 
@@ -214,6 +237,14 @@ class _Resolver(FileScopes, TypeInference):
         """The first base outside the project of the class or of one of its project bases
         (a base name that did not resolve to a class of the repository), by its qualified
         name; None if it has none."""
+        memo = self.table.memo()
+        key = ("py-external-base", class_sym.id)
+        if key not in memo:
+            memo[key] = self._external_base(class_sym)
+        found: str | None = memo[key]
+        return found
+
+    def _external_base(self, class_sym: Sym) -> str | None:
         for cls in self.class_mro(class_sym):
             other = self.resolver_for(cls.path)
             index = other.index_of(cls) if other is not None else -1
@@ -313,7 +344,7 @@ class _Resolver(FileScopes, TypeInference):
         if expr is None:  # ``(a or b).f()``, ``x[0].f()``...: no receiver to type
             return self._guess_method(src, kind, name, qualifier, scope, line, col)
         head, suffixes = segment(split_top(expr, ".")[0])
-        plain = all(c.isalnum() or c in "._" for c in expr)
+        plain = expr.replace(".", "").replace("_", "").isalnum()
         if plain and not self._is_local(head, scope):
             binding = self.binding_for(head, scope)
             if binding is not None:  # os.path.join, module.Class.method
@@ -455,7 +486,18 @@ class _Resolver(FileScopes, TypeInference):
                                             language=language, limit=0)]
         if not candidates:
             return [external(language, src, kind, written, line, col, name)]
-        called = self.called_on.get((scope, receiver), {name})
+        called = frozenset(self.called_on.get((scope, receiver), {name}))
+        memo = self.table.memo()
+        key = ("py-guess", name, called, language)
+        if key not in memo:
+            memo[key] = self._rank_guesses(candidates, called)
+        best: list[Sym] = memo[key]
+        if not best:
+            return [external(language, src, kind, written, line, col, name)]
+        share = GUESS_CONFIDENCE / len(best)
+        return [link(src, kind, s, NAME_MATCH, line, col, name, share) for s in best]
+
+    def _rank_guesses(self, candidates: list[Sym], called: frozenset[str]) -> list[Sym]:
         ranked: dict[int, list[Sym]] = {}
         for cand in candidates:
             cls = self.table.by_id(cand.parent)
@@ -463,15 +505,10 @@ class _Resolver(FileScopes, TypeInference):
                 continue
             score = sum(1 for n in called if self.method(cls, n) is not None)
             ranked.setdefault(score, []).append(cand)
-        if not ranked:
-            return [external(language, src, kind, written, line, col, name)]
-        if max(ranked) < GUESS_EVIDENCE:  # nothing but the name says which class it is
-            return [external(language, src, kind, written, line, col, name)]
+        if not ranked or max(ranked) < GUESS_EVIDENCE:  # nothing but the name says which
+            return []
         best = ranked[max(ranked)]
-        if len(best) > MAX_NAME_MATCHES:
-            return [external(language, src, kind, written, line, col, name)]
-        share = GUESS_CONFIDENCE / len(best)
-        return [link(src, kind, s, NAME_MATCH, line, col, name, share) for s in best]
+        return best if len(best) <= MAX_NAME_MATCHES else []
 
     def _class_syms(self, class_id: str) -> list[Sym]:
         return [s for s in self._by_id(class_id) if s.kind in CLASS_LIKE]

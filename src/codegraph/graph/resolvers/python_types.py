@@ -14,6 +14,8 @@ resolver guess, and it says so.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from codegraph.graph.symbols import FileUnit, Sym, SymbolTable
@@ -56,7 +58,8 @@ def external_type(qname: str) -> PyType:
     return PyType(EXTERNAL_TYPE, None, _TYPING_ALIASES.get(qname, qname))
 
 
-def split_top(text: str, sep: str) -> list[str]:
+@lru_cache(maxsize=1 << 16)
+def split_top(text: str, sep: str) -> tuple[str, ...]:
     """``text`` split at ``sep`` outside brackets and quotes."""
     parts: list[str] = []
     depth, quote, start = 0, "", 0
@@ -74,10 +77,11 @@ def split_top(text: str, sep: str) -> list[str]:
             parts.append(text[start:i])
             start = i + 1
     parts.append(text[start:])
-    return parts
+    return tuple(parts)
 
 
-def segment(part: str) -> tuple[str, list[str]]:
+@lru_cache(maxsize=1 << 16)
+def segment(part: str) -> tuple[str, tuple[str, ...]]:
     """``get_session()[]`` -> (``get_session``, [``()``, ``[]``])."""
     cut = min((i for i in (part.find("("), part.find("[")) if i >= 0), default=len(part))
     name, rest = part[:cut], part[cut:]
@@ -97,7 +101,7 @@ def segment(part: str) -> tuple[str, list[str]]:
                     break
         suffixes.append(rest[:end])
         rest = rest[end:]
-    return name, suffixes
+    return name, tuple(suffixes)
 
 
 class TypeInference:
@@ -119,32 +123,47 @@ class TypeInference:
     def class_mro(self, class_sym: Sym) -> list[Sym]: raise NotImplementedError
 
     # -- expressions -------------------------------------------------------------------
+    def memoized(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()``, remembered in the table's memo unless an answer was cut short
+        on the way (the depth bound, a cycle): that one depends on where it was asked."""
+        memo = self.table.memo()
+        if key in memo:
+            return memo[key]
+        cuts: list[int] = memo.setdefault("py-cuts", [0])
+        before = cuts[0]
+        found = compute()
+        if cuts[0] == before:
+            memo[key] = found
+        return found
+
+    def cut_short(self) -> list[PyType]:
+        self.table.memo().setdefault("py-cuts", [0])[0] += 1
+        return []
+
     def evaluate(self, expr: str, scope: int, depth: int = 0) -> list[PyType]:
         """The possible types of ``expr`` (in normal form) at ``scope``; [] if unknown."""
         if depth > MAX_DEPTH:
-            return []
-        memo = self.table.memo()
-        key = ("py-type", self.unit.path, scope, expr)
-        found: list[PyType] | None = memo.get(key)
-        if found is not None:
-            return found
-        guard = (self.unit.path, scope, expr)
-        if guard in self._inferring:  # x = x.strip(): no type from itself
-            return []
-        self._inferring.add(guard)
-        try:
-            found = self._evaluate(expr, scope, depth)
-        finally:
-            self._inferring.discard(guard)
-        memo[key] = found
+            return self.cut_short()
+        found: list[PyType] = self.memoized(("py-type", self.unit.path, scope, expr),
+                                            lambda: self._guarded(expr, scope, depth))
         return found
 
+    def _guarded(self, expr: str, scope: int, depth: int) -> list[PyType]:
+        guard = (self.unit.path, scope, expr)
+        if guard in self._inferring:  # x = x.strip(): no type from itself
+            return self.cut_short()
+        self._inferring.add(guard)
+        try:
+            return self._evaluate(expr, scope, depth)
+        finally:
+            self._inferring.discard(guard)
+
     def _evaluate(self, expr: str, scope: int, depth: int) -> list[PyType]:
-        if expr.startswith("!"):
-            return [external_type(f"builtins.{expr[1:]}")]
         parts = split_top(expr, ".")
         name, suffixes = segment(parts[0])
-        if (name == "super" and suffixes) or (name == "type" and suffixes
+        if name.startswith("!"):  # a literal: "!str", "!str.join()"
+            types = [external_type(f"builtins.{name[1:]}")]
+        elif (name == "super" and suffixes) or (name == "type" and suffixes
                                               and suffixes[0] != "()"):
             types = self._special(name, suffixes[0], scope, depth)
             suffixes = suffixes[1:]
@@ -170,7 +189,8 @@ class TypeInference:
             classes = [PyType(CLASS, self._sym(cls))] if cls >= 0 else []
         return [PyType(SUPER, t.sym) for t in classes]
 
-    def _apply(self, types: list[PyType], suffixes: list[str], depth: int) -> list[PyType]:
+    def _apply(self, types: list[PyType], suffixes: tuple[str, ...], depth: int,
+               ) -> list[PyType]:
         for suffix in suffixes:
             if not types:
                 return []
@@ -239,7 +259,9 @@ class TypeInference:
         return []
 
     def annotation_types(self, text: str, scope: int, depth: int) -> list[PyType]:
-        if depth > MAX_DEPTH or not text:
+        if depth > MAX_DEPTH:
+            return self.cut_short()
+        if not text:
             return []
         if text[0] in "\"'" and text[-1] == text[0]:
             return self.annotation_types(text[1:-1].strip(), scope, depth + 1)
@@ -335,6 +357,12 @@ class TypeInference:
 
     def instance_attribute(self, class_sym: Sym, attr: str, depth: int) -> list[PyType]:
         """The types of ``self.<attr>`` as assigned in the methods of the class or a base."""
+        found: list[PyType] = self.memoized(
+            ("py-instance-attr", class_sym.id, attr),
+            lambda: self._instance_attribute(class_sym, attr, depth))
+        return found
+
+    def _instance_attribute(self, class_sym: Sym, attr: str, depth: int) -> list[PyType]:
         for cls in self.class_mro(class_sym):
             found = self._assigned(cls, attr, depth)
             if found is not None:
@@ -342,6 +370,11 @@ class TypeInference:
         return []
 
     def _assigned(self, cls: Sym, attr: str, depth: int) -> list[PyType] | None:
+        found: list[PyType] | None = self.memoized(
+            ("py-assigned", cls.id, attr), lambda: self._assigned_types(cls, attr, depth))
+        return found
+
+    def _assigned_types(self, cls: Sym, attr: str, depth: int) -> list[PyType] | None:
         other = self.resolver_for(cls.path)
         index = other.index_of(cls) if other is not None else -1
         if other is None or index < 0:

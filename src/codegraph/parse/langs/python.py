@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from tree_sitter import Node
 
 from codegraph.parse.extract import extra, node_text
@@ -80,6 +82,7 @@ _CLOSE = {"(": ")", "[": "]", "{": "}"}
 _KEEP_ARGS = ("super(", "type(")  # calls whose arguments say the type
 
 
+@lru_cache(maxsize=1 << 16)  # receivers repeat: self.request, self.model._meta...
 def normal_expr(text: str) -> str | None:
     """A receiver or an assigned value in normal form: whitespace and call arguments removed
     (``Foo(a, b).bar`` -> ``Foo().bar``), subscripts as ``[]``, a literal as ``!str``,
@@ -148,8 +151,32 @@ def value_spec(node: Node | None) -> str | None:
         return value_spec(node.named_child(0))
     if node.type == "parenthesized_expression" and node.named_child_count == 1:
         return value_spec(node.named_child(0))
-    expr = normal_expr(node_text(node))
+    expr = _normal_node(node, 0)
     return "=" + expr[:MAX_SPEC] if expr else None
+
+
+def _normal_node(node: Node | None, depth: int) -> str | None:
+    """``normal_expr`` of a chain, read off the tree (no argument's text is read)."""
+    if node is None or depth > 20:
+        return None
+    kind = node.type
+    if kind == "identifier":
+        return node_text(node)
+    if kind == "attribute":
+        obj = _normal_node(node.child_by_field_name("object"), depth + 1)
+        attr = node.child_by_field_name("attribute")
+        return f"{obj}.{node_text(attr)}" if obj and attr else None  # also "!str.join"
+    if kind == "call":
+        function = node.child_by_field_name("function")
+        if function is not None and function.type == "identifier" \
+                and node_text(function) in ("super", "type"):
+            return normal_expr(node_text(node))  # their arguments say the type
+        callee = _normal_node(function, depth + 1)
+        return f"{callee}()" if callee and not callee.startswith("!") else None
+    if kind == "subscript":
+        value = _normal_node(node.child_by_field_name("value"), depth + 1)
+        return f"{value}[]" if value and not value.startswith("!") else None
+    return _LITERALS.get(kind)
 
 
 def annotation_spec(node: Node | None) -> str | None:
