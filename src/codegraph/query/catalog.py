@@ -13,6 +13,7 @@ list; ``answer`` cuts one page of it (``limit``, ``cursor``, ``max_tokens``: see
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,24 +31,25 @@ TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 @dataclass(frozen=True)
 class Param:
     name: str
-    kind: type = str  # str, int or bool
+    kind: type = str  # str, int, float or bool
     required: bool = False
     help: str = ""
     default: Any = None
     choices: tuple[str, ...] = ()
-    minimum: int | None = None
-    maximum: int | None = None
+    minimum: int | float | None = None
+    maximum: int | float | None = None
     max_length: int = 1000
     where: str = "query"  # HTTP only: query, path or body
 
     def schema(self) -> dict[str, Any]:
         """The JSON schema of the value (OpenAPI and MCP)."""
-        out: dict[str, Any] = {"type": {str: "string", int: "integer", bool: "boolean"}[self.kind]}
+        out: dict[str, Any] = {"type": {str: "string", int: "integer", float: "number",
+                                        bool: "boolean"}[self.kind]}
         if self.help:
             out["description"] = self.help
         if self.choices:
             out["enum"] = list(self.choices)
-        if self.kind is int:
+        if self.kind in (int, float):
             if self.minimum is not None:
                 out["minimum"] = self.minimum
             if self.maximum is not None:
@@ -67,6 +69,8 @@ class Param:
             return self._bool(raw)
         if self.kind is int:
             return self._int(raw)
+        if self.kind is float:
+            return self._float(raw)
         if not isinstance(raw, str):
             raise BadRequest(f"{self.name} must be a string")
         if len(raw) > self.max_length:
@@ -102,6 +106,24 @@ class Param:
         value = int(text)
         lo = self.minimum if self.minimum is not None else -(2**63)
         hi = self.maximum if self.maximum is not None else 2**63 - 1
+        if not lo <= value <= hi:
+            raise BadRequest(f"{self.name} must be between {lo} and {hi}")
+        return value
+
+    def _float(self, raw: Any) -> float:
+        """A finite number, written in ASCII (``0.5``, ``1``, ``5e-1``)."""
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise BadRequest(f"{self.name} must be a number")
+        try:
+            value = float(raw.strip() if isinstance(raw, str) else raw)
+        except (ValueError, OverflowError):
+            value = math.nan
+        if isinstance(raw, str) and (not raw.isascii() or len(raw) > 40):
+            value = math.nan  # float() also reads other scripts' digits (Arabic-Indic...)
+        if not math.isfinite(value):
+            raise BadRequest(f"{self.name} must be a number")
+        lo = self.minimum if self.minimum is not None else -math.inf
+        hi = self.maximum if self.maximum is not None else math.inf
         if not lo <= value <= hi:
             raise BadRequest(f"{self.name} must be between {lo} and {hi}")
         return value
