@@ -61,6 +61,10 @@ def test_bad_values_are_refused_alike(tmp_path: Path) -> None:
         cg.index(str(repo))
     cases = [("impact", {"symbol": "tax", "depth": "9"}, "depth must be between 1 and 6"),
              ("callers", {"symbol": "tax", "limit": "0"}, "limit must be between 1 and 500"),
+             ("callers", {"symbol": "tax", "min_confidence": "2"},
+              "min_confidence must be between 0 and 1"),
+             ("impact", {"symbol": "tax", "max_nodes": "20000"},
+              "max_nodes must be between 1 and 10000"),
              ("search", {"query": "tax", "mode": "psychic"}, "mode must be one of"),
              ("symbols", {"query": "tax", "kind": "gadget"}, "kind must be one of")]
     with CodeGraph.open(str(data), readonly=True) as cg:

@@ -12,7 +12,7 @@ from rocksdict import AccessType, Options, Rdict
 from codegraph.api import CodeGraph
 from codegraph.store import migrate
 from codegraph.store.rocks import COLUMN_FAMILIES, SCHEMA, Store
-from helpers import dump_store, one_line_error, run_cli, sited_edges, write_tree
+from helpers import dump_store, one_line_error, run_cli, run_json, sited_edges, write_tree
 from unresolved_repo import FILES, KNOWN_FILTERS, UNRESOLVED_FILTERS
 
 OLD_FAMILIES = tuple(cf for cf in COLUMN_FAMILIES if cf != "external_sites")
@@ -63,6 +63,8 @@ def test_a_writer_upgrades_a_store_of_schema_3(tmp_path: Path) -> None:
     assert got == {**want, "external_sites": got["external_sites"]}
     assert got["external_sites"] == want["external_sites"] and sited_edges(got)
     assert raw(store_path, ("meta",))["meta"][b"schema"] == str(SCHEMA).encode()
+    answer = run_json("callers", "QuerySet.filter", data_dir=data)
+    assert (answer["unresolved"], answer["external"]) == (UNRESOLVED_FILTERS, KNOWN_FILTERS)
 
 
 def test_an_upgrade_killed_half_way_is_made_again_whole(tmp_path: Path) -> None:

@@ -22,6 +22,8 @@ from codegraph.graph.model import NODE_KINDS
 
 MAX_LIMIT = 500
 MAX_DEPTH = 6
+IMPACT_NODES = 2000  # impact's default cap on the dependents it lists (``max_nodes``)
+MAX_IMPACT_NODES = 10_000  # and how far it may be raised
 MAX_TOKENS = 1_000_000
 MODES = ("lexical", "semantic", "hybrid")
 KINDS = tuple(sorted(NODE_KINDS))
@@ -189,6 +191,14 @@ KIND = Param("kind", choices=KINDS, help="only this kind of definition")
 LANGUAGE = Param("language", max_length=40, help="only this language: python, go, rust, ...")
 PATH_GLOB = Param("path", help="only files whose repo-relative path matches this glob, "
                                "e.g. src/*")
+MIN_CONFIDENCE = Param("min_confidence", float, minimum=0, maximum=1, help=(
+    "only edges whose confidence is at least this (0-1): 1 keeps the certain ones "
+    "(imports, known externals), lower values let in less sure resolutions; name-match "
+    "guesses are the least sure. Default: every edge"))
+
+UNRESOLVED = ("Beside the results: unresolved, how many sites with the symbol's name "
+              "could not be resolved (an unknown receiver: any of them may be this symbol), "
+              "and external, how many went to a known external of that name.")
 
 QUERIES: tuple[Query, ...] = (
     Query("search", "Search code by words or meaning, best first, with each hit's scores",
@@ -211,18 +221,24 @@ QUERIES: tuple[Query, ...] = (
     Query("definition", "Where a symbol is defined: file, lines, kind, qualified name",
           (SYMBOL, REPO), cli_alias="def"),
     Query("references", "Every reference to a symbol (calls, imports, type uses, "
-          "inheritance)", (SYMBOL, REPO), cli_alias="refs",
-          detail="Each referring definition with site_line, the line of the reference."),
-    Query("callers", "Who calls a symbol", (SYMBOL, REPO),
-          detail="Each calling function or method with site_line, the line of the call."),
-    Query("callees", "What a symbol calls", (SYMBOL, REPO),
+          "inheritance)", (SYMBOL, REPO, MIN_CONFIDENCE), cli_alias="refs",
+          detail="Each referring definition with site_line, the line of the reference. "
+                 + UNRESOLVED),
+    Query("callers", "Who calls a symbol", (SYMBOL, REPO, MIN_CONFIDENCE),
+          detail="Each calling function or method with site_line, the line of the call. "
+                 + UNRESOLVED),
+    Query("callees", "What a symbol calls", (SYMBOL, REPO, MIN_CONFIDENCE),
           detail="Each called definition with site_line, the line of the call in the "
                  "symbol."),
     Query("impact", "What may break if a symbol changes",
           (SYMBOL, Param("depth", int, default=3, minimum=1, maximum=MAX_DEPTH,
-                         help=f"call and reference steps to follow (1-{MAX_DEPTH})"), REPO),
+                         help=f"call and reference steps to follow (1-{MAX_DEPTH})"), REPO,
+           MIN_CONFIDENCE,
+           Param("max_nodes", int, default=IMPACT_NODES, minimum=1, maximum=MAX_IMPACT_NODES,
+                 help=f"stop after this many dependents (1-{MAX_IMPACT_NODES:,}); the "
+                      "answer then says capped and truncated")),
           detail="The definitions that depend on it, directly or through others, nearest "
-                 "first, each with its depth."),
+                 "first, each with its depth. " + UNRESOLVED),
     Query("outline", "The definitions of a file, in order, with lines",
           (Param("file", required=True, help="the file's path relative to its repository"),
            REPO), default_limit=100),
