@@ -163,6 +163,22 @@ def mirrored_edges(dump: dict[str, dict[bytes, bytes]]) -> bool:
     return flipped == dump["in"]
 
 
+def sited_edges(dump: dict[str, dict[bytes, bytes]]) -> bool:
+    """``external_sites`` holds exactly the external ``out`` edges, each under its source
+    node's repository and the name at its site."""
+    from codegraph.graph.model import EXTERNAL
+    from codegraph.store.codec import unpack
+    from codegraph.store.edges import decode_in_edge, site_key
+
+    want = set()
+    for k, v in dump["out"].items():
+        e = decode_in_edge(k[9:17] + k[8:9] + k[:8] + k[17:], v)
+        if e.resolution == EXTERNAL:
+            want.add(site_key(unpack(dump["nodes"][k[:8]])[4], e))
+    return want == set(dump["external_sites"]) and all(
+        v == b"" for v in dump["external_sites"].values())
+
+
 class QuietHandler(BaseHTTPRequestHandler):
     """A request handler that keeps the test output clean (no access log)."""
 

@@ -294,7 +294,7 @@ def test_store_of_another_schema(indexed: tuple[Path, Path]) -> None:
     before = raw_contents(data / "rocksdb")
     for args in (("stats",), ("index", str(repo)), ("index", str(repo), "--full")):
         code, _, err = run_cli(*args, data_dir=data)
-        one_line_error(code, err, "has schema 2", "needs 3", "new data directory")
+        one_line_error(code, err, "has schema 2", "needs 4", "new data directory")
         assert raw_contents(data / "rocksdb") == before, args
 
 

@@ -17,7 +17,7 @@ from mcp.types import TextContent
 from codegraph.api import CodeGraph
 from codegraph.cli import _parser
 from codegraph.errors import BadRequest
-from codegraph.query.catalog import QUERIES, query
+from codegraph.query.catalog import QUERIES, Param, query
 from codegraph.query.paging import encode_cursor
 from codegraph.server.mcp_tools import build_mcp
 from codegraph.server.routes import API, endpoints
@@ -61,6 +61,10 @@ def test_bad_values_are_refused_alike(tmp_path: Path) -> None:
         cg.index(str(repo))
     cases = [("impact", {"symbol": "tax", "depth": "9"}, "depth must be between 1 and 6"),
              ("callers", {"symbol": "tax", "limit": "0"}, "limit must be between 1 and 500"),
+             ("callers", {"symbol": "tax", "min_confidence": "2"},
+              "min_confidence must be between 0 and 1"),
+             ("impact", {"symbol": "tax", "max_nodes": "20000"},
+              "max_nodes must be between 1 and 10000"),
              ("search", {"query": "tax", "mode": "psychic"}, "mode must be one of"),
              ("symbols", {"query": "tax", "kind": "gadget"}, "kind must be one of")]
     with CodeGraph.open(str(data), readonly=True) as cg:
@@ -127,3 +131,21 @@ def test_cli_outline_takes_a_path_from_here_or_in_the_repository(tmp_path: Path)
                                  cwd=str(cwd))
         assert code == 0, err
         assert [r["name"] for r in json.loads(out)["results"]] == ["tax", "total"]
+
+
+def test_a_number_parameter() -> None:
+    """``min_confidence``: a finite number in range, from text (a query string, a command
+    line) or JSON; anything else is a BadRequest naming it."""
+    p = Param("min_confidence", float, minimum=0, maximum=1)
+    assert p.schema() == {"type": "number", "minimum": 0, "maximum": 1}
+    for raw, want in (("0.5", 0.5), (" 1 ", 1.0), ("5e-1", 0.5), ("0", 0.0), (1, 1.0),
+                      (0.25, 0.25), ("-0", 0.0)):
+        assert p.parse(raw) == want, raw
+    bad: tuple[Any, ...] = ("", "high", "nan", "inf", "-inf", "1e400", 10**400, "0x1",
+                            "\u0660.\u0665", "0." + "5" * 60, True, None, [0.5], {"v": 1})
+    for wrong in bad:
+        with pytest.raises(BadRequest, match="min_confidence must be a number"):
+            p.parse(wrong)
+    for raw in ("1.0001", "-0.5", 2, "1e3"):
+        with pytest.raises(BadRequest, match="min_confidence must be between 0 and 1"):
+            p.parse(raw)

@@ -19,7 +19,15 @@ import pytest
 from codegraph.graph.model import Node
 from codegraph.query.paging import encode_cursor
 from codegraph.store.rocks import unpack
-from helpers import cli_env, dangling_edges, dump_store, mirrored_edges, run_cli, run_json
+from helpers import (
+    cli_env,
+    dangling_edges,
+    dump_store,
+    mirrored_edges,
+    run_cli,
+    run_json,
+    sited_edges,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -117,8 +125,9 @@ def assert_same_store(recovered: Path, clean: Path) -> None:
     got, want = dump_store(recovered), dump_store(clean)
     assert got["dirty"] == {} and want["dirty"] == {}
     assert dangling_edges(got) == []
-    assert mirrored_edges(got)
-    for cf in ("nodes", "out", "in", "names", "qnames", "files", "facts", "deps"):
+    assert mirrored_edges(got) and sited_edges(got)
+    for cf in ("nodes", "out", "in", "names", "qnames", "files", "facts", "deps",
+               "external_sites"):
         missing, extra = want[cf].keys() - got[cf].keys(), got[cf].keys() - want[cf].keys()
         assert (len(missing), len(extra)) == (0, 0), (cf, sorted(missing)[:3],
                                                       sorted(extra)[:3])

@@ -15,7 +15,14 @@ from codegraph.api import CodeGraph
 from codegraph.index.walker import is_ignored
 from codegraph.index.watch import watched
 from codegraph.query.queries import QueryError
-from helpers import dangling_edges, dump_store, mirrored_edges, touch_later, write_tree
+from helpers import (
+    dangling_edges,
+    dump_store,
+    mirrored_edges,
+    sited_edges,
+    touch_later,
+    write_tree,
+)
 
 UTIL = """\
 def helper(x):
@@ -74,7 +81,7 @@ def check_consistent(data_dir: Path) -> dict[str, dict[bytes, bytes]]:
     """No dangling edge, ``in`` mirrors ``out``, no dirty mark left."""
     dump = dump_store(data_dir)
     assert dangling_edges(dump) == []
-    assert mirrored_edges(dump)
+    assert mirrored_edges(dump) and sited_edges(dump)
     assert dump["dirty"] == {}
     return dump
 
@@ -86,7 +93,8 @@ def assert_like_a_clean_index(data: Path, repo: Path, clean: Path) -> None:
     with CodeGraph.open(str(clean)) as cg:
         cg.index(str(repo), workers=1)
     fresh = check_consistent(clean)
-    for cf in ("nodes", "out", "in", "names", "qnames", "files", "facts", "deps", "chunks"):
+    for cf in ("nodes", "out", "in", "names", "qnames", "files", "facts", "deps", "chunks",
+               "external_sites"):
         assert updated[cf] == fresh[cf], cf
 
 
@@ -366,7 +374,8 @@ def test_random_edits_equal_a_clean_build(tmp_path: Path, seed: int) -> None:
         with CodeGraph.open(str(tmp_path / "clean")) as graph:
             graph.index(str(repo), workers=1)
         incremental, clean = check_consistent(tmp_path / "data"), dump_store(tmp_path / "clean")
-        for cf in ("nodes", "out", "in", "names", "qnames", "files", "facts", "deps", "chunks"):
+        for cf in ("nodes", "out", "in", "names", "qnames", "files", "facts", "deps", "chunks",
+                   "external_sites"):
             assert incremental[cf] == clean[cf], (step, cf)
 
 

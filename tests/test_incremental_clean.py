@@ -9,10 +9,17 @@ from pathlib import Path
 from codegraph.api import CodeGraph
 from codegraph.graph.model import external_id
 from codegraph.store.rocks import unpack
-from helpers import dangling_edges, dump_store, mirrored_edges, touch_later, write_tree
+from helpers import (
+    dangling_edges,
+    dump_store,
+    mirrored_edges,
+    sited_edges,
+    touch_later,
+    write_tree,
+)
 
 COLUMN_FAMILIES = ("nodes", "out", "in", "names", "qnames", "files", "facts", "deps", "dirty",
-                   "chunks")
+                   "chunks", "external_sites")
 
 
 def index(data: Path, repo: Path) -> None:
@@ -25,7 +32,7 @@ def assert_clean(data: Path, repo: Path, clean: Path) -> dict[str, dict[bytes, b
     shutil.rmtree(clean, ignore_errors=True)
     index(clean, repo)
     got, want = dump_store(data), dump_store(clean)
-    assert dangling_edges(got) == [] and mirrored_edges(got)
+    assert dangling_edges(got) == [] and mirrored_edges(got) and sited_edges(got)
     for cf in COLUMN_FAMILIES:
         assert got[cf] == want[cf], cf
     return got

@@ -25,6 +25,7 @@ from codegraph.config import Config
 from codegraph.errors import BadRequest
 from codegraph.query import catalog, queries
 from codegraph.query.paging import decode_cursor, encode_cursor, page
+from codegraph.query.queries import Listing
 from codegraph.query.source import snippet
 from codegraph.store.rocks import Store, close_after
 
@@ -224,7 +225,13 @@ class CodeGraph:
             return getattr(self, name)(**kwargs)
         limit, cursor = kwargs.pop("limit"), kwargs.pop("cursor", None)
         max_tokens = kwargs.pop("max_tokens", None)
-        return page(getattr(self, name)(**kwargs), limit, cursor, max_tokens)
+        items = getattr(self, name)(**kwargs)
+        out = page(items, limit, cursor, max_tokens)
+        about = items.about if isinstance(items, Listing) else {}
+        if about:  # beside every page: the counts and the cap are the whole list's
+            out.update(about)
+            out["truncated"] = out["truncated"] or bool(about.get("capped"))
+        return out
 
     # -- the questions (query/catalog.py declares them) -------------------------------------
     def search(self, query: str, *, mode: str = "hybrid", repo: str | None = None,
@@ -271,19 +278,30 @@ class CodeGraph:
     def definition(self, symbol: str, repo: str | None = None) -> list[Item]:
         return queries.definition(self.store, symbol, repo)
 
-    def references(self, symbol: str, repo: str | None = None) -> list[Item]:
-        return queries.refs(self.store, symbol, repo)
+    def references(self, symbol: str, repo: str | None = None,
+                   min_confidence: float | None = None) -> Listing:
+        """Every reference to a symbol; ``.about`` holds how many sites of its name were
+        left ``unresolved`` or went to a known ``external`` (see ``queries.unresolved``)."""
+        return queries.refs(self.store, symbol, repo, min_confidence)
 
     refs = references
 
-    def callers(self, symbol: str, repo: str | None = None) -> list[Item]:
-        return queries.callers(self.store, symbol, repo)
+    def callers(self, symbol: str, repo: str | None = None,
+                min_confidence: float | None = None) -> Listing:
+        """Who calls a symbol; ``.about`` holds how many calls to its name were left
+        ``unresolved`` or went to a known ``external``."""
+        return queries.callers(self.store, symbol, repo, min_confidence)
 
-    def callees(self, symbol: str, repo: str | None = None) -> list[Item]:
-        return queries.callees(self.store, symbol, repo)
+    def callees(self, symbol: str, repo: str | None = None,
+                min_confidence: float | None = None) -> Listing:
+        return queries.callees(self.store, symbol, repo, min_confidence)
 
-    def impact(self, symbol: str, depth: int = 3, repo: str | None = None) -> list[Item]:
-        return queries.impact(self.store, symbol, depth, repo)
+    def impact(self, symbol: str, depth: int = 3, repo: str | None = None,
+               min_confidence: float | None = None,
+               max_nodes: int = queries.MAX_IMPACT) -> Listing:
+        """What may break, nearest first, at most ``max_nodes``; ``.about`` adds to the
+        unresolved counts ``max_nodes`` and ``capped`` (it stopped there)."""
+        return queries.impact(self.store, symbol, depth, repo, min_confidence, max_nodes)
 
     def outline(self, file: str, repo: str | None = None) -> list[Item]:
         return queries.outline(self.store, file, repo)

@@ -17,6 +17,7 @@ from codegraph.query.catalog import QUERIES, Query
 from codegraph.query.paging import decode_cursor
 
 EXIT_ERROR = 2
+UNRESOLVED_COUNTED = ("callers", "references", "impact")  # answers with ``unresolved``
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -119,7 +120,25 @@ def _print_items(results: list[dict[str, Any]], at_site: bool = True) -> None:
         print(f"{where}  {indent}{r['kind']} {r['qualified_name']}{extra}")
 
 
-def _print_answer(name: str, answer: Any) -> None:
+def _print_unresolved(answer: dict[str, Any], what: str, subject: tuple[str, str]) -> None:
+    """After a list of callers, references or dependents: how many sites of the symbol's
+    name were left unresolved or went to a known external, and whether impact stopped at
+    its cap."""
+    name, kind = subject
+    singular = "call" if what == "calls" else "call or reference"
+    for count, text in ((answer.get("unresolved", 0),
+                         "whose receiver could not be resolved" if kind == "method"
+                         else "that could not be resolved"),
+                        (answer.get("external", 0), "outside the indexed code (external)")):
+        if count:
+            print(f"and {count:,} {singular if count == 1 else what} to a `{name}` {text}")
+    if answer.get("capped"):
+        cap = answer["max_nodes"]
+        print(f"(stopped at {cap:,} dependent{'s' if cap != 1 else ''}: more may break; "
+              "--max-nodes raises the cap)")
+
+
+def _print_answer(name: str, answer: Any, subject: tuple[str, str] | None = None) -> None:
     if name == "stats":
         for key, value in answer.items():
             if key == "problems":
@@ -152,6 +171,9 @@ def _print_answer(name: str, answer: Any) -> None:
         rest = answer.get("total", 0) - decode_cursor(answer["next_cursor"])
         more = f"{rest} more" if "total" in answer else "more"
         print(f"({more}: --cursor {answer['next_cursor']})")
+    if subject is not None:
+        _print_unresolved(answer, "calls" if name == "callers" else "calls or references",
+                          subject)
 
 
 class _Terminated(KeyboardInterrupt):
@@ -208,10 +230,16 @@ def _ask(args: argparse.Namespace, config: Config) -> int:
                 raise
             answer = cg.answer(query.name, raw)
         revision = cg.revision
+        subject = None
+        if query.name in UNRESOLVED_COUNTED and not args.json:
+            from codegraph.query.queries import resolve_symbol
+
+            found = resolve_symbol(cg.store, raw["symbol"], raw.get("repo"))[0]
+            subject = (found.name, found.kind)
     if args.json:
         print(json.dumps(answer if query.name == "stats" else {**answer, "revision": revision}))
     else:
-        _print_answer(query.name, answer)
+        _print_answer(query.name, answer, subject)
     return 0
 
 

@@ -399,7 +399,7 @@ class Indexer:
             removed: list[Edge] = []
             for n in old_nodes:
                 old_names[n.id] = n.name
-                removed += store.delete_out_edges(wb, n.id)
+                removed += store.delete_out_edges(wb, n.id, n.repo)
                 store.delete_node(wb, n)
             store.delete_orphaned_externals(wb, removed)  # resolving writes those it needs
             store.delete_chunks(wb, rec.repo, rec.path)
@@ -463,7 +463,7 @@ class Indexer:
         dependents.discard(rec.path)
         removed: list[Edge] = []
         for n in nodes:
-            removed += store.delete_out_edges(wb, n.id)
+            removed += store.delete_out_edges(wb, n.id, n.repo)
             store.delete_node(wb, n)
         store.delete_orphaned_externals(wb, removed)
         store.delete_file(wb, rec)
@@ -555,7 +555,7 @@ class Indexer:
         if reloaded:
             removed: list[Edge] = []
             for node_id in [unit.module_id, *unit.def_ids]:
-                removed += store.delete_out_edges(wb, node_id)
+                removed += store.delete_out_edges(wb, node_id, repo)
             written_externals.difference_update(
                 store.delete_orphaned_externals(wb, removed, resolved.externals))
         store.put(wb, resolved.records)

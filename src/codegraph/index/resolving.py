@@ -57,7 +57,8 @@ def pack_edges(unit: FileUnit, edges: list[Edge], output: Output | None = None,
     # import's edge also changes when its module appears or goes.
     deps.update(i.name for i in unit.facts.imports if i.name)
     deps.update(i.module for i in unit.facts.imports if i.level == 0)
-    records = [r for src, src_edges in by_source.items() for r in edge_records(src, src_edges)]
+    records = [r for src, src_edges in by_source.items()
+               for r in edge_records(src, src_edges, unit.repo)]
     if output is not None and output.spool is not None:
         # a bulk load: this process writes the edges and the file's dependencies
         records += dependency_records(unit.repo, unit.path, deps)

@@ -13,6 +13,7 @@ list; ``answer`` cuts one page of it (``limit``, ``cursor``, ``max_tokens``: see
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,8 @@ from codegraph.graph.model import NODE_KINDS
 
 MAX_LIMIT = 500
 MAX_DEPTH = 6
+IMPACT_NODES = 2000  # impact's default cap on the dependents it lists (``max_nodes``)
+MAX_IMPACT_NODES = 10_000  # and how far it may be raised
 MAX_TOKENS = 1_000_000
 MODES = ("lexical", "semantic", "hybrid")
 KINDS = tuple(sorted(NODE_KINDS))
@@ -30,24 +33,25 @@ TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 @dataclass(frozen=True)
 class Param:
     name: str
-    kind: type = str  # str, int or bool
+    kind: type = str  # str, int, float or bool
     required: bool = False
     help: str = ""
     default: Any = None
     choices: tuple[str, ...] = ()
-    minimum: int | None = None
-    maximum: int | None = None
+    minimum: int | float | None = None
+    maximum: int | float | None = None
     max_length: int = 1000
     where: str = "query"  # HTTP only: query, path or body
 
     def schema(self) -> dict[str, Any]:
         """The JSON schema of the value (OpenAPI and MCP)."""
-        out: dict[str, Any] = {"type": {str: "string", int: "integer", bool: "boolean"}[self.kind]}
+        out: dict[str, Any] = {"type": {str: "string", int: "integer", float: "number",
+                                        bool: "boolean"}[self.kind]}
         if self.help:
             out["description"] = self.help
         if self.choices:
             out["enum"] = list(self.choices)
-        if self.kind is int:
+        if self.kind in (int, float):
             if self.minimum is not None:
                 out["minimum"] = self.minimum
             if self.maximum is not None:
@@ -67,6 +71,8 @@ class Param:
             return self._bool(raw)
         if self.kind is int:
             return self._int(raw)
+        if self.kind is float:
+            return self._float(raw)
         if not isinstance(raw, str):
             raise BadRequest(f"{self.name} must be a string")
         if len(raw) > self.max_length:
@@ -102,6 +108,24 @@ class Param:
         value = int(text)
         lo = self.minimum if self.minimum is not None else -(2**63)
         hi = self.maximum if self.maximum is not None else 2**63 - 1
+        if not lo <= value <= hi:
+            raise BadRequest(f"{self.name} must be between {lo} and {hi}")
+        return value
+
+    def _float(self, raw: Any) -> float:
+        """A finite number, written in ASCII (``0.5``, ``1``, ``5e-1``)."""
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise BadRequest(f"{self.name} must be a number")
+        try:
+            value = float(raw.strip() if isinstance(raw, str) else raw)
+        except (ValueError, OverflowError):
+            value = math.nan
+        if isinstance(raw, str) and (not raw.isascii() or len(raw) > 40):
+            value = math.nan  # float() also reads other scripts' digits (Arabic-Indic...)
+        if not math.isfinite(value):
+            raise BadRequest(f"{self.name} must be a number")
+        lo = self.minimum if self.minimum is not None else -math.inf
+        hi = self.maximum if self.maximum is not None else math.inf
         if not lo <= value <= hi:
             raise BadRequest(f"{self.name} must be between {lo} and {hi}")
         return value
@@ -167,6 +191,14 @@ KIND = Param("kind", choices=KINDS, help="only this kind of definition")
 LANGUAGE = Param("language", max_length=40, help="only this language: python, go, rust, ...")
 PATH_GLOB = Param("path", help="only files whose repo-relative path matches this glob, "
                                "e.g. src/*")
+MIN_CONFIDENCE = Param("min_confidence", float, minimum=0, maximum=1, help=(
+    "only edges whose confidence is at least this (0-1): 1 keeps the certain ones "
+    "(imports, known externals), lower values let in less sure resolutions; name-match "
+    "guesses are the least sure. Default: every edge"))
+
+UNRESOLVED = ("Beside the results: unresolved, how many sites with the symbol's name "
+              "could not be resolved (an unknown receiver: any of them may be this symbol), "
+              "and external, how many went to a known external of that name.")
 
 QUERIES: tuple[Query, ...] = (
     Query("search", "Search code by words or meaning, best first, with each hit's scores",
@@ -189,18 +221,24 @@ QUERIES: tuple[Query, ...] = (
     Query("definition", "Where a symbol is defined: file, lines, kind, qualified name",
           (SYMBOL, REPO), cli_alias="def"),
     Query("references", "Every reference to a symbol (calls, imports, type uses, "
-          "inheritance)", (SYMBOL, REPO), cli_alias="refs",
-          detail="Each referring definition with site_line, the line of the reference."),
-    Query("callers", "Who calls a symbol", (SYMBOL, REPO),
-          detail="Each calling function or method with site_line, the line of the call."),
-    Query("callees", "What a symbol calls", (SYMBOL, REPO),
+          "inheritance)", (SYMBOL, REPO, MIN_CONFIDENCE), cli_alias="refs",
+          detail="Each referring definition with site_line, the line of the reference. "
+                 + UNRESOLVED),
+    Query("callers", "Who calls a symbol", (SYMBOL, REPO, MIN_CONFIDENCE),
+          detail="Each calling function or method with site_line, the line of the call. "
+                 + UNRESOLVED),
+    Query("callees", "What a symbol calls", (SYMBOL, REPO, MIN_CONFIDENCE),
           detail="Each called definition with site_line, the line of the call in the "
                  "symbol."),
     Query("impact", "What may break if a symbol changes",
           (SYMBOL, Param("depth", int, default=3, minimum=1, maximum=MAX_DEPTH,
-                         help=f"call and reference steps to follow (1-{MAX_DEPTH})"), REPO),
+                         help=f"call and reference steps to follow (1-{MAX_DEPTH})"), REPO,
+           MIN_CONFIDENCE,
+           Param("max_nodes", int, default=IMPACT_NODES, minimum=1, maximum=MAX_IMPACT_NODES,
+                 help=f"stop after this many dependents (1-{MAX_IMPACT_NODES:,}); the "
+                      "answer then says capped and truncated")),
           detail="The definitions that depend on it, directly or through others, nearest "
-                 "first, each with its depth."),
+                 "first, each with its depth. " + UNRESOLVED),
     Query("outline", "The definitions of a file, in order, with lines",
           (Param("file", required=True, help="the file's path relative to its repository"),
            REPO), default_limit=100),

@@ -3,6 +3,10 @@
 Every query returns a list of plain dicts (JSON-ready). Node items carry ``id, name,
 qualified_name, kind, language, repo, path, line, end_line``; edge items add the site
 (``site_line``, ``site_col``), the edge ``kind``, its ``resolution`` and ``confidence``.
+``callers``, ``refs`` and ``impact`` return a :class:`Listing`: the list, and beside it
+how many sites of the symbol's name were left unresolved (``unresolved``) or went to a
+known external (``external``); ``impact`` adds its cap (``max_nodes``) and whether it
+stopped there (``capped``).
 """
 
 from __future__ import annotations
@@ -15,11 +19,22 @@ from typing import Any
 
 from codegraph.errors import BadRequest, NotFound
 from codegraph.graph.model import EdgeKind, Node, is_node_id
+from codegraph.query.catalog import IMPACT_NODES
 from codegraph.store.rocks import Store
 
 HIDDEN_KINDS = frozenset({"file", "repository", "external"})
 SYMBOL_SEPARATORS = (".", "::", "/", "\\")
-MAX_IMPACT = 2000
+MAX_IMPACT = IMPACT_NODES  # impact's default cap (``max_nodes``)
+
+
+class Listing(list[dict[str, Any]]):
+    """A query's whole list, and what it says about itself (``about``: ``unresolved``,
+    ``external``, ...), which ``CodeGraph.answer`` puts beside each page's results. It is
+    the list for everything else: ``cg.callers(x) == []`` holds when nobody calls x."""
+
+    def __init__(self, items: Iterable[dict[str, Any]] = (), **about: Any) -> None:
+        super().__init__(items)
+        self.about: dict[str, Any] = about
 
 
 class QueryError(BadRequest):
@@ -136,59 +151,100 @@ def definition(store: Store, name: str, repo: str | None = None) -> list[dict[st
     return [node_item(n) for n in sorted(nodes, key=lambda n: (n.repo, n.path, n.line))]
 
 
+def unresolved(store: Store, targets: list[Node], repo: str | None,
+               kinds: tuple[EdgeKind, ...]) -> dict[str, int]:
+    """How many edges of ``kinds`` with a target's name written at their site (in
+    ``repo``, or in every repository) are external: ``unresolved``, whose target could not
+    be found (a method called on a receiver of unknown type: any of them could be one of
+    ``targets``), and ``external``, which went to a known external (``builtins.filter``).
+    Edges into the targets themselves (an external symbol's callers) are not counted."""
+    names = sorted({n.name for n in targets if n.name})
+    exclude = frozenset(n.id for n in targets if n.kind == "external")
+    counts = [0, 0]
+    for name in names:
+        for repo_name in [repo] if repo else sorted(store.repos()):
+            found = store.external_sites(name, repo_name, kinds, exclude)
+            counts = [counts[0] + found[0], counts[1] + found[1]]
+    return {"unresolved": counts[0], "external": counts[1]}
+
+
 def _edges(store: Store, symbol: str, repo: str | None, kinds: tuple[EdgeKind, ...],
-           incoming: bool) -> list[dict[str, Any]]:
+           incoming: bool, min_confidence: float | None) -> Listing:
+    """The edges into (out of) a symbol; into it, with the count of the unresolved."""
     results = []
-    for target in resolve_symbol(store, symbol, repo):
-        edges = store.edges(target.id, incoming=incoming, kinds=kinds)
+    targets = resolve_symbol(store, symbol, repo)
+    floor = min_confidence or 0.0
+    for target in targets:
+        edges = [e for e in store.edges(target.id, incoming=incoming, kinds=kinds)
+                 if e.confidence >= floor]
         others = store.nodes([e.src if incoming else e.dst for e in edges])
         for e, other in zip(edges, others, strict=True):
             if other is not None:
                 results.append(edge_item(other, e, target.id))
     results.sort(key=lambda r: (-r["confidence"], r["repo"], r["path"], r["site_line"]))
-    return results
+    if not incoming:
+        return Listing(results)
+    return Listing(results, **unresolved(store, targets, repo, kinds))
 
 
 REFERENCE_KINDS = (EdgeKind.CALLS, EdgeKind.REFERENCES, EdgeKind.IMPORTS, EdgeKind.INHERITS,
                    EdgeKind.IMPLEMENTS)
 
 
-def refs(store: Store, symbol: str, repo: str | None = None) -> list[dict[str, Any]]:
-    return _edges(store, symbol, repo, REFERENCE_KINDS, incoming=True)
+def refs(store: Store, symbol: str, repo: str | None = None,
+         min_confidence: float | None = None) -> Listing:
+    return _edges(store, symbol, repo, REFERENCE_KINDS, True, min_confidence)
 
 
-def callers(store: Store, symbol: str, repo: str | None = None) -> list[dict[str, Any]]:
-    return _edges(store, symbol, repo, (EdgeKind.CALLS,), incoming=True)
+def callers(store: Store, symbol: str, repo: str | None = None,
+            min_confidence: float | None = None) -> Listing:
+    return _edges(store, symbol, repo, (EdgeKind.CALLS,), True, min_confidence)
 
 
-def callees(store: Store, symbol: str, repo: str | None = None) -> list[dict[str, Any]]:
-    return _edges(store, symbol, repo, (EdgeKind.CALLS,), incoming=False)
+def callees(store: Store, symbol: str, repo: str | None = None,
+            min_confidence: float | None = None) -> Listing:
+    return _edges(store, symbol, repo, (EdgeKind.CALLS,), False, min_confidence)
 
 
 def impact(store: Store, symbol: str, depth: int = 3, repo: str | None = None,
-           ) -> list[dict[str, Any]]:
-    """Everything that may break: the reverse closure over calls, imports and uses."""
+           min_confidence: float | None = None, max_nodes: int = MAX_IMPACT) -> Listing:
+    """Everything that may break: the reverse closure over calls, imports and uses (over
+    edges at least ``min_confidence`` sure), nearest first (and of the dependents of one
+    definition, the surest first), at most ``max_nodes`` of it (``capped``: there was
+    more)."""
     if depth < 1:
         raise QueryError("depth must be at least 1")
+    if max_nodes < 1:
+        raise QueryError("max_nodes must be at least 1")
     start = resolve_symbol(store, symbol, repo)
+    floor = min_confidence or 0.0
     seen = {n.id for n in start}
     queue = deque((n.id, 0) for n in start)
     results: list[dict[str, Any]] = []
-    while queue and len(results) < MAX_IMPACT:
+    capped = False
+    while queue and not capped:
         node_id, d = queue.popleft()
         if d >= depth:
             continue
         edges = [e for e in store.edges(node_id, incoming=True, kinds=REFERENCE_KINDS)
-                 if e.src not in seen]
-        for e, n in zip(edges, store.nodes([e.src for e in edges]), strict=True):
-            if n is None or n.id in seen:
+                 if e.src not in seen and e.confidence >= floor]
+        found = [(e, n) for e, n in zip(edges, store.nodes([e.src for e in edges]),
+                                        strict=True) if n is not None]
+        # the surest first, then by place: what a cap keeps, and the same order every time
+        found.sort(key=lambda f: (-f[0].confidence, f[1].repo, f[1].path, f[0].line))
+        for e, n in found:
+            if n.id in seen:
                 continue
+            if len(results) >= max_nodes:
+                capped = True
+                break
             seen.add(n.id)
             item = edge_item(n, e, node_id)
             item["depth"] = d + 1
             results.append(item)
             queue.append((n.id, d + 1))
-    return results
+    return Listing(results, **unresolved(store, start, repo, REFERENCE_KINDS),
+                   max_nodes=max_nodes, capped=capped)
 
 
 def neighbourhood(store: Store, symbol: str, depth: int = 1, repo: str | None = None,

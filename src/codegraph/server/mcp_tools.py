@@ -73,7 +73,10 @@ INSTRUCTIONS = (
     "follow calls and references (callers, callees, references), see what a change would "
     "affect (impact), list a file's structure (outline) and module imports (dependencies). "
     "Symbols are names or qualified names (`compute`, `shop.pricing.compute`). Lists are "
-    "paged: pass `next_cursor` back as `cursor` for more; `max_tokens` bounds a page.")
+    "paged: pass `next_cursor` back as `cursor` for more; `max_tokens` bounds a page. "
+    "callers, references and impact also say how many sites of the name were left "
+    "`unresolved` (any of them may be the symbol: the list is then incomplete); "
+    "`min_confidence` drops less sure edges; impact stops at `max_nodes` (`capped`).")
 
 
 def input_schema(query: Query) -> dict[str, Any]:

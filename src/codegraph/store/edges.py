@@ -8,6 +8,11 @@
 - ``in``   dst id + kind byte + src id + line (4 bytes, big-endian) -> msgpack
   ``[resolution, confidence, name, col]``: one key per edge, so that the edges into a
   node (``callers``) are one prefix scan, however many files they come from.
+- ``external_sites``  repo \\0 name \\0 kind byte + known byte + src id + line + dst id -> "":
+  one key per external edge (``resolution == "external"``), by its repository and the
+  name written at its site, so that how many calls to a ``filter`` were left unresolved
+  (known byte 0) or went to a known external (1: ``builtins.filter``) is one prefix scan
+  per kind. Written with the node's ``out`` value, deleted with it.
 
 Ids are 8 raw bytes. Two edges of one node with the same kind, target and line are one
 edge (the last one given), in both column families.
@@ -20,7 +25,7 @@ from typing import Any
 
 import msgpack
 
-from codegraph.graph.model import Edge, EdgeKind
+from codegraph.graph.model import EXTERNAL, EXTERNAL_KNOWN, Edge, EdgeKind
 
 Record = tuple[str, bytes, bytes]  # (column family, key, value): one put
 
@@ -28,6 +33,7 @@ Record = tuple[str, bytes, bytes]  # (column family, key, value): one put
 RESOLUTION_CODES = ("structural", "import", "same_scope", "name_match", "external", "inferred",
                     "dispatch")
 _RESOLUTION_CODE = {r: i for i, r in enumerate(RESOLUTION_CODES)}
+_EXTERNAL_CODE = _RESOLUTION_CODE[EXTERNAL]
 _KIND_BYTE = {k: bytes([int(k)]) for k in EdgeKind}
 _LINE = struct.Struct(">I")
 # Only one thread of a process packs edges: one reusable packer saves a Packer per edge.
@@ -54,6 +60,23 @@ def in_key(e: Edge) -> bytes:
                      _LINE.pack(_line(e))))
 
 
+def site_prefix(repo: str, name: str, kind: EdgeKind | None = None,
+                known: bool | None = None) -> bytes:
+    """The prefix of the ``external_sites`` keys of a name in a repository (of one kind of
+    edge, and known or not)."""
+    prefix = b"".join((repo.encode(), b"\0", name.encode(), b"\0"))
+    if kind is None:
+        return prefix
+    prefix += _KIND_BYTE[kind]
+    return prefix if known is None else prefix + (b"\1" if known else b"\0")
+
+
+def site_key(repo: str, e: Edge) -> bytes:
+    """The ``external_sites`` key of an external edge of a node of ``repo``."""
+    return b"".join((site_prefix(repo, e.name, e.kind, e.confidence >= EXTERNAL_KNOWN),
+                     bytes.fromhex(e.src), _LINE.pack(_line(e)), bytes.fromhex(e.dst)))
+
+
 def in_value(e: Edge) -> bytes:
     value: bytes = _PACKER.pack(
         [_RESOLUTION_CODE[e.resolution], _ROUNDED[e.confidence], e.name, e.col])
@@ -68,7 +91,7 @@ def decode_in_edge(key: bytes, value: bytes) -> Edge:
 
 def out_record(src: str, edges: list[Edge]) -> Record:
     """The ``out`` put of one node's outgoing edges (all of them)."""
-    return edge_records(src, edges)[-1]
+    return edge_records(src, edges, "")[-1]
 
 
 def decode_out(src: str, value: bytes) -> list[Edge]:
@@ -78,9 +101,10 @@ def decode_out(src: str, value: bytes) -> list[Edge]:
             for kind, dst, line, res, conf, name, col in items]
 
 
-def edge_records(src: str, edges: list[Edge]) -> list[Record]:
-    """The puts that store one node's outgoing edges: an ``in`` key per edge, then the
-    node's ``out`` value (the last record)."""
+def edge_records(src: str, edges: list[Edge], repo: str) -> list[Record]:
+    """The puts that store the outgoing edges of one node of ``repo``: an ``in`` key per
+    edge, an ``external_sites`` key per external one, then the node's ``out`` value (the
+    last record)."""
     source = bytes.fromhex(src)
     records: list[Record] = []
     by_site: dict[tuple[int, bytes, int], list[Any]] = {}
@@ -93,5 +117,12 @@ def edge_records(src: str, edges: list[Edge]) -> list[Record]:
         records.append(("in", b"".join((dst, _KIND_BYTE[kind], source, pack_line(line))),
                         pack([resolution, confidence, e.name, e.col])))
         by_site[(kind, dst, line)] = [kind, dst, line, resolution, confidence, e.name, e.col]
+    repo_part = repo.encode() + b"\0"
+    for kind, dst, line, resolution, confidence, name, _ in by_site.values():
+        if resolution == _EXTERNAL_CODE:  # (as ``site_key`` makes it from the stored edge)
+            known = b"\1" if confidence >= EXTERNAL_KNOWN else b"\0"
+            records.append(("external_sites", b"".join((
+                repo_part, name.encode(), b"\0", _KIND_BYTE[kind], known, source,
+                pack_line(line), dst)), b""))
     records.append(("out", source, pack([by_site[site] for site in sorted(by_site)])))
     return records

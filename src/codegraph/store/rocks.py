@@ -5,6 +5,8 @@ Column families and their keys (``\\0`` separates text parts, ids are 8 raw byte
 - ``nodes``   id -> node record
 - ``out``     src -> all of its outgoing edges (see ``edges.py``)
 - ``in``      dst + kind + src + line -> edge record (edges by target, one key each)
+- ``external_sites`` repo \\0 name \\0 kind + known + src + line + dst -> "" (external
+  edges by the name at their site: how many calls to a name were left unresolved)
 - ``names``   lower(name) \\0 repo \\0 id -> symbol (the name index)
 - ``qnames``  qualified name \\0 repo \\0 id -> symbol
 - ``files``   repo \\0 path -> file record (hash, size, mtime, status, node ids)
@@ -39,10 +41,10 @@ from rocksdict import (
 from codegraph.config import parse_size
 from codegraph.errors import is_disk_full
 from codegraph.graph.model import EXTERNAL, Edge, EdgeKind, Node
-from codegraph.store import generations, keys
+from codegraph.store import generations, keys, migrate
 from codegraph.store.codec import pack as pack  # re-exported
 from codegraph.store.codec import unpack as unpack  # re-exported
-from codegraph.store.edges import decode_in_edge, decode_out, in_key
+from codegraph.store.edges import decode_in_edge, decode_out, in_key, site_key, site_prefix
 from codegraph.store.embedding_cache import EmbeddingCache
 from codegraph.store.errors import StoreCorrupted as StoreCorrupted  # re-exported
 from codegraph.store.errors import StoreError as StoreError  # re-exported
@@ -56,10 +58,11 @@ from codegraph.store.marks import FileMarks
 from codegraph.store.records import Record, node_records
 
 # 2: a node's outgoing edges in one ``out`` value; 3: external nodes per language (their
-# ids changed), a symbol's line and column in ``names`` and ``qnames`` values.
-SCHEMA = 3
+# ids changed), a symbol's line and column in ``names`` and ``qnames`` values; 4: the
+# ``external_sites`` index (a writer upgrades a store of schema 3: ``migrate.py``).
+SCHEMA = 4
 COLUMN_FAMILIES = ("nodes", "out", "in", "names", "qnames", "files", "facts", "deps", "dirty",
-                   "chunks", "embeddings", "meta")
+                   "chunks", "embeddings", "external_sites", "meta")
 _WIRE_KIND, _WIRE_PARENT = 0, 12  # in a node record: ``Node.to_wire()``
 SPOOL_DIRECTORY = "bulk-spool"  # in the store's directory: a bulk load's files (store/sst.py)
 
@@ -139,6 +142,14 @@ class Store:
                 try:
                     db = Rdict(view or path, opts, column_families=cfs,
                                access_type=AccessType.read_only())
+                except Exception as exc:
+                    # A store of an older schema may lack a column family: say so.
+                    older = migrate.older_store(view or path, path)
+                    if view is not None:
+                        _remove(view)
+                    if older is not None:
+                        raise older from exc
+                    raise
                 except BaseException:
                     if view is not None:
                         _remove(view)
@@ -182,9 +193,11 @@ class Store:
         if schema is None and not readonly:
             store._cf["meta"][SCHEMA_KEY] = str(SCHEMA).encode()
         elif schema is not None and int(schema) != SCHEMA:
-            store.close()
-            raise StoreError(f"the store at {path} has schema {int(schema)}, this CodeGraph "
-                             f"needs {SCHEMA}: re-index into a new data directory")
+            try:
+                migrate.upgrade(store, int(schema))
+            except BaseException:
+                close_after(store.close, failed=True)
+                raise
         return store
 
     def close(self) -> None:
@@ -360,6 +373,22 @@ class Store:
                 break
         return ids
 
+    def external_sites(self, name: str, repo: str, kinds: tuple[EdgeKind, ...],
+                       exclude: frozenset[str] = frozenset()) -> tuple[int, int]:
+        """How many external edges of these kinds the nodes of ``repo`` have with ``name``
+        written at their site, but for those into the nodes ``exclude``: (unresolved ones,
+        known externals). Counted in the ``external_sites`` index: no edge is decoded."""
+        skip = {bytes.fromhex(i) for i in exclude}
+        counts = [0, 0]
+        for kind in kinds:
+            for known in (False, True):
+                keys_ = self._scan_keys("external_sites", site_prefix(repo, name, kind, known))
+                if skip:
+                    counts[known] += sum(1 for key in keys_ if key[-8:] not in skip)
+                else:
+                    counts[known] += sum(1 for _ in keys_)
+        return counts[0], counts[1]
+
     def edges(self, node_id: str, *, incoming: bool, kinds: tuple[EdgeKind, ...] = ()
               ) -> list[Edge]:
         """A node's edges by kind (in the order of ``kinds``; all if none), then by the
@@ -441,13 +470,16 @@ class Store:
         wb.delete(keys.symbol_prefix(n.name.lower(), n.repo) + key, self._handle["names"])
         wb.delete(keys.symbol_prefix(n.qualified_name, n.repo) + key, self._handle["qnames"])
 
-    def delete_out_edges(self, wb: WriteBatch, node_id: str) -> list[Edge]:
-        """Delete a node's outgoing edges (from ``out`` and ``in``); returns them."""
+    def delete_out_edges(self, wb: WriteBatch, node_id: str, repo: str) -> list[Edge]:
+        """Delete the outgoing edges of a node of ``repo`` (from ``out``, ``in`` and
+        ``external_sites``); returns them."""
         removed = self.edges(node_id, incoming=False)
         if removed:
             wb.delete(node_key(node_id), self._handle["out"])
             for e in removed:
                 wb.delete(in_key(e), self._handle["in"])
+                if e.resolution == EXTERNAL:
+                    wb.delete(site_key(repo, e), self._handle["external_sites"])
         return removed
 
     def delete_orphaned_externals(self, wb: WriteBatch, removed: list[Edge],
