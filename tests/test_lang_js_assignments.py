@@ -200,3 +200,22 @@ function lazy() { var r = new Router(); r.handle(); }
         ("handle", "router/index.proto.handle", SAME_SCOPE)]
     assert _calls(graph, "app.lazy") == [("Router", "router/index.proto", IMPORT),
                                          ("handle", "router/index.proto.handle", INFERRED)]
+
+
+def test_names_assigned_to_objects_are_not_in_scope() -> None:
+    source = b"""\
+var accepts = require('accepts');
+var req = {};
+req.accepts = function () { return accepts(this); };
+function View(name) { this.engine = name; }
+View.prototype.render = function render() { this.engine(); this.lookup(); };
+"""
+    graph = build_graph("q", {"request.js": source,
+                              "other.js": b"exports.engine = function () {};\n"
+                                          b"exports.lookup = function () {};\n"})
+    # the imported `accepts`, not the method req.accepts
+    assert _calls(graph, "request.req.accepts") == [("accepts", "accepts", EXTERNAL)]
+    # a property of the object is called: unresolved, not a guess; an unknown member is
+    calls = _calls(graph, "request.View.render")
+    assert calls == [("engine", "request.View.engine", EXTERNAL),
+                     ("lookup", "other.lookup", NAME_MATCH)]

@@ -171,3 +171,24 @@ export function use() {
 }
 """)
     assert _targets(graph, "src/main.use")[-1] == ("run", f"{S}.Other.run", INFERRED)
+
+
+def test_this_parameters_unions_literals_and_interface_properties() -> None:
+    graph = _graph(b"""\
+import { Service, Other, Base } from './services';
+interface Holder { svc: Service; run(): void }
+export function make_(this: Service, pick: Service | Other | null, h: Holder) {
+  this.run();
+  pick!.start();
+  h.svc.run();
+  [1, 2].forEach(String);
+  'a b'.split(' ');
+}
+""")
+    assert _targets(graph, "src/main.make_") == [
+        ("run", f"{S}.Service.run", INFERRED),  # `this:` parameter
+        ("start", f"{S}.Base.start", INFERRED),  # the one member of the union that has it
+        ("run", f"{S}.Service.run", INFERRED),  # an interface's property
+        ("forEach", "globalThis.Array.forEach", EXTERNAL),
+        ("split", "globalThis.String.split", EXTERNAL),
+    ]

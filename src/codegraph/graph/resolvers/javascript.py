@@ -41,6 +41,7 @@ GLOBAL_PREFIX = "globalThis"
 METHOD_TARGETS = ("method", "constructor", "function")
 RECEIVER_TARGETS = ("method", "constructor", "function", "class")
 USE_TARGETS = (*CLASS_LIKE, "type_alias", "namespace", "function", "constant", "variable")
+_LITERALS = {"[": "Array", "'": "String", '"': "String", "`": "String", "/": "RegExp"}
 _SIMPLE_RECEIVER = re.compile(r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$")
 
 # Globals of the language, browsers and Node, and TypeScript's built-in types.
@@ -97,6 +98,9 @@ class _Binding:
 class _Resolver(FileScopes):
     def __init__(self, unit: FileUnit, table: SymbolTable) -> None:
         super().__init__(unit, table)
+        # Functions assigned to an object (`obj.f = ...`, `{f() {}}`) bind no name in scope.
+        self.scoped = {key: i for key, i in self.scoped.items()
+                       if "this" not in (self.defs[i].extra or ())}
         self.bindings: dict[str, _Binding] = {}
         for imp in unit.facts.imports:
             local = imp.alias if imp.name is None else (imp.alias or imp.name)
@@ -328,7 +332,16 @@ class _Resolver(FileScopes):
                 return [external(self.unit.language, src, kind, f"{GLOBAL_PREFIX}.{name}", line,
                                  col, name, EXTERNAL_KNOWN)]
             return guess(self.unit.language, src, kind, self.table, name, line, col, kinds)
+        literal = _LITERALS.get(qualifier[:1])
+        if literal is not None and calls:  # [1, 2].map(f), 'a b'.split(' ')
+            return [external(self.unit.language, src, kind, f"{GLOBAL_PREFIX}.{literal}.{name}",
+                             line, col, name, EXTERNAL_KNOWN)]
         head, *rest = qualifier.split(".")
+        declared = self.types.declared_this(scope) if head == "this" and calls else None
+        if declared is not None and not rest:  # function f(this: Foo) { this.g() }
+            edges = self._typed_call(src, kind, Typed(declared), name, line, col)
+            if edges:
+                return edges
         if head in ("this", "super") and not rest:
             found = self.this_member(head, scope, name)
             if found is not None:
@@ -339,6 +352,10 @@ class _Resolver(FileScopes):
             if outside is not None:  # a method of an external base class
                 return [external(self.unit.language, src, kind, outside, line, col, name,
                                  EXTERNAL_KNOWN)]
+            if isinstance(this, Sym) and self.types.has_field(this, name):
+                # `this.handler()` calls a property: no definition of that name
+                return [external(self.unit.language, src, kind,
+                                 f"{this.qualified_name}.{name}", line, col, name)]
             return guess(self.unit.language, src, kind, self.table, name, line, col, METHOD_TARGETS)
         if qualifier in ("exports", "module.exports"):  # CommonJS: this module's member
             found = self.owner_member("", name)

@@ -42,7 +42,16 @@ class _Unknown:
 
 
 UNKNOWN = _Unknown()
-TypeRef = Sym | str  # a project class, function or object; or an external type's name
+
+
+@dataclass(frozen=True, slots=True)
+class Union:
+    """``A | B``: a member is the one that has the method (or the field)."""
+
+    members: tuple[Sym | str, ...]
+
+
+TypeRef = Sym | str | Union  # a project class, function or object; an external type's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +126,25 @@ class Types:
             scope = d.parent
         return None
 
+    def declared_this(self, scope: int) -> TypeRef | None:
+        """The type of ``this`` declared by a ``this:`` parameter of a function around
+        ``scope`` (in a function that has one, not in a class's)."""
+        i = scope
+        while i >= 0:
+            d = self.defs[i]
+            if d.kind in CLASS_LIKE or (d.extra and d.extra.get("this") is not None):
+                return None
+            found = d.extra.get("vars") if d.extra else None
+            if found and found.get("this"):
+                return self._text(str(found["this"]), self.r.unit.path, i, 0)
+            i = d.parent
+        return None
+
     def this_type(self, scope: int) -> TypeRef | None:
         """What ``this`` is in definition ``scope`` (see _Resolver.this_member)."""
+        declared = self.declared_this(scope)
+        if declared is not None:
+            return declared
         i = scope
         while i >= 0:
             d = self.defs[i]
@@ -129,8 +155,7 @@ class Types:
                 if not owner:
                     return self.r.unit.module_sym()
                 head, *rest = owner.split(".")
-                target = self.r.local(head, -1)
-                found: TypeRef | None = target
+                found: Sym | None = self.r.local(head, -1)
                 for attr in rest:
                     reached = self.r.member_of(found, attr) if found is not None else None
                     found = reached if isinstance(reached, Sym) else None
@@ -158,7 +183,11 @@ class Types:
         return value if isinstance(value, str) else ""
 
     def named(self, text: str, path: str) -> TypeRef | None:
-        """A type name as written in file ``path``."""
+        """A type name as written in file ``path`` (or a union of them)."""
+        if "|" in text:
+            members = [self.named(t, path) for t in text.split("|")]
+            known = tuple(m for m in members if isinstance(m, (Sym, str)))
+            return Union(known) if len(known) == len(members) else None
         if text.startswith("Promise<") or text == "Promise":
             return f"{GLOBAL}.Promise"
         wrapper = _WRAPPER.get(text)
@@ -183,7 +212,7 @@ class Types:
             return None
         return target
 
-    def _imported(self, head: str, path: str) -> TypeRef | None:
+    def _imported(self, head: str, path: str) -> Sym | str | None:
         if path == self.r.unit.path:
             binding = self.r.bindings.get(head)
             return self.r.binding_target(binding)[0] if binding is not None else None
@@ -200,6 +229,9 @@ class Types:
     # -- members -----------------------------------------------------------------------
     def field(self, owner: TypeRef, attr: str) -> tuple[str, str, TypeRef] | None:
         """The declared type of ``owner.attr``: (type, file that wrote it, owner there)."""
+        if isinstance(owner, Union):
+            found = {f for f in (self.field(m, attr) for m in owner.members) if f is not None}
+            return found.pop() if len(found) == 1 else None
         if not isinstance(owner, Sym):
             return None
         queue, seen = [owner], set[str]()
@@ -223,8 +255,31 @@ class Types:
             return "Function", member.path, owner
         return None
 
+    def has_field(self, owner: Sym, attr: str) -> bool:
+        """Whether the class (or object, or constructor function) or one of its bases
+        declares or assigns a field ``attr`` (of a known type or not)."""
+        queue, seen = [owner], set[str]()
+        while queue:
+            cls = queue.pop(0)
+            if cls.id in seen:
+                continue
+            seen.add(cls.id)
+            d = self.definition(cls)
+            fields = d.extra.get("fields") if d is not None and d.extra else None
+            if fields and attr in fields:
+                return True
+            if cls.kind in CLASS_LIKE:
+                queue.extend(self.r.bases(cls))
+        return False
+
     def method(self, owner: TypeRef, name: str) -> Sym | str | None:
         """``owner.name``: a project method, an external one's name, or None."""
+        if isinstance(owner, Union):  # the one member that has it
+            options = {m for m in (self.method(t, name) for t in owner.members) if m is not None}
+            project = {m for m in options if isinstance(m, Sym)}
+            if project:
+                return project.pop() if len(project) == 1 else None
+            return options.pop() if len(options) == 1 else None
         if isinstance(owner, str):
             return f"{owner}.{name}"
         if owner.kind in CLASS_LIKE:
@@ -381,7 +436,7 @@ class Types:
                 current = self._returns(member, current, depth)
                 i += 2
             else:
-                if static:
+                if static and not isinstance(current, Union):
                     reached = self.r.member_of(current, attr)
                     current = reached if isinstance(reached, Sym) else None
                 else:

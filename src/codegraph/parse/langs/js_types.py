@@ -6,15 +6,17 @@
   name -> type, ``""`` when unknown (the name still hides a file-level one). Untyped names
   are kept only when the file calls something through that name;
 - ``fields``: a class's fields (or a constructor function's, or an object's whose methods
-  assign ``this.x``): annotated, TypeScript parameter properties (``constructor(private
-  s: S)``), initialised or assigned (``this.x = new X()``) in its methods;
+  assign ``this.x``; or an interface's properties): annotated, TypeScript parameter
+  properties (``constructor(private s: S)``), initialised or assigned (``this.x = new X()``)
+  in its methods; untyped ones (``""``) only when the file calls a method of that name;
 - ``returns``: a function's declared return type (JSDoc ``@returns`` in JavaScript);
 - ``type``: a file-level variable's type; ``get``: True on a getter.
 
 A type is a string: a type name as written (``Foo``, ``ns.Foo``; ``Promise<Foo>`` keeps its
 argument, other generics lose theirs; arrays are ``Array``; ``string``, ``number``,
-``boolean``; ``Function``; ``this``), or ``=`` and an expression whose type the resolver
-infers (``=this.make()``, ``=f()``, ``=x.y``, ``=await:this.load()``), or ``""``.
+``boolean``; ``Function``; ``this``; a union of up to three: ``A|B``), or ``=`` and an
+expression whose type the resolver infers (``=this.make()``, ``=f()``, ``=x.y``,
+``=await:this.load()``), or ``""``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from codegraph.parse.languages import LANGUAGES
 
 _QUERIES: dict[str, Query] = {}
 _NULLISH = "\0"  # null, undefined, void: dropped from unions
+MAX_UNION = 3  # members of a union type kept (``A|B``)
 _PRIMITIVES = frozenset({"string", "number", "boolean", "bigint", "symbol"})
 _WRAPPERS = {"String": "string", "Number": "number", "Boolean": "boolean"}
 _FUNCTIONS = frozenset({"arrow_function", "function_expression", "function",
@@ -108,9 +111,21 @@ def _type(node: Node | None) -> str:
     if t == "this_type":
         return "this"
     if t == "union_type":
-        parts = {p for p in (_type(c) for c in node.named_children) if p != _NULLISH}
-        return parts.pop() if len(parts) == 1 else ("" if parts else _NULLISH)
+        parts = set(_members(node)) - {_NULLISH}
+        if not parts:
+            return _NULLISH
+        if "" in parts or len(parts) > MAX_UNION:
+            return ""
+        return "|".join(sorted(parts))  # the resolver picks the one that has the method
     return ""
+
+
+def _members(node: Node) -> list[str]:
+    """A union's members, nested unions flattened (``A | B | null``)."""
+    out: list[str] = []
+    for child in node.named_children:
+        out += _members(child) if child.type == "union_type" else [_type(child)]
+    return out
 
 
 def jsdoc_type(text: str) -> str:
@@ -256,7 +271,9 @@ class _Recorder:
                 pattern = param.child_by_field_name("pattern")
                 type_ = type_of(param.child_by_field_name("type")) or \
                     value_type(param.child_by_field_name("value"))
-                if pattern is not None and pattern.type == "identifier":
+                if pattern is not None and pattern.type == "this":  # f(this: Foo)
+                    self.var(scope, "this", type_)
+                elif pattern is not None and pattern.type == "identifier":
                     self.var(scope, node_text(pattern), type_)
                     if cls >= 0 and any(c.type in ("accessibility_modifier", "readonly")
                                         or node_text(c) == "readonly" for c in param.children):
@@ -421,7 +438,8 @@ def record(facts: FileFacts, root: Node, nodes: dict[int, Node]) -> None:
         kept = {k: v for k, v in found_vars.items() if v or k in called}
         if kept:
             extra(facts.definitions[i])["vars"] = kept
+    members = {c.name for c in facts.calls if c.receiver is not None}
     for i, found_fields in recorder.fields.items():
-        kept = {k: v for k, v in found_fields.items() if v}
+        kept = {k: v for k, v in found_fields.items() if v or k in members}
         if kept:
             extra(facts.definitions[i])["fields"] = kept

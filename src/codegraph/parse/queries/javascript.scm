@@ -44,10 +44,14 @@
      [(pair key: (property_identifier) @name
             value: [(function_expression) (arrow_function) (generator_function)]) @definition.function
       (method_definition name: (property_identifier) @name) @definition.function])))
-   (export_statement declaration: (lexical_declaration (variable_declarator value: (object
+   (export_statement declaration: [(lexical_declaration (variable_declarator value: (object
      [(pair key: (property_identifier) @name
             value: [(function_expression) (arrow_function) (generator_function)]) @definition.function
-      (method_definition name: (property_identifier) @name) @definition.function]))))])
+      (method_definition name: (property_identifier) @name) @definition.function])))
+     (variable_declaration (variable_declarator value: (object
+     [(pair key: (property_identifier) @name
+            value: [(function_expression) (arrow_function) (generator_function)]) @definition.function
+      (method_definition name: (property_identifier) @name) @definition.function])))])])
 ((program
   (expression_statement
     (assignment_expression

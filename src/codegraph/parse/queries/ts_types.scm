@@ -1,2 +1,3 @@
-; TypeScript class fields, for langs/js_types.py.
+; TypeScript class fields and interface properties, for langs/js_types.py.
 (public_field_definition) @field
+(interface_body (property_signature) @field)
