@@ -261,10 +261,12 @@ class _Resolver(FileScopes):
         return None
 
     def bases(self, cls: Sym) -> list[Sym]:
+        """A class's or interface's bases in the project (an interface may extend an object
+        type: `type A = {f(): void}`)."""
         out = []
         for base_id in self.table.bases(cls.id):
             base = self.table.by_id(base_id)
-            if base is not None and base.kind in CLASS_LIKE:
+            if base is not None and (base.kind in CLASS_LIKE or base.kind == "type_alias"):
                 out.append(base)
         return out
 

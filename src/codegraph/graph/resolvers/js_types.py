@@ -208,7 +208,7 @@ class Types:
                 target = f"{GLOBAL}.{head}"
         for attr in rest:
             target = self.r.member_of(target, attr) if target is not None else None
-        if isinstance(target, Sym) and target.kind in ("type_alias", "enum", "constant"):
+        if isinstance(target, Sym) and target.kind in ("enum", "constant"):
             return None
         return target
 
@@ -244,7 +244,7 @@ class Types:
             fields = d.extra.get("fields") if d is not None and d.extra else None
             if fields and fields.get(attr):
                 return str(fields[attr]), cls.path, cls
-            if cls.kind in CLASS_LIKE:
+            if cls.kind in CLASS_LIKE or cls.kind == "type_alias":
                 queue.extend(self.r.bases(cls))
         member = self.r.member_of(owner, attr)
         if isinstance(member, Sym) and member.kind in ("method", "function", "constructor"):
@@ -268,17 +268,19 @@ class Types:
             fields = d.extra.get("fields") if d is not None and d.extra else None
             if fields and attr in fields:
                 return True
-            if cls.kind in CLASS_LIKE:
+            if cls.kind in CLASS_LIKE or cls.kind == "type_alias":
                 queue.extend(self.r.bases(cls))
         return False
 
     def method(self, owner: TypeRef, name: str) -> Sym | str | None:
         """``owner.name``: a project method, an external one's name, or None."""
         if isinstance(owner, Union):  # the one member that has it
-            options = {m for m in (self.method(t, name) for t in owner.members) if m is not None}
-            project = {m for m in options if isinstance(m, Sym)}
-            if project:
-                return project.pop() if len(project) == 1 else None
+            found = [self.method(t, name) for t in owner.members]
+            if any(m is None and isinstance(t, Sym) and t.kind not in CLASS_LIKE
+                   for m, t in zip(found, owner.members, strict=True)):
+                return None  # a member whose methods are not known (a type alias)
+            # (an external member may have it too: its methods are not known here)
+            options = {m for m in found if m is not None}
             return options.pop() if len(options) == 1 else None
         if isinstance(owner, str):
             return f"{owner}.{name}"
@@ -348,7 +350,7 @@ class Types:
             target = found if isinstance(found, Sym) else None
         if target is None:
             return None
-        if target.kind in ("variable", "constant"):
+        if target.kind in ("variable", "constant") and not (rest and rest[0] == "()"):
             text = self.declared(target, "type")
             start = self._text(text, target.path, -1, 0) if text else None
             return self._walk(start, rest, -1, 0) if start is not None else None
@@ -416,7 +418,8 @@ class Types:
             calls = i + 1 < len(rest) and rest[i + 1] == "()"
             if step == "()":
                 if not (static and isinstance(current, Sym)
-                        and current.kind in ("function", "method")):
+                        and (current.kind in ("function", "method")
+                             or self.declared(current, "returns"))):
                     return None
                 current = self._returns(current, current, depth)
                 static = False

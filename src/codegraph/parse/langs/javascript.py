@@ -344,7 +344,7 @@ def _refine(facts: FileFacts, root: Node, source: bytes,
         d.signature = d.signature.rstrip(";").rstrip()
     for d in defs:
         parent_kind = defs[d.parent].kind if d.parent >= 0 else None
-        if d.kind == "function" and parent_kind in CLASS_LIKE:
+        if d.kind == "function" and (parent_kind in CLASS_LIKE or parent_kind == "type_alias"):
             d.kind = "method"
         if d.kind == "method" and d.name == "constructor":
             d.kind = "constructor"

@@ -187,6 +187,10 @@ def value_type(node: Node | None) -> str:
         text = "".join(node_text(ctor).split()) if ctor is not None else ""
         return text if ctor is not None and ctor.type in ("identifier", "member_expression") \
             and _NAME.match(text) else ""
+    if t == "binary_expression" and node_text(node.child_by_field_name("operator")) in (
+            "||", "??"):  # x || (x = [])
+        return value_type(node.child_by_field_name("left")) or \
+            value_type(node.child_by_field_name("right"))
     if t in ("as_expression", "satisfies_expression"):
         return type_of(node.named_children[-1]) if node.named_child_count > 1 else ""
     if t == "await_expression":
@@ -311,11 +315,18 @@ class _Recorder:
                             and value.type == "call_expression"
                             and node_text(value.child_by_field_name("function")) == "require"):
             return
-        type_ = type_of(node.child_by_field_name("type")) or value_type(value)
+        annotation = node.child_by_field_name("type")
+        type_ = type_of(annotation) or value_type(value)
         own = self.own(node)
         if own >= 0 and self.defs[own].name == node_text(name):  # a file-level variable
             if type_ and self.defs[own].kind in ("variable", "constant"):
                 extra(self.defs[own])["type"] = type_
+            function = annotation.named_children[-1] if annotation is not None \
+                and annotation.named_child_count else None
+            if function is not None and function.type == "function_type":
+                returns = type_of(function.child_by_field_name("return_type"))
+                if returns:  # const f: (x: X) => Y = ...
+                    extra(self.defs[own])["returns"] = returns
             return
         scope = self.enclosing(node.start_point)
         if name.type == "identifier":

@@ -25,6 +25,9 @@
     name: [(property_identifier) (private_property_identifier)] @name
     value: [(arrow_function) (function_expression)]) @definition.function)
 (interface_body (method_signature name: (property_identifier) @name) @definition.function)
+; an object type's methods (`type A = {f(): void}`): an interface's
+(type_alias_declaration
+  value: (object_type (method_signature name: (property_identifier) @name) @definition.function))
 ; Variables at file and namespace level (not locals)
 (program
   [(lexical_declaration (variable_declarator name: (identifier) @name) @definition.variable)
