@@ -285,8 +285,8 @@ class Types:
         if isinstance(owner, str):
             return f"{owner}.{name}"
         if owner.kind in CLASS_LIKE:
-            found = self.r.method(owner, name)
-            return found if found is not None else self.external_base(owner, name)
+            own = self.r.method(owner, name)
+            return own if own is not None else self.external_base(owner, name)
         member = self.r.member_of(owner, name)
         return member if isinstance(member, Sym) else None
 
