@@ -192,3 +192,34 @@ export function make_(this: Service, pick: Service | Other | null, h: Holder) {
         ("forEach", "globalThis.Array.forEach", EXTERNAL),
         ("split", "globalThis.String.split", EXTERNAL),
     ]
+
+
+def test_containers_elements_and_other_files_initialisers() -> None:
+    files = {
+        "src/services.ts": SERVICES,
+        "src/registry.ts": b"""\
+import { make } from './services';
+export const shared = make();
+""",
+        "src/main.ts": b"""\
+import { Service } from './services';
+import { shared } from './registry';
+export function use(byId: Map<string, Service>, all: Service[]) {
+  byId.get('a')!.run();
+  all.forEach(s => s.start());
+  all.filter(Boolean).find(Boolean)!.run();
+  shared.run();
+}
+""",
+    }
+    graph = build_graph("ts", files)
+    assert _targets(graph, "src/main.use") == [
+        ("get", "globalThis.Map.get", EXTERNAL),
+        ("run", f"{S}.Service.run", INFERRED),  # what Map<string, Service>.get gives
+        ("forEach", "globalThis.Array.forEach", EXTERNAL),
+        ("start", f"{S}.Base.start", INFERRED),  # the callback's parameter: an element
+        ("filter", "globalThis.Array.filter", EXTERNAL),
+        ("find", "globalThis.Array.find", EXTERNAL),
+        ("run", f"{S}.Service.run", INFERRED),
+        ("run", f"{S}.Service.run", INFERRED),  # `shared = make()` in another file
+    ]

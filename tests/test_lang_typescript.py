@@ -84,7 +84,7 @@ def test_typescript_signatures_docs_and_exports() -> None:
                               "implements Store<T>, api.Closeable")
     assert (repo.line, repo.doc) == (21, "Stores entities.")  # doc above the decorator
     assert repo.extra == {"exported": True, "default_export": True,
-                          "fields": {"items": "Array", "size": "number"}}
+                          "fields": {"items": "Array<T>", "size": "number"}}
     # overloads: one definition, the implementation
     assert (defs["get"].line, defs["get"].signature) == (28, "get(id: Id | string): T")
     assert defs["parse"].signature == "function parse(input: string | Buffer): Entity"

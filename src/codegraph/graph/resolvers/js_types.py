@@ -48,10 +48,29 @@ UNKNOWN = _Unknown()
 class Union:
     """``A | B``: a member is the one that has the method (or the field)."""
 
-    members: tuple[Sym | str, ...]
+    members: tuple[Sym | str | Generic, ...]
 
 
-TypeRef = Sym | str | Union  # a project class, function or object; an external type's name
+@dataclass(frozen=True, slots=True)
+class Generic:
+    """A container of the language (``globalThis.Map``) and what it holds."""
+
+    base: str
+    args: tuple[TypeRef | None, ...]
+
+
+TypeRef = Sym | str | Union | Generic  # a project class, function or object; an external type
+# What a container's methods give: (container, method) -> the argument it holds, or -1: an
+# iterator (keys(), values(), entries()), -2: a container of the same (filter(), slice()).
+_GIVES = {
+    **{("Map", m): 1 for m in ("get",)}, **{("ReadonlyMap", m): 1 for m in ("get",)},
+    **{("WeakMap", m): 1 for m in ("get",)},
+    **{("Array", m): 0 for m in ("find", "pop", "shift", "at")},
+    **{(c, m): -1 for c in ("Map", "ReadonlyMap", "Set", "ReadonlySet", "Array")
+       for m in ("keys", "values", "entries")},
+    **{("Array", m): -2 for m in ("filter", "slice", "concat", "reverse", "sort", "splice")},
+}
+_ELEMENT = {"Array": 0, "Set": 0, "ReadonlySet": 0, "Map": 1, "ReadonlyMap": 1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +79,17 @@ class Typed:
 
     ref: TypeRef
     this_only: bool = False
+
+
+def split_top(text: str, sep: str) -> list[str]:
+    """``text`` split at ``sep`` outside ``<...>``."""
+    parts, depth, start = [], 0, 0
+    for i, c in enumerate(text):
+        depth += {"<": 1, ">": -1}.get(c, 0)
+        if c == sep and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return [*parts, text[start:]]
 
 
 def steps(expr: str) -> list[str] | None:
@@ -184,12 +214,17 @@ class Types:
 
     def named(self, text: str, path: str) -> TypeRef | None:
         """A type name as written in file ``path`` (or a union of them)."""
-        if "|" in text:
-            members = [self.named(t, path) for t in text.split("|")]
-            known = tuple(m for m in members if isinstance(m, (Sym, str)))
-            return Union(known) if len(known) == len(members) else None
+        members = split_top(text, "|")
+        if len(members) > 1:
+            refs = [self.named(t, path) for t in members]
+            known = tuple(m for m in refs if isinstance(m, (Sym, str, Generic)))
+            return Union(known) if len(known) == len(refs) else None
         if text.startswith("Promise<") or text == "Promise":
             return f"{GLOBAL}.Promise"
+        if text.endswith(">") and "<" in text:  # Map<K,V>, Array<T>
+            base, _, args = text[:-1].partition("<")
+            return Generic(f"{GLOBAL}.{base}", tuple(
+                self.named(a, path) if a != "?" else None for a in split_top(args, ",")))
         wrapper = _WRAPPER.get(text)
         if wrapper is not None:
             return f"{GLOBAL}.{wrapper}"
@@ -284,6 +319,8 @@ class Types:
             return options.pop() if len(options) == 1 else None
         if isinstance(owner, str):
             return f"{owner}.{name}"
+        if isinstance(owner, Generic):
+            return f"{owner.base}.{name}"
         if owner.kind in CLASS_LIKE:
             own = self.r.method(owner, name)
             return own if own is not None else self.external_base(owner, name)
@@ -366,14 +403,35 @@ class Types:
             return self.this_type(scope) if path == self.r.unit.path else None
         if text.startswith("="):
             if path != self.r.unit.path:
-                return None  # inferred in another file: not followed
+                return self._called_elsewhere(text[1:], path, depth)
             expr = text[1:]
+            if expr.startswith("each:"):  # xs.forEach(x => ...)
+                return self.element(self._expr(expr[len("each:"):], scope, depth + 1))
             awaited = expr.startswith("await:")
             if awaited:
                 expr = expr[len("await:"):]
             found = self._expr(expr, scope, depth + 1, awaited)
             return found
         return self.named(text, path)
+
+    def _called_elsewhere(self, expr: str, path: str, depth: int) -> TypeRef | None:
+        """``=f()`` written in another file: the return type of the ``f`` it names."""
+        if not expr.endswith("()") or not _IDENT.fullmatch(expr[:-2]):
+            return None  # others are not followed
+        name = expr[:-2]
+        module = self.r.table.file_module(path)
+        target: Sym | str | None = None
+        if module is not None:
+            own = [s for s in self.r.table.by_qname(f"{module.qualified_name}.{name}")
+                   if s.path == path and s.parent == module.id]
+            target = own[0] if own else None
+        target = target or self._imported(name, path)
+        if not isinstance(target, Sym):
+            return None
+        returns = self.declared(target, "returns")
+        if not returns or returns.startswith("=") or returns == "this":
+            return None
+        return self._text(returns, target.path, -1, depth + 1)
 
     def _expr(self, expr: str, scope: int, depth: int, awaited: bool = False,
               ) -> TypeRef | None:
@@ -426,6 +484,11 @@ class Types:
                 i += 1
                 continue
             attr = step[1:]
+            if calls and isinstance(current, Generic):  # m.get(k), xs.filter(f)
+                current = self.gives(current, attr)
+                i += 2
+                static = False
+                continue
             if calls:
                 if static and isinstance(current, Sym) and current.kind in CLASS_LIKE:
                     member: Sym | str | None = self.r.method(current, attr)
@@ -439,7 +502,7 @@ class Types:
                 current = self._returns(member, current, depth)
                 i += 2
             else:
-                if static and not isinstance(current, Union):
+                if static and isinstance(current, (Sym, str)):
                     reached = self.r.member_of(current, attr)
                     current = reached if isinstance(reached, Sym) else None
                 else:
@@ -448,6 +511,28 @@ class Types:
                 i += 1
             static = False
         return Typed(current) if current is not None else None
+
+    @staticmethod
+    def gives(container: Generic, method: str) -> TypeRef | None:
+        """What ``container.method()`` gives, when known."""
+        kind = container.base.rpartition(".")[2]
+        index = _GIVES.get((kind, method))
+        if index is None:
+            return None
+        if index == -1:
+            return Generic(f"{GLOBAL}.IterableIterator", ())
+        if index == -2:
+            return container
+        return container.args[index] if index < len(container.args) else None
+
+    @staticmethod
+    def element(container: TypeRef | None) -> TypeRef | None:
+        """An element of an array or a set, a value of a map."""
+        if not isinstance(container, Generic):
+            return None
+        index = _ELEMENT.get(container.base.rpartition(".")[2])
+        return container.args[index] if index is not None and index < len(container.args) \
+            else None
 
     def _field_ref(self, found: tuple[str, str, TypeRef], scope: int, depth: int,
                    ) -> TypeRef | None:

@@ -12,11 +12,11 @@
 - ``returns``: a function's declared return type (JSDoc ``@returns`` in JavaScript);
 - ``type``: a file-level variable's type; ``get``: True on a getter.
 
-A type is a string: a type name as written (``Foo``, ``ns.Foo``; ``Promise<Foo>`` keeps its
-argument, other generics lose theirs; arrays are ``Array``; ``string``, ``number``,
-``boolean``; ``Function``; ``this``; a union of up to three: ``A|B``), or ``=`` and an
-expression whose type the resolver infers (``=this.make()``, ``=f()``, ``=x.y``,
-``=await:this.load()``), or ``""``.
+A type is a string: a type name as written (``Foo``, ``ns.Foo``; containers keep their
+arguments: ``Promise<Foo>``, ``Map<K,V>``, ``Array<T>`` for ``T[]``; other generics lose
+theirs; ``string``, ``number``, ``boolean``; ``Function``; ``this``; a union of up to three:
+``A|B``), or ``=`` and an expression whose type the resolver infers (``=this.make()``,
+``=f()``, ``=x.y``, ``=await:this.load()``, ``=each:xs``: an element of xs), or ``""``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,12 @@ from codegraph.parse.languages import LANGUAGES
 _QUERIES: dict[str, Query] = {}
 _NULLISH = "\0"  # null, undefined, void: dropped from unions
 MAX_UNION = 3  # members of a union type kept (``A|B``)
+# Generic types whose arguments are kept: the resolver knows what some of their methods give.
+CONTAINERS = frozenset({"Promise", "Array", "Set", "ReadonlySet", "Map", "ReadonlyMap",
+                        "WeakMap"})
+# Methods whose callback's first parameter is an element of the receiver.
+_EACH = frozenset({"forEach", "map", "filter", "find", "findIndex", "some", "every",
+                   "flatMap"})
 _PRIMITIVES = frozenset({"string", "number", "boolean", "bigint", "symbol"})
 _WRAPPERS = {"String": "string", "Number": "number", "Boolean": "boolean"}
 _FUNCTIONS = frozenset({"arrow_function", "function_expression", "function",
@@ -85,12 +91,11 @@ def _type(node: Node | None) -> str:
         return text if _NAME.match(text) else ""
     if t == "generic_type":
         name = _type(node.child_by_field_name("name"))
-        if name in ("Array", "ReadonlyArray"):
-            return "Array"
+        name = "Array" if name == "ReadonlyArray" else name
         args = node.child_by_field_name("type_arguments")
-        if name == "Promise" and args is not None and args.named_child_count:
-            inner = type_of(args.named_children[0])
-            return f"Promise<{inner}>" if inner else name
+        if name in CONTAINERS and args is not None and args.named_child_count:
+            inner = [type_of(a) or "?" for a in args.named_children]
+            return f"{name}<{','.join(inner)}>"  # Map<K,V>: what get() gives is known
         return name
     if t == "predefined_type":
         text = node_text(node)
@@ -104,7 +109,10 @@ def _type(node: Node | None) -> str:
             return _NULLISH
         return {"string": "string", "number": "number", "true": "boolean",
                 "false": "boolean"}.get(kind, "")
-    if t in ("array_type", "tuple_type"):
+    if t == "array_type":
+        element = type_of(node.named_children[0]) if node.named_child_count else ""
+        return f"Array<{element}>" if element else "Array"
+    if t == "tuple_type":
         return "Array"
     if t in ("function_type", "constructor_type"):
         return "Function"
@@ -204,6 +212,19 @@ def value_type(node: Node | None) -> str:
     return ""
 
 
+def _element_of(function: Node | None) -> str:
+    """``=each:xs`` for the first parameter of a callback given to ``xs.forEach`` (``map``,
+    ``filter``...): an element of ``xs``; ``""`` for other functions."""
+    args = function.parent if function is not None else None
+    call = args.parent if args is not None and args.type == "arguments" else None
+    callee = call.child_by_field_name("function") if call is not None else None
+    if callee is None or callee.type != "member_expression" \
+            or node_text(callee.child_by_field_name("property")) not in _EACH:
+        return ""
+    receiver = expression(callee.child_by_field_name("object"))
+    return f"=each:{receiver}" if receiver else ""
+
+
 # -- recording ---------------------------------------------------------------------------
 class _Recorder:
     def __init__(self, facts: FileFacts) -> None:
@@ -270,7 +291,17 @@ class _Recorder:
         if ctor is not None and ctor.type == "method_definition" \
                 and node_text(ctor.child_by_field_name("name")) == "constructor":
             cls = self.holder(self.own(ctor))
+        each = _element_of(node.parent)
         for param in node.named_children:
+            if each and param.type in ("identifier", "required_parameter") \
+                    and param.child_by_field_name("type") is None:
+                name = param if param.type == "identifier" else param.child_by_field_name(
+                    "pattern")
+                if name is not None and name.type == "identifier":
+                    self.var(scope, node_text(name), each)
+                    each = ""
+                    continue
+            each = ""
             if param.type in ("required_parameter", "optional_parameter"):
                 pattern = param.child_by_field_name("pattern")
                 type_ = type_of(param.child_by_field_name("type")) or \
@@ -430,8 +461,9 @@ def record(facts: FileFacts, root: Node, nodes: dict[int, Node]) -> None:
     for node, tag in found:
         if tag == "params":
             recorder.params(node)
-        elif tag == "param":
-            recorder.var(recorder.enclosing(node.start_point), node_text(node), "")
+        elif tag == "param":  # x => ...
+            recorder.var(recorder.enclosing(node.start_point), node_text(node),
+                         _element_of(node.parent))
         elif tag == "declarator":
             recorder.declarator(node)
         elif tag == "this_assignment":
