@@ -34,9 +34,10 @@ _EMITTED = {".js": (".ts", ".tsx", ".d.ts"), ".jsx": (".tsx",), ".mjs": (".mts",
             ".cjs": (".cts",)}
 MAX_DEPTH = 6  # re-export hops
 DEFAULT_MODULE_CONFIDENCE = 0.7  # a default import bound to a module without a known default
-# A method found through the receiver's declared or inferred type (measured:
-# bench/bench_calls_ts.py).
-INFERRED_CONFIDENCE = 0.9
+# A method found through the receiver's declared or inferred type. Measured with
+# bench/bench_calls_ts.py: 82 of 82 such edges right (mobx 6.13.5: 81, express 4.21.2: 1);
+# below 1.0, as a subclass's override may run instead.
+INFERRED_CONFIDENCE = 0.95
 GLOBAL_PREFIX = "globalThis"
 METHOD_TARGETS = ("method", "constructor", "function")
 RECEIVER_TARGETS = ("method", "constructor", "function", "class")
