@@ -302,6 +302,11 @@ def report(label: str, s: dict[str, Any]) -> list[str]:
     found = sum(v for k, v in s["recall"].items() if k != "(missed)")
     lines.append(f"precision {_ratio(right, claimed)} ({right}/{claimed})   "
                  f"recall {_ratio(found, s['oracle_edges'])} ({found}/{s['oracle_edges']})")
+    g_right, g_claimed = s["precision"].get("name_match", (0, 0))
+    g_found = s["recall"].get("name_match", 0)
+    lines.append(f"without name_match guesses: precision "
+                 f"{_ratio(right - g_right, claimed - g_claimed)}   recall "
+                 f"{_ratio(found - g_found, s['oracle_edges'])}")
     lines.append(f"{'resolution':<12} {'precision':>18} {'recall share':>18}")
     for res in sorted(set(s["precision"]) | set(s["recall"])):
         r, n = s["precision"].get(res, (0, 0))
