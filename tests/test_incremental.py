@@ -166,7 +166,7 @@ def test_new_file_resolves_unchanged_caller(cg: CodeGraph, repo: Path, tmp_path:
     write_tree(repo, {"app/extra.py": "def missing_func():\n    return 0\n"})
     report = cg.index(str(repo), workers=1)
     assert (report.parsed, report.unchanged) == (1, 4)
-    assert edges_of(cg.callers("missing_func")) == {("app.main.main", "name_match", 0.5)}
+    assert edges_of(cg.callers("missing_func")) == {("app.main.main", "name_match", 0.9)}
     assert "missing_func" not in names(cg.callees("app.main.main"))
     cg.close()
     check_consistent(tmp_path / "data")
@@ -296,13 +296,14 @@ def test_another_definition_of_a_matched_name(tmp_path: Path) -> None:
                                        "user.py": "def use():\n    return shared()\n"})
     with CodeGraph.open(str(tmp_path / "data")) as graph:
         graph.index(str(repo), workers=1)
-        assert edges_of(graph.callees("user.use")) == {("lib1.shared", "name_match", 0.5)}
+        assert edges_of(graph.callees("user.use")) == {("lib1.shared", "name_match", 0.9)}
         # lib1 already defined a "shared": the name set of the file does not change
+        # (a method named so is no candidate for a bare name: it needs a receiver)
         touch_later(repo / "lib1.py", "def shared():\n    pass\n\n\nclass K:\n"
-                                      "    def shared(self):\n        pass\n")
+                                      "    def shared(self):\n        pass\n\n\n"
+                                      "class shared:\n    pass\n")
         assert graph.index(str(repo), workers=1).parsed == 1
-        assert edges_of(graph.callees("user.use")) == {
-            ("lib1.shared", "name_match", 0.25), ("lib1.K.shared", "name_match", 0.25)}
+        assert edges_of(graph.callees("user.use")) == {("lib1.shared", "name_match", 0.45)}
 
 
 def test_re_export_changes(tmp_path: Path) -> None:

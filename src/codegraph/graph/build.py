@@ -89,6 +89,19 @@ def make_unit(repo: str, path: str, facts: FileFacts, layout: RepoLayout) -> Fil
     graph.nodes.append(Node(module_id, "module", short_name(module), module, language, repo,
                             path, 1, 1, facts.lines, 1, "", "", file_id))
 
+    unit.def_ids, unit.def_qnames = name_definitions(repo, path, facts, prefix, sep)
+    for d, def_id, qname in zip(facts.definitions, unit.def_ids, unit.def_qnames, strict=True):
+        parent_id = unit.def_ids[d.parent] if d.parent >= 0 else module_id
+        graph.nodes.append(Node(def_id, d.kind, d.name, qname, language, repo, path, d.line,
+                                d.col, d.end_line, d.end_col, d.signature, d.doc, parent_id))
+    return graph
+
+
+def name_definitions(repo: str, path: str, facts: FileFacts, prefix: str, sep: str,
+                     ) -> tuple[list[str], list[str]]:
+    """The ids and qualified names of a file's definitions, in their order."""
+    ids: list[str] = []
+    qnames: list[str] = []
     chains: list[str] = []
     seen: dict[tuple[str, str], int] = {}
     for d in facts.definitions:
@@ -102,13 +115,9 @@ def make_unit(repo: str, path: str, facts: FileFacts, layout: RepoLayout) -> Fil
         count = seen.get((qname, d.kind), 0) + 1
         seen[(qname, d.kind)] = count
         key = qname if count == 1 else f"{qname}#{count}"
-        def_id = node_id(repo, path, key, d.kind)
-        unit.def_ids.append(def_id)
-        unit.def_qnames.append(qname)
-        parent_id = unit.def_ids[d.parent] if d.parent >= 0 else module_id
-        graph.nodes.append(Node(def_id, d.kind, d.name, qname, language, repo, path, d.line,
-                                d.col, d.end_line, d.end_col, d.signature, d.doc, parent_id))
-    return graph
+        ids.append(node_id(repo, path, key, d.kind))
+        qnames.append(qname)
+    return ids, qnames
 
 
 def resolve_types(units: list[FileUnit], top: MemoryTable, table: SymbolTable,

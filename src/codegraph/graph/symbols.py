@@ -91,6 +91,7 @@ class SymbolTable(Protocol):
     def file_module(self, path: str) -> Sym | None: ...
     def facts(self, path: str) -> FileFacts | None: ...
     def bases(self, class_id: str) -> list[str]: ...
+    def subclasses(self, class_id: str) -> list[str]: ...
 
     def memo(self) -> dict[Any, Any]:
         """Where a resolver may keep answers derived from this table alone (a class's
@@ -180,6 +181,17 @@ class MemoryTable:
     def bases(self, class_id: str) -> list[str]:
         return self._bases.get(class_id, [])
 
+    def subclasses(self, class_id: str) -> list[str]:
+        """The classes whose bases (as set so far) include ``class_id``."""
+        memo = self.memo()
+        derived: dict[str, list[str]] | None = memo.get("subclasses")
+        if derived is None:
+            derived = memo["subclasses"] = {}
+            for cls, bases in self._bases.items():
+                for base in bases:
+                    derived.setdefault(base, []).append(cls)
+        return derived.get(class_id, [])
+
 
 class LayeredTable:
     """The run's files (``top``) over what is already stored (``base``).
@@ -240,3 +252,9 @@ class LayeredTable:
         if self.top.knows_bases(class_id):
             return self.top.bases(class_id)
         return self.base.bases(class_id)
+
+    def subclasses(self, class_id: str) -> list[str]:
+        """The run's subclasses, then the stored ones of files the run did not change."""
+        shown = [c for c in self.base.subclasses(class_id)
+                 if (s := self.base.by_id(c)) is not None and s.path not in self.hidden]
+        return list(dict.fromkeys([*self.top.subclasses(class_id), *shown]))

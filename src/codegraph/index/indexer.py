@@ -30,7 +30,13 @@ from codegraph.graph.model import Edge, EdgeKind, Node
 from codegraph.graph.symbols import FileUnit, LayeredTable, MemoryTable, SymbolTable
 from codegraph.index.bulk import BulkLoad, pending, recover
 from codegraph.index.gcpause import gc_paused
-from codegraph.index.parsing import ParseContext, ParseJob, ParseResult, parse_all
+from codegraph.index.parsing import (
+    ParseContext,
+    ParseJob,
+    ParseResult,
+    parse_all,
+    parsed_by_this_version,
+)
 from codegraph.index.repos import repo_name_for
 from codegraph.index.resolving import ResolvedFile, new_externals, resolve_all
 from codegraph.index.spooling import Output
@@ -282,7 +288,7 @@ class Indexer:
         for path, sf in found.items():
             rec = stored.get(path)
             if rec and rec.status in ("ok", "partial") and rec.size == sf.size \
-                    and rec.mtime_ns == sf.mtime_ns:
+                    and rec.mtime_ns == sf.mtime_ns and parsed_by_this_version(rec.hash):
                 report.unchanged += 1
                 continue
             known = rec.hash if rec and rec.status in ("ok", "partial") else ""

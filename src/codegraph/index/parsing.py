@@ -67,8 +67,19 @@ class ParseContext:
 _WORKER: ParseContext | None = None
 
 
+# Bumped when the parser extracts new facts from the same source: a file whose stored hash
+# has another version is parsed again (2: Python's receiver types, 3: JavaScript and
+# TypeScript definitions by assignment and declared types; issue 16).
+PARSER_VERSION = "p3"
+
+
 def content_hash(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    """The file's content hash, tagged with the parser's version."""
+    return f"{PARSER_VERSION}:{hashlib.blake2b(data, digest_size=16).hexdigest()}"
+
+
+def parsed_by_this_version(stored_hash: str) -> bool:
+    return stored_hash.startswith(f"{PARSER_VERSION}:")
 
 
 def parse_one(job: ParseJob, context: ParseContext, output: Output | None = None,

@@ -6,7 +6,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from codegraph.graph.build import external_node, resolve_types, resolve_uses
-from codegraph.graph.model import EXTERNAL, INFERRED, NAME_MATCH, Edge, EdgeKind
+from codegraph.graph.model import (
+    DISPATCH,
+    EXTERNAL,
+    INFERRED,
+    NAME_MATCH,
+    SAME_SCOPE,
+    Edge,
+    EdgeKind,
+)
 from codegraph.graph.symbols import FileUnit, MemoryTable, SymbolTable
 from codegraph.index.spooling import Output, output_pool, worker_output
 from codegraph.store.records import (
@@ -40,8 +48,9 @@ def pack_edges(unit: FileUnit, edges: list[Edge], output: Output | None = None,
         if e.src not in own:  # a node's outgoing edges are stored whole, by its own file
             raise ValueError(f"{unit.path}: an edge from {e.src}, not a node of this file")
         by_source.setdefault(e.src, []).append(e)
-        if e.resolution in (NAME_MATCH, EXTERNAL, INFERRED):  # an override may come first
-            deps.add(e.name)
+        if e.resolution in (NAME_MATCH, EXTERNAL, DISPATCH) or (
+                e.kind == EdgeKind.CALLS and e.resolution in (SAME_SCOPE, INFERRED)):
+            deps.add(e.name)  # another definition of the name may change them (an override)
         if e.external:
             externals[e.dst] = e.external
     # An imported name may be re-exported (its edges change with the exporter), and an

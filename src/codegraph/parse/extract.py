@@ -9,10 +9,14 @@ Each language has a query file in ``queries/`` whose captures follow one convent
 - ``@reference.inherits`` / ``@reference.implements`` / ``@reference.use`` on a
   (possibly qualified) type or name; the node text is the reference;
 - ``@import`` on an import statement, handed to the language hook ``parse_import``;
-- ``@package`` on the name of a file-level package or namespace declaration.
+- ``@package`` on the name of a file-level package or namespace declaration;
+- ``@fact.<kind>`` on a node that the language hook ``add_facts`` reads (receiver types:
+  parameters' annotations, assignments).
 
 The language hook module (``langs/<lang>.py``) provides ``parse_import(node, source)``
-and may provide ``postprocess(facts, root, source)`` for rules a query cannot express.
+and may provide ``postprocess(facts, root, source)`` for rules a query cannot express, and
+``add_facts(facts, found)``, given each ``@fact`` node with the index of the definition
+enclosing it.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ _COMMENT_MARKERS = re.compile(r"^\s*(///?|//!|/\*\*?|\*/|\*|#!?|--)\s?")
 
 
 # What a query pattern's matches are (its primary capture says so): the roles.
-_SKIP, _DEFINITION, _CALL, _REFERENCE, _IMPORT, _PACKAGE = range(6)
+_SKIP, _DEFINITION, _CALL, _REFERENCE, _IMPORT, _PACKAGE, _FACT = range(7)
 _Plan = tuple[str, int, str]  # (primary capture, role, definition kind or reference kind)
 
 
@@ -77,6 +81,7 @@ class _LanguageRuntime:
     hooks: ModuleType
     parse_import: Callable[[Node, bytes], list[Import]]
     postprocess: Callable[[FileFacts, Node, bytes], None] | None
+    add_facts: Callable[[FileFacts, list[tuple[str, Node, int]]], None] | None
     plans: dict[int, _Plan]  # pattern index -> what its matches are, learnt from the first
 
 
@@ -94,7 +99,8 @@ def _runtime(language: str) -> _LanguageRuntime:
                                       for name in spec.query_files))
         hooks = importlib.import_module(spec.hooks_module)
         rt = _LanguageRuntime(spec, Parser(lang), query, hooks, hooks.parse_import,
-                              getattr(hooks, "postprocess", None), {})
+                              getattr(hooks, "postprocess", None),
+                              getattr(hooks, "add_facts", None), {})
         _RUNTIMES[language] = rt
     return rt
 
@@ -191,14 +197,14 @@ def _error_lines(root: Node) -> list[int]:
 
 
 class _Scopes:
-    """Finds the innermost definition enclosing a byte offset."""
+    """Finds the innermost definition enclosing a position (a byte offset, or a point)."""
 
-    def __init__(self, spans: list[tuple[int, int]], parents: list[int]) -> None:
+    def __init__(self, spans: list[tuple[Any, Any]], parents: list[int]) -> None:
         self.starts = [s for s, _ in spans]
         self.spans = spans
         self.parents = parents
 
-    def enclosing(self, offset: int) -> int:
+    def enclosing(self, offset: Any) -> int:
         i = bisect.bisect_right(self.starts, offset) - 1
         while i >= 0 and self.spans[i][1] <= offset:
             i = self.parents[i]
@@ -218,6 +224,7 @@ def extract(source: bytes, language: str) -> FileFacts:
     raw_calls: list[tuple[Node, Node, Node | None]] = []
     raw_refs: list[tuple[str, Node]] = []
     raw_imports: list[Node] = []
+    raw_facts: list[tuple[str, Node]] = []
     seen_defs: set[tuple[int, int]] = set()
     seen_calls: set[tuple[int, int]] = set()
     seen_refs: set[tuple[str, int, int]] = set()
@@ -254,6 +261,8 @@ def extract(source: bytes, language: str) -> FileFacts:
             if key not in seen_imports:
                 seen_imports.add(key)
                 raw_imports.append(node)
+        elif role == _FACT:
+            raw_facts.append((kind, node))
         elif not facts.package:  # _PACKAGE
             facts.package = node_text(node).strip()
 
@@ -285,10 +294,12 @@ def extract(source: bytes, language: str) -> FileFacts:
     for kind, node in raw_refs:
         qualifier, name = split_qualified(node_text(node))
         if name:
+            decorated = _decorated(node)
             facts.references.append(Reference(
                 kind=kind, name=name[:MAX_NAME], qualifier=qualifier,
                 line=node.start_point[0] + 1, col=node.start_point[1] + 1,
-                source=scopes.enclosing(node.start_byte),
+                source=enclosing(decorated.start_byte if decorated is not None
+                                 else node.start_byte),
             ))
     for node in raw_imports:
         source_def = scopes.enclosing(node.start_byte)
@@ -299,7 +310,30 @@ def extract(source: bytes, language: str) -> FileFacts:
     _normalise_kinds(facts)
     if rt.postprocess is not None:
         rt.postprocess(facts, root, source)
+    if raw_facts and rt.add_facts is not None:
+        # The definitions as they are now (some were dropped), by position.
+        final = _Scopes([((d.line, d.col), (d.end_line, d.end_col)) for d in facts.definitions],
+                        [d.parent for d in facts.definitions])
+        rt.add_facts(facts, [(kind, node, final.enclosing(_point(node))) for kind, node
+                             in sorted(raw_facts, key=lambda f: f[1].start_byte)])
     return facts
+
+
+def _decorated(node: Node) -> Node | None:
+    """The definition that a decorator's name decorates (the decorator is outside its span:
+    its use belongs to the definition, not to the class or module around it)."""
+    parent = node.parent
+    if parent is None or parent.type != "decorator":
+        return None
+    wrapper = parent.parent
+    if wrapper is None or wrapper.type != "decorated_definition":
+        return None
+    return wrapper.child_by_field_name("definition")
+
+
+def _point(node: Node) -> tuple[int, int]:
+    row, col = node.start_point
+    return row + 1, col + 1
 
 
 def _plan(caps: dict[str, list[Node]]) -> _Plan:
@@ -317,6 +351,8 @@ def _plan(caps: dict[str, list[Node]]) -> _Plan:
             return (tag, _IMPORT, "")
         if tag == "package":
             return (tag, _PACKAGE, "")
+        if tag.startswith("fact."):
+            return (tag, _FACT, tag[len("fact."):])
     return ("", _SKIP, "")
 
 

@@ -24,7 +24,9 @@ from codegraph.graph.model import Edge, EdgeKind
 
 Record = tuple[str, bytes, bytes]  # (column family, key, value): one put
 
-RESOLUTION_CODES = ("structural", "import", "same_scope", "name_match", "external")
+# New values go at the end: stored edges keep their codes.
+RESOLUTION_CODES = ("structural", "import", "same_scope", "name_match", "external", "inferred",
+                    "dispatch")
 _RESOLUTION_CODE = {r: i for i, r in enumerate(RESOLUTION_CODES)}
 _KIND_BYTE = {k: bytes([int(k)]) for k in EdgeKind}
 _LINE = struct.Struct(">I")

@@ -81,3 +81,7 @@ class StoreTable:
         return self._cached("b", class_id, lambda c: base_ids(  # type: ignore[no-any-return]
             e for e in self.store.edges(c, incoming=False, kinds=_TYPE_EDGES)
             if e.resolution != "external"))
+
+    def subclasses(self, class_id: str) -> list[str]:
+        return self._cached("s", class_id, lambda c: list(dict.fromkeys(  # type: ignore[no-any-return]
+            e.src for e in self.store.edges(c, incoming=True, kinds=_TYPE_EDGES))))

@@ -34,10 +34,9 @@ _EMITTED = {".js": (".ts", ".tsx", ".d.ts"), ".jsx": (".tsx",), ".mjs": (".mts",
             ".cjs": (".cts",)}
 MAX_DEPTH = 6  # re-export hops
 DEFAULT_MODULE_CONFIDENCE = 0.7  # a default import bound to a module without a known default
-# A method found through the receiver's declared or inferred type. Measured with
-# bench/bench_calls_ts.py: 82 of 82 such edges right (mobx 6.13.5: 81, express 4.21.2: 1);
-# below 1.0, as a subclass's override may run instead.
-INFERRED_CONFIDENCE = 0.95
+# A method found through the receiver's declared or inferred type: common.CONFIDENCE's
+# (0.95). Measured with bench/bench_calls_ts.py: 82 of 82 such edges right (mobx 6.13.5: 81,
+# express 4.21.2: 1); below 1.0, as a subclass's override may run instead.
 GLOBAL_PREFIX = "globalThis"
 METHOD_TARGETS = ("method", "constructor", "function")
 RECEIVER_TARGETS = ("method", "constructor", "function", "class")
@@ -396,7 +395,7 @@ class _Resolver(FileScopes):
         if isinstance(found, Sym):
             if typed.this_only:  # `const self = this; self.f()`
                 return [link(src, kind, found, SAME_SCOPE, line, col, name)]
-            return [link(src, kind, found, INFERRED, line, col, name, INFERRED_CONFIDENCE)]
+            return [link(src, kind, found, INFERRED, line, col, name)]
         if isinstance(found, str):  # a method of a type outside the project
             return [external(self.unit.language, src, kind, found, line, col, name,
                              EXTERNAL_KNOWN)]

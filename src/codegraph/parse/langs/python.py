@@ -1,11 +1,11 @@
-"""Python: import statements, constants, constructors."""
+"""Python: import statements, constants, constructors, and the facts that type receivers."""
 
 from __future__ import annotations
 
 from tree_sitter import Node
 
-from codegraph.parse.extract import node_text
-from codegraph.parse.facts import FileFacts, Import
+from codegraph.parse.extract import extra, node_text
+from codegraph.parse.facts import CALLABLE, CLASS_LIKE, Definition, FileFacts, Import
 
 
 def parse_import(node: Node, source: bytes) -> list[Import]:
@@ -51,3 +51,206 @@ def postprocess(facts: FileFacts, root: Node, source: bytes) -> None:
             d.kind = "constructor"
         elif d.kind == "variable" and d.name.isupper() and d.parent < 0:
             d.kind = "constant"
+
+
+# -- receiver types ---------------------------------------------------------------------
+# What a name's type may be inferred from, kept in the definitions' ``extra`` as *specs*:
+# ``":T"`` an annotation (as written, whitespace removed), ``"=E"`` an assigned expression
+# in a normal form (``normal_expr``), e.g. ``"=Foo()"``, ``"=self.get_session()"``,
+# ``"=md5_utf8"``, ``"=!dict"`` for a literal.
+#   function: ``params`` {name: spec or ""} in order, ``returns`` spec (its annotation),
+#             ``returned`` [spec, ...] (its return statements), ``locals`` {name: [spec,
+#             ...]} (assigned in its body), ``decorators`` [last name of each];
+#   class:    ``attrs`` {name: [[spec, method index], ...]} (``self.x = ...`` in a method);
+#   variable: ``spec`` (a module-level or class-level assignment).
+UNTYPED = "?"  # a local assigned something that says no type (None, an operation)
+MAX_SPECS = 4  # kept per name: a name assigned more often is not typed by its assignments
+MAX_SPEC = 200  # characters of a spec
+_TYPED_VALUES = frozenset({
+    "call", "attribute", "identifier", "subscript", "string", "concatenated_string", "list",
+    "dictionary", "set", "tuple", "integer", "float", "true", "false", "list_comprehension",
+    "dictionary_comprehension", "set_comprehension", "await", "parenthesized_expression",
+})
+_LITERALS = {"string": "!str", "concatenated_string": "!str", "list": "!list",
+             "list_comprehension": "!list", "dictionary": "!dict",
+             "dictionary_comprehension": "!dict", "set": "!set", "set_comprehension": "!set",
+             "tuple": "!tuple", "integer": "!int", "float": "!float", "true": "!bool",
+             "false": "!bool"}
+_CLOSE = {"(": ")", "[": "]", "{": "}"}
+_KEEP_ARGS = ("super(", "type(")  # calls whose arguments say the type
+
+
+def normal_expr(text: str) -> str | None:
+    """A receiver or an assigned value in normal form: whitespace and call arguments removed
+    (``Foo(a, b).bar`` -> ``Foo().bar``), subscripts as ``[]``, a literal as ``!str``,
+    ``!list``...; None for what is not a chain of names, calls and subscripts."""
+    text = "".join(text.split())
+    if not text:
+        return None
+    first = text[0]
+    if first in "\"'" or (first in "bBrRfFuU" and len(text) > 1 and text[1] in "\"'"):
+        return "!bytes" if first in "bB" else "!str"
+    if first.isdigit():
+        return "!float" if "." in text or "e" in text.lower() else "!int"
+    if first == "[":
+        return "!list"
+    if first == "{":
+        return "!dict" if ":" in text or text == "{}" else "!set"
+    if first == "(":
+        return "!tuple" if "," in text else None
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c in _CLOSE:
+            j = _matching(text, i)
+            if j < 0:
+                return None
+            keep = c == "(" and any("".join(out).endswith(k[:-1]) and
+                                    (len(out) == len(k) - 1 or "".join(out)[-len(k)] == ".")
+                                    for k in _KEEP_ARGS)
+            out.append(text[i:j + 1] if keep else c + _CLOSE[c])
+            i = j + 1
+        elif c.isalnum() or c in "_.":
+            out.append(c)
+            i += 1
+        else:
+            return None
+    result = "".join(out)
+    return result if result and not result.startswith(".") else None
+
+
+def _matching(text: str, i: int) -> int:
+    """Index of the bracket closing ``text[i]``, skipping strings; -1 if none."""
+    depth, quote = 0, ""
+    for j in range(i, len(text)):
+        c = text[j]
+        if quote:
+            if c == quote and text[j - 1] != "\\":
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+            if depth == 0:
+                return j
+    return -1
+
+
+def value_spec(node: Node | None) -> str | None:
+    if node is None or node.type not in _TYPED_VALUES:
+        return None
+    if node.type in _LITERALS:
+        return "=" + _LITERALS[node.type]
+    if node.type == "await" and node.named_child_count:
+        return value_spec(node.named_child(0))
+    if node.type == "parenthesized_expression" and node.named_child_count == 1:
+        return value_spec(node.named_child(0))
+    expr = normal_expr(node_text(node))
+    return "=" + expr[:MAX_SPEC] if expr else None
+
+
+def annotation_spec(node: Node | None) -> str | None:
+    if node is None:
+        return None
+    text = "".join(node_text(node).split())
+    return ":" + text[:MAX_SPEC] if text else None
+
+
+def add_facts(facts: FileFacts, found: list[tuple[str, Node, int]]) -> None:
+    defs = facts.definitions
+    for kind, node, scope in found:
+        if kind == "function":
+            _function_facts(facts, node, scope)
+            continue
+        if kind == "return":  # what an unannotated function returns
+            spec = value_spec(node.named_child(0)) if node.named_child_count else None
+            if spec and scope >= 0 and defs[scope].kind in CALLABLE:
+                specs = extra(defs[scope]).setdefault("returned", [])
+                if len(specs) < MAX_SPECS and spec not in specs:
+                    specs.append(spec)
+            continue
+        if kind == "with":
+            item = node.child_by_field_name("value")
+            alias = item.child_by_field_name("alias") if item is not None else None
+            target = alias.named_child(0) if alias is not None else None
+            value = item.named_child(0) if item is not None else None
+            if target is None or scope < 0 or defs[scope].kind not in CALLABLE:
+                continue
+            spec = value_spec(value)
+            if spec:  # ``with open(p) as f``: f is what __enter__ returns, often the value
+                _add_local(defs[scope], node_text(target), spec)
+            continue
+        left = node.child_by_field_name("left")
+        spec = annotation_spec(node.child_by_field_name("type")) or \
+            value_spec(node.child_by_field_name("right"))
+        if left is not None and left.type == "identifier" and scope >= 0 \
+                and defs[scope].kind in CALLABLE:
+            _add_local(defs[scope], node_text(left), spec or UNTYPED)  # shadows, typed or not
+            continue
+        if left is None or spec is None:
+            continue
+        if left.type == "identifier":
+            name = node_text(left)
+            if scope >= 0 and defs[scope].kind in ("variable", "constant") \
+                    and defs[scope].name == name:
+                extra(defs[scope]).setdefault("spec", spec)
+            continue
+        obj = left.child_by_field_name("object")
+        attr = left.child_by_field_name("attribute")
+        if scope < 0 or defs[scope].kind not in CALLABLE or obj is None or attr is None:
+            continue
+        method = defs[scope]
+        params = (method.extra or {}).get("params") or {}
+        cls = method.parent
+        if cls < 0 or defs[cls].kind not in CLASS_LIKE or not params \
+                or next(iter(params)) != node_text(obj):
+            continue
+        attrs = extra(defs[cls]).setdefault("attrs", {})
+        specs = attrs.setdefault(node_text(attr), [])
+        if len(specs) < MAX_SPECS and [spec, scope] not in specs:
+            specs.append([spec, scope])
+
+
+def _add_local(d: Definition, name: str, spec: str) -> None:
+    specs = extra(d).setdefault("locals", {}).setdefault(name, [])
+    if len(specs) < MAX_SPECS and spec not in specs:
+        specs.append(spec)
+
+
+def _function_facts(facts: FileFacts, node: Node, scope: int) -> None:
+    if scope < 0:
+        return
+    d = facts.definitions[scope]
+    if (d.line, d.col) != (node.start_point[0] + 1, node.start_point[1] + 1):
+        return  # folded away (too deep): its facts belong to no definition of its own
+    params: dict[str, str] = {}
+    parameters = node.child_by_field_name("parameters")
+    for p in parameters.named_children if parameters is not None else []:
+        if p.type in ("identifier", "list_splat_pattern", "dictionary_splat_pattern"):
+            name_node: Node | None = p
+        elif p.type == "typed_parameter":
+            name_node = p.named_child(0)
+        else:
+            name_node = p.child_by_field_name("name")
+        if name_node is None:
+            continue
+        if name_node.type == "list_splat_pattern":
+            params[node_text(name_node.named_child(0))] = "=!tuple"
+        elif name_node.type == "dictionary_splat_pattern":
+            params[node_text(name_node.named_child(0))] = "=!dict"
+        elif name_node.type == "identifier":
+            params[node_text(name_node)] = annotation_spec(p.child_by_field_name("type")) or ""
+    info = extra(d)
+    info["params"] = params
+    wrapper = node.parent
+    if wrapper is not None and wrapper.type == "decorated_definition":
+        names = [normal_expr(node_text(c.named_child(0))) for c in wrapper.named_children
+                 if c.type == "decorator" and c.named_child_count]
+        # the last part of each: property, cached_property, staticmethod, x.setter
+        info["decorators"] = [n.rpartition(".")[2].rstrip("()") for n in names if n]
+    returns = annotation_spec(node.child_by_field_name("return_type"))
+    if returns:
+        info["returns"] = returns

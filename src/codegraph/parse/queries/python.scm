@@ -23,3 +23,11 @@
 ; Imports
 (import_statement) @import
 (import_from_statement) @import
+
+; Receiver types (langs/python.py add_facts): parameters and return annotations, and the
+; assignments that give a name or a ``self`` attribute its type.
+(function_definition) @fact.function
+(assignment left: (identifier)) @fact.assign
+(assignment left: (attribute object: (identifier) attribute: (identifier))) @fact.assign
+(with_item value: (as_pattern alias: (as_pattern_target (identifier)))) @fact.with
+(return_statement) @fact.return
