@@ -26,9 +26,10 @@ callee, site line); a site is (file, line of the call, callee name).
   properties), the share we have, by the resolution of ours;
 - calibration: our stated confidence against the measured share right, by confidence;
 - known externals (``external`` at 1.0): the share the oracle resolved outside the project;
-- the commonest errors.
+- the figures without name_match guesses; the commonest wrong and missed edges.
 
-The scoring (``score``, ``report``) takes plain edges, to be shared with other oracles.
+The scoring is bench/_oracle.py's (shared with bench_calls.py), with a target written
+``caller>callee``: an edge from the wrong caller is wrong.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from _corpus import CorpusError  # noqa: E402
 from _npm import fetch_npm, npm_tools  # noqa: E402
+from _oracle import Ours, Score, Site, group_edges, report, score  # noqa: E402
 
 TOOLS = [("typescript", "5.9.3"), ("@types/node", "20.19.9")]
 
@@ -139,14 +141,14 @@ def dump(tree: Path, files: list[str]) -> None:
 
 
 # -- matching ------------------------------------------------------------------------------
-Site = tuple[str, int, str]  # file, line of the call, callee's name
+Key = tuple[str, int, str]  # file, line of the call, callee's name
 
 
 @dataclass(frozen=True)
 class OurEdge:
     caller: str
     callee: str | None  # None: external
-    site: Site
+    site: Key
     resolution: str
     confidence: float
     external: str = ""
@@ -157,9 +159,9 @@ class OracleSites:
     """What the oracle says at each site it resolved: its edges to project definitions,
     and whether it resolved anything outside them."""
 
-    edges: dict[Site, set[tuple[str, str]]] = field(default_factory=dict)  # (caller, callee)
-    outside: set[Site] = field(default_factory=set)  # a library's, an unresolved import's
-    other: set[Site] = field(default_factory=set)  # a parameter, a local, a property
+    edges: dict[Key, set[tuple[str, str]]] = field(default_factory=dict)  # (caller, callee)
+    outside: set[Key] = field(default_factory=set)  # a library's, an unresolved import's
+    other: set[Key] = field(default_factory=set)  # a parameter, a local, a property
     unmatched: Counter[str] = field(default_factory=Counter)  # targets without a node
 
 
@@ -197,7 +199,7 @@ def oracle_sites(rows: list[dict[str, Any]], nodes: Nodes) -> OracleSites:
     for row in rows:
         if not row["defs"]:
             continue
-        site: Site = (row["file"], row["line"], row["name"])
+        site: Key = (row["file"], row["line"], row["name"])
         caller = nodes.modules.get(row["file"]) if row["caller"] is None else \
             nodes.at(row["file"], row["caller_line"], row["caller"], normal=False)
         for d in row["defs"]:
@@ -231,100 +233,67 @@ def our_edges(graph: dict[str, Any], nodes: Nodes) -> list[OurEdge]:
     return out
 
 
-# -- scoring -------------------------------------------------------------------------------
-def score(sites: OracleSites, ours: list[OurEdge]) -> dict[str, Any]:
-    """Precision and recall per resolution, calibration, known externals, errors."""
-    resolved = set(sites.edges) | sites.outside | sites.other
-    precision: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # resolution -> right, all
-    calibration: dict[float, list[float]] = defaultdict(lambda: [0, 0, 0.0])
-    errors: Counter[tuple[str, str, str]] = Counter()
-    examples: dict[tuple[str, str, str], Site] = {}
+# -- scoring (bench/_oracle.py) -------------------------------------------------------------
+def scored(rows: list[dict[str, Any]], sites: OracleSites, ours: list[OurEdge],
+           graph: dict[str, Any]) -> tuple[Score, dict[str, Any]]:
+    """The shared scoring, and what it does not count: known externals' share right,
+    the figures without guesses, oracle targets without a graph node.
+
+    _oracle.py keys sites by (path, line, col, name) and targets by a string: here the
+    column is 0 (the oracle's are in UTF-16 units, ours in bytes) and a target is
+    ``caller>callee``, so that an edge with the wrong caller is wrong."""
+    names = {i: n[2] for i, n in graph["nodes"].items()}
+    truth: dict[Site, frozenset[str] | None] = {}
+    for row in rows:
+        truth.setdefault(Site(row["file"], row["line"], 0, row["name"]), None)
+    labels: dict[str, str] = {}
+    for (path, line, name), pairs in sites.edges.items():
+        keys = {f"{c}>{t}" for c, t in pairs}
+        labels.update({f"{c}>{t}": f"{names.get(c, c)} -> {names.get(t, t)}" for c, t in pairs})
+        truth[Site(path, line, 0, name)] = frozenset(keys)
+    for path, line, name in sites.outside | sites.other:
+        truth[Site(path, line, 0, name)] = truth.get(Site(path, line, 0, name)) or frozenset()
+    grouped = group_edges(
+        (Site(*e.site[:2], 0, e.site[2]),
+         Ours(f"{e.caller}>{e.callee}" if e.callee else None, e.resolution, e.confidence,
+              f"{names.get(e.caller, e.caller)} -> {names.get(e.callee, e.external)}"
+              if e.callee else e.external))
+        for e in ours)
+    result = score(truth, grouped, labels)
     known = [0, 0]
-    at_site: dict[Site, list[OurEdge]] = defaultdict(list)
     for e in ours:
-        at_site[e.site].append(e)
-        if e.site not in resolved:
-            continue
-        if e.callee is None:
-            if e.confidence >= 1.0:
-                known[1] += 1
-                known[0] += e.site not in sites.edges
-            continue
-        right = (e.caller, e.callee) in sites.edges.get(e.site, set())
-        precision[e.resolution][0] += right
-        precision[e.resolution][1] += 1
-        bucket = calibration[round(e.confidence, 2)]
-        bucket[0] += right
-        bucket[1] += 1
-        if not right:
-            key = ("wrong", e.resolution, e.site[2])
-            errors[key] += 1
-            examples.setdefault(key, e.site)
-    recall: dict[str, int] = Counter()
-    total = 0
-    for site, pairs in sites.edges.items():
-        for pair in pairs:
-            total += 1
-            mine = [e for e in at_site.get(site, []) if (e.caller, e.callee) == pair]
-            if mine:
-                recall[mine[0].resolution] += 1
-                continue
-            others = at_site.get(site, [])
-            why = ("no edge" if not others else "external" if all(e.callee is None for e in others)
-                   else "other caller" if any(e.callee == pair[1] for e in others)
-                   else "other target")
-            key = ("missed", why, site[2])
-            errors[key] += 1
-            examples.setdefault(key, site)
-            recall["(missed)"] += 1
-    return {"precision": {k: tuple(v) for k, v in precision.items()},
-            "recall": dict(recall), "oracle_edges": total,
-            "calibration": {k: tuple(v[:2]) for k, v in sorted(calibration.items())},
-            "known_externals": tuple(known),
-            "errors": [(n, *k, ":".join(map(str, examples[k]))) for k, n in errors.most_common(10)],
-            "sites": {"resolved": len(resolved), "to_definitions": len(sites.edges),
-                      "outside": len(sites.outside), "other": len(sites.other)},
-            "unmatched_oracle_targets": dict(sites.unmatched)}
+        if e.callee is None and e.confidence >= 1.0 and e.site in (set(sites.edges)
+                                                                   | sites.outside):
+            known[1] += 1
+            known[0] += e.site not in sites.edges
+    g_right, g_all = result.by_resolution.get("name_match", [0, 0])
+    right = sum(r for res, (r, _) in result.by_resolution.items() if res != "dispatch")
+    total = sum(t for res, (_, t) in result.by_resolution.items() if res != "dispatch")
+    g_found = result.recall_by_resolution["name_match"]
+    extra = {"known_externals": known,
+             "without_guesses": [(right - g_right) / max(total - g_all, 1),
+                                 (result.found - g_found) / max(result.oracle_edges, 1)],
+             "unmatched_oracle_targets": dict(sites.unmatched)}
+    return result, extra
 
 
-def _ratio(num: float, den: float) -> str:
-    return f"{num / den:.3f}" if den else "-"
+def summary(result: Score, extra: dict[str, Any]) -> dict[str, Any]:
+    return {"precision": result.precision(), "recall": result.recall(),
+            "oracle_edges": result.oracle_edges, "oracle_resolved": result.oracle_resolved,
+            "by_resolution": result.by_resolution,
+            "recall_by_resolution": dict(result.recall_by_resolution),
+            "calibration": {str(k): v for k, v in result.calibration.items()}, **extra}
 
 
-def report(label: str, s: dict[str, Any]) -> list[str]:
-    lines = [f"## {label}",
-             f"sites the oracle resolved: {s['sites']['resolved']} ({s['sites']['to_definitions']}"
-             f" to project definitions, {s['sites']['outside']} outside the project, "
-             f"{s['sites']['other']} to parameters, locals or properties); oracle edges to "
-             f"definitions: {s['oracle_edges']}"]
-    right = sum(v[0] for v in s["precision"].values())
-    claimed = sum(v[1] for v in s["precision"].values())
-    found = sum(v for k, v in s["recall"].items() if k != "(missed)")
-    lines.append(f"precision {_ratio(right, claimed)} ({right}/{claimed})   "
-                 f"recall {_ratio(found, s['oracle_edges'])} ({found}/{s['oracle_edges']})")
-    g_right, g_claimed = s["precision"].get("name_match", (0, 0))
-    g_found = s["recall"].get("name_match", 0)
-    lines.append(f"without name_match guesses: precision "
-                 f"{_ratio(right - g_right, claimed - g_claimed)}   recall "
-                 f"{_ratio(found - g_found, s['oracle_edges'])}")
-    lines.append(f"{'resolution':<12} {'precision':>18} {'recall share':>18}")
-    for res in sorted(set(s["precision"]) | set(s["recall"])):
-        r, n = s["precision"].get(res, (0, 0))
-        lines.append(f"{res:<12} {_ratio(r, n):>8} ({r:>4}/{n:<4}) "
-                     f"{_ratio(s['recall'].get(res, 0), s['oracle_edges']):>8} "
-                     f"({s['recall'].get(res, 0):>4})")
-    lines.append("calibration: confidence -> share right (edges)")
-    for conf, (r, n) in s["calibration"].items():
-        flag = "" if abs(r / n - conf) <= 0.1 else "   OFF by more than 0.1"
-        lines.append(f"  {conf:.2f} -> {r / n:.3f} ({n}){flag}")
-    k_right, k_all = s["known_externals"]
-    lines.append(f"known externals at resolved sites: {_ratio(k_right, k_all)} right "
-                 f"({k_right}/{k_all})")
-    lines.append("commonest errors:")
-    for n, kind, what, name, example in s["errors"]:
-        lines.append(f"  {n:>4}  {kind} ({what}) {name}  e.g. {example}")
-    if s["unmatched_oracle_targets"]:
-        lines.append(f"oracle ends without a graph node: {s['unmatched_oracle_targets']}")
+def extra_lines(extra: dict[str, Any]) -> list[str]:
+    k_right, k_all = extra["known_externals"]
+    share = f"{k_right / k_all:.3f}" if k_all else "-"
+    precision, recall = extra["without_guesses"]
+    lines = [f"  known externals (at 1.0) where the oracle resolved the callee: {share} right "
+             f"({k_right}/{k_all})",
+             f"  without name_match guesses: precision {precision:.3f}  recall {recall:.3f}"]
+    if extra["unmatched_oracle_targets"]:
+        lines.append(f"  oracle ends without a graph node: {extra['unmatched_oracle_targets']}")
     return lines
 
 
@@ -346,8 +315,8 @@ def baseline_src(spec: str, work: Path) -> Path:
     return out / "src"
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    results: dict[str, Any] = {}
+def run(args: argparse.Namespace) -> dict[str, tuple[Score, dict[str, Any]]]:
+    results: dict[str, tuple[Score, dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-calls-ts-") as tmp:
         work = Path(tmp)
         checkouts = {"this": ROOT / "src"}
@@ -364,8 +333,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for label, src in checkouts.items():
                 graph = graph_of(src, tree, files)
                 nodes = Nodes(graph["nodes"])
-                results[f"{name} {corpus.version}, {label}"] = score(oracle_sites(rows, nodes),
-                                                                    our_edges(graph, nodes))
+                results[f"{name} {corpus.version}, {label}"] = scored(
+                    rows, oracle_sites(rows, nodes), our_edges(graph, nodes), graph)
     return results
 
 
@@ -387,11 +356,11 @@ def main() -> int:
         print(f"bench_calls_ts: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        json.dump(results, sys.stdout, indent=1, default=list)
+        json.dump({label: summary(*r) for label, r in results.items()}, sys.stdout, indent=1)
         print()
     else:
-        for label, s in results.items():
-            print("\n".join(report(label, s)), end="\n\n")
+        for label, (result, extra) in results.items():
+            print("\n".join([*report(label, result), *extra_lines(extra)]), end="\n\n")
     return 0
 
 
