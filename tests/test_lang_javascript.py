@@ -121,7 +121,7 @@ def test_method_doc() -> None:
 
 def test_exports_are_marked() -> None:
     defs = _defs(extract(SHAPES, "javascript"))
-    assert defs["Shape"].extra == {"exported": True}
+    assert defs["Shape"].extra == {"exported": True, "fields": {"#count": "number"}}
     assert defs["Circle"].extra == {"exported": True, "default_export": True}
     assert defs["makeCircle"].extra == {"exported": True}
     assert defs["square"].extra is None
@@ -153,7 +153,7 @@ module.exports.Thing = class {};
     assert defs["greet"].kind == "function"
     assert defs["greet"].signature == "exports.greet = function (name)"
     assert defs["greet"].doc == "Greets."
-    assert defs["greet"].extra == {"exported": True}
+    assert defs["greet"].extra == {"exported": True, "this": ""}
     assert defs["Thing"].kind == "class"
 
 

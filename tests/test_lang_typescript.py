@@ -83,7 +83,8 @@ def test_typescript_signatures_docs_and_exports() -> None:
     assert repo.signature == ("abstract class Repo<T extends Entity> extends Base<T> "
                               "implements Store<T>, api.Closeable")
     assert (repo.line, repo.doc) == (21, "Stores entities.")  # doc above the decorator
-    assert repo.extra == {"exported": True, "default_export": True}
+    assert repo.extra == {"exported": True, "default_export": True,
+                          "fields": {"items": "Array<T>", "size": "number"}}
     # overloads: one definition, the implementation
     assert (defs["get"].line, defs["get"].signature) == (28, "get(id: Id | string): T")
     assert defs["parse"].signature == "function parse(input: string | Buffer): Entity"

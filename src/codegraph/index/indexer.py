@@ -117,6 +117,22 @@ def _imports(store: Store, rec: FileRecord, wire: list[Any] | None) -> set[tuple
                                    or store.has_qualified_name(imp.module, rec.repo))}
 
 
+# Keys of ``Definition.extra`` that other files' receivers are typed through (JS/TS).
+_TYPE_KEYS = ("fields", "returns", "type", "get", "this", "receiver")
+
+
+def _typed(wire: list[Any] | None) -> set[tuple[str, str]]:
+    """(name, declared types) of a file's definitions that declare types."""
+    if wire is None:
+        return set()
+    out = set()
+    for d in wire[2]:
+        info = d[9]
+        if info and any(k in info for k in _TYPE_KEYS):
+            out.add((d[1], repr(sorted((k, info[k]) for k in _TYPE_KEYS if k in info))))
+    return out
+
+
 def renamed_modules(stored: dict[str, FileRecord], added_or_gone: set[str],
                     parsing: set[str], layout: RepoLayout,
                     naming_changed: Iterable[str] = ()) -> list[str]:
@@ -412,6 +428,8 @@ class Indexer:
         old_facts = store.facts(rec.repo, rec.path) if old is not None else None
         changed |= {i[0] for i in _imports(store, rec, old_facts)
                     ^ _imports(store, rec, result.wire())}
+        # Names whose declared types changed: receivers typed through them may change.
+        changed |= {t[0] for t in _typed(old_facts) ^ _typed(result.wire())}
         if old is None or old.module != rec.module:
             changed.add(rec.module)
         for name in changed:

@@ -68,8 +68,9 @@ _WORKER: ParseContext | None = None
 
 
 # Bumped when the parser extracts new facts from the same source: a file whose stored hash
-# has another version is parsed again (2: Python's receiver types, issue 16).
-PARSER_VERSION = "p2"
+# has another version is parsed again (2: Python's receiver types, 3: JavaScript and
+# TypeScript definitions by assignment and declared types; issue 16).
+PARSER_VERSION = "p3"
 
 
 def content_hash(data: bytes) -> str:

@@ -36,6 +36,7 @@ from codegraph.parse.extract import (
     signature_of,
 )
 from codegraph.parse.facts import CLASS_LIKE, Definition, FileFacts, Import
+from codegraph.parse.langs import js_types
 
 _WS = re.compile(r"\s+")
 _FUNCTION_VALUES = frozenset(
@@ -51,9 +52,12 @@ _DEF_NODES = frozenset(
         "function_declaration", "generator_function_declaration", "function_signature",
         "method_definition", "method_signature", "abstract_method_signature",
         "field_definition", "public_field_definition", "variable_declarator",
-        "assignment_expression",
+        "assignment_expression", "pair",
     }
 )
+_MEMBER_NODES = frozenset({"pair", "method_definition"})
+_EXPORTS = frozenset({"exports", "module.exports"})
+_OWNER = re.compile(r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$")
 
 
 # -- imports ----------------------------------------------------------------------------
@@ -215,6 +219,8 @@ def _declarator(d: Definition, node: Node, source: bytes) -> bool:
     if _require_value(value) is not None:
         return False
     keyword = node_text(declaration.children[0]) if declaration is not None else "var"
+    while value is not None and value.type == "assignment_expression":  # x = module.exports =
+        value = value.child_by_field_name("right")
     if value is not None and (value.type in _FUNCTION_VALUES or value.type == "class"):
         d.kind = "class" if value.type == "class" else "function"
         head = source[node.start_byte:value.start_byte].decode("utf-8", errors="replace")
@@ -228,24 +234,102 @@ def _declarator(d: Definition, node: Node, source: bytes) -> bool:
     return True
 
 
-def _refine(facts: FileFacts, root: Node, source: bytes) -> list[bool]:
-    """Fix kinds, signatures and docs the generic extraction cannot know; the keep mask."""
+def _flat(node: Node | None) -> str:
+    return "".join(node_text(node).split())
+
+
+def _owner(obj: Node | None) -> str | None:
+    """The object a function is attached to, as a name: ``app``, ``X`` for ``X.prototype``;
+    None when it is not a plain name (``this``, ``a[b]``, a call)."""
+    text = _flat(obj)
+    if text.endswith(".prototype"):
+        text = text[: -len(".prototype")]
+    if not _OWNER.match(text) or text == "this" or ".prototype." in f".{text}.":
+        return None
+    return text
+
+
+def _assigned(d: Definition, node: Node, source: bytes) -> bool:
+    """``obj.f = function () {}`` and the like; False to drop it."""
+    left = node.child_by_field_name("left")
+    right = node.child_by_field_name("right")
+    if left is None or right is None:
+        return False
+    obj = _flat(left.child_by_field_name("object"))
+    d.kind = "class" if right.type == "class" else "function"
+    head = source[node.start_byte:right.start_byte].decode("utf-8", "replace")
+    d.signature = _clean(head + signature_of(right, source))
+    info = extra(d)
+    if obj in _EXPORTS:  # exports.f = ...: a member of the module
+        info["exported"] = True
+        info["this"] = ""
+    elif obj == "module" and d.name == "exports":  # module.exports = function f() {}
+        name = right.child_by_field_name("name")
+        d.name = node_text(name) if name is not None else "default"
+        info["exported"] = True
+        info["default_export"] = True
+    else:
+        owner = _owner(left.child_by_field_name("object"))
+        if owner is None:
+            return False
+        info["receiver"] = owner  # named <owner>.<name>
+        info["this"] = owner
+        if d.kind == "function":
+            d.kind = "method"
+    return True
+
+
+def _member(d: Definition, node: Node, obj: Node, source: bytes) -> bool:
+    """A function in an object literal: ``const X = {f() {}}`` (a method of X),
+    ``module.exports = {f() {}}`` (a function of the module) or ``Object.assign(p, {f() {}})``
+    (a method of p); False to drop it."""
+    holder = obj.parent
+    value = node.child_by_field_name("value") if node.type == "pair" else None
+    if value is not None:
+        head = source[node.start_byte:value.start_byte].decode("utf-8", "replace")
+        d.signature = _clean(head + signature_of(value, source))
+    info = extra(d)
+    if holder is None:
+        return False
+    if holder.type == "variable_declarator":  # nested in the variable's definition
+        d.kind = "method"
+        info["this"] = node_text(holder.child_by_field_name("name"))
+    elif holder.type == "assignment_expression":  # module.exports = {...}
+        d.kind = "function"
+        info["exported"] = True
+        info["this"] = ""
+    elif holder.type == "arguments":  # Object.assign(target, {...})
+        target = holder.named_children[0] if holder.named_child_count else None
+        owner = _owner(target) if target is not None and target != obj else None
+        if owner is None:
+            return False
+        d.kind = "method"
+        info["receiver"] = owner
+        info["this"] = owner
+    else:
+        return False
+    return True
+
+
+def _refine(facts: FileFacts, root: Node, source: bytes,
+            ) -> tuple[list[bool], list[Node | None]]:
+    """Fix kinds, signatures and docs the generic extraction cannot know; the keep mask and
+    the definitions' nodes."""
     defs = facts.definitions
     keep = [True] * len(defs)
+    nodes: list[Node | None] = []
     for i, d in enumerate(defs):
         node = _node_of(root, d)
+        nodes.append(node)
         if node is None:
             continue
         parent = node.parent
         if node.type == "variable_declarator":
             keep[i] = _declarator(d, node, source)
-        elif node.type == "assignment_expression":  # exports.f = ...
-            right = node.child_by_field_name("right")
-            d.kind = "class" if right is not None and right.type == "class" else "function"
-            if right is not None:
-                head = source[node.start_byte:right.start_byte].decode("utf-8", "replace")
-                d.signature = _clean(head + signature_of(right, source))
-            extra(d)["exported"] = True
+        elif node.type == "assignment_expression":  # obj.f = ..., exports.f = ...
+            keep[i] = _assigned(d, node, source)
+        elif node.type in _MEMBER_NODES and parent is not None and parent.type == "object":
+            keep[i] = _member(d, node, parent, source)
         elif node.type in ("field_definition", "public_field_definition"):
             value = node.child_by_field_name("value")
             if value is not None:  # handler = (event) => ...
@@ -260,11 +344,11 @@ def _refine(facts: FileFacts, root: Node, source: bytes) -> list[bool]:
         d.signature = d.signature.rstrip(";").rstrip()
     for d in defs:
         parent_kind = defs[d.parent].kind if d.parent >= 0 else None
-        if d.kind == "function" and parent_kind in CLASS_LIKE:
+        if d.kind == "function" and (parent_kind in CLASS_LIKE or parent_kind == "type_alias"):
             d.kind = "method"
         if d.kind == "method" and d.name == "constructor":
             d.kind = "constructor"
-    return keep
+    return keep, nodes
 
 
 # -- exports -----------------------------------------------------------------------------
@@ -314,16 +398,33 @@ def _collect_exports(root: Node) -> _Exports:
                         out.add(node_text(part), "default", line)
         elif stmt.type == "expression_statement" and stmt.named_child_count:
             _commonjs_exports(stmt.named_children[0], out, line)
+        elif stmt.type in ("lexical_declaration", "variable_declaration"):
+            for declarator in stmt.named_children:  # var app = module.exports = {}
+                bound = declarator.child_by_field_name("name")
+                if declarator.type == "variable_declarator" and bound is not None \
+                        and _assigns_module_exports(declarator.child_by_field_name("value")):
+                    out.add(node_text(bound), "default", line)
     return out
 
 
+def _assigns_module_exports(value: Node | None) -> bool:
+    """Whether an assignment chain (``exports = module.exports = x``) sets module.exports."""
+    while value is not None and value.type == "assignment_expression":
+        if _flat(value.child_by_field_name("left")) == "module.exports":
+            return True
+        value = value.child_by_field_name("right")
+    return False
+
+
 def _commonjs_exports(expr: Node, out: _Exports, line: int) -> None:
-    """``module.exports = x`` (default) and ``module.exports = {a, b: c}``."""
-    if expr.type != "assignment_expression":
+    """``module.exports = x`` (default; also in a chain ``exports = module.exports = x``) and
+    ``module.exports = {a, b: c}``."""
+    if not _assigns_module_exports(expr):
         return
-    left = expr.child_by_field_name("left")
-    right = expr.child_by_field_name("right")
-    if node_text(left) != "module.exports" or right is None:
+    right: Node | None = expr
+    while right is not None and right.type == "assignment_expression":
+        right = right.child_by_field_name("right")
+    if right is None:
         return
     if right.type == "identifier":
         out.add(node_text(right), "default", line)
@@ -373,7 +474,9 @@ def postprocess(facts: FileFacts, root: Node, source: bytes) -> None:
                             and not (r.kind == "use" and r.qualifier is None
                                      and r.name in shadowed)]
     facts.calls = [c for c in facts.calls if not (c.name == "require" and c.receiver is None)]
-    keep = _refine(facts, root, source)
+    keep, nodes = _refine(facts, root, source)
     if not all(keep):
         drop_definitions(facts, keep)
+        nodes = [n for n, k in zip(nodes, keep, strict=True) if k]
     _apply_exports(facts, _collect_exports(root))
+    js_types.record(facts, root, {i: n for i, n in enumerate(nodes) if n is not None})

@@ -20,22 +20,58 @@
   (export_statement
     declaration: [(lexical_declaration (variable_declarator name: (identifier) @name) @definition.variable)
                   (variable_declaration (variable_declarator name: (identifier) @name) @definition.variable)]))
-; CommonJS: exports.f = function () {} / module.exports.f = ...
+; Definitions made by assignment at file level (the hook names and kinds them):
+; `obj.f = function () {}`, `exports.f = ...`, `X.prototype.f = ...`, `module.exports = ...`,
+; chains (`a.g = a.f = function f() {}`: the inner one), members of object literals
+; (`const X = {f() {}}`, `module.exports = {f: function () {}}`, `Object.assign(p, {f() {}})`)
+(program
+  (expression_statement
+    (assignment_expression
+      left: (member_expression property: (property_identifier) @name)
+      right: [(function_expression) (arrow_function) (generator_function) (class)]) @definition.function))
+(program
+  (expression_statement
+    (assignment_expression
+      right: (assignment_expression
+        left: (member_expression property: (property_identifier) @name)
+        right: [(function_expression) (arrow_function) (generator_function) (class)]) @definition.function)))
+(program
+  [(lexical_declaration (variable_declarator value: (object
+     [(pair key: (property_identifier) @name
+            value: [(function_expression) (arrow_function) (generator_function)]) @definition.function
+      (method_definition name: (property_identifier) @name) @definition.function])))
+   (variable_declaration (variable_declarator value: (object
+     [(pair key: (property_identifier) @name
+            value: [(function_expression) (arrow_function) (generator_function)]) @definition.function
+      (method_definition name: (property_identifier) @name) @definition.function])))
+   (export_statement declaration: [(lexical_declaration (variable_declarator value: (object
+     [(pair key: (property_identifier) @name
+            value: [(function_expression) (arrow_function) (generator_function)]) @definition.function
+      (method_definition name: (property_identifier) @name) @definition.function])))
+     (variable_declaration (variable_declarator value: (object
+     [(pair key: (property_identifier) @name
+            value: [(function_expression) (arrow_function) (generator_function)]) @definition.function
+      (method_definition name: (property_identifier) @name) @definition.function])))])])
 ((program
   (expression_statement
     (assignment_expression
-      left: (member_expression object: (identifier) @_exports property: (property_identifier) @name)
-      right: [(function_expression) (arrow_function) (class)]) @definition.function))
-  (#eq? @_exports "exports"))
-((program
-  (expression_statement
-    (assignment_expression
-      left: (member_expression
-        object: (member_expression object: (identifier) @_module property: (property_identifier) @_exports)
-        property: (property_identifier) @name)
-      right: [(function_expression) (arrow_function) (class)]) @definition.function))
+      left: (member_expression object: (identifier) @_module property: (property_identifier) @_exports)
+      right: (object
+        [(pair key: (property_identifier) @name
+               value: [(function_expression) (arrow_function) (generator_function)]) @definition.function
+         (method_definition name: (property_identifier) @name) @definition.function]))))
   (#eq? @_module "module")
   (#eq? @_exports "exports"))
+((program
+  (expression_statement
+    (call_expression
+      function: (member_expression object: (identifier) @_object property: (property_identifier) @_assign)
+      arguments: (arguments (object
+        [(pair key: (property_identifier) @name
+               value: [(function_expression) (arrow_function) (generator_function)]) @definition.function
+         (method_definition name: (property_identifier) @name) @definition.function])))))
+  (#eq? @_object "Object")
+  (#eq? @_assign "assign"))
 
 ; Calls (`new C()` is a call to C)
 (call_expression function: (identifier) @name) @reference.call

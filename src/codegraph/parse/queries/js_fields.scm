@@ -1,0 +1,2 @@
+; JavaScript class fields, for langs/js_types.py.
+(field_definition) @field
