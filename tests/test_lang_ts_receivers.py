@@ -10,7 +10,6 @@ from codegraph.graph.model import (
     EXTERNAL,
     EXTERNAL_KNOWN,
     INFERRED,
-    NAME_MATCH,
     SAME_SCOPE,
     EdgeKind,
 )
@@ -157,8 +156,9 @@ export function use(svc: Service, thing: any, data) {
     calls = _calls(graph, "src/main.use")
     # a project type without that method: unresolved, not a guess
     assert calls[0] == ("missing", f"{S}.Service.missing", EXTERNAL, 0.3)
-    guesses = {(target, resolution) for name, target, resolution, _ in calls[1:]}
-    assert guesses == {(f"{S}.Service.run", NAME_MATCH), (f"{S}.Other.run", NAME_MATCH)}
+    # of unknown type, with nothing but the name to go on: unresolved, not guessed
+    assert {(target, resolution) for _, target, resolution, _ in calls[1:]} == {
+        ("run", EXTERNAL)}
 
 
 def test_local_type_hides_an_import() -> None:

@@ -19,13 +19,13 @@ from codegraph.graph.model import (
 )
 from codegraph.graph.resolvers.common import (
     EXTERNAL_KNOWN,
-    MAX_NAME_MATCHES,
     FileScopes,
+    called_on,
+    evidence_guess,
     external,
     first_of,
     guess,
     link,
-    name_match,
 )
 from codegraph.graph.resolvers.python_types import (
     CLASS,
@@ -46,10 +46,6 @@ BUILTINS = frozenset(dir(builtins))
 MAX_DEPTH = 4
 GUESS_METHOD_KINDS = ("method", "constructor")
 MAX_DISPATCH = 50  # overrides linked from one call: beyond, the hierarchy says little
-# Names called on a receiver of unknown type that its guessed class must have, the called
-# method included: with 1 (the name alone) guesses were right 33% of the time on the
-# benchmark (bench/bench_calls.py).
-GUESS_EVIDENCE = 2
 GUESS_CONFIDENCE = 0.9  # with that evidence, a lone candidate was right 93% of the time
 _SOURCE_ROOTS = ("src", "lib")
 
@@ -97,7 +93,7 @@ class _Resolver(FileScopes, TypeInference):
         self._inferring = table.memo().setdefault("py-inferring", set())
         for imp in unit.facts.imports:
             self._bind(imp)
-        self._called_on: dict[tuple[int, str], set[str]] | None = None
+        self._called_on: dict[tuple[int, str], frozenset[str]] | None = None
 
     # -- imports -----------------------------------------------------------------
     def absolute(self, imp: Import) -> str:
@@ -128,14 +124,9 @@ class _Resolver(FileScopes, TypeInference):
             bindings[imp.alias or imp.name] = _Binding(module, imp.name)
 
     @property
-    def called_on(self) -> dict[tuple[int, str], set[str]]:
-        """The names called on each receiver in each function: what its class must have."""
+    def called_on(self) -> dict[tuple[int, str], frozenset[str]]:
         if self._called_on is None:
-            self._called_on = {}
-            for call in self.unit.facts.calls:
-                if call.receiver:
-                    self._called_on.setdefault((call.caller, call.receiver), set()).add(
-                        call.name)
+            self._called_on = called_on(self.unit.facts.calls)
         return self._called_on
 
     def binding_for(self, name: str, scope: int) -> _Binding | None:
@@ -482,33 +473,13 @@ class _Resolver(FileScopes, TypeInference):
         than a few."""
         language = self.unit.language
         written = f"{receiver}.{name}" if receiver[:1].isalpha() else name
-        candidates = [s for s in name_match(self.table, name, GUESS_METHOD_KINDS,
-                                            language=language, limit=0)]
-        if not candidates:
-            return [external(language, src, kind, written, line, col, name)]
-        called = frozenset(self.called_on.get((scope, receiver), {name}))
-        memo = self.table.memo()
-        key = ("py-guess", name, called, language)
-        if key not in memo:
-            memo[key] = self._rank_guesses(candidates, called)
-        best: list[Sym] = memo[key]
+        called = self.called_on.get((scope, receiver), frozenset({name}))
+        best = evidence_guess(self.table, language, name, called, GUESS_METHOD_KINDS,
+                              self.method)
         if not best:
             return [external(language, src, kind, written, line, col, name)]
         share = GUESS_CONFIDENCE / len(best)
         return [link(src, kind, s, NAME_MATCH, line, col, name, share) for s in best]
-
-    def _rank_guesses(self, candidates: list[Sym], called: frozenset[str]) -> list[Sym]:
-        ranked: dict[int, list[Sym]] = {}
-        for cand in candidates:
-            cls = self.table.by_id(cand.parent)
-            if cls is None or cls.kind not in CLASS_LIKE:
-                continue
-            score = sum(1 for n in called if self.method(cls, n) is not None)
-            ranked.setdefault(score, []).append(cand)
-        if not ranked or max(ranked) < GUESS_EVIDENCE:  # nothing but the name says which
-            return []
-        best = ranked[max(ranked)]
-        return best if len(best) <= MAX_NAME_MATCHES else []
 
     def _class_syms(self, class_id: str) -> list[Sym]:
         return [s for s in self._by_id(class_id) if s.kind in CLASS_LIKE]
