@@ -117,19 +117,25 @@ def _imports(store: Store, rec: FileRecord, wire: list[Any] | None) -> set[tuple
                                    or store.has_qualified_name(imp.module, rec.repo))}
 
 
-# Keys of ``Definition.extra`` that other files' receivers are typed through (JS/TS).
-_TYPE_KEYS = ("fields", "returns", "type", "get", "this", "receiver")
+# Keys of ``Definition.extra`` that other files' receivers are typed through: JS/TS's,
+# then Python's (parse/langs/python.py).
+_TYPE_KEYS = ("fields", "returns", "type", "get", "this", "receiver",
+              "params", "returned", "locals", "attrs", "spec", "decorators")
 
 
-def _typed(wire: list[Any] | None) -> set[tuple[str, str]]:
-    """(name, declared types) of a file's definitions that declare types."""
+def _typed(wire: list[Any] | None) -> set[tuple[str, str, str]]:
+    """(name, its class's name or "", declared types) of a file's definitions that declare
+    types: when one changes, files that name either may type a receiver differently."""
     if wire is None:
         return set()
+    defs = wire[2]
     out = set()
-    for d in wire[2]:
+    for d in defs:
         info = d[9]
         if info and any(k in info for k in _TYPE_KEYS):
-            out.add((d[1], repr(sorted((k, info[k]) for k in _TYPE_KEYS if k in info))))
+            parent = defs[d[2]][1] if d[2] >= 0 else ""
+            out.add((d[1], parent,
+                     repr(sorted((k, info[k]) for k in _TYPE_KEYS if k in info))))
     return out
 
 
@@ -429,7 +435,8 @@ class Indexer:
         changed |= {i[0] for i in _imports(store, rec, old_facts)
                     ^ _imports(store, rec, result.wire())}
         # Names whose declared types changed: receivers typed through them may change.
-        changed |= {t[0] for t in _typed(old_facts) ^ _typed(result.wire())}
+        changed |= {name for t in _typed(old_facts) ^ _typed(result.wire())
+                    for name in t[:2] if name}
         if old is None or old.module != rec.module:
             changed.add(rec.module)
         for name in changed:

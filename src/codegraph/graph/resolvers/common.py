@@ -103,6 +103,8 @@ def evidence_guess(table: SymbolTable, language: str, name: str, called: frozens
                    kinds: Iterable[str], method_of: Callable[[Sym, str], Any]) -> list[Sym]:
     """The methods ``name`` of the classes that define the most of the names ``called`` on
     one receiver (at least GUESS_EVIDENCE of them, at most MAX_NAME_MATCHES classes)."""
+    if len(called) < GUESS_EVIDENCE:  # the name alone: no evidence to look for
+        return []
     wanted = frozenset(kinds)
     memo = table.memo()
     key = ("evidence-guess", name, called, family(language), wanted)
