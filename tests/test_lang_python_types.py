@@ -275,3 +275,22 @@ def test_a_new_override_elsewhere_updates_dispatch_incrementally(tmp_path: Path)
     assert dump_store(tmp_path / "data") == dump_store(tmp_path / "cold")
     (repo / "sub.py").unlink()
     assert callees(tmp_path / "data") == {("base.Base.run", "inferred")}
+
+
+def test_a_changed_annotation_elsewhere_retypes_receivers(tmp_path: Path) -> None:
+    repo = write_tree(tmp_path / "r", {
+        "kinds.py": "class A:\n    def run(self):\n        pass\n\n\n"
+                    "class B:\n    def run(self):\n        pass\n",
+        "holder.py": "from kinds import A, B\n\n\nclass Holder:\n    item: A\n",
+        "user.py": "from holder import Holder\n\n\ndef go(h: Holder):\n    h.item.run()\n",
+    })
+
+    def callees(data: Path) -> set[str]:
+        with CodeGraph.open(str(data)) as graph:
+            graph.index(str(repo), workers=1)
+            return {r["qualified_name"] for r in graph.callees("user.go")}
+
+    assert callees(tmp_path / "data") == {"kinds.A.run"}
+    (repo / "holder.py").write_text("from kinds import A, B\n\n\nclass Holder:\n    item: B\n")
+    assert callees(tmp_path / "data") == {"kinds.B.run"} == callees(tmp_path / "cold")
+    assert dump_store(tmp_path / "data") == dump_store(tmp_path / "cold")
