@@ -219,3 +219,17 @@ View.prototype.render = function render() { this.engine(); this.lookup(); };
     calls = _calls(graph, "request.View.render")
     assert calls == [("engine", "request.View.engine", EXTERNAL),
                      ("lookup", "lookup", EXTERNAL)]
+
+
+def test_a_file_function_named_like_an_earlier_assigned_one_is_in_scope() -> None:
+    # express lib/response.js: `res.sendfile = function sendfile(...)` comes first, the
+    # file's own `function sendfile(res, file, ...)` last; `sendfile(...)` is the latter.
+    source = b"""\
+var res = {};
+res.sendfile = function sendfile(path) { sendfile(this, path); };
+res.sendFile = function sendFile(path) { sendfile(this, path); };
+function sendfile(res, file) {}
+"""
+    graph = build_graph("r", {"response.js": source})
+    assert _calls(graph, "response.res.sendFile") == [("sendfile", "response.sendfile",
+                                                        SAME_SCOPE)]

@@ -103,8 +103,12 @@ class _Resolver(FileScopes):
     def __init__(self, unit: FileUnit, table: SymbolTable) -> None:
         super().__init__(unit, table)
         # Functions assigned to an object (`obj.f = ...`, `{f() {}}`) bind no name in scope.
-        self.scoped = {key: i for key, i in self.scoped.items()
-                       if "this" not in (self.defs[i].extra or ())}
+        # (Rebuilt, not filtered: the first of two same-named definitions may be such a
+        # function, and the second one the file's own `function sendfile() {}`.)
+        self.scoped = {}
+        for i, d in enumerate(self.defs):
+            if "this" not in (d.extra or ()):
+                self.scoped.setdefault((d.parent, d.name), i)
         self.bindings: dict[str, _Binding] = {}
         for imp in unit.facts.imports:
             local = imp.alias if imp.name is None else (imp.alias or imp.name)
