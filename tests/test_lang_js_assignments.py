@@ -233,3 +233,19 @@ function sendfile(res, file) {}
     graph = build_graph("r", {"response.js": source})
     assert _calls(graph, "response.res.sendFile") == [("sendfile", "response.sendfile",
                                                         SAME_SCOPE)]
+
+
+def test_assignment_cycles_and_deep_types_do_not_stop_an_index() -> None:
+    from codegraph.parse.extract import extract
+
+    ok = b"export function g() {}\nfunction k() { g(); }\n"
+    for ext in ("js", "ts"):
+        for bad in (b"var x = y;\nvar y = x;\nfunction h() { x.go(); }\n",
+                    b"function h() { let r = r.go(); const q = q; q.z(); }\n"):
+            graph = build_graph("p", {f"bad.{ext}": bad, f"ok.{ext}": ok})
+            assert ("g", "ok.g", IMPORT) in _calls(graph, "ok.k") or \
+                [c[1] for c in _calls(graph, "ok.k")] == ["ok.g"]
+    nested = b"let x: " + b"Array<" * 600 + b"number" + b">" * 600 + b";\nfunction f() {}\n"
+    union = b"let y: " + b" |\n".join(b"A%d" % i for i in range(3000)) + b";\nfunction g() {}\n"
+    for source in (nested, union):
+        assert [d.name for d in extract(source, "typescript").definitions][-1] in ("f", "g")

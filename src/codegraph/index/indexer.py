@@ -118,24 +118,34 @@ def _imports(store: Store, rec: FileRecord, wire: list[Any] | None) -> set[tuple
 
 
 # Keys of ``Definition.extra`` that other files' receivers are typed through: JS/TS's,
-# then Python's (parse/langs/python.py).
+# then Python's (parse/langs/python.py). A function's ``locals`` matter to others only
+# through its ``returned`` values, when no annotation says what it returns.
 _TYPE_KEYS = ("fields", "returns", "type", "get", "this", "receiver",
-              "params", "returned", "locals", "attrs", "spec", "decorators")
+              "params", "returned", "attrs", "spec", "decorators")
 
 
 def _typed(wire: list[Any] | None) -> set[tuple[str, str, str]]:
-    """(name, its class's name or "", declared types) of a file's definitions that declare
-    types: when one changes, files that name either may type a receiver differently."""
+    """(name, its class's name or "", declared types and bases) of a file's definitions
+    that declare types or bases: when one changes, files that name either may type a
+    receiver differently."""
     if wire is None:
         return set()
     defs = wire[2]
+    bases: dict[int, list[str]] = {}
+    for kind, name, qualifier, *_, source in wire[5]:
+        if kind == "inherits":
+            bases.setdefault(source, []).append(f"{qualifier}.{name}" if qualifier else name)
     out = set()
-    for d in defs:
-        info = d[9]
-        if info and any(k in info for k in _TYPE_KEYS):
+    for i, d in enumerate(defs):
+        info = d[9] or {}
+        typed = sorted((k, info[k]) for k in _TYPE_KEYS if k in info)
+        if "returned" in info and "returns" not in info and "locals" in info:
+            typed.append(("locals", info["locals"]))
+        if i in bases:
+            typed.append(("bases", bases[i]))
+        if typed:
             parent = defs[d[2]][1] if d[2] >= 0 else ""
-            out.add((d[1], parent,
-                     repr(sorted((k, info[k]) for k in _TYPE_KEYS if k in info))))
+            out.add((d[1], parent, repr(typed)))
     return out
 
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 GLOBAL = "globalThis"
 MAX_DEPTH = 8  # inference steps (aliases of aliases, chained calls)
+MAX_NESTED = 24  # receivers typed through one another at once
 _WRAPPER = {"string": "String", "number": "Number", "boolean": "Boolean", "bigint": "BigInt",
             "symbol": "Symbol", "Array": "Array", "Function": "Function", "RegExp": "RegExp"}
 _IDENT = re.compile(r"[A-Za-z_$#][\w$#]*")
@@ -139,6 +140,8 @@ class Types:
         self.r = r
         self.defs = r.defs
         self.memo: dict[tuple[str, int], Typed | _Unknown | None] = {}
+        self._inferring: set[tuple[str, int]] = set()  # receivers being typed, to stop cycles
+        self._cuts = 0
 
     # -- scopes ------------------------------------------------------------------------
     def var(self, name: str, scope: int) -> tuple[str, int] | None:
@@ -355,9 +358,20 @@ class Types:
         """The type of a call's receiver: Typed, UNKNOWN (a local of unknown type), or
         None (not typed here: the caller resolves it as before)."""
         key = (expr, scope)
-        if key not in self.memo:
-            self.memo[key] = self._receiver(expr, scope)
-        return self.memo[key]
+        if key in self.memo:
+            return self.memo[key]
+        if key in self._inferring or len(self._inferring) >= MAX_NESTED:
+            self._cuts += 1  # `var x = y; var y = x`, or too deep: no type from there
+            return UNKNOWN
+        cuts = self._cuts
+        self._inferring.add(key)
+        try:
+            found = self._receiver(expr, scope)
+        finally:
+            self._inferring.discard(key)
+        if self._cuts == cuts:  # an answer cut short depends on where it was asked
+            self.memo[key] = found
+        return found
 
     def _receiver(self, expr: str, scope: int) -> Typed | _Unknown | None:
         parts = steps(expr)

@@ -31,6 +31,7 @@ from codegraph.graph.resolvers.python_types import (
     CLASS,
     EXTERNAL_TYPE,
     FUNCTION,
+    INSTANCE,
     MODULE,
     SUPER,
     PyType,
@@ -329,6 +330,7 @@ class _Resolver(FileScopes, TypeInference):
 
     def resolve_name(self, src: str, kind: EdgeKind, name: str, qualifier: str | None,
                      scope: int, line: int, col: int) -> list[Edge]:
+        self.new_site()
         if qualifier is None:
             return self._resolve_bare(src, kind, name, scope, line, col)
         expr = normal_expr(qualifier)
@@ -375,9 +377,8 @@ class _Resolver(FileScopes, TypeInference):
         if t.kind == FUNCTION:
             return [external(language, src, kind, f"{t.sym.qualified_name}.{name}", line, col,
                              name)]
-        if t.kind == CLASS:  # self.run = self._run_fast: the instance's attribute wins
-            held = [a.sym for a in self.instance_attribute(t.sym, name, 0)
-                    if a.kind in (FUNCTION, CLASS) and a.sym is not None]
+        if t.kind == INSTANCE:  # self.run = self._run_fast: the instance's attribute wins
+            held = self.callees_of(self.instance_attribute(t.sym, name, 0))
             if held:
                 return [link(src, kind, s, INFERRED, line, col, name) for s in held]
         classes = self.class_mro(t.sym)[1:] if t.kind == SUPER else [t.sym]
@@ -385,7 +386,8 @@ class _Resolver(FileScopes, TypeInference):
             found = self.method(cls, name)
             if found is not None:
                 edges = self._call_target(src, kind, found, resolution, line, col, name)
-                if t.kind == CLASS and kind == EdgeKind.CALLS:  # not super(): no dispatch
+                if t.kind == INSTANCE and kind == EdgeKind.CALLS:  # virtual: not on a class,
+                    # nor through super()
                     edges += [link(src, kind, o, DISPATCH, line, col, name)
                               for o in self.overrides(t.sym, name) if o.id != found.id]
                 return edges
@@ -402,7 +404,7 @@ class _Resolver(FileScopes, TypeInference):
         if kind != EdgeKind.CALLS or target.kind not in ("variable", "constant"):
             return [link(src, kind, target, resolution, line, col, name)]
         held = self.sym_types(target, 0)
-        syms = [t.sym for t in held if t.kind in (FUNCTION, CLASS) and t.sym is not None]
+        syms = self.callees_of(held)
         if syms:
             return [link(src, kind, s, INFERRED, line, col, name) for s in syms]
         outside = [t.qname for t in held if t.kind == EXTERNAL_TYPE]
@@ -410,6 +412,19 @@ class _Resolver(FileScopes, TypeInference):
             return [external(self.unit.language, src, kind, outside[0], line, col, name,
                              EXTERNAL_KNOWN)]
         return [link(src, kind, target, resolution, line, col, name)]
+
+    def callees_of(self, types: list[PyType]) -> list[Sym]:
+        """What calling a value of these types runs: a function, a class (constructing
+        it), an instance's ``__call__``."""
+        out: list[Sym] = []
+        for t in types:
+            if t.kind in (FUNCTION, CLASS) and t.sym is not None:
+                out.append(t.sym)
+            elif t.kind == INSTANCE and t.sym is not None:
+                dunder = self.dunder_call(t.sym)
+                if dunder is not None:
+                    out.append(dunder)
+        return list(dict.fromkeys(out))
 
     def _is_local(self, name: str, scope: int) -> bool:
         """Whether ``name`` is a parameter or an assigned local of an enclosing function."""
@@ -438,10 +453,11 @@ class _Resolver(FileScopes, TypeInference):
         if self._is_local(name, scope):  # a parameter or local: typed, or nothing
             edges: list[Edge] = []
             resolution = SAME_SCOPE if self._is_first_param(name, scope) else INFERRED
-            for t in self.name_types(name, scope, 0) or []:
-                if t.kind in (FUNCTION, CLASS) and t.sym is not None:
-                    edges.append(link(src, kind, t.sym, resolution, line, col, name))
-                elif t.kind == EXTERNAL_TYPE:
+            types = self.name_types(name, scope, 0) or []
+            for target in self.callees_of(types):
+                edges.append(link(src, kind, target, resolution, line, col, name))
+            for t in types:
+                if t.kind == EXTERNAL_TYPE:
                     edges.append(external(language, src, kind, t.qname, line, col, name,
                                           EXTERNAL_KNOWN))
             return edges or [external(language, src, kind, name, line, col, name)]

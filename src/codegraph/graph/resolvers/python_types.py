@@ -21,8 +21,11 @@ from typing import Any, NamedTuple
 from codegraph.graph.symbols import FileUnit, Sym, SymbolTable
 from codegraph.parse.facts import CALLABLE, CLASS_LIKE, Definition
 
-CLASS, MODULE, FUNCTION, EXTERNAL_TYPE, SUPER = "class", "module", "function", "external", "super"
+CLASS, INSTANCE, MODULE, FUNCTION, EXTERNAL_TYPE, SUPER = (
+    "class", "instance", "module", "function", "external", "super")
+CLASSES = frozenset({CLASS, INSTANCE})
 MAX_DEPTH = 8  # steps of inference behind one receiver (assignment to assignment...)
+MAX_CHAIN = 16  # parts of a receiver followed (``a.b().c``: 3); longer ones are not typed
 BUILTIN_TYPES = frozenset(n for n in dir(builtins) if isinstance(getattr(builtins, n), type))
 # typing's names for builtin and collections types: their methods are the builtins'.
 _TYPING_ALIASES = {
@@ -49,7 +52,8 @@ _BUILTIN_RETURNS = {"open": "io.TextIOWrapper", "iter": "typing.Iterator",
 
 
 class PyType(NamedTuple):
-    kind: str  # CLASS (an instance, or the class), MODULE, FUNCTION, EXTERNAL_TYPE, SUPER
+    kind: str  # CLASS (the class itself), INSTANCE (of it), MODULE, FUNCTION, EXTERNAL_TYPE,
+    # SUPER (the bases of the class, from super())
     sym: Sym | None = None
     qname: str = ""  # an external type's qualified name
 
@@ -124,34 +128,42 @@ class TypeInference:
 
     # -- expressions -------------------------------------------------------------------
     def memoized(self, key: Any, compute: Callable[[], Any]) -> Any:
-        """``compute()``, remembered in the table's memo unless an answer was cut short
-        on the way (the depth bound, a cycle): that one depends on where it was asked."""
+        """``compute()``, remembered for the table's life; or, when a cycle cut it short
+        (an answer that then depends on where it was asked), for the current call site
+        only. Keys hold the depth they were asked at: an answer never depends on which was
+        asked first."""
         memo = self.table.memo()
         if key in memo:
             return memo[key]
-        cuts: list[int] = memo.setdefault("py-cuts", [0])
-        before = cuts[0]
+        site: dict[Any, Any] = memo.setdefault("py-site", {})
+        if key in site:
+            return site[key]
+        cycles: list[int] = memo.setdefault("py-cycles", [0])
+        before = cycles[0]
         found = compute()
-        if cuts[0] == before:
-            memo[key] = found
+        (memo if cycles[0] == before else site)[key] = found
         return found
 
-    def cut_short(self) -> list[PyType]:
-        self.table.memo().setdefault("py-cuts", [0])[0] += 1
+    def new_site(self) -> None:
+        """A call site's resolution starts: answers cut by a cycle are forgotten."""
+        self.table.memo()["py-site"] = {}
+
+    def cycle(self) -> list[PyType]:
+        self.table.memo().setdefault("py-cycles", [0])[0] += 1
         return []
 
     def evaluate(self, expr: str, scope: int, depth: int = 0) -> list[PyType]:
         """The possible types of ``expr`` (in normal form) at ``scope``; [] if unknown."""
         if depth > MAX_DEPTH:
-            return self.cut_short()
-        found: list[PyType] = self.memoized(("py-type", self.unit.path, scope, expr),
+            return []
+        found: list[PyType] = self.memoized(("py-type", self.unit.path, scope, expr, depth),
                                             lambda: self._guarded(expr, scope, depth))
         return found
 
     def _guarded(self, expr: str, scope: int, depth: int) -> list[PyType]:
         guard = (self.unit.path, scope, expr)
         if guard in self._inferring:  # x = x.strip(): no type from itself
-            return self.cut_short()
+            return self.cycle()
         self._inferring.add(guard)
         try:
             return self._evaluate(expr, scope, depth)
@@ -160,6 +172,8 @@ class TypeInference:
 
     def _evaluate(self, expr: str, scope: int, depth: int) -> list[PyType]:
         parts = split_top(expr, ".")
+        if len(parts) > MAX_CHAIN:
+            return []
         name, suffixes = segment(parts[0])
         if name.startswith("!"):  # a literal: "!str", "!str.join()"
             types = [external_type(f"builtins.{name[1:]}")]
@@ -180,10 +194,11 @@ class TypeInference:
     def _special(self, name: str, call: str, scope: int, depth: int) -> list[PyType]:
         """``super()``, ``super(X, self)``, ``type(self)``."""
         args = split_top(call[1:-1], ",") if call != "()" else []
-        if name == "type":
-            return self.evaluate(args[0], scope, depth + 1) if len(args) == 1 else []
+        if name == "type":  # the class of an instance
+            return [PyType(CLASS, t.sym) for t in self.evaluate(args[0], scope, depth + 1)
+                    if t.kind == INSTANCE] if len(args) == 1 else []
         if args:
-            classes = [t for t in self.evaluate(args[0], scope, depth + 1) if t.kind == CLASS]
+            classes = [t for t in self.evaluate(args[0], scope, depth + 1) if t.kind in CLASSES]
         else:
             cls = self.enclosing_class(scope)
             classes = [PyType(CLASS, self._sym(cls))] if cls >= 0 else []
@@ -239,7 +254,8 @@ class TypeInference:
             if name == next(iter(params)) and d.parent >= 0 \
                     and self.defs[d.parent].kind in CLASS_LIKE \
                     and "staticmethod" not in info.get("decorators", ()):
-                return [PyType(CLASS, self._sym(d.parent))]  # self, cls
+                kind = CLASS if "classmethod" in info.get("decorators", ()) else INSTANCE
+                return [PyType(kind, self._sym(d.parent))]  # cls, self
             return self.spec_types(params[name], d.parent, depth)
         specs: list[str] | None = (info.get("locals") or {}).get(name)
         if specs is None:
@@ -258,29 +274,33 @@ class TypeInference:
             return self.evaluate(spec[1:], scope, depth + 1)
         return []
 
-    def annotation_types(self, text: str, scope: int, depth: int) -> list[PyType]:
-        if depth > MAX_DEPTH:
-            return self.cut_short()
-        if not text:
+    def annotation_types(self, text: str, scope: int, depth: int, classes: bool = False,
+                         ) -> list[PyType]:
+        """What an annotation declares: instances of its classes (the classes themselves
+        inside ``Type[...]``/``type[...]``, or with ``classes``)."""
+        if depth > MAX_DEPTH or not text:
             return []
         if text[0] in "\"'" and text[-1] == text[0]:
-            return self.annotation_types(text[1:-1].strip(), scope, depth + 1)
+            return self.annotation_types(text[1:-1].strip(), scope, depth + 1, classes)
         options = split_top(text, "|")
         if len(options) > 1:
-            return _unique([t for o in options for t in self.annotation_types(o, scope, depth)])
+            return _unique([t for o in options
+                            for t in self.annotation_types(o, scope, depth, classes)])
         cut = text.find("[")
         if cut > 0 and text.endswith("]"):
             head, args = text[:cut], split_top(text[cut + 1:-1], ",")
             last = head.rpartition(".")[2]
             if last in _UNIONS:
-                return _unique([t for a in args for t in self.annotation_types(a, scope, depth)])
+                return _unique([t for a in args
+                                for t in self.annotation_types(a, scope, depth, classes)])
             if last in _FIRST_ARG:
-                return self.annotation_types(args[0], scope, depth + 1)
+                return self.annotation_types(args[0], scope, depth + 1,
+                                             classes or last in ("Type", "type"))
             text = head
         if text in _NOT_TYPES or not text.replace(".", "").replace("_", "").isalnum():
             return []
-        return [t for t in self.evaluate(text, scope, depth + 1)
-                if t.kind in (CLASS, EXTERNAL_TYPE)]
+        return [PyType(INSTANCE, t.sym) if t.kind == CLASS and not classes else t
+                for t in self.evaluate(text, scope, depth + 1) if t.kind in (CLASS, EXTERNAL_TYPE)]
 
     def sym_types(self, sym: Sym, depth: int) -> list[PyType]:
         if sym.kind in CLASS_LIKE:
@@ -321,7 +341,7 @@ class TypeInference:
     def attribute(self, types: list[PyType], attr: str, depth: int) -> list[PyType]:
         out: list[PyType] = []
         for t in types:
-            if t.kind in (CLASS, SUPER) and t.sym is not None:
+            if t.kind in (CLASS, INSTANCE, SUPER) and t.sym is not None:
                 out += self.class_attribute(t, attr, depth)
             elif t.kind == MODULE and t.sym is not None:
                 found = self.member(t.sym.qualified_name, attr)
@@ -330,6 +350,14 @@ class TypeInference:
             elif t.kind == EXTERNAL_TYPE:  # typing.Callable, os.path
                 out.append(external_type(f"{t.qname}.{attr}"))
         return _unique(out)
+
+    def dunder_call(self, class_sym: Sym) -> Sym | None:
+        """The ``__call__`` method of the class or of a project base: calling an instance."""
+        for cls in self.class_mro(class_sym):
+            found = _first_member(self.table, cls, "__call__")
+            if found is not None and found.kind in CALLABLE:
+                return found
+        return None
 
     def decorators(self, function: Sym) -> list[str]:
         other = self.resolver_for(function.path)
@@ -358,7 +386,7 @@ class TypeInference:
     def instance_attribute(self, class_sym: Sym, attr: str, depth: int) -> list[PyType]:
         """The types of ``self.<attr>`` as assigned in the methods of the class or a base."""
         found: list[PyType] = self.memoized(
-            ("py-instance-attr", class_sym.id, attr),
+            ("py-instance-attr", class_sym.id, attr, depth),
             lambda: self._instance_attribute(class_sym, attr, depth))
         return found
 
@@ -371,7 +399,7 @@ class TypeInference:
 
     def _assigned(self, cls: Sym, attr: str, depth: int) -> list[PyType] | None:
         found: list[PyType] | None = self.memoized(
-            ("py-assigned", cls.id, attr), lambda: self._assigned_types(cls, attr, depth))
+            ("py-assigned", cls.id, attr, depth), lambda: self._assigned_types(cls, attr, depth))
         return found
 
     def _assigned_types(self, cls: Sym, attr: str, depth: int) -> list[PyType] | None:
@@ -389,7 +417,10 @@ class TypeInference:
 
     def call(self, t: PyType, depth: int) -> list[PyType]:
         if t.kind == CLASS:
-            return [t]
+            return [PyType(INSTANCE, t.sym)]
+        if t.kind == INSTANCE and t.sym is not None:  # its __call__
+            dunder = self.dunder_call(t.sym)
+            return self.returns(dunder, depth) if dunder is not None else []
         if t.kind == EXTERNAL_TYPE:
             module, _, last = t.qname.rpartition(".")
             if module == "builtins" and last not in BUILTIN_TYPES:
@@ -417,7 +448,7 @@ class TypeInference:
             return _unique(found)
         if spec in (":Self", ":typing.Self", ":t.Self") and d.parent >= 0:
             cls = other.enclosing_class(d.parent)
-            return [PyType(CLASS, other._sym(cls))] if cls >= 0 else []
+            return [PyType(INSTANCE, other._sym(cls))] if cls >= 0 else []
         return other.spec_types(spec, d.parent, depth)
 
 

@@ -35,6 +35,7 @@ from codegraph.parse.languages import LANGUAGES
 _QUERIES: dict[str, Query] = {}
 _NULLISH = "\0"  # null, undefined, void: dropped from unions
 MAX_UNION = 3  # members of a union type kept (``A|B``)
+MAX_TYPE_DEPTH = 32  # levels of a type read: deeper, it says nothing useful
 # Generic types whose arguments are kept: the resolver knows what some of their methods give.
 CONTAINERS = frozenset({"Promise", "Array", "Set", "ReadonlySet", "Map", "ReadonlyMap",
                         "WeakMap"})
@@ -74,27 +75,28 @@ def _query(language: str) -> Query:
 
 
 # -- types as written --------------------------------------------------------------------
-def type_of(node: Node | None) -> str:
-    """A type node, normalised (see the module's doc); ``""`` when not useful."""
-    found = _type(node)
+def type_of(node: Node | None, depth: int = 0) -> str:
+    """A type node, normalised (see the module's doc); ``""`` when not useful (or nested
+    deeper than MAX_TYPE_DEPTH: hostile input must not exhaust the stack)."""
+    found = _type(node, depth)
     return "" if found == _NULLISH else found
 
 
-def _type(node: Node | None) -> str:
-    if node is None:
+def _type(node: Node | None, depth: int) -> str:
+    if node is None or depth > MAX_TYPE_DEPTH:
         return ""
     t = node.type
     if t in ("type_annotation", "parenthesized_type", "readonly_type", "opting_type_annotation"):
-        return _type(node.named_children[-1]) if node.named_child_count else ""
+        return _type(node.named_children[-1], depth + 1) if node.named_child_count else ""
     if t in ("type_identifier", "identifier", "nested_type_identifier"):
         text = "".join(node_text(node).split())
         return text if _NAME.match(text) else ""
     if t == "generic_type":
-        name = _type(node.child_by_field_name("name"))
+        name = _type(node.child_by_field_name("name"), depth + 1)
         name = "Array" if name == "ReadonlyArray" else name
         args = node.child_by_field_name("type_arguments")
         if name in CONTAINERS and args is not None and args.named_child_count:
-            inner = [type_of(a) or "?" for a in args.named_children]
+            inner = [type_of(a, depth + 1) or "?" for a in args.named_children]
             return f"{name}<{','.join(inner)}>"  # Map<K,V>: what get() gives is known
         return name
     if t == "predefined_type":
@@ -110,7 +112,7 @@ def _type(node: Node | None) -> str:
         return {"string": "string", "number": "number", "true": "boolean",
                 "false": "boolean"}.get(kind, "")
     if t == "array_type":
-        element = type_of(node.named_children[0]) if node.named_child_count else ""
+        element = type_of(node.named_children[0], depth + 1) if node.named_child_count else ""
         return f"Array<{element}>" if element else "Array"
     if t == "tuple_type":
         return "Array"
@@ -119,7 +121,7 @@ def _type(node: Node | None) -> str:
     if t == "this_type":
         return "this"
     if t == "union_type":
-        parts = set(_members(node)) - {_NULLISH}
+        parts = set(_members(node, depth + 1)) - {_NULLISH}
         if not parts:
             return _NULLISH
         if "" in parts or len(parts) > MAX_UNION:
@@ -128,11 +130,14 @@ def _type(node: Node | None) -> str:
     return ""
 
 
-def _members(node: Node) -> list[str]:
+def _members(node: Node, depth: int) -> list[str]:
     """A union's members, nested unions flattened (``A | B | null``)."""
+    if depth > MAX_TYPE_DEPTH:
+        return [""]
     out: list[str] = []
     for child in node.named_children:
-        out += _members(child) if child.type == "union_type" else [_type(child)]
+        out += _members(child, depth + 1) if child.type == "union_type" \
+            else [_type(child, depth + 1)]
     return out
 
 
@@ -182,9 +187,9 @@ def expression(node: Node | None) -> str | None:
     return None
 
 
-def value_type(node: Node | None) -> str:
+def value_type(node: Node | None, depth: int = 0) -> str:
     """The type of an initialiser: ``new Foo()`` -> ``Foo``; ``f()`` -> ``=f()``."""
-    if node is None:
+    if node is None or depth > MAX_TYPE_DEPTH:
         return ""
     t = node.type
     simple = _VALUE_TYPES.get(t)
@@ -197,10 +202,11 @@ def value_type(node: Node | None) -> str:
             and _NAME.match(text) else ""
     if t == "binary_expression" and node_text(node.child_by_field_name("operator")) in (
             "||", "??"):  # x || (x = [])
-        return value_type(node.child_by_field_name("left")) or \
-            value_type(node.child_by_field_name("right"))
+        return value_type(node.child_by_field_name("left"), depth + 1) or \
+            value_type(node.child_by_field_name("right"), depth + 1)
     if t in ("as_expression", "satisfies_expression"):
-        return type_of(node.named_children[-1]) if node.named_child_count > 1 else ""
+        return type_of(node.named_children[-1], depth + 1) if node.named_child_count > 1 \
+            else ""
     if t == "await_expression":
         inner = expression(node.named_children[0]) if node.named_child_count else None
         return f"=await:{inner}" if inner else ""

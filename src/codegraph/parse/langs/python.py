@@ -79,7 +79,8 @@ _LITERALS = {"string": "!str", "concatenated_string": "!str", "list": "!list",
              "tuple": "!tuple", "integer": "!int", "float": "!float", "true": "!bool",
              "false": "!bool"}
 _CLOSE = {"(": ")", "[": "]", "{": "}"}
-_KEEP_ARGS = ("super(", "type(")  # calls whose arguments say the type
+_KEEP_ARGS = frozenset({"super", "type"})  # calls whose arguments say the type
+MAX_RECEIVER = 1000  # characters of a receiver's text put in normal form; longer: untyped
 
 
 @lru_cache(maxsize=1 << 16)  # receivers repeat: self.request, self.model._meta...
@@ -101,7 +102,10 @@ def normal_expr(text: str) -> str | None:
         return "!dict" if ":" in text or text == "{}" else "!set"
     if first == "(":
         return "!tuple" if "," in text else None
+    if len(text) > MAX_RECEIVER:
+        return None
     out: list[str] = []
+    name = ""  # the name being read, since the last "." or bracket (its first 9 characters)
     i, n = 0, len(text)
     while i < n:
         c = text[i]
@@ -109,13 +113,13 @@ def normal_expr(text: str) -> str | None:
             j = _matching(text, i)
             if j < 0:
                 return None
-            keep = c == "(" and any("".join(out).endswith(k[:-1]) and
-                                    (len(out) == len(k) - 1 or "".join(out)[-len(k)] == ".")
-                                    for k in _KEEP_ARGS)
+            keep = c == "(" and name in _KEEP_ARGS
             out.append(text[i:j + 1] if keep else c + _CLOSE[c])
+            name = ""
             i = j + 1
         elif c.isalnum() or c in "_.":
             out.append(c)
+            name = "" if c == "." else (name + c)[:9]
             i += 1
         else:
             return None
@@ -199,6 +203,11 @@ def add_facts(facts: FileFacts, found: list[tuple[str, Node, int]]) -> None:
                 if len(specs) < MAX_SPECS and spec not in specs:
                     specs.append(spec)
             continue
+        if kind == "bind":  # for x in ..., except E as x, a, b = ...: locals, untyped
+            if scope >= 0 and defs[scope].kind in CALLABLE:
+                for name in _bound_names(node):
+                    _add_local(defs[scope], name, UNTYPED)
+            continue
         if kind == "with":
             item = node.child_by_field_name("value")
             alias = item.child_by_field_name("alias") if item is not None else None
@@ -233,12 +242,23 @@ def add_facts(facts: FileFacts, found: list[tuple[str, Node, int]]) -> None:
         params = (method.extra or {}).get("params") or {}
         cls = method.parent
         if cls < 0 or defs[cls].kind not in CLASS_LIKE or not params \
-                or next(iter(params)) != node_text(obj):
-            continue
+                or next(iter(params)) != node_text(obj) \
+                or "staticmethod" in ((method.extra or {}).get("decorators") or ()):
+            continue  # only self.x = ... (a static method's first parameter is no self)
         attrs = extra(defs[cls]).setdefault("attrs", {})
         specs = attrs.setdefault(node_text(attr), [])
         if len(specs) < MAX_SPECS and [spec, scope] not in specs:
             specs.append([spec, scope])
+
+
+def _bound_names(node: Node) -> list[str]:
+    """The names a binding target binds: ``x``, ``a, b``, ``(a, [b, c])``, ``*rest``."""
+    if node.type == "identifier":
+        return [node_text(node)]
+    if node.type in ("pattern_list", "tuple_pattern", "list_pattern", "list_splat_pattern",
+                     "as_pattern_target", "parenthesized_expression"):
+        return [n for child in node.named_children[:64] for n in _bound_names(child)]
+    return []
 
 
 def _add_local(d: Definition, name: str, spec: str) -> None:

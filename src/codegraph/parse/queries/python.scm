@@ -31,3 +31,10 @@
 (assignment left: (attribute object: (identifier) attribute: (identifier))) @fact.assign
 (with_item value: (as_pattern alias: (as_pattern_target (identifier)))) @fact.with
 (return_statement) @fact.return
+; Other bindings of locals (they shadow an import of the same name): loop, comprehension
+; and except targets, tuple unpacking.
+(for_statement left: (_) @fact.bind)
+(for_in_clause left: (_) @fact.bind)
+(except_clause (as_pattern alias: (as_pattern_target) @fact.bind))
+(assignment left: (pattern_list) @fact.bind)
+(assignment left: (tuple_pattern) @fact.bind)
