@@ -74,9 +74,11 @@ def name_match(table: SymbolTable, name: str, kinds: Iterable[str] = CALLABLE_TA
 
 def guess(language: str, src: str, kind: EdgeKind, table: SymbolTable, name: str, line: int,
           col: int, kinds: Iterable[str] = CALLABLE_TARGETS, external_name: str | None = None,
-          confidence: float = CONFIDENCE[NAME_MATCH]) -> list[Edge]:
-    """Name-match edges (``confidence`` split among candidates), else one external edge."""
-    found = name_match(table, name, kinds, language=language)
+          confidence: float = CONFIDENCE[NAME_MATCH], limit: int = MAX_NAME_MATCHES,
+          ) -> list[Edge]:
+    """Name-match edges (``confidence`` split among at most ``limit`` candidates), else one
+    external edge."""
+    found = name_match(table, name, kinds, language=language, limit=limit)
     if found:
         share = confidence / len(found)
         return [link(src, kind, s, NAME_MATCH, line, col, name, share) for s in found]
