@@ -25,6 +25,7 @@ CLASS, INSTANCE, MODULE, FUNCTION, EXTERNAL_TYPE, SUPER = (
     "class", "instance", "module", "function", "external", "super")
 CLASSES = frozenset({CLASS, INSTANCE})
 MAX_DEPTH = 8  # steps of inference behind one receiver (assignment to assignment...)
+NONE_TYPE = "builtins.NoneType"
 MAX_CHAIN = 16  # parts of a receiver followed (``a.b().c``: 3); longer ones are not typed
 BUILTIN_TYPES = frozenset(n for n in dir(builtins) if isinstance(getattr(builtins, n), type))
 # typing's names for builtin and collections types: their methods are the builtins'.
@@ -265,6 +266,8 @@ class TypeInference:
         found: list[PyType] = []
         for spec in specs:
             found += self.spec_types(spec, s, depth)
+        if len(found) > 1:  # x = None, then x = Foo(): a Foo when it is called
+            found = [t for t in found if t.qname != NONE_TYPE] or found
         return _unique(found)
 
     def spec_types(self, spec: str, scope: int, depth: int) -> list[PyType]:
@@ -315,7 +318,8 @@ class TypeInference:
             if other is None or index < 0:
                 return []
             spec = (other.defs[index].extra or {}).get("spec")
-            return other.spec_types(spec, other.defs[index].parent, depth) if spec else []
+            found = other.spec_types(spec, other.defs[index].parent, depth) if spec else []
+            return _not_none(found)  # _instance = None, set later by a function
         return []
 
     def binding_types(self, binding: Any, depth: int) -> list[PyType]:
@@ -413,7 +417,7 @@ class TypeInference:
         found: list[PyType] = []
         for spec, method_index in specs:
             found += other.spec_types(spec, method_index, depth)
-        return _unique(found)
+        return _not_none(_unique(found))  # self.conn = None in __init__, set elsewhere
 
     def call(self, t: PyType, depth: int) -> list[PyType]:
         if t.kind == CLASS:
@@ -458,6 +462,11 @@ def _first_member(table: SymbolTable, cls: Sym, name: str) -> Sym | None:
         if s.parent == cls.id:
             return s
     return None
+
+
+def _not_none(types: list[PyType]) -> list[PyType]:
+    """Types without None: what a variable or attribute set to None at first holds later."""
+    return [t for t in types if t.qname != NONE_TYPE]
 
 
 def _unique(types: list[PyType]) -> list[PyType]:

@@ -72,12 +72,13 @@ _TYPED_VALUES = frozenset({
     "call", "attribute", "identifier", "subscript", "string", "concatenated_string", "list",
     "dictionary", "set", "tuple", "integer", "float", "true", "false", "list_comprehension",
     "dictionary_comprehension", "set_comprehension", "await", "parenthesized_expression",
+    "none",
 })
 _LITERALS = {"string": "!str", "concatenated_string": "!str", "list": "!list",
              "list_comprehension": "!list", "dictionary": "!dict",
              "dictionary_comprehension": "!dict", "set": "!set", "set_comprehension": "!set",
              "tuple": "!tuple", "integer": "!int", "float": "!float", "true": "!bool",
-             "false": "!bool"}
+             "false": "!bool", "none": "!NoneType"}
 _CLOSE = {"(": ")", "[": "]", "{": "}"}
 _KEEP_ARGS = frozenset({"super", "type"})  # calls whose arguments say the type
 MAX_RECEIVER = 1000  # characters of a receiver's text put in normal form; longer: untyped
