@@ -130,22 +130,24 @@ def _typed(wire: list[Any] | None) -> set[tuple[str, str, str]]:
     receiver differently."""
     if wire is None:
         return set()
-    defs = wire[2]
+    facts = FileFacts.from_wire(wire)
+    defs = facts.definitions
     bases: dict[int, list[str]] = {}
-    for kind, name, qualifier, *_, source in wire[5]:
-        if kind == "inherits":
-            bases.setdefault(source, []).append(f"{qualifier}.{name}" if qualifier else name)
+    for ref in facts.references:
+        if ref.kind == "inherits":
+            bases.setdefault(ref.source, []).append(
+                f"{ref.qualifier}.{ref.name}" if ref.qualifier else ref.name)
     out = set()
     for i, d in enumerate(defs):
-        info = d[9] or {}
+        info = d.extra or {}
         typed = sorted((k, info[k]) for k in _TYPE_KEYS if k in info)
         if "returned" in info and "returns" not in info and "locals" in info:
             typed.append(("locals", info["locals"]))
         if i in bases:
             typed.append(("bases", bases[i]))
         if typed:
-            parent = defs[d[2]][1] if d[2] >= 0 else ""
-            out.add((d[1], parent, repr(typed)))
+            parent = defs[d.parent].name if d.parent >= 0 else ""
+            out.add((d.name, parent, repr(typed)))
     return out
 
 
