@@ -147,7 +147,9 @@ class TypeInference:
 
     def new_site(self) -> None:
         """A call site's resolution starts: answers cut by a cycle are forgotten."""
-        self.table.memo()["py-site"] = {}
+        site = self.table.memo().get("py-site")
+        if site:
+            site.clear()
 
     def cycle(self) -> list[PyType]:
         self.table.memo().setdefault("py-cycles", [0])[0] += 1
