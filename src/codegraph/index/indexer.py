@@ -40,6 +40,7 @@ from codegraph.index.parsing import (
 from codegraph.index.repos import repo_name_for
 from codegraph.index.resolving import ResolvedFile, new_externals, resolve_all
 from codegraph.index.spooling import Output
+from codegraph.index.type_facts import typed_definitions
 from codegraph.index.walker import (
     IGNORE_FILES,
     SkippedFile,
@@ -115,40 +116,6 @@ def _imports(store: Store, rec: FileRecord, wire: list[Any] | None) -> set[tuple
             for imp in FileFacts.from_wire(wire).imports
             if imp.source < 0 and (imp.level > 0
                                    or store.has_qualified_name(imp.module, rec.repo))}
-
-
-# Keys of ``Definition.extra`` that other files' receivers are typed through: JS/TS's,
-# then Python's (parse/langs/python.py). A function's ``locals`` matter to others only
-# through its ``returned`` values, when no annotation says what it returns.
-_TYPE_KEYS = ("fields", "returns", "type", "get", "this", "receiver",
-              "params", "returned", "attrs", "spec", "decorators")
-
-
-def _typed(wire: list[Any] | None) -> set[tuple[str, str, str]]:
-    """(name, its class's name or "", declared types and bases) of a file's definitions
-    that declare types or bases: when one changes, files that name either may type a
-    receiver differently."""
-    if wire is None:
-        return set()
-    facts = FileFacts.from_wire(wire)
-    defs = facts.definitions
-    bases: dict[int, list[str]] = {}
-    for ref in facts.references:
-        if ref.kind == "inherits":
-            bases.setdefault(ref.source, []).append(
-                f"{ref.qualifier}.{ref.name}" if ref.qualifier else ref.name)
-    out = set()
-    for i, d in enumerate(defs):
-        info = d.extra or {}
-        typed = sorted((k, info[k]) for k in _TYPE_KEYS if k in info)
-        if "returned" in info and "returns" not in info and "locals" in info:
-            typed.append(("locals", info["locals"]))
-        if i in bases:
-            typed.append(("bases", bases[i]))
-        if typed:
-            parent = defs[d.parent].name if d.parent >= 0 else ""
-            out.add((d.name, parent, repr(typed)))
-    return out
 
 
 def renamed_modules(stored: dict[str, FileRecord], added_or_gone: set[str],
@@ -447,7 +414,7 @@ class Indexer:
         changed |= {i[0] for i in _imports(store, rec, old_facts)
                     ^ _imports(store, rec, result.wire())}
         # Names whose declared types changed: receivers typed through them may change.
-        changed |= {name for t in _typed(old_facts) ^ _typed(result.wire())
+        changed |= {name for t in typed_definitions(old_facts) ^ typed_definitions(result.wire())
                     for name in t[:2] if name}
         if old is None or old.module != rec.module:
             changed.add(rec.module)
