@@ -44,7 +44,7 @@ from codegraph.parse.facts import CALLABLE, CLASS_LIKE, Import
 from codegraph.parse.langs.python import normal_expr
 
 BUILTINS = frozenset(dir(builtins))
-MAX_DEPTH = 4
+MAX_REEXPORTS = 4  # hops followed through modules that re-export a name
 GUESS_METHOD_KINDS = ("method", "constructor")
 MAX_DISPATCH = 50  # overrides linked from one call: beyond, the hierarchy says little
 GUESS_CONFIDENCE = 0.9  # with that evidence, a lone candidate was right 93% of the time
@@ -274,7 +274,7 @@ class _Resolver(FileScopes, TypeInference):
         mods = self.table.modules(qname)
         if mods:
             return mods[0]
-        if depth >= MAX_DEPTH:
+        if depth >= MAX_REEXPORTS:
             return None
         for mod in self.table.modules(module):
             facts = self.table.facts(mod.path)
