@@ -238,9 +238,8 @@ class _Resolver(FileScopes, TypeInference):
 
     def _external_base(self, class_sym: Sym) -> str | None:
         for cls in self.class_mro(class_sym):
-            other = self.resolver_for(cls.path)
-            index = other.index_of(cls) if other is not None else -1
-            if other is None or index < 0:
+            other, index = self.where_defined(cls)
+            if other is None:
                 return cls.qualified_name
             inside = {b.qualified_name for base in self.table.bases(cls.id)
                       for b in self._class_syms(base)}

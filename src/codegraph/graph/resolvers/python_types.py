@@ -315,9 +315,8 @@ class TypeInference:
         if sym.kind in CALLABLE:
             return [PyType(FUNCTION, sym)]
         if sym.kind in ("variable", "constant"):
-            other = self.resolver_for(sym.path)
-            index = other.index_of(sym) if other is not None else -1
-            if other is None or index < 0:
+            other, index = self.where_defined(sym)
+            if other is None:
                 return []
             spec = (other.defs[index].extra or {}).get("spec")
             found = other.spec_types(spec, other.defs[index].parent, depth) if spec else []
@@ -334,6 +333,13 @@ class TypeInference:
         if self.table.modules(binding.module):
             return []  # a project module's name we cannot find
         return [external_type(f"{binding.module}.{binding.member}")]
+
+    def where_defined(self, sym: Sym) -> tuple[TypeInference | None, int]:
+        """The resolver of the file defining ``sym`` and its index there; (None, -1) if the
+        file is not a Python file of the repository or no longer defines it."""
+        other = self.resolver_for(sym.path)
+        index = other.index_of(sym) if other is not None else -1
+        return (other, index) if index >= 0 else (None, -1)
 
     def index_of(self, sym: Sym) -> int:
         memo = self.table.memo()
@@ -366,9 +372,8 @@ class TypeInference:
         return None
 
     def decorators(self, function: Sym) -> list[str]:
-        other = self.resolver_for(function.path)
-        index = other.index_of(function) if other is not None else -1
-        if other is None or index < 0:
+        other, index = self.where_defined(function)
+        if other is None:
             return []
         found: list[str] = (other.defs[index].extra or {}).get("decorators") or []
         return found
@@ -409,9 +414,8 @@ class TypeInference:
         return found
 
     def _assigned_types(self, cls: Sym, attr: str, depth: int) -> list[PyType] | None:
-        other = self.resolver_for(cls.path)
-        index = other.index_of(cls) if other is not None else -1
-        if other is None or index < 0:
+        other, index = self.where_defined(cls)
+        if other is None:
             return None
         specs = ((other.defs[index].extra or {}).get("attrs") or {}).get(attr)
         if not specs:
@@ -438,9 +442,8 @@ class TypeInference:
         return []
 
     def returns(self, function: Sym, depth: int) -> list[PyType]:
-        other = self.resolver_for(function.path)
-        index = other.index_of(function) if other is not None else -1
-        if other is None or index < 0:
+        other, index = self.where_defined(function)
+        if other is None:
             return []
         d = other.defs[index]
         spec = (d.extra or {}).get("returns")
