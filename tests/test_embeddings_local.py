@@ -128,7 +128,7 @@ def test_truncates_at_256_tokens(embedder: LocalEmbedder) -> None:
 
 
 def test_threads_do_not_change_vectors(embedder: LocalEmbedder) -> None:
-    single = LocalEmbedder(threads=1, batch_size=2)
+    single = LocalEmbedder(threads=1, run_size=2)
     assert single.threads == 1
     texts = [QUERY, LOAD_JSON, ADD]
     np.testing.assert_allclose(single.embed(texts), embedder.embed(texts), atol=1e-6)
