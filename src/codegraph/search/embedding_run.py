@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 Progress = Callable[[dict[str, Any]], None]
 EMBED_BATCH = 32  # chunks per step: a step's vectors are added to the index together
-SAVE_SECONDS = 5.0  # work between two saves of the vector index...
+SAVE_SECONDS = 2.0  # work between two saves of the vector index...
 SAVE_SHARE = 0.05  # ...or longer, so that saving takes at most this share of the run
 RATE_WINDOW = 30.0  # seconds of recent work the reported rate is measured over
 MIN_RATED = 8  # chunks a run embeds before its rate is kept for the next estimate
