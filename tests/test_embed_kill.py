@@ -15,16 +15,21 @@ from codegraph.api import CodeGraph
 from codegraph.search.vectors import VectorIndex
 from helpers import cli_env, run_cli, run_json, write_tree
 
-# Embeds with SAVE_EVERY as given, and kills itself (SIGKILL) once ``done`` reaches KILL_AT.
+# Embeds saving after every batch of 32 (SAVE_SECONDS 0) or only at the end (a day), and
+# kills itself (SIGKILL) at the first point between two model runs once ``done`` reached
+# KILL_AT: the batch under way is neither saved nor cached.
 KILLED_EMBED = """
 import os, signal, sys
 from codegraph.api import CodeGraph
-from codegraph.search import service
+from codegraph.search import embedding_run
 
-service.SAVE_EVERY = int(sys.argv[2])
+embedding_run.SAVE_SECONDS = float(sys.argv[2])
+done = 0
 
 def progress(event):
-    if event.get("event") == "embedded" and event["done"] >= int(sys.argv[3]):
+    global done
+    done = event.get("done", done)
+    if event.get("event") == "tick" and done >= int(sys.argv[3]):
         os.kill(os.getpid(), signal.SIGKILL)
 
 with CodeGraph.open(sys.argv[1]) as cg:
@@ -43,8 +48,8 @@ def shop(verb: str = "Return") -> dict[str, str]:
         for n in range(12)) for topic in TOPICS}
 
 
-def kill_embedding(data: Path, save_every: int, kill_at: int) -> None:
-    proc = subprocess.run([sys.executable, "-c", KILLED_EMBED, str(data), str(save_every),
+def kill_embedding(data: Path, save_seconds: float, kill_at: int) -> None:
+    proc = subprocess.run([sys.executable, "-c", KILLED_EMBED, str(data), str(save_seconds),
                            str(kill_at)], env=cli_env(), capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == -9, proc.stderr
@@ -81,14 +86,15 @@ def repo_data(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_killed_between_saves(repo_data: tuple[Path, Path]) -> None:
-    """Killed after the first save (64 vectors) and one more batch: stats says 64, what
-    the saved index holds, not 96; the next run re-adds the 32 from the cache."""
+    """Saving after every batch, killed in the third batch: stats says 64, what the saved
+    index holds, and the next run embeds the rest (the killed batch's vectors were neither
+    saved nor cached)."""
     _, data = repo_data
-    kill_embedding(data, save_every=64, kill_at=96)
+    kill_embedding(data, save_seconds=0, kill_at=64)
     assert embedded(data) == current_vectors(data) == 64
     with CodeGraph.open(str(data)) as cg:
         report = cg.embed()
-    assert (report.total, report.cached, report.embedded) == (CHUNKS, 32, CHUNKS - 96)
+    assert (report.total, report.cached, report.embedded) == (CHUNKS, 0, CHUNKS - 64)
     assert embedded(data) == current_vectors(data) == CHUNKS
 
 
@@ -103,7 +109,7 @@ def test_killed_while_replacing_vectors(repo_data: tuple[Path, Path]) -> None:
     write_tree(repo, dict(list(shop(verb="Give back").items())[:5]))
     code, _, err = run_cli("index", str(repo), data_dir=data)
     assert code == 0, err
-    kill_embedding(data, save_every=2048, kill_at=32)
+    kill_embedding(data, save_seconds=86400, kill_at=32)
     assert embedded(data) == current_vectors(data) == CHUNKS // 2
     with CodeGraph.open(str(data)) as cg:
         cg.embed()

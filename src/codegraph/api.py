@@ -31,7 +31,8 @@ from codegraph.store.rocks import Store, close_after
 
 if TYPE_CHECKING:  # the indexer and search load only when used: queries start fast
     from codegraph.index.indexer import Indexer, IndexReport, Progress
-    from codegraph.search.service import EmbedReport, SearchService
+    from codegraph.search.embedding_run import EmbedReport
+    from codegraph.search.service import SearchService
 
 Item = dict[str, Any]
 TICK = {"event": "tick"}  # a progress event that only lets a cancel stop a run there
@@ -117,7 +118,7 @@ class CodeGraph:
                                                                on_chunks=feed)
                 feed.finish(tick=self._tick(progress, "lexical"))
         if embed:
-            self.embed(progress)
+            self.embed(progress, repo=report.repo)
         return report
 
     def rebuild(self, path: str, *, name: str | None = None, workers: int | None = None,
@@ -183,8 +184,18 @@ class CodeGraph:
         self.indexer(progress=progress).remove_repo(repo)
         self.search_service().sync_lexical(self._tick(progress, "lexical"))
 
-    def embed(self, progress: Progress | None = None) -> EmbedReport:
-        return self.search_service().embed(progress)
+    def embed(self, progress: Progress | None = None, *, repo: str | None = None
+              ) -> EmbedReport:
+        """Embed the chunks of ``repo`` (all repositories when None) that lack a current
+        vector, most-called source first, saving every few seconds of work; drop the
+        vectors of chunks gone or excluded. ``progress`` may raise to stop the run (what it
+        saved stays)."""
+        return self.search_service().embed(progress, repo=repo)
+
+    def embed_backlog(self, repo: str | None = None) -> Item:
+        """How many chunks (of ``repo``, or all) wait for a vector, and roughly how long
+        they take at the model's last measured rate (None if never measured)."""
+        return self.search_service().backlog(repo)
 
     @staticmethod
     def _tick(progress: Progress | None, phase: str | None = None) -> Callable[[], None] | None:

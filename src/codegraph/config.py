@@ -59,6 +59,14 @@ class ConfigError(BadRequest):
     """A bad setting: the message names the variable (or flag) and the value."""
 
 
+# What gets no vector unless CODEGRAPH_EMBED_EXCLUDE says otherwise (search/embed_scope.py):
+# what nobody searches by meaning and what only lengthens the first run.
+DEFAULT_EMBED_EXCLUDE: tuple[str, ...] = (
+    "**/migrations/**", "*_pb2.py", "*_pb2_grpc.py", "*.pb.go", "*.min.js",
+    "**/vendor/**", "**/third_party/**", "**/node_modules/**",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     # where the index lives
@@ -71,6 +79,7 @@ class Config:
     workers: int = 1
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     embed: bool = True
+    embed_exclude: tuple[str, ...] = DEFAULT_EMBED_EXCLUDE  # see search/embed_scope.py
     # embeddings and the chat model of /ask
     embedding_provider: str = "local"
     embedding_model_path: str | None = None
@@ -334,6 +343,16 @@ def _backup_dir(read: _Reader, data_dir: str) -> str:
     return chosen
 
 
+def _embed_exclude(read: _Reader) -> tuple[str, ...]:
+    """CODEGRAPH_EMBED_EXCLUDE's patterns (default: ``DEFAULT_EMBED_EXCLUDE``), checked
+    now: a pattern that cannot match is a configuration error, not a silent no-op."""
+    from codegraph.search.embed_scope import EmbedScope
+
+    patterns = read.names("CODEGRAPH_EMBED_EXCLUDE") or DEFAULT_EMBED_EXCLUDE
+    EmbedScope(patterns)
+    return patterns
+
+
 def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None,
          workers: int | None = None, embed: bool | None = None) -> Config:
     """The configuration from the flags given (None: not given), then ``env`` (default: the
@@ -359,6 +378,7 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None,
         workers=worker_count,
         max_file_size=read.size("CODEGRAPH_MAX_FILE_SIZE", str(DEFAULT_MAX_FILE_SIZE)),
         embed=embed if embed is not None else read.flag("CODEGRAPH_EMBED", True),
+        embed_exclude=_embed_exclude(read),
         embedding_provider=read.choice("EMBEDDING_PROVIDER", "local", PROVIDERS),
         embedding_model_path=read.text("EMBEDDING_MODEL_PATH"),
         openai_api_key=read.text("OPENAI_API_KEY"),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,14 +19,15 @@ from codegraph.config import Config
 from codegraph.errors import BadRequest, EmbeddingError, Unavailable
 from codegraph.graph.model import EdgeKind
 from codegraph.search.chunks import Chunk
+from codegraph.search.embed_scope import EmbedScope
+from codegraph.search.embedding_run import EmbeddingRun, embedding_backlog
+from codegraph.search.embedding_run import EmbedReport as EmbedReport  # re-exported
 from codegraph.search.fusion import reciprocal_rank_fusion
 from codegraph.search.lexical import LexicalIndex, default_path, lexical_row
 from codegraph.search.vector_manifest import INDEX_FILE, MANIFEST_FILE, saved_manifest
 from codegraph.store.rocks import Store
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
 
     from codegraph.search.embeddings import Embedder
     from codegraph.search.vectors import VectorIndex
@@ -35,36 +35,14 @@ if TYPE_CHECKING:
 MODES = ("lexical", "semantic", "hybrid")
 CANDIDATES = 100  # per ranking, before fusion
 MAX_WINDOW = 1000  # offset + limit: results deeper than this are not ranked
-EMBED_BATCH = 32
-SAVE_EVERY = 2048  # vectors between saves of the vector index while embedding
 
 
 class SearchError(BadRequest):
     """A search that cannot be answered as asked."""
 
 
-class _ProviderFailed(Exception):
-    """The embedding provider failed (or answered nonsense): the run stops, reports it."""
-
-
 class SemanticUnavailable(SearchError, Unavailable):
     """Semantic search was asked for and cannot run here (not installed, no model)."""
-
-
-@dataclass(slots=True)
-class EmbedReport:
-    provider: str
-    model: str
-    total: int = 0
-    embedded: int = 0  # computed by the model in this run
-    cached: int = 0  # taken from the embedding cache
-    removed: int = 0
-    failed: int = 0
-    error: str = ""
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}
 
 
 def make_embedder(config: Config) -> Embedder:
@@ -191,133 +169,34 @@ class SearchService:
                     shutil.copy2(os.path.join(source, name), faiss_dir)
 
     # -- embedding -----------------------------------------------------------------------
-    def embed(self, progress: Callable[[dict[str, Any]], None] | None = None,
-              batch: int = EMBED_BATCH) -> EmbedReport:
-        """Bring the vector index in step with the stored chunks."""
-        started = time.monotonic()
-        embedder = self.embedder()
-        report = EmbedReport(embedder.provider, embedder.model)
-        current = {c.id: c for c in self.chunks()}
-        report.total = len(current)
-        try:
-            embedder.dimension  # noqa: B018 (the openai provider may ask its server)
-        except Exception as exc:  # a provider failure: nothing stored, the index untouched
-            report.failed = report.total
-            report.error = f"{type(exc).__name__}: {exc}"
-            self._record_failures(report)
-            report.seconds = time.monotonic() - started
-            return report
-        vectors = self.vectors(for_writing=True)
-        model_key = f"{embedder.provider}/{embedder.model}"
-        cache = self.store.embedding_cache
-        embedded = cache.embedded(model_key)
-        stale = [i for i, h in embedded.items() if i not in current or current[i].hash != h]
-        stale += [i for i in vectors.ids() if i not in embedded]
-        if stale:
-            with self.lock:
-                report.removed = vectors.remove(stale)
-            wb = self.store.batch()
-            for i in stale:
-                cache.delete_embedded(wb, model_key, i)
-            self.store.commit(wb, bump=False)
-        # Also any chunk missing from the vector index although the id map has it (an index
-        # just reset for another model, or deleted): its vector comes back from the cache.
-        todo = [c for i, c in current.items()
-                if embedded.get(i) != c.hash or i in stale or i not in vectors]
-        if progress:
-            progress({"event": "embed", "total": len(todo), "provider": embedder.provider})
-        # Between two model runs: where a cancellation (raised by ``progress``) stops a run
-        # (a batch of 32 texts takes seconds on a loaded machine; a run of two, 0.1 s).
-        between = (lambda: progress({"event": "tick"})) if progress else None
-        unsaved: list[Chunk] = []  # added since the last save of the vector index
-        for start in range(0, len(todo), batch):
-            part = todo[start:start + batch]
-            try:
-                found = self._vectors_for(embedder, model_key, part, report, between)
-            except _ProviderFailed as exc:  # nothing stored in the index for this batch
-                report.failed = len(todo) - start
-                report.error = str(exc)
-                break
-            with self.lock:
-                vectors.add([c.id for c in part], found)
-            unsaved += part
-            if len(unsaved) >= SAVE_EVERY:
-                self._save(vectors, model_key, unsaved)
-            if progress:
-                progress({"event": "embedded", "done": start + len(part), "total": len(todo)})
-        self._save(vectors, model_key, unsaved)
-        embedder.release_memory()  # the batches' buffers, back to the system
-        self._record_failures(report)
-        report.seconds = time.monotonic() - started
-        return report
+    def embed(self, progress: Callable[[dict[str, Any]], None] | None = None, *,
+              repo: str | None = None) -> EmbedReport:
+        """Bring the vector index in step with the stored chunks (of ``repo``, or all):
+        see ``embedding_run.py``."""
+        return EmbeddingRun(self, progress, repo).run()
 
-    def _save(self, vectors: VectorIndex, model_key: str, unsaved: list[Chunk]) -> None:
-        """Save the vector index, then record what it holds in the id map: an id map entry
-        is never ahead of the saved index (a run killed in between re-adds those chunks
-        from the embedding cache)."""
-        with self.lock:
-            vectors.save(self.store.revision)
-        wb = self.store.batch()
-        cache = self.store.embedding_cache
-        for c in unsaved:
-            cache.put_embedded(wb, model_key, c.id, c.hash)
-        self.store.commit(wb, bump=False)
-        unsaved.clear()
-
-    def _vectors_for(self, embedder: Embedder, model_key: str, part: list[Chunk],
-                     report: EmbedReport, between: Callable[[], None] | None,
-                     ) -> npt.NDArray[np.float32]:
-        """The chunks' vectors, from the cache or the embedder, one model run (or request:
-        ``embedder.batch_size`` texts) at a time, with ``between`` called between two: it
-        may raise to stop (a cancelled job). What was made is cached all the same."""
-        import numpy as np
-
-        cache = self.store.embedding_cache
-        cached = cache.vectors(model_key, [c.hash for c in part])
-        out = np.zeros((len(part), embedder.dimension), dtype=np.float32)
-        for i, v in enumerate(cached):
-            if v is not None:
-                out[i] = np.frombuffer(v, dtype=np.float32)
-        # Texts of similar length share a model run: less padding.
-        missing = sorted((i for i, v in enumerate(cached) if v is None),
-                         key=lambda i: len(part[i].text))
-        step = max(1, embedder.batch_size)
-        wb = self.store.batch()
-        try:
-            for at in range(0, len(missing), step):
-                if at and between is not None:
-                    between()
-                rows = missing[at:at + step]
-                try:
-                    fresh = embedder.embed([part[i].text for i in rows])
-                except Exception as exc:
-                    raise _ProviderFailed(f"{type(exc).__name__}: {exc}") from exc
-                if fresh.shape != (len(rows), embedder.dimension):
-                    raise _ProviderFailed(f"SearchError: the embedder returned {fresh.shape}, "
-                                          f"expected {(len(rows), embedder.dimension)}")
-                for row, i in zip(fresh, rows, strict=True):
-                    out[i] = row
-                    cache.put_vector(wb, model_key, part[i].hash,
-                                     row.astype(np.float32).tobytes())
-                report.embedded += len(rows)
-        finally:
-            self.store.commit(wb, bump=False)
-        report.cached += len(part) - len(missing)
-        return out
-
-    def _record_failures(self, report: EmbedReport) -> None:
-        self.store.embedding_cache.record_failures(report.failed, report.error)
+    def backlog(self, repo: str | None = None) -> dict[str, Any]:
+        """Chunks in scope (of ``repo``, or all) without a current vector in the saved
+        index, and the time they would take at the model's last measured rate."""
+        return embedding_backlog(self, repo)
 
     def coverage(self) -> dict[str, Any]:
         """How many chunks have a current embedding in the saved vector index, and the last
         failure. Cheap: the index's manifest lists the ids it holds; neither the index nor
         the model is loaded."""
-        current = {c.id: c.hash for c in self.chunks()}
+        patterns = EmbedScope(self.config.embed_exclude)
+        current: dict[str, str] = {}
+        excluded = 0
+        for chunk_id, wire in self.store.chunks():
+            if patterns.excluded(wire[2]):
+                excluded += 1
+            else:
+                current[chunk_id] = wire[-1]
         cache = self.store.embedding_cache
         failed, error = cache.failures()
-        out: dict[str, Any] = {"chunks": len(current), "embedded": 0, "provider": None,
-                               "model": None, "embedding_failures": failed,
-                               "last_embedding_error": error}
+        out: dict[str, Any] = {"chunks": len(current) + excluded, "excluded": excluded,
+                               "embedded": 0, "provider": None, "model": None,
+                               "embedding_failures": failed, "last_embedding_error": error}
         try:
             manifest = saved_manifest(self.vector_dir)
         except (OSError, ValueError):

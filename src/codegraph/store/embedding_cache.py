@@ -7,7 +7,7 @@ In the ``embeddings`` column family (a model is ``provider/model``):
 - ``\\0idmap\\0 model \\0 chunk id`` -> the hash of the text whose vector the saved vector
   index holds for that chunk (the id map: what is embedded, and from what).
 
-And in ``meta``, the last embedding run's failures.
+And in ``meta``, the last embedding run's failures and each model's last measured rate.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from rocksdict import WriteBatch
 
 from codegraph.store.codec import pack, unpack
-from codegraph.store.keys import EMBED_FAILURES, IDMAP, id_of
+from codegraph.store.keys import EMBED_FAILURES, EMBED_RATE, IDMAP, id_of
 
 if TYPE_CHECKING:
     from codegraph.store.rocks import Store
@@ -75,6 +75,19 @@ class EmbeddingCache:
         wb = self._store.batch()
         wb.put(EMBED_FAILURES, pack([failed, error, time.time()]), self._store._handle["meta"])
         self._store.commit(wb, bump=False)
+
+    # -- the model's measured rate ------------------------------------------------------------
+    def record_rate(self, model: str, per_second: float) -> None:
+        """Record how fast the model embedded in its last run (for the next run's ETA)."""
+        wb = self._store.batch()
+        wb.put(EMBED_RATE + model.encode(), pack([per_second, time.time()]),
+               self._store._handle["meta"])
+        self._store.commit(wb, bump=False)
+
+    def rate(self, model: str) -> float | None:
+        """Chunks per second the model embedded in its last measured run; None if never."""
+        raw = self._store._get("meta", EMBED_RATE + model.encode())
+        return float(unpack(raw)[0]) if raw else None
 
     def failures(self) -> tuple[int, str]:
         """The last run's failures: how many chunks, and the error ((0, "") if none)."""

@@ -10,6 +10,7 @@ REPO = b"repo\0"  # + name -> the repository's info
 NAMING = b"naming\0"  # + name -> its naming files' digests
 BULK = b"bulk\0"  # + name -> "": a first index of it in bulk, not finished
 EMBED_FAILURES = b"embed_failures"  # the last embedding run's failures
+EMBED_RATE = b"embed_rate\0"  # + model -> [chunks per second, when measured]
 
 # ``embeddings`` keys besides the cache's ``model \0 chunk hash``
 IDMAP = b"\0idmap\0"  # + model \0 chunk id -> hash of the text its vector was made from
