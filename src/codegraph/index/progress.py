@@ -210,6 +210,8 @@ class BarProgress:
 
 
 def _eta_field(event: Event) -> str:
+    if event.get("done") == event.get("total"):
+        return ""
     eta = about(event.get("eta_seconds"))
     return f"{eta} left" if eta else ""
 
