@@ -80,7 +80,8 @@ def _flip_bytes(path: Path, offset: int) -> None:
 
 def test_loads_from_the_installed_packages(embedder: LocalEmbedder) -> None:
     provider: Embedder = embedder
-    assert (provider.provider, provider.model, provider.dimension) == ("local", MODEL_ID, 384)
+    assert (provider.provider, provider.model, provider.dimension) == (
+        "local", f"{MODEL_ID}@128", 384)
     assert DIMENSION == 384
     assert embedder.threads >= 1
 
@@ -115,20 +116,24 @@ def test_reference_values(embedder: LocalEmbedder) -> None:
         np.testing.assert_allclose(vector[:5], expected, atol=1e-3)
 
 
-def test_truncates_at_256_tokens(embedder: LocalEmbedder) -> None:
-    # 'apple', 'banana' and 'cherry' are one token each; [CLS] comes first.
-    a, b, c, d = embedder.embed([
-        "apple " * 300 + "banana",
-        "apple " * 300 + "cherry",
-        "apple " * 200 + "banana " + "apple " * 100,
-        "apple " * 200 + "cherry " + "apple " * 100,
+@pytest.mark.parametrize("cut", [128, 256])
+def test_truncates_at_max_tokens(embedder: LocalEmbedder, cut: int) -> None:
+    """'apple', 'banana' and 'cherry' are one token each; [CLS] comes first. 128 is the
+    default (the model's training length); 256 is sentence-transformers' cut, named apart."""
+    cutting = embedder if cut == 128 else LocalEmbedder(max_tokens=cut)
+    assert cutting.model == (MODEL_ID if cut == 256 else f"{MODEL_ID}@128")
+    a, b, c, d = cutting.embed([
+        "apple " * (cut + 44) + "banana",
+        "apple " * (cut + 44) + "cherry",
+        "apple " * (cut - 56) + "banana " + "apple " * 100,
+        "apple " * (cut - 56) + "cherry " + "apple " * 100,
     ])
-    assert np.array_equal(a, b)  # the last word is past token 256
-    assert not np.allclose(c, d, atol=1e-3)  # token 201 counts (the file's own limit is 128)
+    assert np.array_equal(a, b)  # the last word is past the cut
+    assert not np.allclose(c, d, atol=1e-3)  # a word before it counts
 
 
 def test_threads_do_not_change_vectors(embedder: LocalEmbedder) -> None:
-    single = LocalEmbedder(threads=1, batch_size=2)
+    single = LocalEmbedder(threads=1, run_size=2)
     assert single.threads == 1
     texts = [QUERY, LOAD_JSON, ADD]
     np.testing.assert_allclose(single.embed(texts), embedder.embed(texts), atol=1e-6)
@@ -148,7 +153,7 @@ def test_model_dir_from_the_environment(
     assert files.tokenizer == model_dir / "tokenizer.json"
     from_dir = make_embedder(config)
     assert isinstance(from_dir, LocalEmbedder) and from_dir.threads == config.workers
-    assert from_dir.model == MODEL_ID
+    assert from_dir.model == f"{MODEL_ID}@128"
     np.testing.assert_allclose(from_dir.embed([QUERY]), embedder.embed([QUERY]), atol=1e-6)
 
 
@@ -210,8 +215,9 @@ def _anon_mb() -> float:
 
 def test_release_memory_gives_back_a_pass_and_keeps_vectors() -> None:
     """A pass of long chunks grows the ONNX arena by ~85 MB; release_memory returns it
-    (a one-token run that shrinks the arena, then malloc_trim), and vectors stay the same."""
-    fresh = LocalEmbedder(threads=1)
+    (a one-token run that shrinks the arena, then malloc_trim), and vectors stay the same.
+    (At 256 tokens a text: at 128 the arena grows by less.)"""
+    fresh = LocalEmbedder(threads=1, max_tokens=256)
     fresh.release_memory()  # before the model loads: nothing to do
     texts = [f"def f{i}(x):\n    return x + {i}  # " + "token " * 300 for i in range(64)]
     first = fresh.embed(texts[:2])

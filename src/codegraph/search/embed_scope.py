@@ -7,9 +7,9 @@ leaves out what nobody searches by meaning and what only lengthens the backlog:
 migrations, generated protobuf code, minified and vendored code. ``none`` embeds
 everything.
 
-The rest is embedded in the order people search it: source before tests, and within each
-the definitions with the most callers first, so that semantic search is useful within
-seconds of a first run and complete later.
+The rest is embedded in the order people search it (``embedding_run.in_order``): the
+most-called definitions first, and source before tests among those called as often, so
+that semantic search is useful within seconds of a first run and complete later.
 """
 
 from __future__ import annotations

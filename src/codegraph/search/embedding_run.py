@@ -2,7 +2,7 @@
 
 What it embeds: the chunks of one repository (or all) that ``CODEGRAPH_EMBED_EXCLUDE``
 does not leave out, whose vector is missing or was made from other text, in the order of
-``embed_scope`` (source before tests, the most-called definitions first). Vectors come from
+``in_order`` (the most-called definitions first, then source before tests). Vectors come from
 the embedding cache when the text was embedded before, else from the model.
 
 What it keeps: the vector index is saved (committed) every few seconds of work, and the
@@ -35,6 +35,7 @@ EMBED_BATCH = 32  # chunks per step: a step's vectors are added to the index tog
 SAVE_SECONDS = 5.0  # work between two saves of the vector index...
 SAVE_SHARE = 0.05  # ...or longer, so that saving takes at most this share of the run
 RATE_WINDOW = 30.0  # seconds of recent work the reported rate is measured over
+MIN_RATED = 8  # chunks a run embeds before its rate is kept for the next estimate
 
 
 @dataclass(slots=True)
@@ -106,15 +107,16 @@ def scope(service: SearchService, repo: str | None) -> Scope:
 
 
 def in_order(service: SearchService, chunks: list[Chunk]) -> list[Chunk]:
-    """Source before tests; within each, the definitions with the most callers first."""
+    """The most-called definitions first (a test helper called from 300 tests is worth
+    finding early too); among those called as often (most: never), source before tests."""
     store = service.store
     callers: dict[str, int] = {}
     for c in chunks:
-        if c.node_id not in callers and not is_test_path(c.path):
+        if c.node_id not in callers:
             callers[c.node_id] = len(store.edges(c.node_id, incoming=True,
                                                  kinds=(EdgeKind.CALLS,)))
-    return sorted(chunks, key=lambda c: (is_test_path(c.path), -callers.get(c.node_id, 0),
-                                         c.repo, c.path, c.line))
+    return sorted(chunks, key=lambda c: (-callers[c.node_id], is_test_path(c.path), c.repo,
+                                         c.path, c.line))
 
 
 def last_rate(service: SearchService, model_key: str) -> float | None:
@@ -286,7 +288,7 @@ class EmbeddingRun:
         report.seconds = time.monotonic() - started
         cache = self.service.store.embedding_cache
         cache.record_failures(report.failed, report.error)
-        if report.embedded >= self.embedder.batch_size * 4 and self._model_seconds > 0:
+        if report.embedded >= MIN_RATED and self._model_seconds > 0:
             report.rate = round(report.embedded / self._model_seconds, 2)
             cache.record_rate(self.model_key, report.rate)
 

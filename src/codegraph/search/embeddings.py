@@ -2,7 +2,9 @@
 
 ``LocalEmbedder`` runs sentence-transformers' all-MiniLM-L6-v2 exported to ONNX with int8
 weights on onnxruntime (no PyTorch) and reproduces that model's pipeline: WordPiece tokens
-truncated to 256, mean pooling over the attention mask, L2 normalisation. Nothing is fetched
+(truncated to 128, the length it was trained at, where sentence-transformers cuts at 256:
+the model is then named ``...@128``), mean pooling over the attention mask, L2
+normalisation. Nothing is fetched
 at run time. The model files come from:
 
 * ``$EMBEDDING_MODEL_PATH`` (or ``model_dir``): a directory holding ``model.onnx``,
@@ -36,11 +38,18 @@ from codegraph.search.heap import release_free_memory
 ENV_MODEL_PATH = "EMBEDDING_MODEL_PATH"
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 DIMENSION = 384
-MAX_TOKENS = 256
+MODEL_MAX_TOKENS = 256  # sentence-transformers' cut for this model
+# Ours: the length the model was trained at. On 600 Django functions (docstring -> code,
+# semantic MRR@10): 256 tokens 0.783, 192 0.780, 128 0.780, 96 0.761; 128 embeds 1.5x as
+# fast as 256 (bench/bench_embed.py, bench/bench_search.py).
+MAX_TOKENS = 128
 # Texts per model run (sorted by length, so little padding). Measured over 1,600 Django
 # chunks: batches of 8 peak at 584 MB anonymous memory, 57 chunks/s; of 2, 290 MB and
 # 62-70 chunks/s (smaller attention matrices, a smaller arena). A 512 MB container fits.
-BATCH_SIZE = 2
+RUN_SIZE = 2
+# Model runs per thread in one call of ``embed``: a call is where an embedding run may stop
+# (about 0.5 s of work on 2 cores), and its runs are shared among the threads.
+RUNS_PER_CALL = 4
 ONNX_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 MANIFEST_FILE = "manifest.json"
@@ -74,7 +83,7 @@ class Embedder(Protocol):
     provider: str
     model: str
     dimension: int
-    batch_size: int  # texts per model run (or request): a run can stop between two
+    batch_size: int  # texts per call (or request): an embedding run can stop between two
 
     def embed(self, texts: list[str]) -> npt.NDArray[np.float32]: ...
 
@@ -177,13 +186,21 @@ class LocalEmbedder:
         model_dir: str | Path | None = None,
         *,
         threads: int | None = None,
-        batch_size: int = BATCH_SIZE,
+        run_size: int = RUN_SIZE,
+        max_tokens: int = MAX_TOKENS,
     ) -> None:
         files = resolve_model_files(model_dir)
-        self.model: str = files.model
+        self.max_tokens = max_tokens
+        # Vectors of texts cut elsewhere are not comparable: another model name keeps them
+        # apart (in the embedding cache and the vector index).
+        cut = "" if max_tokens == MODEL_MAX_TOKENS else f"@{max_tokens}"
+        self.model: str = files.model + cut
         self.dimension: int = files.dimension
-        self.batch_size = max(1, batch_size)
+        self.run_size = max(1, run_size)
         self.threads = threads if threads and threads > 0 else config.usable_cores()
+        # Texts per call: each thread's share of a call's model runs.
+        self.batch_size = self.run_size * RUNS_PER_CALL * self.threads
+        self._pool: Any = None
         self._files = files
         self._tokenizer: Any = None
         self._session: Any = None
@@ -205,13 +222,17 @@ class LocalEmbedder:
                 raise EmbeddingError(f"the local embedding provider needs {exc.name}") from None
             try:
                 tokenizer = Tokenizer.from_file(str(files.tokenizer))
-                # The file pins 128 tokens and fixed padding: use the model's 256, pad per
-                # batch.
-                tokenizer.enable_truncation(max_length=MAX_TOKENS)
+                # The file pins 128 tokens and fixed padding: cut at max_tokens, pad per
+                # run.
+                tokenizer.enable_truncation(max_length=self.max_tokens)
                 tokenizer.no_padding()
+                # One thread per model run, runs in parallel: on 2 cores this embeds 1.2-1.9x
+                # as fast as two threads in each run (which wait for each other, spinning:
+                # 70 vs 119 ms of CPU per chunk on a busy machine).
                 options = ort.SessionOptions()
-                options.intra_op_num_threads = self.threads
+                options.intra_op_num_threads = 1
                 options.inter_op_num_threads = 1
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 options.log_severity_level = 3
                 session = ort.InferenceSession(
                     str(files.onnx), sess_options=options, providers=["CPUExecutionProvider"]
@@ -247,8 +268,10 @@ class LocalEmbedder:
         # Batch texts of similar length together (less padding); a text's vector does not
         # depend on its batch: the mask hides the padding.
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
+        runs = [order[start:start + self.run_size]
+                for start in range(0, len(order), self.run_size)]
+
+        def run(rows: list[int]) -> None:
             width = max(len(encodings[i].ids) for i in rows)
             ids = np.zeros((len(rows), width), dtype=np.int64)  # 0 is [PAD]
             mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -256,7 +279,25 @@ class LocalEmbedder:
                 ids[row, : len(encodings[i].ids)] = encodings[i].ids
                 mask[row, : len(encodings[i].ids)] = 1
             out[rows] = self._run(ids, mask)
+
+        if self.threads == 1 or len(runs) == 1:
+            for rows in runs:
+                run(rows)
+        else:  # onnxruntime releases the GIL while a run computes
+            list(self._threads().map(run, runs))
         return out
+
+    def _threads(self) -> Any:
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="embed")
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     def release_memory(self) -> None:
         """Shrink the ONNX arena (a one-token run with the shrink option) and trim the
