@@ -50,7 +50,7 @@ def test_ready_line_then_a_few_progress_lines_when_piped(tmp_path: Path) -> None
                            env=EMBED)
     assert code == 0, err
     assert "ready: structure, lexical and semantic search" in err.splitlines(), err
-    assert "  embedded " not in err
+    assert "embedded" not in err
 
 
 def test_no_wait_leaves_embedding_to_serve(tmp_path: Path) -> None:

@@ -248,11 +248,12 @@ def _embed_after_index(cg: CodeGraph, repo: str, wait: bool, progress: Progress 
         return None, backlog
 
     said = False
+    todo = 0
 
     def announced(event: dict[str, Any]) -> None:
-        nonlocal said
+        nonlocal said, todo
         if event.get("event") == "embed" and not said:  # before the first batch
-            said = True
+            said, todo = True, int(event.get("total") or 0)
             emit({"event": "ready", "repo": repo, "waiting": True,
                   "pending": event.get("total", 0), "excluded": event.get("excluded", 0),
                   "eta_seconds": event.get("eta_seconds")})
@@ -262,7 +263,7 @@ def _embed_after_index(cg: CodeGraph, repo: str, wait: bool, progress: Progress 
     if not said:  # (a run that found nothing to do, or a provider that failed at once)
         emit({"event": "ready", "repo": repo, "waiting": True,
               "pending": report.get("failed", 0)})
-    if report.get("total") or report.get("error"):
+    if todo or report.get("error"):
         emit({"event": "embedding_done", **report})
     return report, None
 

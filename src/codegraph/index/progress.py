@@ -65,8 +65,9 @@ def embedded_line(event: Event) -> str:
 def embedding_done_line(event: Event) -> str:
     rate = event.get("rate")
     speed = f", {rate:,.1f} chunks/s" if rate else ""
-    text = (f"embedded {event.get('total', 0):,} chunks ({event.get('embedded', 0):,} by the "
-            f"model, {event.get('cached', 0):,} from the cache) in "
+    made, cached = event.get("embedded", 0), event.get("cached", 0)
+    text = (f"embedded {made + cached:,} chunks ({made:,} by the model, {cached:,} from the "
+            "cache) in "
             f"{event.get('seconds', 0.0):.1f}s{speed}")
     if event.get("error"):
         text += f"; stopped: {event['error']}"
