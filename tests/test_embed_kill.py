@@ -1,9 +1,11 @@
-"""kill -9 in the middle of embedding (the real local model, in a subprocess killed at a
-chosen batch): ``stats`` counts what the saved vector index holds, and the next run
-completes it, every vector made from its chunk's present text."""
+"""kill -9, Ctrl-C and SIGTERM in the middle of embedding (the real local model, in a
+subprocess stopped at a chosen batch): ``stats`` counts what the saved vector index holds,
+and the next run completes it, every vector made from its chunk's present text."""
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -113,4 +115,33 @@ def test_killed_while_replacing_vectors(repo_data: tuple[Path, Path]) -> None:
     assert embedded(data) == current_vectors(data) == CHUNKS // 2
     with CodeGraph.open(str(data)) as cg:
         cg.embed()
+    assert embedded(data) == current_vectors(data) == CHUNKS
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_index_keeps_what_it_embedded(tmp_path: Path, sig: signal.Signals) -> None:
+    """Ctrl-C or SIGTERM during `codegraph index`'s embedding, after its first batch: the
+    run saves what it embedded before it exits, and the next run embeds only the rest."""
+    repo = write_tree(tmp_path / "repo", shop())
+    data = tmp_path / "data"
+    proc = subprocess.Popen([sys.executable, "-m", "codegraph.cli", "--data-dir", str(data),
+                             "index", str(repo), "--progress", "json"],
+                            env=cli_env(CODEGRAPH_EMBED="1"), stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    try:
+        for line in proc.stderr:
+            if line.startswith("{") and json.loads(line).get("event") == "embedded":
+                proc.send_signal(sig)
+                break
+        proc.stderr.read()
+        assert proc.wait(timeout=120) == 128 + sig
+    finally:
+        proc.kill()
+    kept = embedded(data)
+    assert 32 <= kept < CHUNKS and current_vectors(data) == kept
+    code, out, err = run_cli("index", str(repo), "--json", data_dir=data,
+                             env=cli_env(CODEGRAPH_EMBED="1"))
+    assert code == 0, err
+    report = json.loads(out)["embeddings"]
+    assert report["embedded"] + report["cached"] == CHUNKS - kept
     assert embedded(data) == current_vectors(data) == CHUNKS
