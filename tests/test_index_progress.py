@@ -120,7 +120,7 @@ def test_bar_progress_ends_its_bars(tmp_path: Path) -> None:
 
 def test_plain_lines_are_throttled() -> None:
     """One plain line every few seconds at most, and the last; the run's start resets the
-    clock."""
+    clock. JSON lines are not thinned."""
     import io
 
     stream = io.StringIO()
@@ -135,6 +135,11 @@ def test_plain_lines_are_throttled() -> None:
     assert stream.getvalue().splitlines()[1:] == [
         "  embedded 63/64 chunks, 30.0 chunks/s, under a minute left",
         "  embedded 64/64 chunks, 30.0 chunks/s"]
+    machine = io.StringIO()  # JSON lines are for programs: every event
+    progress = PlainProgress(as_json=True, stream=machine, every=60)
+    for done in range(1, 65):
+        progress({"event": "embedded", "done": done, "total": 64})
+    assert len(machine.getvalue().splitlines()) == 64
 
 
 @pytest.mark.parametrize(("event", "line"), [

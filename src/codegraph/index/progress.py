@@ -6,8 +6,9 @@ many chunks embedding has left, and about how long), then the embedding run's (`
 ``embedded`` after each batch, with ``rate`` and ``eta_seconds``), then the command line's
 ``embedding_done`` (the run's report). ``tick`` events only mark where a run may stop.
 
-Embedding reports a batch every second or so: plain lines (and JSON lines) show at most
-one every ``EVERY`` seconds, and the last; the bar redraws in place.
+Embedding reports a batch every second or so: plain lines show at most one every
+``EVERY`` seconds, and the last; the bar redraws in place; JSON lines (for programs) give
+every event.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ class _Throttle:
 
 class PlainProgress:
     """One line per phase on stderr, and embedding's progress every ``every`` seconds;
-    ``json`` mode writes each event as a JSON line (embedding's as often)."""
+    ``json`` mode writes each event as a JSON line (every one: programs read them)."""
 
     def __init__(self, as_json: bool = False, stream: IO[str] | None = None,
                  every: float = EVERY) -> None:
@@ -133,7 +134,7 @@ class PlainProgress:
     def __call__(self, event: Event) -> None:
         if event.get("event") == "tick":  # a point where a run may stop: nothing to show
             return
-        if not self.shown(event):
+        if not self.as_json and not self.shown(event):
             return
         text = json.dumps(event, default=str) if self.as_json else plain_line(event)
         print(text, file=self.stream, flush=True)
