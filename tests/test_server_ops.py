@@ -262,7 +262,7 @@ def test_ready_components(tmp_path: Path) -> None:
         body = proc.ok("/health/ready")
         assert body["ready"] is True
         assert set(body["components"]) == {"store", "vector_index", "embedding_provider",
-                                           "cache", "index"}
+                                           "semantic", "cache", "index"}
         assert body["components"]["cache"]["status"] == "disabled"
         assert body["components"]["index"]["not_indexed_yet"] == []
 

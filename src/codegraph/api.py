@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from codegraph import config as configuration
 from codegraph.config import Config
-from codegraph.errors import BadRequest
+from codegraph.errors import BadRequest, EmbeddingError
 from codegraph.query import catalog, queries
 from codegraph.query.paging import decode_cursor, encode_cursor, page
 from codegraph.query.queries import Listing
@@ -331,6 +331,10 @@ class CodeGraph:
     def stats(self, repo: str | None = None) -> Item:
         out = queries.stats(self.store, repo)
         out["search"] = self.search_service().coverage()
+        try:  # the backlog (a server adds its running embedding job's progress)
+            out["embedding"] = self.embed_backlog(repo)
+        except (ImportError, EmbeddingError) as exc:  # no model in this build
+            out["embedding"] = {"repo": repo, "pending": None, "error": str(exc)}
         return out
 
     def snippet(self, repo: str, path: str, start: int, end: int) -> str | None:

@@ -9,12 +9,16 @@ import json
 import os
 import signal
 import sys
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from codegraph.config import ROLES, Config, ConfigError, load
 from codegraph.errors import BadRequest, CodeGraphError, DiskFull, NotFound, is_disk_full
 from codegraph.query.catalog import QUERIES, Query
 from codegraph.query.paging import decode_cursor
+
+if TYPE_CHECKING:
+    from codegraph.api import CodeGraph
+    from codegraph.index.indexer import Progress
 
 EXIT_ERROR = 2
 UNRESOLVED_COUNTED = ("callers", "references", "impact")  # answers with ``unresolved``
@@ -33,7 +37,11 @@ def _parser() -> argparse.ArgumentParser:
                                   "made from the directory name)")
     c.add_argument("--full", action="store_true", help="re-index everything from scratch, "
                    "beside the current index (readers use it until the new one is done)")
-    c.add_argument("--watch", action="store_true", help="keep indexing saved changes")
+    waiting = c.add_mutually_exclusive_group()
+    waiting.add_argument("--watch", action="store_true", help="keep indexing saved changes")
+    waiting.add_argument("--no-wait", dest="wait", action="store_false", help=(
+        "return once structure and lexical search are ready: leave embedding (semantic "
+        "search) to `codegraph serve` or the next `codegraph index`"))
     c.add_argument("--workers", type=int, help="parser processes (default $CODEGRAPH_WORKERS "
                                                "or the number of cores)")
     c.add_argument("--progress", choices=["auto", "bar", "plain", "json", "none"],
@@ -195,24 +203,69 @@ def _index(args: argparse.Namespace, config: Config) -> int:
         what = "not a directory" if os.path.exists(args.path) else "no such directory"
         raise FileNotFoundError(f"{what}: {os.path.abspath(args.path)}")
     progress = make_progress("none" if args.json else args.progress)
-    with CodeGraph.open(config) as cg:
-        report = cg.index(args.path, name=args.name, full=args.full, progress=progress)
-        embedded = cg.embed(progress).to_dict() if config.embed else None
-        if args.json:
-            print(json.dumps({**report.to_dict(), "embeddings": embedded}))
-        elif embedded and embedded["error"]:
-            print(f"codegraph: warning: embedding stopped: {embedded['error']}",
-                  file=sys.stderr)
-        if args.watch:
-            from codegraph.index.watch import changed_paths
+    try:
+        with CodeGraph.open(config) as cg:
+            report = cg.index(args.path, name=args.name, full=args.full, progress=progress)
+            embedded, backlog = _embed_after_index(cg, report.repo, config.embed and args.wait,
+                                                   progress)
+            if args.json:
+                print(json.dumps({**report.to_dict(), "embeddings": embedded,
+                                  "backlog": backlog}))
+            elif embedded and embedded["error"]:
+                print(f"codegraph: warning: embedding stopped: {embedded['error']}",
+                      file=sys.stderr)
+            if args.watch:
+                from codegraph.index.watch import changed_paths
 
-            for paths in changed_paths(report.root):
-                update = cg.update(report.repo, report.root, paths)
-                if progress is not None:
-                    progress({"event": "update", **update.to_dict()})
-                if config.embed and update.changed:
-                    cg.embed(progress)
+                for paths in changed_paths(report.root):
+                    update = cg.update(report.repo, report.root, paths)
+                    if progress is not None:
+                        progress({"event": "update", **update.to_dict()})
+                    if config.embed and update.changed:
+                        cg.embed(progress, repo=report.repo)
+    finally:
+        close = getattr(progress, "close", None)
+        if close is not None:
+            close()  # (a bar drawn when Ctrl-C stopped the run: ended on its own line)
     return 0
+
+
+def _embed_after_index(cg: CodeGraph, repo: str, wait: bool, progress: Progress | None,
+                       ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """After the structure and lexical search: say they are ready, then embed the
+    repository's chunks (``wait``), showing the run's progress, or leave them to
+    ``codegraph serve`` or the next run (the backlog). The run's report, or the backlog."""
+    def emit(event: dict[str, Any]) -> None:
+        if progress is not None:
+            progress(event)
+
+    if not cg.config.embed:
+        emit({"event": "ready", "repo": repo, "embedding": "off", "pending": 0})
+        return None, None
+    if not wait:
+        backlog = cg.embed_backlog(repo)
+        emit({"event": "ready", "repo": repo, "waiting": False, **backlog})
+        return None, backlog
+
+    said = False
+    todo = 0
+
+    def announced(event: dict[str, Any]) -> None:
+        nonlocal said, todo
+        if event.get("event") == "embed" and not said:  # before the first batch
+            said, todo = True, int(event.get("total") or 0)
+            emit({"event": "ready", "repo": repo, "waiting": True,
+                  "pending": event.get("total", 0), "excluded": event.get("excluded", 0),
+                  "eta_seconds": event.get("eta_seconds")})
+        emit(event)
+
+    report = cg.embed(announced, repo=repo).to_dict()
+    if not said:  # (a run that found nothing to do, or a provider that failed at once)
+        emit({"event": "ready", "repo": repo, "waiting": True,
+              "pending": report.get("failed", 0)})
+    if todo or report.get("error"):
+        emit({"event": "embedding_done", **report})
+    return report, None
 
 
 def _ask(args: argparse.Namespace, config: Config) -> int:

@@ -8,7 +8,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ log = structlog.get_logger("codegraph.engine")
 
 STATS_EVERY = 30.0  # seconds between index-figure refreshes after small updates
 CHANGES = ("index", "update", "remove", "embed")  # the jobs after which an indexer publishes
+REPO_JOBS = ("index", "update", "embed")  # a repository's jobs, cancelled when it is removed
 
 
 class RepoPathError(BadRequest):
@@ -47,6 +48,10 @@ class Snapshot:
     edges_by_kind: dict[str, int] = field(default_factory=dict)
     chunks: int = 0
     embedded: int = 0
+    embedding_excluded: int = 0  # left out by CODEGRAPH_EMBED_EXCLUDE
+    embedding_pending: int = 0  # the backlog: chunks waiting for a vector
+    embedding_eta_seconds: float | None = None  # at the last measured rate
+    embedding_taken: float = 0.0  # when the embedding figures were counted (0: not yet)
     embedding_failures: int = 0
     last_index_seconds: float = 0.0
     taken: float = 0.0
@@ -193,10 +198,15 @@ class Engine:
         return self.jobs.submit(Job("index", repo, root, full=full,
                                     watch=watch if isinstance(watch, bool) else None))
 
-    def remove_repo(self, repo: str) -> Job:
+    def remove_repo(self, repo: str) -> tuple[Job, list[Job]]:
+        """Queue the removal of a repository, after cancelling its queued and running
+        jobs: an embedding run of it stops at its next batch (what it saved is dropped by
+        the removal's own embedding pass), and an index run would bring it back. Returns
+        the removal and the jobs cancelled."""
         self._root_of(repo)
         self.stop_watch(repo)
-        return self.jobs.submit(Job("remove", repo))
+        cancelled = list(self.jobs.cancel_repo(repo, REPO_JOBS))
+        return self.jobs.submit(Job("remove", repo)), cancelled
 
     def _root_of(self, repo: str) -> str:
         info = self.store.repos().get(repo)
@@ -292,8 +302,10 @@ class Engine:
                     self.embed_generation += 1
                 progress(event)
 
-            try:
-                return self.cg.embed(embed_progress).to_dict()
+            try:  # this repository's chunks (and stale vectors of any: a removed one's)
+                embedded = self.cg.embed(embed_progress, repo=job.repo).to_dict()
+                job.saved = job.done  # (the run's last save comes after its last event)
+                return embedded
             finally:
                 self.embed_generation += 1
         if job.kind == "remove":
@@ -331,6 +343,41 @@ class Engine:
         if self.config.embed:
             self.jobs.submit(Job("embed", repo))
 
+    def resume_embedding(self, skip: Collection[str] = ()) -> list[str]:
+        """At start (in a thread of its own: it counts): the index figures if no job took
+        them yet, then an embedding run queued for every registered repository with chunks
+        waiting for a vector (``codegraph index --no-wait`` left them, or a run was
+        stopped), except ``skip`` (index runs are queued for them: they queue their own).
+        Returns the names queued."""
+        if not self.config.embed:
+            return []
+        with self.reading():
+            if not self.snapshot.embedding_taken:  # (no job counted them meanwhile)
+                self._count_embedding(self.cg.embed_backlog())
+            if not self.snapshot.embedding_pending:
+                return []
+            queued = []
+            for repo in sorted(self.store.repos()):
+                if repo not in skip and self.cg.embed_backlog(repo)["pending"]:
+                    with contextlib.suppress(RuntimeError):  # shutting down
+                        self._queue_embed(repo)
+                        queued.append(repo)
+        return queued
+
+    # -- where embedding is: the same facts for the API, /stats, MCP, readiness, metrics ----
+    def embedding(self) -> dict[str, Any]:
+        """Semantic search's coverage and backlog, live while a run embeds (see
+        ``embedding_status``)."""
+        current = self.jobs.current
+        queued = [j for j in self.jobs.list() if j.kind == "embed" and j.state == "queued"]
+        return embedding_status(self.config.embed, self.snapshot,
+                                current if current is not None and current.kind == "embed"
+                                else None, queued)
+
+    def annotate(self, name: str, answer: Any) -> Any:
+        """A query's answer with what only the server knows (``annotated``)."""
+        return annotated(name, answer, self.embedding)
+
     def _job_finished(self, job: Job) -> None:
         if self.store.revision != self._last_revision:
             self._last_revision, self.revision_changed = self.store.revision, time.time()
@@ -340,7 +387,7 @@ class Engine:
         if job.kind == "index" and job.state == "done":
             self.snapshot.last_index_seconds = float(job.result.get("seconds", 0.0))
         if not self._closed and job.kind not in ("backup", "publish") and (
-                job.kind != "update" or job.state != "done"
+                job.started is not None) and (job.kind != "update" or job.state != "done"
                 or time.time() - self.snapshot.taken > STATS_EVERY):
             self.refresh_snapshot()  # (not when stopping: a full count takes seconds)
         if job.kind == "index" and job.state == "done":
@@ -361,7 +408,17 @@ class Engine:
         snap.parse_failures = stats["files_by_status"].get("failed", 0)
         snap.chunks, snap.embedded = coverage["chunks"], coverage["embedded"]
         snap.embedding_failures = int(coverage.get("embedding_failures") or 0)
+        self._count_embedding(stats["embedding"])
         snap.taken = time.time()
+
+    def _count_embedding(self, backlog: dict[str, Any]) -> None:
+        snap = self.snapshot
+        if "chunks" in backlog and not snap.taken:  # (at start: before any full count)
+            snap.chunks, snap.embedded = int(backlog["chunks"]), int(backlog["embedded"])
+        snap.embedding_excluded = int(backlog.get("excluded") or 0)
+        snap.embedding_pending = int(backlog.get("pending") or 0)
+        snap.embedding_eta_seconds = backlog.get("eta_seconds")
+        snap.embedding_taken = time.time()
 
     # -- watching ---------------------------------------------------------------------------
     def start_watch(self, repo: str, root: str) -> None:
@@ -414,3 +471,59 @@ class Engine:
                       detail=str(exc))
             return False
         return True
+
+
+def embedding_status(enabled: bool, snap: Snapshot, running: Job | None,
+                     queued: list[Job]) -> dict[str, Any]:
+    """Semantic search's coverage from the figures of ``snap`` (taken after the last job),
+    brought up to date with the ``running`` embedding job's committed vectors; ``state``
+    is ``disabled``, ``complete`` (nothing waits for a vector), ``embedding`` (a run is
+    running or queued), ``partial`` (chunks wait, and no run is under way: a replica's
+    indexer, or one stopped by failures) or ``unknown`` (not counted yet).
+    ``eta_seconds``: for the whole backlog, at the running job's rate (else the last
+    measured one); None when never measured."""
+    pending, embedded = snap.embedding_pending, snap.embedded
+    rate = eta = None
+    job = None
+    if running is not None and (running.started or 0) >= snap.embedding_taken:
+        pending = max(0, pending - running.saved)
+        embedded = min(snap.chunks, embedded + running.saved)
+        rate = running.rate
+        job = {"id": running.id, "repo": running.repo, "state": running.state,
+               "done": running.done, "total": running.total, "rate": running.rate,
+               "eta_seconds": running.eta_seconds, "saved": running.saved}
+    if rate:
+        eta = round(pending / rate, 1)
+    elif snap.embedding_eta_seconds is not None:
+        eta = snap.embedding_eta_seconds
+    if not enabled:
+        state = "disabled"
+    elif not snap.embedding_taken:
+        state = "unknown"  # (not counted yet: a server's first moments)
+    elif not pending:
+        state = "complete"
+    elif running is not None or queued:
+        state = "embedding"
+    else:
+        state = "partial"
+    return {"state": state, "chunks": snap.chunks, "embedded": embedded,
+            "excluded": snap.embedding_excluded, "pending": pending,
+            "coverage": round(embedded / snap.chunks, 4) if snap.chunks else 1.0,
+            "rate": rate, "eta_seconds": eta if pending else 0.0,
+            "queued": [j.repo for j in queued], "job": job,
+            "failures": snap.embedding_failures}
+
+
+def annotated(name: str, answer: Any, live: Callable[[], dict[str, Any]]) -> Any:
+    """``stats`` as the server answers it (HTTP and MCP alike): its ``embedding`` backlog
+    (counted by the library, as the command line shows it) with the server's ``state``, and
+    the running embedding job's ``rate``, ``eta_seconds`` and ``job`` (``live()``: an
+    engine's ``embedding()``)."""
+    if name != "stats" or not isinstance(answer, dict) or "embedding" not in answer:
+        return answer
+    now = live()
+    embedding = {**answer["embedding"], "state": now["state"], "rate": now["rate"],
+                 "job": now["job"]}
+    if now["job"] is not None and now["rate"]:
+        embedding["eta_seconds"] = now["eta_seconds"]
+    return {**answer, "embedding": embedding}

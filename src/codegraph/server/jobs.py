@@ -12,11 +12,12 @@ files of its last checkpoint; see index/bulk.py.)
 from __future__ import annotations
 
 import itertools
+import math
 import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,13 @@ KEEP_FINISHED = 200
 # Administration's jobs (a backup's snapshot: its archive path, and cancelling it, are the
 # admin token's business): left out of the public job endpoints and /debug/info.
 ADMIN_KINDS = frozenset({"backup", "publish"})
+
+
+def _number(value: Any, default: float | None = None) -> float | None:
+    """A progress event's figure, rounded for the API (None: not measured)."""
+    if isinstance(value, int | float) and math.isfinite(value) and value >= 0:
+        return round(float(value), 3)
+    return default
 
 
 class JobCancelled(Exception):
@@ -57,6 +65,11 @@ class Job:
     phase: str = "queued"
     done: int = 0
     total: int = 0
+    # embedding jobs: chunks/s of the model so far, seconds left at that rate (None: not
+    # measured yet), vectors committed to the saved index (kept if the run stops)
+    rate: float | None = None
+    eta_seconds: float | None = None
+    saved: int = 0
     created: float = field(default_factory=time.time)
     started: float | None = None
     finished: float | None = None
@@ -77,7 +90,8 @@ class Job:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "repo": self.repo, "full": self.full,
                 "state": self.state, "phase": self.phase,
-                "progress": {"done": self.done, "total": self.total},
+                "progress": {"done": self.done, "total": self.total, "rate": self.rate,
+                             "eta_seconds": self.eta_seconds, "saved": self.saved},
                 "created": self.created, "started": self.started, "finished": self.finished,
                 "error": self.error, "result": self.result}
 
@@ -135,6 +149,14 @@ class JobQueue:
                 self._finish(job, "cancelled")
         return job
 
+    def cancel_repo(self, repo: str, kinds: tuple[str, ...]) -> Sequence[Job]:
+        """Cancel the queued and running jobs of ``kinds`` for ``repo`` (a repository being
+        removed: its embedding run must not go on, nor an index run bring it back)."""
+        with self._lock:
+            jobs = [j for j in self._jobs.values() if j.repo == repo and j.kind in kinds
+                    and j.state in ("queued", "running")]
+        return [job for j in jobs if (job := self.cancel(j.id)) is not None]
+
     def urgent_waiting(self) -> bool:
         return any(j.state == "queued" and PRIORITY[j.kind] < PRIORITY["embed"]
                    for j in list(self._jobs.values()))
@@ -190,10 +212,17 @@ class JobQueue:
             name = event.get("event", "")
             if name in ("walk", "parse", "resolve", "embed", "lexical"):
                 job.phase, job.done = name, 0
+            if name == "embed":  # a run's start (again, after it stepped aside)
+                job.rate, job.saved = None, 0
             if "total" in event:
                 job.total = int(event["total"])
             if "done" in event and isinstance(event["done"], int):
                 job.done = event["done"]
+            if name in ("embed", "embedded"):
+                job.eta_seconds = _number(event.get("eta_seconds"))
+                job.rate = _number(event.get("rate"), job.rate)
+                if isinstance(event.get("saved"), int):
+                    job.saved = event["saved"]
             if job.cancel_requested.is_set():
                 raise JobCancelled(job.id)
             if job.kind == "embed" and self.urgent_waiting() and not self._closing.is_set():

@@ -66,6 +66,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("codegraph.mcp")
 
 Reading = Callable[[], AbstractContextManager["CodeGraph"]]
+Annotate = Callable[[str, Any], Any]  # (query name, answer) -> the answer a server gives
 
 INSTRUCTIONS = (
     "CodeGraph answers questions about indexed source code from its code graph: find "
@@ -97,7 +98,8 @@ class CodeGraphMCP(FastMCP):
     worker thread."""
 
     def __init__(self, reading: Reading, *, default_max_tokens: int = 4000,
-                 transport_security: TransportSecuritySettings | None = None) -> None:
+                 transport_security: TransportSecuritySettings | None = None,
+                 annotate: Annotate | None = None) -> None:
         root = logging.getLogger()
         handlers, level = root.handlers[:], root.level
         super().__init__(  # FastMCP configures the root logger on creation: undone below
@@ -111,6 +113,7 @@ class CodeGraphMCP(FastMCP):
         if sdk.level == logging.NOTSET:
             sdk.setLevel(logging.WARNING)
         self.reading = reading
+        self.annotate = annotate or (lambda name, answer: answer)
         self.default_max_tokens = default_max_tokens
         self.tools = [MCPTool(name=q.name, description=q.description,
                               inputSchema=input_schema(q)) for q in QUERIES]
@@ -137,15 +140,18 @@ class CodeGraphMCP(FastMCP):
 
     def _answer(self, name: str, args: dict[str, Any]) -> Any:
         with self.reading() as cg:
-            return cg.answer(name, args)
+            return self.annotate(name, cg.answer(name, args))
 
 
 def build_mcp(reading: Reading, *, default_max_tokens: int = 4000,
-              transport_security: TransportSecuritySettings | None = None) -> CodeGraphMCP:
+              transport_security: TransportSecuritySettings | None = None,
+              annotate: Annotate | None = None) -> CodeGraphMCP:
     """The MCP server with CodeGraph's tools; each tool call reads inside ``reading()``
-    (the server's: it keeps the store it reads open until the call is done)."""
+    (the server's: it keeps the store it reads open until the call is done), and its answer
+    goes through ``annotate`` (the server's: ``stats`` gains the running embedding job, as
+    the HTTP API's does)."""
     return CodeGraphMCP(reading, default_max_tokens=default_max_tokens,
-                        transport_security=transport_security)
+                        transport_security=transport_security, annotate=annotate)
 
 
 class _Endpoint:

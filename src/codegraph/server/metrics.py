@@ -94,11 +94,15 @@ class IndexCollector(Collector):
         yield gauge("codegraph_index_parse_failures", "Files that failed to parse",
                     snap.parse_failures)
         yield gauge("codegraph_search_chunks", "Searchable chunks", snap.chunks)
+        live = e.embedding()  # (the running embedding job's saved vectors counted)
         yield gauge("codegraph_search_embedded_chunks", "Chunks with a current embedding",
-                    snap.embedded)
+                    live["embedded"])
         yield gauge("codegraph_search_embedding_coverage_ratio",
                     "Embedded chunks over all chunks",
-                    snap.embedded / snap.chunks if snap.chunks else 0.0)
+                    live["embedded"] / snap.chunks if snap.chunks else 0.0)
+        yield gauge("codegraph_search_embedding_backlog_chunks",
+                    "Chunks waiting for an embedding (those CODEGRAPH_EMBED_EXCLUDE leaves "
+                    "out are not waiting)", live["pending"])
         yield gauge("codegraph_search_embedding_failures",
                     "Chunks whose embedding failed in the last run", snap.embedding_failures)
         queued = sum(1 for j in e.jobs.list() if j.state == "queued")

@@ -60,6 +60,19 @@ def _vector_component(ctx: Context) -> dict[str, Any]:
             "embedding_failures": snap.embedding_failures}
 
 
+def _semantic_component(ctx: Context) -> dict[str, Any]:
+    """Semantic search's coverage, its own component: embedding in progress leaves the
+    server ready (structure and lexical search answer meanwhile; semantic and hybrid
+    search say how much they cover). ``status`` is the state: ``complete``, ``embedding``,
+    ``partial`` or ``disabled``."""
+    live = ctx.engine.embedding()
+    out = {"status": live["state"], **{k: live[k] for k in (
+        "embedded", "chunks", "excluded", "pending", "coverage", "rate", "eta_seconds")}}
+    if live["job"] is not None:
+        out["repo"] = live["job"]["repo"]
+    return out
+
+
 def _provider_component(ctx: Context) -> dict[str, Any]:
     import importlib.util
 
@@ -104,6 +117,7 @@ async def readiness(ctx: Context) -> dict[str, Any]:
     if components["vector_index"]["status"] == "error":
         ready = False
     components["embedding_provider"] = _provider_component(ctx)
+    components["semantic"] = _semantic_component(ctx)  # never makes it unready (above)
     components["cache"] = await ctx.cache.ping()
     lag = engine.index_lag()
     waiting = engine.not_indexed_yet()
@@ -146,6 +160,7 @@ def _debug_info(ctx: Context) -> dict[str, Any]:
         "config": ctx.config.redacted(),
         "index": {"revision": engine.revision, "files": snap.files, "nodes": snap.nodes,
                   "edges": snap.edges, "chunks": snap.chunks, "embedded": snap.embedded,
+                  "embedding": engine.embedding(),
                   "lag_seconds": engine.index_lag(),
                   "repositories": sorted(engine.repos())},
         "jobs": [j.to_dict() for j in engine.jobs.list() if not j.admin][:20],

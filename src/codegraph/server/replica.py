@@ -27,7 +27,7 @@ from codegraph import snapshots
 from codegraph.api import CodeGraph
 from codegraph.config import Config, layout
 from codegraph.errors import ReadOnlyReplica, Unavailable
-from codegraph.server.engine import Engine, Snapshot
+from codegraph.server.engine import Engine, Snapshot, annotated, embedding_status
 from codegraph.server.jobs import Job
 from codegraph.snapshots import Manifest
 
@@ -320,6 +320,13 @@ class Replica:
     def not_indexed_yet(self) -> list[str]:
         return []
 
+    def embedding(self) -> dict[str, Any]:
+        """The served snapshot's coverage (the indexer embeds: no run is seen here)."""
+        return embedding_status(self.config.embed, self.snapshot, None, [])
+
+    def annotate(self, name: str, answer: Any) -> Any:
+        return annotated(name, answer, self.embedding)
+
     def index_lag(self) -> float:
         """Seconds since ``current`` named a snapshot this replica does not serve (0: none)."""
         return 0.0 if self._behind_since is None else time.time() - self._behind_since
@@ -328,7 +335,10 @@ class Replica:
     def add_repo(self, *args: Any, **kwargs: Any) -> Job:
         raise ReadOnlyReplica(WRITES)
 
-    remove_repo = reindex = add_repo
+    reindex = add_repo
+
+    def remove_repo(self, repo: str) -> tuple[Job, list[Job]]:
+        raise ReadOnlyReplica(WRITES)
 
     def backup(self, dest: str | None = None) -> dict[str, Any]:
         raise ReadOnlyReplica(WRITES)

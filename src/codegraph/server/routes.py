@@ -43,7 +43,8 @@ def add_repo(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def delete_repo(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    return {"job": ctx.engine.remove_repo(args["repo"]).to_dict()}
+    job, cancelled = ctx.engine.remove_repo(args["repo"])
+    return {"job": job.to_dict(), "cancelled": [j.to_dict() for j in cancelled]}
 
 
 def start_job(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +80,7 @@ def _declared(query: Query) -> Endpoint:
 
     def op(ctx: Context, args: dict[str, Any]) -> Any:
         started = time.perf_counter()
-        out = ctx.cg.answer(name, args)  # (inside engine.reading(): see endpoints)
+        out = ctx.engine.annotate(name, ctx.cg.answer(name, args))  # (inside reading())
         if name == "search":
             metrics.SEARCH_LATENCY.labels(args.get("mode") or "hybrid").observe(
                 time.perf_counter() - started)

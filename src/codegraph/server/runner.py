@@ -40,6 +40,18 @@ def _count_job(job: Job) -> None:
     metrics.JOBS.labels(job.kind, job.state).inc()
 
 
+def _resume_embedding(engine: Engine, indexing: set[str]) -> None:
+    """The backlog left by ``codegraph index --no-wait`` (or a stopped run): embedded now."""
+    try:
+        queued = engine.resume_embedding(skip=indexing)
+    except Exception as exc:  # (a damaged store: requests say so; a quick shutdown)
+        log.warning("counting the embedding backlog failed", error=f"{type(exc).__name__}: "
+                    f"{exc}")
+        return
+    if queued:
+        log.info("embedding the backlog", repos=queued)
+
+
 def build(config: Config, paths: Sequence[str] = ()) -> Starlette:
     """The application with its engine; the engine starts work in the app's lifespan."""
     engine: Serving = (Replica(config) if config.role == "replica"
@@ -80,6 +92,9 @@ def build(config: Config, paths: Sequence[str] = ()) -> Starlette:
             resumed = engine.resume_watching()  # registered earlier (POST /api/v1/repos)
             if resumed:
                 log.info("watching again", repos=resumed)
+            indexing = {j.repo for j in engine.jobs.list() if j.kind == "index"}
+            threading.Thread(target=_resume_embedding, args=(engine, indexing),
+                             name="codegraph-resume-embedding", daemon=True).start()
         log.info("serving", role=config.role, snapshot=engine.snapshot_id,
                  host=config.host, port=config.port,
                  metrics_port=config.metrics_port if config.prometheus_enabled else None,
@@ -118,7 +133,8 @@ def _mcp(engine: Serving, config: Config) -> tuple[ASGIApp | None, Any]:
             security = TransportSecuritySettings(
                 enable_dns_rebinding_protection=True, allowed_hosts=hosts,
                 allowed_origins=[f"http://{h}" for h in hosts])
-        mcp = build_mcp(engine.reading, transport_security=security)
+        mcp = build_mcp(engine.reading, transport_security=security,
+                        annotate=engine.annotate)
         return mcp_endpoint(mcp), session_lifespan(mcp)
 
     deferred = DeferredMCP(build)
