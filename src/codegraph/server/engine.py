@@ -496,6 +496,7 @@ def embedding_status(enabled: bool, snap: Snapshot, running: Job | None,
         eta = round(pending / rate, 1)
     elif snap.embedding_eta_seconds is not None:
         eta = snap.embedding_eta_seconds
+    embeddable = snap.chunks - snap.embedding_excluded  # (excluded chunks get no vector)
     if not enabled:
         state = "disabled"
     elif not snap.embedding_taken:
@@ -508,7 +509,7 @@ def embedding_status(enabled: bool, snap: Snapshot, running: Job | None,
         state = "partial"
     return {"state": state, "chunks": snap.chunks, "embedded": embedded,
             "excluded": snap.embedding_excluded, "pending": pending,
-            "coverage": round(embedded / snap.chunks, 4) if snap.chunks else 1.0,
+            "coverage": round(embedded / embeddable, 4) if embeddable > 0 else 1.0,
             "rate": rate, "eta_seconds": eta if pending else 0.0,
             "queued": [j.repo for j in queued], "job": job,
             "failures": snap.embedding_failures}

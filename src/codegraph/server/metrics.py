@@ -97,9 +97,10 @@ class IndexCollector(Collector):
         live = e.embedding()  # (the running embedding job's saved vectors counted)
         yield gauge("codegraph_search_embedded_chunks", "Chunks with a current embedding",
                     live["embedded"])
+        embeddable = snap.chunks - snap.embedding_excluded
         yield gauge("codegraph_search_embedding_coverage_ratio",
-                    "Embedded chunks over all chunks",
-                    live["embedded"] / snap.chunks if snap.chunks else 0.0)
+                    "Embedded chunks over the chunks CODEGRAPH_EMBED_EXCLUDE leaves in",
+                    live["embedded"] / embeddable if embeddable > 0 else 0.0)
         yield gauge("codegraph_search_embedding_backlog_chunks",
                     "Chunks waiting for an embedding (those CODEGRAPH_EMBED_EXCLUDE leaves "
                     "out are not waiting)", live["pending"])
