@@ -70,7 +70,7 @@ def test_partial_coverage(tmp_path: Path) -> None:
         hybrid = cg.search("sum the price of the cart", mode="hybrid")
         assert hybrid["coverage"]["partial"]
         assert hybrid["results"][0]["qualified_name"] == "shop.cart.Cart.total_price"
-        assert all(set(h["scores"]) == {"lexical", "graph_boost", "fused"}
+        assert all(set(h["scores"]) == {"lexical", "fusion", "priors", "graph_boost", "fused"}
                    for h in hybrid["results"])
         report = cg.embed()
         assert report.embedded == chunks

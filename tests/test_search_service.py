@@ -18,6 +18,7 @@ import pytest
 
 from codegraph.api import CodeGraph
 from codegraph.query.paging import encode_cursor
+from codegraph.search.fusion import DEFAULT, Ranking
 from codegraph.search.service import MODES, EmbedReport, SearchError
 from helpers import (
     cli_env,
@@ -122,6 +123,51 @@ def test_hybrid_explains_both_components_with_their_own_ranks(cg: CodeGraph) -> 
                 assert hit["scores"][mode] == alone[mode][hit["chunk"]["id"]]
         both += {"lexical", "semantic"} <= set(hit["scores"])
     assert both >= 2
+
+
+def test_hits_explain_fusion_and_priors(cg: CodeGraph) -> None:
+    query = "shopping cart holding products"
+    hits = cg.search(query, mode="hybrid", limit=10)["results"]
+    cart = {h["qualified_name"]: h for h in hits}["shop.cart.Cart"]["scores"]
+    assert cart["fusion"] == "zscore" and cart["priors"] == []  # no test, no default prior
+    svc = cg.search_service()
+    svc.ranking = Ranking(priors={"container": 0.5, "test": 0.5})
+    try:
+        halved = {h["qualified_name"]: h for h in cg.search(query, limit=10)["results"]}
+    finally:
+        svc.ranking = DEFAULT
+    weighed = halved["shop.cart.Cart"]["scores"]
+    assert weighed["priors"] == [{"name": "container", "factor": 0.5}]
+    assert weighed["fused"] == pytest.approx(cart["fused"] * 0.5, rel=1e-4)
+    assert weighed["lexical"] == cart["lexical"] and weighed["semantic"] == cart["semantic"]
+    for hit in halved.values():
+        names = {p["name"] for p in hit["scores"]["priors"]}
+        assert ("container" in names) == (hit["kind"] in ("class", "module"))
+        assert "test" not in names  # no test or migration files in these repositories
+    rrf = Ranking("rrf", priors={})
+    svc.ranking = rrf
+    try:
+        top = cg.search(query, limit=3)["results"][0]["scores"]
+    finally:
+        svc.ranking = DEFAULT
+    assert top["fusion"] == "rrf" and top["priors"] == []
+
+
+def test_hits_carry_a_snippet_of_what_matched(cg: CodeGraph) -> None:
+    query = "odd even digits"
+    for mode in ("lexical", "hybrid"):
+        top = cg.search(query, mode=mode, limit=3)["results"][0]
+        assert top["qualified_name"] == "shop.payment.validate_card_number"
+        snip = top["snippet"]
+        assert top["chunk"]["line"] < snip["line"] <= top["chunk"]["end_line"]
+        first = snip["text"].split("\n")[0]
+        assert first == "odd = sum(digits[0::2])"  # the first line with two of the terms
+        assert len(snip["text"]) <= 240 and snip["text"].count("\n") <= 2
+    # Found by meaning alone: the first lines of the body, after the def line.
+    top = cg.search("luhn checksum of a card number", mode="semantic")["results"][0]
+    assert top["qualified_name"] == "shop.payment.validate_card_number"
+    assert top["snippet"]["line"] == top["line"] + 2  # def, docstring, then the body
+    assert top["snippet"]["text"].startswith("digits = [int(d) for d in str(number)][::-1]")
 
 
 def test_each_mode_finds_what_it_is_good_at(cg: CodeGraph) -> None:

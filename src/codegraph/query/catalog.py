@@ -208,7 +208,9 @@ QUERIES: tuple[Query, ...] = (
            REPO, LANGUAGE, KIND, PATH_GLOB,
            Param("graph_boost", bool, help="favour definitions with many callers"),
            *paging(10, 100)),
-          paged=False, detail="One hit per definition, with its file and lines."),
+          paged=False, detail="One hit per definition, with its file and lines, its scores "
+          "(each ranking's rank and score, the fusion, the priors applied) and a snippet: "
+          "the lines that matched (at most 3 lines, 240 characters)."),
     Query("symbols", "Find symbols by exact, prefix or fuzzy name",
           (Param("query", required=True, help="a name or part of one"), KIND, LANGUAGE,
            REPO, PATH_GLOB), default_limit=50,

@@ -22,8 +22,10 @@ from codegraph.search.chunks import Chunk
 from codegraph.search.embed_scope import EmbedScope
 from codegraph.search.embedding_run import EmbeddingRun, embedding_backlog
 from codegraph.search.embedding_run import EmbedReport as EmbedReport  # re-exported
-from codegraph.search.fusion import reciprocal_rank_fusion
+from codegraph.search.fusion import DEFAULT, Fused, Ranking, fuse, reciprocal_rank_fusion
 from codegraph.search.lexical import LexicalIndex, default_path, lexical_row
+from codegraph.search.snippets import snippet
+from codegraph.search.tokens import query_terms
 from codegraph.search.vector_manifest import INDEX_FILE, MANIFEST_FILE, saved_manifest
 from codegraph.store.rocks import Store
 
@@ -68,6 +70,7 @@ class SearchService:
     _owns_embedder: bool = field(default=True, repr=False)
     _lexical: LexicalIndex | None = field(default=None, repr=False)
     _vectors: Any = field(default=None, repr=False)
+    ranking: Ranking = DEFAULT  # how hits are fused and which priors apply (fusion.py)
     # Guards the lexical connection and the vector index when a server searches while it
     # indexes; embedding holds it only around index updates, never while the model runs.
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -253,9 +256,13 @@ class SearchService:
                     raise SemanticUnavailable(f"semantic search is unavailable: {reason}"
                                               ) from None
                 info["semantic"] = f"unavailable: {reason}"  # hybrid goes on with words
-        centrality = self._centrality(rankings) if graph_boost else None
-        fused = reciprocal_rank_fusion(rankings, centrality=centrality)
-        results = self._items(fused, wanted)[offset:wanted]
+        chunks = self._chunk_meta(list(dict.fromkeys(
+            key for ranking in rankings.values() for key, _ in ranking)))
+        facts = {i: (c.kind, c.path) for i, c in chunks.items()}
+        centrality = self._centrality(chunks) if graph_boost else None
+        fused = fuse(rankings, facts=facts, ranking=self.ranking, centrality=centrality)
+        terms = query_terms(query) if "lexical" in rankings else []
+        results = self._items(fused, wanted, chunks, terms)[offset:wanted]
         return {**info, "results": results}
 
     def _semantic(self, query: str, depth: int, filters: dict[str, Any],
@@ -274,9 +281,13 @@ class SearchService:
             return None
         return self.lexical().filter_ids(**filters)
 
-    def _items(self, fused: list[Any], wanted: int) -> list[dict[str, Any]]:
-        """One hit per definition (its best chunk), with the node's fields."""
-        chunks = self._chunk_meta([f.key for f in fused])
+    def _items(self, fused: list[Fused], wanted: int, chunks: dict[str, Chunk] | None = None,
+               terms: list[str] | None = None) -> list[dict[str, Any]]:
+        """One hit per definition (its best chunk), with the node's fields, the scores
+        explained and a snippet (the lines that matched the query's terms when the
+        lexical ranking found it, else the first lines of its body)."""
+        if chunks is None:
+            chunks = self._chunk_meta([f.key for f in fused])
         seen: set[str] = set()
         items = []
         for f in fused:
@@ -287,9 +298,12 @@ class SearchService:
             if node is None:
                 continue
             seen.add(chunk.node_id)
-            items.append({**node.to_dict(), "score": round(f.score, 6),
-                          "scores": f.explain(), "chunk": {"id": chunk.id, "line": chunk.line,
-                                                           "end_line": chunk.end_line}})
+            fields = node.to_dict()
+            matched = terms if terms and "lexical" in f.components else ()
+            items.append({**fields, "score": round(f.score, 6), "scores": f.explain(),
+                          "chunk": {"id": chunk.id, "line": chunk.line,
+                                    "end_line": chunk.end_line},
+                          "snippet": snippet(chunk, fields, matched)})
             if len(items) >= wanted:
                 break
         return items
@@ -319,8 +333,7 @@ class SearchService:
         items = [i for i in self._items(fused, limit + len(node_ids)) if i["id"] not in node_ids]
         return items[:limit]
 
-    def _centrality(self, rankings: dict[str, list[tuple[str, float]]]) -> dict[str, int]:
+    def _centrality(self, chunks: dict[str, Chunk]) -> dict[str, int]:
         """Chunk id -> how many call sites reach its definition."""
-        ids = {i for ranking in rankings.values() for i, _ in ranking}
         return {i: len(self.store.edges(c.node_id, incoming=True, kinds=(EdgeKind.CALLS,)))
-                for i, c in self._chunk_meta(sorted(ids)).items()}
+                for i, c in chunks.items()}
