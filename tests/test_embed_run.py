@@ -12,6 +12,7 @@ import pytest
 from codegraph import config as configuration
 from codegraph.api import CodeGraph
 from codegraph.config import ConfigError
+from codegraph.search.service import SearchError
 from codegraph.search.vector_manifest import saved_manifest
 from helpers import cli_env, run_cli, write_tree
 from search_corpus import default_search_config  # noqa: F401
@@ -63,6 +64,9 @@ def test_excluded_chunks_get_no_vector_and_stay_in_lexical_search(tmp_path: Path
         coverage = cg.stats()["search"]
         names = chunk_names(cg, held(tmp_path / "data"))
         lexical = cg.search("vendored_thing", mode="lexical")["results"]
+        assert cg.search("multiply a value", mode="semantic")["coverage"]["partial"] is False
+        with pytest.raises(SearchError, match="matches CODEGRAPH_EMBED_EXCLUDE"):
+            cg.similar("vendored_thing")
     assert report.excluded == 2 and report.total == coverage["embedded"] == 90
     assert coverage["excluded"] == 2 and coverage["chunks"] == 92
     assert "forwards" not in {n.rsplit(".", 1)[-1] for n in names}

@@ -70,6 +70,7 @@ class SearchService:
     _owns_embedder: bool = field(default=True, repr=False)
     _lexical: LexicalIndex | None = field(default=None, repr=False)
     _vectors: Any = field(default=None, repr=False)
+    _excluded_at: tuple[int, int] | None = field(default=None, repr=False)
     ranking: Ranking = DEFAULT  # how hits are fused and which priors apply (fusion.py)
     # Guards the lexical connection and the vector index when a server searches while it
     # indexes; embedding holds it only around index updates, never while the model runs.
@@ -270,11 +271,21 @@ class SearchService:
         vectors = self.vectors()
         total = self.lexical().count()  # not a scan of the store: 130 ms at 100k chunks
         coverage = {"embedded": vectors.count, "chunks": total,
-                    "partial": vectors.count < total}
+                    "partial": vectors.count < total - self._excluded()}
         if not vectors.count:  # nothing embedded yet: no need to start the model
             return [], coverage
         query_vector = self.embedder().embed([query])[0]
         return vectors.search(query_vector, depth, allowed=self._allowed(filters)), coverage
+
+    def _excluded(self) -> int:
+        """How many chunks CODEGRAPH_EMBED_EXCLUDE leaves without a vector (counted once
+        per store revision: a scan of the chunks' paths)."""
+        revision = self.store.revision
+        if self._excluded_at is None or self._excluded_at[0] != revision:
+            patterns = EmbedScope(self.config.embed_exclude)
+            count = sum(1 for _, wire in self.store.chunks() if patterns.excluded(wire[2]))
+            self._excluded_at = (revision, count)
+        return self._excluded_at[1]
 
     def _allowed(self, filters: dict[str, Any]) -> set[str] | None:
         if not any(filters.values()):
@@ -324,6 +335,10 @@ class SearchService:
         own = [c for c in self.chunks() if c.node_id in set(node_ids)]
         rows = [v for c in own if (v := vectors.vector(c.id)) is not None]
         if not rows:
+            patterns = EmbedScope(self.config.embed_exclude)
+            if own and all(patterns.excluded(c.path) for c in own):
+                raise SearchError(f"{own[0].path} matches CODEGRAPH_EMBED_EXCLUDE: its "
+                                  "definitions get no embedding (they stay in lexical search)")
             raise SearchError("no embedding for that symbol yet: run `codegraph index` and "
                               "let embedding finish")
         centre = np.mean(np.stack(rows), axis=0)
