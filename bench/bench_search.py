@@ -56,6 +56,7 @@ from _search_index import (  # noqa: E402
 from _search_large import fill_to, fill_vectors, force_kind, index_django_tests  # noqa: E402
 from _search_report import print_table  # noqa: E402
 from _search_stats import LIMIT, best_of, latency, paired, summary  # noqa: E402
+from codegraph import config as configuration  # noqa: E402
 from codegraph.api import CodeGraph  # noqa: E402
 from codegraph.config import Config  # noqa: E402
 from codegraph.search.fusion import DEFAULT, LEGACY, Ranking  # noqa: E402
@@ -274,12 +275,8 @@ def make_query_embedder(args: argparse.Namespace) -> Any:
         return make_embedder(config)
     from codegraph.search.embeddings import LocalEmbedder
 
-    try:
-        return LocalEmbedder(config.embedding_model_path, threads=config.workers,
-                             max_tokens=args.max_tokens)  # type: ignore[call-arg]
-    except TypeError:
-        raise BenchError("--max-tokens: this checkout's LocalEmbedder has no max_tokens"
-                         ) from None
+    return LocalEmbedder(config.embedding_model_path, threads=config.workers,
+                         max_tokens=args.max_tokens)
 
 
 def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -291,7 +288,11 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     st = corpus.stripped
     log(f"{base}: {st.docstrings:,} docstrings stripped from {st.files:,} files")
     result: dict[str, Any] = {"corpus": corpus.label, "cache": str(base)}
-    with CodeGraph.open(str(corpus.data)) as cg:
+    # Every chunk competes with a vector (migrations too): the protocols measure ranking,
+    # not CODEGRAPH_EMBED_EXCLUDE's choice, and the pool needs each member's vector.
+    config = configuration.load({**os.environ, "CODEGRAPH_EMBED_EXCLUDE": "none"},
+                                data_dir=str(corpus.data))
+    with CodeGraph.open(config) as cg:
         svc = cg.search_service()
         svc.use_embedder(embedder)
         built = index_and_embed(cg, corpus, log)
