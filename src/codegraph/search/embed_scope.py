@@ -1,4 +1,4 @@
-"""Which chunks get a vector, and in what order.
+"""Which chunks get a vector.
 
 ``CODEGRAPH_EMBED_EXCLUDE`` lists gitignore-style patterns (comma-separated) matched
 against a chunk's repository-relative path and each of its directories; a matching chunk
@@ -6,35 +6,16 @@ gets no vector (it stays in lexical search). The default (``config.DEFAULT_EMBED
 leaves out what nobody searches by meaning and what only lengthens the backlog:
 migrations, generated protobuf code, minified and vendored code. ``none`` embeds
 everything.
-
-The rest is embedded in the order people search it (``embedding_run.in_order``): the
-most-called definitions first, and source before tests among those called as often, so
-that semantic search is useful within seconds of a first run and complete later.
 """
 
 from __future__ import annotations
 
 import functools
-import posixpath
-import re
 
 from codegraph.config import ConfigError
 from codegraph.index.ignore import IgnoreFile
 
 NOTHING = "none"  # the value that excludes nothing
-
-_TEST_DIRS = frozenset({"test", "tests", "testing", "__tests__", "spec", "specs"})
-_TEST_FILE = re.compile(
-    r"(^test_.*\.py$|_tests?\.py$|_test\.go$|\.(test|spec)\.[cm]?[jt]sx?$|Tests?\.(java|cs|kt)$"
-    r"|_spec\.rb$|_test\.rb$)"
-)
-
-
-def is_test_path(path: str) -> bool:
-    """Whether a repository-relative path is test code (a test directory or file name)."""
-    directory, name = posixpath.split(path)
-    return bool(_TEST_FILE.search(name)) or any(
-        part in _TEST_DIRS for part in directory.split("/"))
 
 
 class EmbedScope:

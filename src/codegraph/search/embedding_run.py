@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from codegraph.graph.model import EdgeKind
 from codegraph.search.chunks import Chunk
-from codegraph.search.embed_scope import EmbedScope, is_test_path
+from codegraph.search.embed_scope import EmbedScope
+from codegraph.search.fusion import is_test_path
 
 if TYPE_CHECKING:
     import numpy as np
