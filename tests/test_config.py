@@ -164,8 +164,12 @@ def test_workers_reach_the_onnx_embedder_and_faiss(tmp_path: Path) -> None:
     with CodeGraph.open(config) as cg:
         cg.index(str(repo), embed=True)
         search = cg.search_service()
-        session = search.embedder()._session  # type: ignore[attr-defined]
-        assert session.get_session_options().intra_op_num_threads == 3
+        embedder = search.embedder()
+        # One thread per model run; the runs of a call go to CODEGRAPH_WORKERS threads.
+        embedder.embed([f"text number {i}" for i in range(12)])
+        session = embedder._session  # type: ignore[attr-defined]
+        assert session.get_session_options().intra_op_num_threads == 1
+        assert embedder._pool._max_workers == 3  # type: ignore[attr-defined]
         assert search.vectors().threads == 3
 
 
