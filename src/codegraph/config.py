@@ -60,9 +60,12 @@ class ConfigError(BadRequest):
 
 
 # What gets no vector unless CODEGRAPH_EMBED_EXCLUDE says otherwise (search/embed_scope.py):
-# what nobody searches by meaning and what only lengthens the first run.
+# what nobody searches by meaning and what only lengthens the first run. Migration files
+# (Django, Laravel, Knex: migrations/0001_...; Rails: migrate/2024...; Alembic), not a
+# migrations package's own code (django/db/migrations/ is the framework).
 DEFAULT_EMBED_EXCLUDE: tuple[str, ...] = (
-    "**/migrations/**", "*_pb2.py", "*_pb2_grpc.py", "*.pb.go", "*.min.js",
+    "**/migrations/[0-9]*", "**/migrate/[0-9]*", "**/alembic/versions/**",
+    "*_pb2.py", "*_pb2_grpc.py", "*.pb.go", "*.min.js",
     "**/vendor/**", "**/third_party/**", "**/node_modules/**",
 )
 

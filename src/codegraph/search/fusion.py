@@ -34,11 +34,12 @@ Z_WEIGHTS = {"lexical": 0.4, "semantic": 0.6}
 GRAPH_BOOST = 1e-5  # per log(1 + callers): a tie-breaker, never a ranking of its own
 CONTAINER_KINDS = frozenset({"class", "interface", "struct", "enum", "trait", "module"})
 PRIORS = {"test": 0.5}  # the default; "container": 0.5 is the other one known
-# Tests and migrations by path: a tests/ or migrations/ directory, test_*.py, *_test.py,
-# *_tests.py, tests.py, conftest.py, *_test.go, *.test.ts / *.spec.js and the like. A
-# test/ directory alone is not one (django/test/ is the test framework, library code).
+# Tests and migrations by path: a tests/ directory, a numbered file in migrations/,
+# test_*.py, *_test.py, *_tests.py, tests.py, conftest.py, *_test.go, *.test.ts / *.spec.js
+# and the like. A test/ directory alone is not one (django/test/ is the test framework,
+# library code), nor is a migrations package's own code (django/db/migrations/).
 _TEST_PATH = re.compile(
-    r"(^|/)(tests|__tests__|testing|migrations)/"
+    r"(^|/)(tests|__tests__|testing)/|(^|/)migrations/[0-9][^/]*$"
     r"|(^|/)(test_[^/]*|[^/]*_tests?\.[a-z]+|tests\.py|conftest\.py)$"
     r"|(^|/)[^/]*\.(test|spec)\.[a-z]+$")
 

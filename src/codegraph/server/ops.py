@@ -57,7 +57,7 @@ def _vector_component(ctx: Context) -> dict[str, Any]:
     snap = ctx.engine.snapshot
     return {"status": "ok", "provider": info.provider, "model": info.model,
             "embedded": snap.embedded, "chunks": snap.chunks,
-            "embedding_failures": snap.embedding_failures}
+            "excluded": snap.embedding_excluded, "embedding_failures": snap.embedding_failures}
 
 
 def _semantic_component(ctx: Context) -> dict[str, Any]:
