@@ -48,8 +48,9 @@ MAX_TOKENS = 128
 # 62-70 chunks/s (smaller attention matrices, a smaller arena). A 512 MB container fits.
 RUN_SIZE = 2
 # Model runs per thread in one call of ``embed``: a call is where an embedding run may stop
-# (about 0.5 s of work on 2 cores), and its runs are shared among the threads.
-RUNS_PER_CALL = 4
+# (a stopped server must exit within seconds on a busy core: tests/test_sigterm.py), and its
+# runs are shared among the threads.
+RUNS_PER_CALL = 1
 ONNX_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 MANIFEST_FILE = "manifest.json"
