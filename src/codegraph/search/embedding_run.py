@@ -97,14 +97,13 @@ def scope(service: SearchService, repo: str | None) -> Scope:
     vectors."""
     patterns = EmbedScope(service.config.embed_exclude)
     out = Scope([], 0, set())
-    for chunk_id, wire in service.store.chunks():
-        chunk_repo, path = wire[1], wire[2]
-        if patterns.excluded(path):
-            out.excluded += repo is None or chunk_repo == repo
+    for chunk in service.chunks():
+        if patterns.excluded(chunk.path):
+            out.excluded += repo is None or chunk.repo == repo
             continue
-        out.kept.add(chunk_id)
-        if repo is None or chunk_repo == repo:
-            out.chunks.append(Chunk.from_wire(chunk_id, wire))
+        out.kept.add(chunk.id)
+        if repo is None or chunk.repo == repo:
+            out.chunks.append(chunk)
     return out
 
 

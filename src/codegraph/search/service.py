@@ -191,11 +191,11 @@ class SearchService:
         patterns = EmbedScope(self.config.embed_exclude)
         current: dict[str, str] = {}
         excluded = 0
-        for chunk_id, wire in self.store.chunks():
-            if patterns.excluded(wire[2]):
+        for chunk in self.chunks():
+            if patterns.excluded(chunk.path):
                 excluded += 1
             else:
-                current[chunk_id] = wire[-1]
+                current[chunk.id] = chunk.hash
         cache = self.store.embedding_cache
         failed, error = cache.failures()
         out: dict[str, Any] = {"chunks": len(current) + excluded, "excluded": excluded,
@@ -283,7 +283,7 @@ class SearchService:
         revision = self.store.revision
         if self._excluded_at is None or self._excluded_at[0] != revision:
             patterns = EmbedScope(self.config.embed_exclude)
-            count = sum(1 for _, wire in self.store.chunks() if patterns.excluded(wire[2]))
+            count = sum(1 for chunk in self.chunks() if patterns.excluded(chunk.path))
             self._excluded_at = (revision, count)
         return self._excluded_at[1]
 
