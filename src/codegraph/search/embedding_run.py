@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from codegraph.graph.model import EdgeKind
 from codegraph.search.chunks import Chunk
-from codegraph.search.embed_scope import EmbedScope
 from codegraph.search.fusion import is_test_path
 
 if TYPE_CHECKING:
@@ -95,7 +94,7 @@ class Scope:
 def scope(service: SearchService, repo: str | None) -> Scope:
     """One pass over the stored chunks: the run's, those excluded, those that keep their
     vectors."""
-    patterns = EmbedScope(service.config.embed_exclude)
+    patterns = service.exclusions
     out = Scope([], 0, set())
     for chunk in service.chunks():
         if patterns.excluded(chunk.path):

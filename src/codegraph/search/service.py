@@ -20,7 +20,7 @@ from codegraph.errors import BadRequest, EmbeddingError, Unavailable
 from codegraph.graph.model import EdgeKind
 from codegraph.search.chunks import Chunk
 from codegraph.search.embed_scope import EmbedScope
-from codegraph.search.embedding_run import EmbeddingRun, embedding_backlog
+from codegraph.search.embedding_run import EmbeddingRun, embedding_backlog, scope
 from codegraph.search.embedding_run import EmbedReport as EmbedReport  # re-exported
 from codegraph.search.fusion import DEFAULT, Fused, Ranking, fuse, reciprocal_rank_fusion
 from codegraph.search.lexical import LexicalIndex, default_path, lexical_row
@@ -71,6 +71,7 @@ class SearchService:
     _lexical: LexicalIndex | None = field(default=None, repr=False)
     _vectors: Any = field(default=None, repr=False)
     _excluded_at: tuple[int, int] | None = field(default=None, repr=False)
+    _exclusions: EmbedScope | None = field(default=None, repr=False)
     ranking: Ranking = DEFAULT  # how hits are fused and which priors apply (fusion.py)
     # Guards the lexical connection and the vector index when a server searches while it
     # indexes; embedding holds it only around index updates, never while the model runs.
@@ -80,6 +81,13 @@ class SearchService:
     @property
     def vector_dir(self) -> str:
         return self.faiss_dir or os.path.join(self.data_dir, "faiss")
+
+    @property
+    def exclusions(self) -> EmbedScope:
+        """CODEGRAPH_EMBED_EXCLUDE, compiled once for this service."""
+        if self._exclusions is None:
+            self._exclusions = EmbedScope(self.config.embed_exclude)
+        return self._exclusions
 
     def lexical(self) -> LexicalIndex:
         if self._lexical is None:
@@ -188,14 +196,9 @@ class SearchService:
         """How many chunks have a current embedding in the saved vector index, and the last
         failure. Cheap: the index's manifest lists the ids it holds; neither the index nor
         the model is loaded."""
-        patterns = EmbedScope(self.config.embed_exclude)
-        current: dict[str, str] = {}
-        excluded = 0
-        for chunk in self.chunks():
-            if patterns.excluded(chunk.path):
-                excluded += 1
-            else:
-                current[chunk.id] = chunk.hash
+        chosen = scope(self, None)
+        current = {c.id: c.hash for c in chosen.chunks}
+        excluded = chosen.excluded
         cache = self.store.embedding_cache
         failed, error = cache.failures()
         out: dict[str, Any] = {"chunks": len(current) + excluded, "excluded": excluded,
@@ -282,8 +285,7 @@ class SearchService:
         per store revision: a scan of the chunks' paths)."""
         revision = self.store.revision
         if self._excluded_at is None or self._excluded_at[0] != revision:
-            patterns = EmbedScope(self.config.embed_exclude)
-            count = sum(1 for chunk in self.chunks() if patterns.excluded(chunk.path))
+            count = sum(1 for chunk in self.chunks() if self.exclusions.excluded(chunk.path))
             self._excluded_at = (revision, count)
         return self._excluded_at[1]
 
@@ -335,8 +337,7 @@ class SearchService:
         own = [c for c in self.chunks() if c.node_id in set(node_ids)]
         rows = [v for c in own if (v := vectors.vector(c.id)) is not None]
         if not rows:
-            patterns = EmbedScope(self.config.embed_exclude)
-            if own and all(patterns.excluded(c.path) for c in own):
+            if own and all(self.exclusions.excluded(c.path) for c in own):
                 raise SearchError(f"{own[0].path} matches CODEGRAPH_EMBED_EXCLUDE: its "
                                   "definitions get no embedding (they stay in lexical search)")
             raise SearchError("no embedding for that symbol yet: run `codegraph index` and "
