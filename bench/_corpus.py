@@ -16,23 +16,25 @@ process killed half-way leaves only a temporary directory behind, never a partia
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tarfile
 import tempfile
+import urllib.request
 from pathlib import Path
 
-# sha256 of the sdists on PyPI (checked against the digests PyPI publishes, which pip
-# also verifies while downloading).
+# sha256 of the sdists on PyPI (the download is picked from PyPI's simple index by
+# this digest and checked against it).
 KNOWN_SHA256: dict[tuple[str, str], str] = {
     ("flask", "3.0.3"): "ceb27b0af3823ea2737928a4d99d125a06175b8512c445cbd9a9ce200ef76842",
     ("django", "5.1.4"): "de450c09e91879fa5a307f696e57c851955c910a438a35e6b4c895e86bedc82a",
 }
 
-DOWNLOAD_TIMEOUT = 600  # seconds for the whole ``pip download``
+DOWNLOAD_TIMEOUT = 120  # seconds without a byte from PyPI before giving up
+SIMPLE_INDEX = os.environ.get("CODEGRAPH_CORPUS_INDEX", "https://pypi.org/simple").rstrip("/")
+SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 
 
 class CorpusError(RuntimeError):
@@ -90,34 +92,47 @@ def _cached_archive(cache: Path, stem: str, expected: str) -> Path | None:
     return None
 
 
+def _sdist_url(name: str, stem: str, expected: str) -> str:
+    """The download address of the pinned sdist, from PyPI's simple index (PEP 691 JSON).
+
+    The file is picked by its published sha256, so a re-upload under the same name is
+    never taken for the pinned one."""
+    index = f"{SIMPLE_INDEX}/{normalize(name)}/"
+    request = urllib.request.Request(index, headers={"Accept": SIMPLE_JSON})
+    try:
+        with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
+            files = json.load(response).get("files", [])
+    except (OSError, ValueError) as exc:
+        raise CorpusDownloadError(f"cannot read {index}: {exc}") from exc
+    for entry in files:
+        filename = str(entry.get("filename", ""))
+        if filename.endswith(".tar.gz") \
+                and normalize(filename.removesuffix(".tar.gz")) == normalize(stem) \
+                and entry.get("hashes", {}).get("sha256") == expected:
+            return str(entry["url"])
+    raise CorpusIntegrityError(f"{index} lists no {stem}.tar.gz with sha256 {expected}")
+
+
 def _download(name: str, version: str, cache: Path, stem: str, expected: str) -> Path:
+    """Fetch the sdist itself: ``pip download`` would also build its metadata, which
+    for a package with C extensions (SQLAlchemy) means installing a compiler toolchain's
+    worth of build dependencies first."""
+    url = _sdist_url(name, stem, expected)
     tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=cache))
     try:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-               "--disable-pip-version-check", "--no-input", f"{name}=={version}",
-               "-d", str(tmp)]
+        part = tmp / f"{stem}.tar.gz"
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True,
-                                  timeout=DOWNLOAD_TIMEOUT, check=False)
-        except subprocess.TimeoutExpired:
-            raise CorpusDownloadError(f"downloading {name}=={version} from PyPI took more "
-                                      f"than {DOWNLOAD_TIMEOUT} s") from None
-        if proc.returncode != 0:
-            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-8:])
-            raise CorpusDownloadError(
-                f"could not download {name}=={version} from PyPI "
-                f"(`python {' '.join(cmd[1:])}` exited {proc.returncode}):\n{tail}")
-        archives = [p for p in tmp.iterdir() if p.name.endswith(".tar.gz")]
-        if len(archives) != 1:
-            got = ", ".join(sorted(p.name for p in tmp.iterdir())) or "nothing"
-            raise CorpusIntegrityError(f"pip download of {name}=={version} produced {got}, "
-                                       "expected one .tar.gz sdist")
-        actual = sha256_of(archives[0])
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response, \
+                    part.open("wb") as out:
+                shutil.copyfileobj(response, out, 1 << 20)
+        except OSError as exc:
+            raise CorpusDownloadError(f"could not download {name}=={version} "
+                                      f"from {url}: {exc}") from exc
+        actual = sha256_of(part)
         if actual != expected:
-            raise CorpusIntegrityError(
-                f"{archives[0].name}: sha256 {actual} is not the pinned {expected}")
+            raise CorpusIntegrityError(f"{url}: sha256 {actual} is not the pinned {expected}")
         final = cache / f"{stem}.tar.gz"
-        os.replace(archives[0], final)  # atomic; a racing process writes the same bytes
+        os.replace(part, final)  # atomic; a racing process writes the same bytes
         return final
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -29,6 +30,12 @@ from _corpus import (  # noqa: E402
 
 __all__ = ["KNOWN_SHA256", "CorpusDownloadError", "CorpusError", "CorpusIntegrityError",
            "cache_dir", "fetch_sdist", "sdist_or_skip", "sha256_of"]
+
+
+def corpus_module() -> ModuleType:
+    """``bench/_corpus.py`` itself (its index address and pins, for a test to point
+    elsewhere)."""
+    return sys.modules[fetch_sdist.__module__]
 
 
 def network_required() -> bool:
