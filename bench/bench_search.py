@@ -108,12 +108,12 @@ class CachedEmbedder:
     def release_memory(self) -> None:
         self.inner.release_memory()
 
-    def embed(self, texts: list[str]) -> Any:
+    def embed(self, texts: list[str], between: Any = None) -> Any:
         import numpy as np
 
         missing = [t for t in texts if t not in self.memo]
         if missing:
-            for t, v in zip(missing, self.inner.embed(missing), strict=True):
+            for t, v in zip(missing, self.inner.embed(missing, between), strict=True):
                 self.memo[t] = v
         return np.stack([self.memo[t] for t in texts])
 

@@ -139,6 +139,41 @@ def test_threads_do_not_change_vectors(embedder: LocalEmbedder) -> None:
     np.testing.assert_allclose(single.embed(texts), embedder.embed(texts), atol=1e-6)
 
 
+class Stop(Exception):
+    pass
+
+
+def test_a_call_stops_between_model_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``between`` runs as each model run ends: what it raises stops the call once the
+    runs under way have ended, and no new run starts. Without a stop, the call's vectors
+    are those of one thread."""
+    two = LocalEmbedder(threads=2, run_size=2)
+    texts = [f"def f{i}(x):\n    return x * {i} + {'y' * i}" for i in range(two.batch_size)]
+    assert len(texts) >= 8 * 2 * 2  # many model runs in one call
+    started: list[int] = []
+    real = two._run
+
+    def counted(ids: Any, mask: Any, options: Any = None) -> Any:
+        started.append(len(ids))
+        return real(ids, mask, options)
+
+    monkeypatch.setattr(two, "_run", counted)
+    calls: list[int] = []
+
+    def stop_at_third() -> None:
+        calls.append(len(started))
+        if len(calls) == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        two.embed(texts, between=stop_at_third)
+    assert len(calls) == 3
+    assert 3 <= len(started) <= 3 + two.threads < len(texts) // two.run_size
+    np.testing.assert_allclose(two.embed(texts, between=lambda: None),
+                               LocalEmbedder(threads=1).embed(texts), atol=1e-6)
+    two.close()
+
+
 def test_model_dir_from_the_environment(
     embedder: LocalEmbedder, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -251,8 +251,8 @@ class EmbeddingRun:
 
     def _vectors_for(self, part: list[Chunk], between: Callable[[], None] | None,
                      ) -> npt.NDArray[np.float32]:
-        """The chunks' vectors, from the cache or the embedder, one model run (or request:
-        ``embedder.batch_size`` texts) at a time, with ``between`` called between two: it
+        """The chunks' vectors, from the cache or the embedder (``embedder.batch_size``
+        texts a call), with ``between`` called between two model runs (or requests): it
         may raise to stop (a cancelled job). What was made is cached all the same."""
         import numpy as np
 
@@ -267,15 +267,28 @@ class EmbeddingRun:
         missing = sorted((i for i, v in enumerate(cached) if v is None),
                          key=lambda i: len(part[i].text))
         step = max(1, embedder.batch_size)
+        stopped: list[BaseException] = []
+
+        def check() -> None:  # what ``between`` raises stops the run; not a failure
+            if between is None:
+                return
+            try:
+                between()
+            except BaseException as exc:
+                stopped.append(exc)
+                raise
+
         wb = store.batch()
         try:
             for at in range(0, len(missing), step):
-                if at and between is not None:
-                    between()
+                if at:
+                    check()
                 rows = missing[at:at + step]
                 try:
-                    fresh = embedder.embed([part[i].text for i in rows])
+                    fresh = embedder.embed([part[i].text for i in rows], between=check)
                 except Exception as exc:
+                    if stopped:
+                        raise
                     raise _ProviderFailed(f"{type(exc).__name__}: {exc}") from exc
                 if fresh.shape != (len(rows), embedder.dimension):
                     raise _ProviderFailed(f"SearchError: the embedder returned {fresh.shape}, "

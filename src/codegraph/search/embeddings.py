@@ -24,6 +24,8 @@ import importlib.util
 import json
 import shutil
 import threading
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -47,10 +49,12 @@ MAX_TOKENS = 128
 # chunks: batches of 8 peak at 584 MB anonymous memory, 57 chunks/s; of 2, 290 MB and
 # 62-70 chunks/s (smaller attention matrices, a smaller arena). A 512 MB container fits.
 RUN_SIZE = 2
-# Model runs per thread in one call of ``embed``: a call is where an embedding run may stop
-# (a stopped server must exit within seconds on a busy core: tests/test_sigterm.py), and its
-# runs are shared among the threads.
-RUNS_PER_CALL = 1
+# Model runs per thread in one call of ``embed``. The threads take the call's runs one at
+# a time, with ``between`` (where a cancelled run stops: a stopped server must exit within
+# seconds on a busy core, tests/test_sigterm.py) called as each run ends, so a call is no
+# barrier: at 1 run per thread per call the threads waited for each other and for the
+# caller after every 4 texts.
+RUNS_PER_CALL = 8
 ONNX_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 MANIFEST_FILE = "manifest.json"
@@ -84,9 +88,13 @@ class Embedder(Protocol):
     provider: str
     model: str
     dimension: int
-    batch_size: int  # texts per call (or request): an embedding run can stop between two
+    batch_size: int  # texts per call (or request)
 
-    def embed(self, texts: list[str]) -> npt.NDArray[np.float32]: ...
+    def embed(self, texts: list[str], between: Callable[[], None] | None = None,
+              ) -> npt.NDArray[np.float32]:
+        """``between`` is called between two model runs (or requests) of the call: it may
+        raise to stop (a cancelled run), and the call then raises that, once the runs
+        under way have ended."""
 
     def release_memory(self) -> None:
         """After a pass of many batches: give back what it needed and an idle process
@@ -259,7 +267,8 @@ class LocalEmbedder:
             self._tokenizer, self._inputs, self._session = tokenizer, inputs, session
             self._shrink = shrink
 
-    def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
+    def embed(self, texts: list[str], between: Callable[[], None] | None = None,
+              ) -> npt.NDArray[np.float32]:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
@@ -282,11 +291,33 @@ class LocalEmbedder:
             out[rows] = self._run(ids, mask)
 
         if self.threads == 1 or len(runs) == 1:
-            for rows in runs:
+            for n, rows in enumerate(runs):
+                if n and between is not None:
+                    between()
                 run(rows)
         else:  # onnxruntime releases the GIL while a run computes
-            list(self._threads().map(run, runs))
+            self._spread(run, runs, between)
         return out
+
+    def _spread(self, run: Callable[[list[int]], None], runs: list[list[int]],
+                between: Callable[[], None] | None) -> None:
+        """The runs on the pool, a new one started as each ends, ``between`` called before
+        it. When anything raises, no new run starts; those under way are waited for."""
+        from concurrent.futures import FIRST_COMPLETED, Future, wait
+
+        pool, waiting = self._threads(), deque(runs)
+        running: set[Future[None]] = set()
+        try:
+            while waiting or running:
+                while waiting and len(running) < self.threads:
+                    running.add(pool.submit(run, waiting.popleft()))
+                ended, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in ended:
+                    future.result()
+                if waiting and between is not None:
+                    between()
+        finally:
+            wait(running)
 
     def _threads(self) -> Any:
         if self._pool is None:

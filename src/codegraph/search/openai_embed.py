@@ -16,6 +16,7 @@ import email.utils
 import math
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -105,13 +106,17 @@ class OpenAIEmbedder:
     def release_memory(self) -> None:
         """Nothing to give back: the model runs elsewhere."""
 
-    def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
+    def embed(self, texts: list[str], between: Callable[[], None] | None = None,
+              ) -> npt.NDArray[np.float32]:
         if not texts:
             return np.zeros((0, self._dimension or 0), dtype=np.float32)
         # The API rejects empty strings; a blank has (nearly) the same meaning.
         inputs = [t if t.strip() else " " for t in texts]
-        batches = [self._embed_batch(inputs[i : i + self.batch_size])
-                   for i in range(0, len(inputs), self.batch_size)]
+        batches = []
+        for start in range(0, len(inputs), self.batch_size):
+            if start and between is not None:
+                between()
+            batches.append(self._embed_batch(inputs[start : start + self.batch_size]))
         return np.concatenate(batches)
 
     def _embed_batch(self, texts: list[str]) -> npt.NDArray[np.float32]:
