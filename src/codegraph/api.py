@@ -27,6 +27,7 @@ from codegraph.query import catalog, queries
 from codegraph.query.paging import decode_cursor, encode_cursor, page
 from codegraph.query.queries import Listing
 from codegraph.query.source import snippet
+from codegraph.query.summaries import RevisionCache, stats_counts
 from codegraph.store.rocks import Store, close_after
 
 if TYPE_CHECKING:  # the indexer and search load only when used: queries start fast
@@ -47,6 +48,7 @@ class CodeGraph:
         self.config = config
         self.threaded = threaded
         self._search: SearchService | None = None
+        self.summaries = RevisionCache()  # stats and dependencies, per store revision
 
     @classmethod
     def open(cls, config: Config | str | None = None, *, readonly: bool = False,
@@ -318,7 +320,10 @@ class CodeGraph:
         return queries.outline(self.store, file, repo)
 
     def dependencies(self, repo: str | None = None, cycles: bool = False) -> list[Item]:
-        return queries.deps(self.store, repo, cycles)
+        """Computed once per store revision (``query/summaries.py``)."""
+        store = self.store
+        return self.summaries.get(store, ("dependencies", repo, cycles),
+                                  lambda: queries.deps(store, repo, cycles))
 
     def graph(self, symbol: str, depth: int = 1, repo: str | None = None,
               limit: int = 100) -> Item:
@@ -329,7 +334,8 @@ class CodeGraph:
         return self.search_service().similar([n.id for n in nodes], limit)
 
     def stats(self, repo: str | None = None) -> Item:
-        out = queries.stats(self.store, repo)
+        store = self.store  # the counts: once per store revision (query/summaries.py)
+        out = stats_counts(self.summaries, store, repo, lambda: queries.stats(store, repo))
         out["search"] = self.search_service().coverage()
         try:  # the backlog (a server adds its running embedding job's progress)
             out["embedding"] = self.embed_backlog(repo)
