@@ -25,7 +25,7 @@ from codegraph.config import Config
 from codegraph.errors import BadRequest, EmbeddingError
 from codegraph.query import catalog, queries
 from codegraph.query.paging import decode_cursor, encode_cursor, page
-from codegraph.query.queries import Listing
+from codegraph.query.queries import Listing, NotFoundError
 from codegraph.query.source import snippet
 from codegraph.query.summaries import RevisionCache, stats_counts
 from codegraph.store.rocks import Store, close_after
@@ -234,6 +234,8 @@ class CodeGraph:
         is paged. A bad argument raises :class:`codegraph.errors.BadRequest`."""
         query = catalog.query(name)
         kwargs = query.arguments(args)
+        if kwargs.get("repo") is not None:  # one answer for every query: not found
+            self.known_repo(kwargs["repo"])
         if not query.paged:
             return getattr(self, name)(**kwargs)
         limit, cursor = kwargs.pop("limit"), kwargs.pop("cursor", None)
@@ -245,6 +247,12 @@ class CodeGraph:
             out.update(about)
             out["truncated"] = out["truncated"] or bool(about.get("capped"))
         return out
+
+    def known_repo(self, repo: str) -> str:
+        """``repo`` if it is indexed, else :class:`NotFound` (HTTP 404, exit 2, MCP)."""
+        if repo not in self.store.repos():
+            raise NotFoundError(f"no repository named {repo!r}")
+        return repo
 
     # -- the questions (query/catalog.py declares them) -------------------------------------
     def search(self, query: str, *, mode: str = "hybrid", repo: str | None = None,
@@ -269,7 +277,9 @@ class CodeGraph:
         chosen = page(results[:limit], limit, None, max_tokens)
         end = start + len(chosen["results"])
         more = (len(results) > limit or chosen["truncated"]) and end < MAX_WINDOW
-        return {**found, "results": chosen["results"], "truncated": chosen["truncated"],
+        # total: None, a ranked search is cut at its window and never counted whole
+        return {**found, "results": chosen["results"], "total": None,
+                "truncated": chosen["truncated"],
                 "next_cursor": encode_cursor(end) if more else None}
 
     def symbols(self, query: str, *, kind: str | None = None, language: str | None = None,
