@@ -185,6 +185,8 @@ def test_unknown_repository_is_not_found_everywhere(server: ServerProcess) -> No
                                      "message": message}, query.name
         failed, text = mcp_call(server, query.name, **args_for(query.name), repo="nope")
         assert failed and text == message, (query.name, text)
+    # (an empty repo is no filter, as before: not an unknown repository)
+    assert server.ok("/api/v1/callers", symbol="total_price", repo="")["total"] == 1
     for method, path, body in [("GET", "/api/v1/repos/nope", None),
                                ("DELETE", "/api/v1/repos/nope", None),
                                ("POST", "/api/v1/jobs", {"repo": "nope"}),

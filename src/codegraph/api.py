@@ -234,7 +234,7 @@ class CodeGraph:
         is paged. A bad argument raises :class:`codegraph.errors.BadRequest`."""
         query = catalog.query(name)
         kwargs = query.arguments(args)
-        if kwargs.get("repo") is not None:  # one answer for every query: not found
+        if kwargs.get("repo"):  # one answer for every query: not found ("": every one)
             self.known_repo(kwargs["repo"])
         if not query.paged:
             return getattr(self, name)(**kwargs)

@@ -133,7 +133,7 @@ def _known_repo(ctx: Context, repo: str) -> None:
 async def ask(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     from codegraph.server.ask import answer
 
-    if args.get("repo") is not None:  # unknown: 404, as for every query
+    if args.get("repo"):  # unknown: 404, as for every query
         await ctx.in_pool(_known_repo, ctx, args["repo"])
     return await answer(ctx, args["question"], repo=args.get("repo"),
                         max_context=args.get("max_context"))
@@ -179,7 +179,7 @@ def endpoints() -> list[Endpoint]:
                                             max_length=4000), Param("repo", where="body"),
                                       Param("max_context", int, where="body", minimum=1,
                                             maximum=20)),
-                 errors=(400, 502, 503)),
+                 errors=(400, 404, 502, 503)),
         Endpoint("POST", f"{API}/admin/backups", create_backup, "Write a consistent backup "
                  "archive of the data directory under CODEGRAPH_BACKUP_DIR", "administration",
                  admin=True, is_async=True, status=201,
