@@ -176,8 +176,9 @@ def _print_answer(name: str, answer: Any, subject: tuple[str, str] | None = None
         print(f"(semantic coverage is partial: {coverage['embedded']} of "
               f"{coverage['chunks']} chunks embedded)")
     if answer.get("next_cursor"):
-        rest = answer.get("total", 0) - decode_cursor(answer["next_cursor"])
-        more = f"{rest} more" if "total" in answer else "more"
+        total = answer.get("total")  # (None: search does not count)
+        more = (f"{total - decode_cursor(answer['next_cursor'])} more"
+                if isinstance(total, int) else "more")
         print(f"({more}: --cursor {answer['next_cursor']})")
     if subject is not None:
         _print_unresolved(answer, "calls" if name == "callers" else "calls or references",
