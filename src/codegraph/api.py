@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
@@ -346,12 +347,41 @@ class CodeGraph:
     def stats(self, repo: str | None = None) -> Item:
         store = self.store  # the counts: once per store revision (query/summaries.py)
         out = stats_counts(self.summaries, store, repo, lambda: queries.stats(store, repo))
-        out["search"] = self.search_service().coverage()
+        live = self.summaries.get(store, ("embedding", repo),
+                                  functools.partial(self._embedding_figures, repo),
+                                  token=self._embedding_token())
+        out.update({k: dict(v) for k, v in live.items()})
+        return out
+
+    def _embedding_figures(self, repo: str | None) -> dict[str, Item]:
+        out = {"search": self.search_service().coverage()}
         try:  # the backlog (a server adds its running embedding job's progress)
             out["embedding"] = self.embed_backlog(repo)
         except (ImportError, EmbeddingError) as exc:  # no model in this build
             out["embedding"] = {"repo": repo, "pending": None, "error": str(exc)}
         return out
+
+    def _embedding_token(self) -> tuple[Any, ...]:
+        """What search coverage and the backlog read besides the store's revision: the
+        vector manifest's stat, the last run's failures, and per model its rate and id
+        map (chunk id -> the hash its vector was made from: a few ms to read)."""
+        from codegraph.search.vector_manifest import MANIFEST_FILE, saved_manifest
+
+        service, cache = self.search_service(), self.store.embedding_cache
+        models, stat = set(), None
+        try:
+            st = os.stat(os.path.join(service.vector_dir, MANIFEST_FILE))
+            stat = (st.st_mtime_ns, st.st_size)
+            manifest = saved_manifest(service.vector_dir, cached=True)
+            if manifest is not None:
+                models.add(f"{manifest.provider}/{manifest.model}")
+        except (OSError, ValueError):
+            pass
+        with contextlib.suppress(ImportError, EmbeddingError):
+            embedder = service.embedder()
+            models.add(f"{embedder.provider}/{embedder.model}")
+        return (stat, cache.failures(),
+                tuple((m, cache.rate(m), cache.embedded(m)) for m in sorted(models)))
 
     def snippet(self, repo: str, path: str, start: int, end: int) -> str | None:
         return snippet(self.store, repo, path, start, end)

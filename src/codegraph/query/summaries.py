@@ -9,6 +9,11 @@ cache keeps the answers of one revision: the first call after a change computes 
 before), the next ones are lookups. A full re-index switches in a new store object: its
 answers are keyed by that object too.
 
+``stats`` also reports semantic search's coverage and backlog, which change without a new
+revision (embedding saves vectors beside the store): that part is kept with a token of
+what it reads, the embedding id map, the vector manifest's stat and the last run's failures
+and rate, and computed again when any of them differs.
+
 Callers get their own copies of the top-level containers (a list, a dict), so that paging
 or annotating an answer never edits the cached one.
 """
@@ -36,22 +41,25 @@ class RevisionCache:
         self.hits = 0
         self.misses = 0
 
-    def get(self, store: Store, key: Hashable, compute: Callable[[], T]) -> T:
-        """The answer to ``key`` at the store's current revision: cached, or ``compute()``
-        (outside the lock: a slow computation does not hold other questions up; two
-        concurrent ones for the same key both compute, and the first stored is kept)."""
+    def get(self, store: Store, key: Hashable, compute: Callable[[], T],
+            token: Any = None) -> T:
+        """The answer to ``key`` at the store's current revision (and ``token``: what else
+        the answer depends on, compared with ==, read before computing): cached, or
+        ``compute()`` (outside the lock: a slow computation does not hold other questions
+        up; two concurrent ones for the same key both compute)."""
         epoch = (id(store), store.revision)
         with self._lock:
             if epoch != self._epoch:
                 self._epoch, self._store, self._answers = epoch, store, {}
-            if key in self._answers:
+            hit = self._answers.get(key)
+            if hit is not None and hit[0] == token:
                 self.hits += 1
-                return cast(T, _copy(self._answers[key]))
+                return cast(T, _copy(hit[1]))
             self.misses += 1
         value = compute()
         with self._lock:
             if self._epoch == epoch:  # (not if the revision moved on meanwhile)
-                self._answers.setdefault(key, value)
+                self._answers[key] = (token, value)
         return _copy(value)
 
     def clear(self) -> None:
