@@ -59,8 +59,12 @@ def mcp_call(server: ServerProcess, tool: str, **arguments: Any) -> tuple[bool, 
 
 
 def args_for(query_name: str) -> dict[str, Any]:
+    """Its required arguments (a query declared later: its parameter's default, a number
+    in range, or some text)."""
     query = next(q for q in QUERIES if q.name == query_name)
-    return {p.name: REQUIRED[p.name] for p in query.params if p.required}
+    return {p.name: REQUIRED.get(p.name, p.default if p.default is not None else
+                                 p.minimum if p.kind in (int, float) else "x")
+            for p in query.params if p.required}
 
 
 def test_every_list_has_one_shape(server: ServerProcess) -> None:
