@@ -393,3 +393,20 @@ def test_symbols_ranked_and_deterministic(built: tuple[Path, Path], tmp_path: Pa
     assert capped["max_results"] == 500 and capped["truncated"] is True
     assert [r["qualified_name"] for r in capped["results"][:2]] == [
         "pkg.handlers", "pkg.handlers.handler_000"]  # (the module: a shorter name)
+
+
+def test_items_of_another_shape_print_as_json() -> None:
+    """A query added to the catalog later (its items not definitions) still prints: each
+    item as a JSON line, then the count."""
+    import io
+
+    from codegraph.cli.main import _print_answer
+    from codegraph.cli.render import Output
+
+    stream = io.StringIO()
+    answer = {"results": [{"path": "a.py", "rank": 1}, {"path": "b.py", "rank": 2}],
+              "total": 5, "next_cursor": "x"}
+    _print_answer(Output(stream), "map", answer, 0, 0)
+    assert stream.getvalue().splitlines() == [
+        '{"path": "a.py", "rank": 1}', '{"path": "b.py", "rank": 2}',
+        "2 of 5; --offset 2 for more"]

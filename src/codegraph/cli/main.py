@@ -13,7 +13,17 @@ import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from codegraph.cli.parser import build_parser
-from codegraph.cli.render import DIM, KIND, NAME, NOTE, PATH, Output, count_line, item_parts
+from codegraph.cli.render import (
+    DIM,
+    KIND,
+    NAME,
+    NOTE,
+    PATH,
+    Output,
+    count_line,
+    item_parts,
+    json_line,
+)
 from codegraph.config import Config, ConfigError, check_range, load
 from codegraph.errors import BadRequest, CodeGraphError, DiskFull, NotFound, is_disk_full
 from codegraph.query.catalog import Param, Query
@@ -25,6 +35,7 @@ if TYPE_CHECKING:
 
 EXIT_ERROR = 2
 UNRESOLVED_COUNTED = ("callers", "references", "impact")  # answers with ``unresolved``
+ITEM_FIELDS = {"repo", "path", "line", "kind", "qualified_name"}
 OFFSET = Param("offset", int, minimum=0, maximum=MAX_OFFSET)
 
 
@@ -72,7 +83,10 @@ def _print_answer(out: Output, name: str, answer: Any, start: int, context: int,
                 out.line(("(source not available)", DIM))
     else:
         for r in results:
-            out.line(*item_parts(r, at_site=name != "callees"))
+            if r.keys() >= ITEM_FIELDS:
+                out.line(*item_parts(r, at_site=name != "callees"))
+            else:  # an item of another shape (a query added since): as JSON
+                out.line((json_line(r), ""))
     coverage = answer.get("coverage")
     if coverage and coverage.get("partial"):
         out.line((f"(semantic coverage is partial: {coverage['embedded']} of "
