@@ -311,6 +311,15 @@ def test_completion_scripts(tmp_path: Path) -> None:
                                                          "none"]
     assert {"bash", "zsh", "fish", "--data-dir"} <= set(complete("codegraph completion "))
 
+    if shutil.which("fish"):  # fish too, where it is installed
+        env = cli_env(PATH=f"{bin_dir}:{os.environ['PATH']}", PYTHONPATH=SRC)
+        done = subprocess.run(["fish", "--no-config", "-c", f"source {scripts['fish']}; "
+                               "complete -C 'codegraph cal'"], capture_output=True, text=True,
+                              env=env, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert [line.split("\t")[0] for line in done.stdout.splitlines()] == [
+            "callees", "callers"], done.stdout
+
 
 EPOCH = re.compile(r"\b1[5-9]\d{8}(\.\d+)?\b")  # epoch seconds (2017-2033)
 
