@@ -377,6 +377,11 @@ def test_symbols_ranked_and_deterministic(built: tuple[Path, Path], tmp_path: Pa
     assert [(r["qualified_name"], r["match"]) for r in fuzzy] == [("pkg.core.target", "fuzzy")]
     assert 0.82 * 0.7 <= fuzzy[0]["score"] < 0.8
     assert run_json("symbols", "zzqqy", data_dir=data)["results"] == []
+    # a part of a longer name (3 letters: only as it is), but no name sharing a letter or two
+    part = run_json("symbols", "elp", data_dir=data)["results"]
+    assert [(r["qualified_name"], r["match"]) for r in part] == [
+        ("pkg.core.target_helper", "fuzzy")]
+    assert run_json("symbols", "ar", data_dir=data)["results"] == []
     # tiers in order, scores never rising, and the same answer in other processes (other
     # hash seeds) and from an index built again elsewhere
     mixed = run_json("symbols", "user_0", "--limit", "500", data_dir=data)

@@ -148,15 +148,17 @@ def symbols(store: Store, query: str, *, kind: str | None = None, language: str 
 def fuzzy_names(query: str, names: list[str]) -> list[tuple[str, float]]:
     """The names like ``query``, best first, each with its score (0-100): the similarity of
     the whole name (a typo: ``chekout``), or 0.9 of the best part of a longer name that is
-    like the whole query (``cursor`` in ``decode_cursor``); none under the floor, so that
-    ``c`` or ``out`` is no match of ``chekout``."""
+    like the whole query (``cursor`` in ``decode_cursor``; for a query of 3 letters, only
+    one that contains it); none under the floor, so that ``c`` or ``out`` is no match of
+    ``chekout``, nor every name with an ``a`` of ``a``."""
     from rapidfuzz import fuzz, process
 
     best = {name: score for name, score, _ in process.extract(
         query, names, scorer=fuzz.ratio, limit=None, score_cutoff=FUZZY_FLOOR)}
-    if len(query) >= 4:
+    if len(query) >= 3:  # (a part of 3 letters only as it is: "tax" in apply_tax)
+        cutoff = 100 if len(query) == 3 else FUZZY_FLOOR / 0.9
         for name, score, _ in process.extract(query, names, scorer=fuzz.partial_ratio,
-                                              limit=None, score_cutoff=FUZZY_FLOOR / 0.9):
+                                              limit=None, score_cutoff=cutoff):
             if len(name) >= len(query):
                 best[name] = max(best.get(name, 0.0), score * 0.9)
     return sorted(best.items(), key=lambda pair: (-pair[1], len(pair[0]), pair[0]))
