@@ -271,7 +271,9 @@ class CodeGraph:
                 "next_cursor": encode_cursor(end) if more else None}
 
     def symbols(self, query: str, *, kind: str | None = None, language: str | None = None,
-                repo: str | None = None, path: str | None = None) -> list[Item]:
+                repo: str | None = None, path: str | None = None) -> Listing:
+        """Exact, prefix, then fuzzy name matches, in a fixed order; at most
+        ``catalog.MAX_LIMIT`` (``.about``: ``capped`` when more matched)."""
         return queries.symbols(self.store, query, kind=kind, language=language, repo=repo,
                                path=path, limit=catalog.MAX_LIMIT)
 

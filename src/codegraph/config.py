@@ -311,6 +311,11 @@ class _Reader:
         return LOG_LEVELS[chosen]
 
 
+def check_host(name: str, value: str) -> str:
+    """An IP address or a host name given as ``name`` (a flag): checked as SERVER_HOST is."""
+    return _Reader({name: value}).host(name, value)
+
+
 def check_range(name: str, value: int, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")

@@ -214,12 +214,14 @@ QUERIES: tuple[Query, ...] = (
     Query("symbols", "Find symbols by exact, prefix or fuzzy name",
           (Param("query", required=True, help="a name or part of one"), KIND, LANGUAGE,
            REPO, PATH_GLOB), default_limit=50,
-          detail="Each with where it is defined."),
+          detail="Each with where it is defined, its match (exact, prefix, fuzzy) and score; "
+                 "the same order every run. total counts at most 500 matches: capped says "
+                 "there were more."),
     Query("symbol", "A symbol's definitions with their source code",
           (SYMBOL, REPO, Param("context", int, default=0, minimum=0, maximum=50,
                                help="extra lines of source before and after")),
-          default_limit=5, detail="A definition longer than the token budget keeps the "
-                                  "head of its source, marked source_truncated."),
+          default_limit=5, cli_alias="show", detail="A definition longer than the token "
+          "budget keeps the head of its source, marked source_truncated."),
     Query("definition", "Where a symbol is defined: file, lines, kind, qualified name",
           (SYMBOL, REPO), cli_alias="def"),
     Query("references", "Every reference to a symbol (calls, imports, type uses, "
