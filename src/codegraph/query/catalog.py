@@ -180,8 +180,13 @@ def paging(default_limit: int = 20, max_limit: int = MAX_LIMIT) -> tuple[Param, 
     return (Param("limit", int, default=default_limit, minimum=1, maximum=max_limit,
                   help=f"most results in this page (1-{max_limit})"),
             Param("cursor", help="the next_cursor of the previous page, to continue"),
-            Param("max_tokens", int, minimum=1, maximum=MAX_TOKENS,
-                  help="cut the page to about this many LLM tokens (4 characters each)"))
+            MAX_TOKENS_PARAM)
+
+
+MAX_TOKENS_PARAM = Param("max_tokens", int, minimum=1, maximum=MAX_TOKENS, help=(
+    "cut the answer to about this many LLM tokens (4 characters each); at most the "
+    "server's ceiling (CODEGRAPH_MAX_TOKENS, default 8000): a larger one is capped and "
+    "the answer says so (max_tokens_capped)"))
 
 
 SYMBOL = Param("symbol", required=True, help="a node id, a qualified name "
