@@ -141,6 +141,13 @@ class Query:
     max_limit: int = MAX_LIMIT
     detail: str = ""  # more for an agent: the MCP tool's description adds it
     cli_alias: str | None = None  # a short CLI name kept from before (``def``, ``refs``)
+    tool: str | None = None  # the MCP tool's name when it is not ``name`` (``repo_map``)
+    read_only: bool = True  # MCP's readOnlyHint: the query changes nothing
+    idempotent: bool = True  # MCP's idempotentHint: asked again, the same effect
+
+    @property
+    def tool_name(self) -> str:
+        return self.tool or self.name
 
     @property
     def description(self) -> str:
