@@ -339,6 +339,14 @@ class CodeGraph:
         nodes = queries.resolve_symbol(self.store, symbol, repo)
         return self.search_service().similar([n.id for n in nodes], limit)
 
+    def map(self, repo: str | None = None, path: str | None = None,
+            max_tokens: int | None = None) -> Item:
+        """The repository map (``query/repomap.py``): the most important definitions of a
+        repository or a directory, with signatures, grouped by file, in ``max_tokens``."""
+        from codegraph.query.repomap import repo_map
+
+        return repo_map(self.store, repo, path, max_tokens or self.config.max_tokens)
+
     def stats(self, repo: str | None = None) -> Item:
         out = queries.stats(self.store, repo)
         out["search"] = self.search_service().coverage()

@@ -158,6 +158,11 @@ def _print_answer(name: str, answer: Any, subject: tuple[str, str] | None = None
     if name == "graph":
         print(json.dumps(answer, indent=2))
         return
+    if name == "map":
+        from codegraph.query.repomap import render
+
+        print(render(answer))
+        return
     results = answer["results"]
     if name == "dependencies":
         for r in results:

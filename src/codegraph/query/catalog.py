@@ -265,6 +265,16 @@ QUERIES: tuple[Query, ...] = (
                  help="at most this many nodes")), paged=False),
     Query("similar", "Definitions whose code is most like a symbol's (needs embeddings)",
           (SYMBOL, REPO), default_limit=10, max_limit=100),
+    Query("map", "A map of a repository or a directory: its most important definitions "
+          "with their signatures, grouped by file",
+          (REPO, Param("path", help="only this directory (or file) of the repository, "
+                                    "relative to its root"), MAX_TOKENS_PARAM),
+          paged=False, tool="repo_map",
+          detail="For a first look at a codebase. Definitions are ranked by PageRank over "
+          "the code graph (calls, imports, inheritance, references), the most important "
+          "first, and as many as fit max_tokens are listed, each with its qualified name, "
+          "kind, line, signature and rank, grouped by file; shown of definitions says how "
+          "many were left out (truncated)."),
     Query("stats", "What the index holds: repositories, files, languages, nodes, edges, "
           "search coverage", (REPO,), paged=False),
 )

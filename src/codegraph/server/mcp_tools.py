@@ -91,6 +91,8 @@ INSTRUCTIONS = (
     "symbols (symbols, search), read a definition with its source (symbol, definition), "
     "follow calls and references (callers, callees, references), see what a change would "
     "affect (impact), list a file's structure (outline) and module imports (dependencies). "
+    "For a first look at a repository or a directory, repo_map lists its most important "
+    "definitions with their signatures. "
     "Symbols are names or qualified names (`compute`, `shop.pricing.compute`). Lists are "
     "paged: pass `next_cursor` back as `cursor` for more; `max_tokens` bounds a page. "
     "callers, references and impact also say how many sites of the name were left "
