@@ -269,8 +269,9 @@ def test_every_interface_of_a_real_server(tmp_path: Path) -> None:
                 check_server_info((await s.initialize()).serverInfo)
                 capped = body(await call(s, "callers", symbol="post", max_tokens=50_000))
                 assert capped["max_tokens_capped"]["max_tokens"] == CEILING
-                top = body(await call(s, "repo_map", path="shop"))
-                assert top["results"][0]["path"] == "shop/ledger.py"
+                top = body(await call(s, "repo_map", path="shop"))  # MCP's default budget:
+                assert top["results"][0]["path"] == "shop/ledger.py"  # the ceiling, as
+                assert "max_tokens_capped" not in top and top["max_tokens"] == CEILING  # 300
                 assert "no repository named" in error(await call(s, "repo_map", repo="x"))
 
         run_session(over_http)

@@ -175,11 +175,8 @@ class CodeGraphMCP(FastMCP):
         if query is None:
             raise ToolError(f"unknown tool: {name}")
         args = dict(arguments or {})
-        if args.get("max_tokens") is None and any(p.name == "max_tokens"
-                                                  for p in query.all_params):
-            args["max_tokens"] = self.default_max_tokens
         try:
-            answer = await anyio.to_thread.run_sync(self._answer, query.name, args)
+            answer = await anyio.to_thread.run_sync(self._answer, query, args)
         except CodeGraphError as exc:
             raise ToolError(str(exc)) from None
         except Exception:
@@ -188,9 +185,14 @@ class CodeGraphMCP(FastMCP):
         text = _json(answer)
         return [TextContent(type="text", text=text)], json.loads(text)
 
-    def _answer(self, name: str, args: dict[str, Any]) -> Any:
+    def _answer(self, query: Query, args: dict[str, Any]) -> Any:
+        """The answer; without a ``max_tokens``, MCP's default budget, at most the index's
+        ceiling (CODEGRAPH_MAX_TOKENS: a default over it is no request to cap)."""
         with self.reading() as cg:
-            return self.annotate(name, cg.answer(name, args))
+            if args.get("max_tokens") is None and any(p.name == "max_tokens"
+                                                      for p in query.all_params):
+                args["max_tokens"] = min(self.default_max_tokens, cg.config.max_tokens)
+            return self.annotate(query.name, cg.answer(query.name, args))
 
 
 def build_mcp(reading: Reading, *, default_max_tokens: int = 4000,
@@ -246,8 +248,7 @@ def run_stdio(config: Config) -> None:
                         format="codegraph mcp: %(levelname)s %(name)s: %(message)s")
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     with CodeGraph.open(config, readonly=True) as cg:
-        mcp = build_mcp(lambda: contextlib.nullcontext(cg),
-                        default_max_tokens=min(4000, config.max_tokens))
+        mcp = build_mcp(lambda: contextlib.nullcontext(cg))
         anyio.run(serve_stdio, mcp, config.drain_seconds)
 
 
