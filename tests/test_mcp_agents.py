@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from codegraph.api import CodeGraph
 from codegraph.query.catalog import QUERIES
 from codegraph.query.outputs import MISSING
 from codegraph.query.paging import estimate_tokens
-from codegraph.query.repomap import pagerank, ranking
+from codegraph.query.repomap import pagerank_numpy, pagerank_python, ranking
 from helpers import cli_env, run_cli, write_tree
 from serverproc import ServerProcess
 from test_mcp import SHOP, body, call, check_server_info, error, run_session
@@ -65,9 +66,11 @@ def test_every_query_declares_its_output() -> None:
     assert next(q for q in QUERIES if q.tool_name == "repo_map").name == "map"
 
 
-def test_pagerank_is_networkx_pagerank() -> None:
-    """The numpy power iteration gives networkx's PageRank (its pure-Python reference):
-    weighted edges, dangling nodes, parallel edges summed."""
+@pytest.mark.parametrize("implementation", [pagerank_numpy, pagerank_python])
+def test_pagerank_is_networkx_pagerank(implementation: Callable[..., list[float]]) -> None:
+    """The power iteration, with numpy and without (the minimal image), gives networkx's
+    PageRank (its pure-Python reference): weighted edges, dangling nodes, parallel edges
+    summed."""
     import networkx as nx
 
     rng = np.random.default_rng(7)
@@ -84,9 +87,9 @@ def test_pagerank_is_networkx_pagerank() -> None:
         g.add_edge(s, d, weight=old + w)
     reference = pagerank_alg._pagerank_python  # type: ignore[attr-defined]
     expected = reference(g, alpha=0.85, tol=1e-12, max_iter=500, weight="weight")
-    ours = pagerank(size, src, dst, weight)
-    assert ours.sum() == pytest.approx(1.0)
-    assert ours == pytest.approx(np.array([expected[i] for i in range(size)]), abs=1e-6)
+    ours = implementation(size, src.tolist(), dst.tolist(), weight.tolist())
+    assert sum(ours) == pytest.approx(1.0)
+    assert ours == pytest.approx([expected[i] for i in range(size)], abs=1e-6)
 
 
 def test_ranking_is_computed_once_per_revision(tmp_path: Path) -> None:
@@ -103,6 +106,22 @@ def test_ranking_is_computed_once_per_revision(tmp_path: Path) -> None:
         again = ranking(cg.store, [name])
         assert again is not first
         assert "shop.extra.rebate" in {n.qualified_name for n in again.nodes}
+
+
+def test_map_without_numpy(data_dir: Path) -> None:
+    """The minimal image has no numpy: ``codegraph map`` ranks in plain Python there, and
+    prints the same map."""
+    run = ("import sys\nif sys.argv[1] == 'without': sys.modules['numpy'] = None\n"
+           "from codegraph.cli import main\nsys.exit(main(sys.argv[2:]))")
+    outputs = {}
+    for how in ("with", "without"):
+        proc = subprocess.run([sys.executable, "-c", run, how, "--data-dir", str(data_dir),
+                               "map", "--max-tokens", "400"], capture_output=True, text=True,
+                              timeout=120, env=cli_env())
+        assert proc.returncode == 0, proc.stderr
+        outputs[how] = proc.stdout
+    assert outputs["with"] == outputs["without"]
+    assert outputs["with"].startswith("shop/ledger.py\n     1  def post(entry)\n")
 
 
 def test_repo_map_search_snippets_and_ceiling_over_stdio(data_dir: Path, tmp_path: Path

@@ -8,9 +8,10 @@ so a name-match guess counts less than a resolved call); a member also passes so
 rank to its class, so a class whose methods are used everywhere ranks high. The ranking
 is computed once per store revision (and repository) and kept: a map answers from it.
 
-PageRank is a damped power iteration over the sparse weighted edges (numpy only: the
-graph library the project has, networkx, needs scipy for it), with the rank of nodes
-without out-edges spread evenly, as networkx does.
+PageRank is a damped power iteration over the sparse weighted edges, with the rank of
+nodes without out-edges spread evenly, as networkx does (whose own pagerank needs scipy,
+which the project does not have): with numpy, or in plain Python where numpy is not
+installed (the minimal image), a few times slower.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from __future__ import annotations
 import posixpath
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from codegraph.errors import BadRequest, NotFound
 from codegraph.graph.model import EdgeKind, Node
@@ -50,25 +50,63 @@ class Ranking:
     files: frozenset[tuple[str, str]]  # (repo, path)
 
 
-def pagerank(size: int, src: np.ndarray, dst: np.ndarray, weight: np.ndarray,
-             damping: float = DAMPING) -> np.ndarray:
+def pagerank(size: int, src: Sequence[int], dst: Sequence[int], weight: Sequence[float],
+             damping: float = DAMPING) -> list[float]:
     """PageRank of ``size`` nodes over the weighted edges ``src[i] -> dst[i]``; sums to 1.
     A node without out-edges (dangling) gives its rank to every node evenly."""
+    try:
+        import numpy  # noqa: F401
+    except ImportError:  # (the minimal image has no numpy)
+        return pagerank_python(size, src, dst, weight, damping)
+    return pagerank_numpy(size, src, dst, weight, damping)
+
+
+def pagerank_numpy(size: int, src: Sequence[int], dst: Sequence[int],
+                   weight: Sequence[float], damping: float = DAMPING) -> list[float]:
+    import numpy as np
+
     if size == 0:
-        return np.zeros(0)
-    out = np.bincount(src, weights=weight, minlength=size)
-    share = weight / out[src] if len(src) else weight
+        return []
+    s, d = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
+    w = np.asarray(weight, dtype=np.float64)
+    out = np.bincount(s, weights=w, minlength=size)
+    share = w / out[s] if len(s) else w
     dangling = out == 0
     rank = np.full(size, 1.0 / size)
     for _ in range(MAX_ITERATIONS):
-        flow = np.bincount(dst, weights=rank[src] * share, minlength=size)
+        flow = np.bincount(d, weights=rank[s] * share, minlength=size)
         new = damping * (flow + rank[dangling].sum() / size) + (1.0 - damping) / size
         done = float(np.abs(new - rank).sum()) < size * TOLERANCE
         rank = new
         if done:
             break
-    result: np.ndarray = rank / rank.sum()
+    result: list[float] = (rank / rank.sum()).tolist()
     return result
+
+
+def pagerank_python(size: int, src: Sequence[int], dst: Sequence[int],
+                    weight: Sequence[float], damping: float = DAMPING) -> list[float]:
+    """:func:`pagerank` without numpy: the same iteration over lists."""
+    if size == 0:
+        return []
+    out = [0.0] * size
+    for i, w in zip(src, weight, strict=True):
+        out[i] += w
+    edges = [(i, j, w / out[i]) for i, j, w in zip(src, dst, weight, strict=True)]
+    dangling = [i for i in range(size) if out[i] == 0]
+    rank = [1.0 / size] * size
+    for _ in range(MAX_ITERATIONS):
+        flow = [0.0] * size
+        for i, j, share in edges:
+            flow[j] += rank[i] * share
+        base = damping * sum(rank[i] for i in dangling) / size + (1.0 - damping) / size
+        new = [base + damping * f for f in flow]
+        done = sum(abs(a - b) for a, b in zip(new, rank, strict=True)) < size * TOLERANCE
+        rank = new
+        if done:
+            break
+    total = sum(rank)
+    return [r / total for r in rank]
 
 
 def rank(store: Store, repos: list[str]) -> Ranking:
@@ -96,11 +134,10 @@ def rank(store: Store, repos: list[str]) -> Ranking:
             src.append(i)
             dst.append(parent)
             weight.append(MEMBER_TO_PARENT)
-    scores = pagerank(len(nodes), np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64),
-                      np.array(weight, dtype=np.float64))
+    scores = pagerank(len(nodes), src, dst, weight)
     order = sorted((i for i, n in enumerate(nodes) if n.kind in DEF_KINDS),
                    key=lambda i: (-scores[i], nodes[i].repo, nodes[i].path, nodes[i].line))
-    return Ranking([nodes[i] for i in order], [float(scores[i]) for i in order],
+    return Ranking([nodes[i] for i in order], [scores[i] for i in order],
                    frozenset(files))
 
 
