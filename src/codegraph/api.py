@@ -24,7 +24,7 @@ from codegraph import config as configuration
 from codegraph.config import Config
 from codegraph.errors import BadRequest, EmbeddingError
 from codegraph.query import catalog, queries
-from codegraph.query.paging import decode_cursor, encode_cursor, page
+from codegraph.query.paging import decode_cursor, encode_cursor, page, token_ceiling
 from codegraph.query.queries import Listing
 from codegraph.query.source import snippet
 from codegraph.store.rocks import Store, close_after
@@ -232,6 +232,17 @@ class CodeGraph:
         is paged. A bad argument raises :class:`codegraph.errors.BadRequest`."""
         query = catalog.query(name)
         kwargs = query.arguments(args)
+        capped = None
+        if any(p.name == "max_tokens" for p in query.all_params):  # CODEGRAPH_MAX_TOKENS
+            kwargs["max_tokens"], capped = token_ceiling(kwargs.get("max_tokens"),
+                                                         self.config.max_tokens)
+        out = self._answer(query, kwargs)
+        if capped:  # a budget over the ceiling was asked: the answer says it was cut to it
+            out["max_tokens_capped"] = capped
+        return out
+
+    def _answer(self, query: catalog.Query, kwargs: dict[str, Any]) -> Any:
+        name = query.name
         if not query.paged:
             return getattr(self, name)(**kwargs)
         limit, cursor = kwargs.pop("limit"), kwargs.pop("cursor", None)
@@ -329,6 +340,14 @@ class CodeGraph:
     def similar(self, symbol: str, repo: str | None = None, limit: int = 100) -> list[Item]:
         nodes = queries.resolve_symbol(self.store, symbol, repo)
         return self.search_service().similar([n.id for n in nodes], limit)
+
+    def map(self, repo: str | None = None, path: str | None = None,
+            max_tokens: int | None = None) -> Item:
+        """The repository map (``query/repomap.py``): the most important definitions of a
+        repository or a directory, with signatures, grouped by file, in ``max_tokens``."""
+        from codegraph.query.repomap import repo_map
+
+        return repo_map(self.store, repo, path, max_tokens or self.config.max_tokens)
 
     def stats(self, repo: str | None = None) -> Item:
         out = queries.stats(self.store, repo)

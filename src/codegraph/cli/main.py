@@ -64,6 +64,11 @@ def _print_answer(out: Output, name: str, answer: Any, start: int, context: int,
     if name == "graph":
         print(json.dumps(answer, indent=2))
         return
+    if name == "map":
+        from codegraph.query.repomap import render
+
+        print(render(answer))
+        return
     results = answer["results"]
     if not results:
         out.line(("(no results)", DIM))
