@@ -420,7 +420,7 @@ def test_items_of_another_shape_print_as_json() -> None:
     stream = io.StringIO()
     answer = {"results": [{"path": "a.py", "rank": 1}, {"path": "b.py", "rank": 2}],
               "total": 5, "next_cursor": "x"}
-    _print_answer(Output(stream), "map", answer, 0, 0)
+    _print_answer(Output(stream), "a_later_query", answer, 0, 0)
     assert stream.getvalue().splitlines() == [
         '{"path": "a.py", "rank": 1}', '{"path": "b.py", "rank": 2}',
         "2 of 5; --offset 2 for more"]
