@@ -86,7 +86,7 @@ def graph(cg: CodeGraph, symbol_id: str, depth: int) -> dict[str, Any]:
     elements: list[dict[str, Any]] = []
     for n in around["nodes"]:
         elements.append({"data": {
-            "id": n["id"], "label": n["name"] or n["qualified_name"], "kind": n["kind"],
+            "id": n["id"], "label": _label(n), "kind": n["kind"],
             "title": f"{n['qualified_name']} ({n['kind']})" + (
                 f" {n['path']}:{n['line']}" if n.get("path") else ""),
             "center": n["id"] in around["center"], "external": n["kind"] == "external"}})
@@ -118,6 +118,14 @@ def repo(cg: CodeGraph, name: str) -> dict[str, Any]:
     return {"name": name, "info": info, "stats": stats, "files": files,
             "files_capped": stats["files"] > len(files), "cycles": cycles,
             "age": _age(time.time(), info.get("last_indexed"))}
+
+
+def _label(node: dict[str, Any]) -> str:
+    """A graph node's label: its name (a module's qualified name, told apart from a
+    function of the same name)."""
+    if node["kind"] in ("module", "file"):
+        return f"{node['qualified_name']} ({node['kind']})"
+    return str(node["name"] or node["qualified_name"])
 
 
 def _node(cg: CodeGraph, symbol_id: str) -> dict[str, Any]:
