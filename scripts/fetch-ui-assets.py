@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dest", type=Path, default=DEST)
     args = parser.parse_args(argv)
     if current(args.dest):
+        if not args.check:
+            (args.dest / STAMP).touch()  # (make's target: newer than this script now)
         return 0
     if args.check:
         print(f"{args.dest / FILE}: missing or not {NAME}@{VERSION}; "
