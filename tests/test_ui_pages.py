@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -200,3 +201,27 @@ def test_graph_page_says_when_the_library_is_missing() -> None:
                                            "external": False}}])
     assert 'id="graph-missing"' in page and "scripts/fetch-ui-assets.py" in page
     assert "cytoscape.min.js\"" not in page and f'href="/symbol/{"ab" * 8}"' in page
+
+
+HOSTILE_VALUES = ["\x00", "%", "[", "*" * 5000, "../..", "<script>x</script>", "'\"", "%ff",
+                  "é" * 300, "-1", "1e309", " "]
+
+
+def test_no_value_makes_a_5xx(server: ServerProcess) -> None:
+    """Every parameter of every page, given hostile text: an answer, or a 4xx page."""
+    apply_tax = node_id(server, "apply_tax")
+    pages = {"/search": ("q", "mode", "repo", "language", "kind", "path", "page"),
+             f"/symbol/{apply_tax}": ("min_confidence",),
+             f"/symbol/{apply_tax}/graph": ("depth",), "/login": ("next",)}
+    for url, names in pages.items():
+        for name in names:
+            for value in HOSTILE_VALUES:
+                params = {"q": "tax", name: value} if url == "/search" else {name: value}
+                r = server.client.get(url, params=params)
+                assert r.status_code < 500, (url, name, value[:20], r.status_code)
+                assert "<script>x</script>" not in r.text
+    for value in HOSTILE_VALUES[1:]:
+        for prefix in ("/symbol/", "/repo/"):
+            r = server.client.get(prefix + quote(value, safe=""))
+            assert r.status_code < 500, (prefix, value[:20], r.status_code)
+            assert "<script>x</script>" not in r.text
