@@ -41,9 +41,10 @@ def page(template: str, **context: Any) -> str:
 def source(code: str, language: str, first_line: int) -> Markup:
     """``code`` highlighted for ``language``, its lines numbered from ``first_line`` (each
     number an anchor, ``#L12``). Pygments escapes the code."""
-    try:
-        lexer = get_lexer_by_name(language or "text", stripnl=False)
-    except ClassNotFound:
+    try:  # (PHP: a definition's lines start inside the code, not at "<?php")
+        lexer = get_lexer_by_name(language or "text", stripnl=False,
+                                  startinline=language == "php")
+    except (ClassNotFound, ImportError):  # (ImportError: a lexer the image prunes)
         lexer = TextLexer(stripnl=False)
     formatter = HtmlFormatter(linenos="table", linenostart=max(1, first_line),
                               lineanchors="L", anchorlinenos=True, cssclass="code")
