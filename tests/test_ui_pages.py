@@ -72,6 +72,7 @@ def test_search_shows_hits_with_snippets_and_scores(server: ServerProcess) -> No
     assert "pricing.py:6" in page  # the path and lines
     assert 'class="code"' in page  # a highlighted snippet, numbered lines
     assert "lexical #1" in page and "fused" in page  # why it ranked
+    assert re.search(r'<span class="[^"]*-Match">tax</span>', page)  # the word, marked
     _no_markup_from_code(page)
     filtered = _html(server, "/search", q="tax", mode="lexical", path="shop/checkout.py")
     assert "checkout.refund" in filtered and "pricing.apply_tax" not in filtered

@@ -189,11 +189,12 @@ def _symbol(cg: CodeGraph, key: str, min_confidence: str | None) -> dict[str, An
 
 def _search(cg: CodeGraph, params: dict[str, str], page: int) -> dict[str, Any]:
     data = views.search(cg, params, page)
+    marks = render.words(data["query"])
     for hit in data["results"]:
         snip = hit.get("snippet")
         if isinstance(snip, dict) and snip.get("text"):
             hit["snippet_html"] = render.source(str(snip["text"]), hit.get("language", ""),
-                                                int(snip.get("line") or 1))
+                                                int(snip.get("line") or 1), marks)
     return data
 
 
