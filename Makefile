@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 PINS := $(shell cat requirements.lock pyproject.toml scripts/setup-venv.sh | cksum | cut -d' ' -f1)
 RUN_STAMP := $(VENV)/.run-$(PINS)
 DEV_STAMP := $(VENV)/.dev-$(PINS)
+# The web UI's graph library (pinned, sha512-checked; not in git): scripts/fetch-ui-assets.py
+UI_ASSET := src/codegraph/ui/static/vendor/cytoscape.min.js.version
 
 .PHONY: run test lint typecheck unit bench lock clean
 
@@ -20,9 +22,12 @@ $(DEV_STAMP): requirements.lock pyproject.toml scripts/setup-venv.sh
 	rm -f $(VENV)/.run-* $(VENV)/.dev-* $(VENV)/.installed-*
 	touch $@ $(RUN_STAMP)
 
+$(UI_ASSET): scripts/fetch-ui-assets.py
+	$(PYTHON) scripts/fetch-ui-assets.py
+
 ## Serve this repository on the embedded default (RocksDB and FAISS in ./.codegraph, local
 ## embeddings): index, watch, and answer on http://127.0.0.1:3000 (metrics on :9090).
-run: $(RUN_STAMP)
+run: $(RUN_STAMP) $(UI_ASSET)
 	SERVER_HOST=$${SERVER_HOST:-127.0.0.1} $(BIN)/codegraph serve .
 
 ## The whole suite: lint, types, tests.
@@ -34,7 +39,7 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-unit: $(DEV_STAMP)
+unit: $(DEV_STAMP) $(UI_ASSET)
 	$(BIN)/python -m pytest
 
 bench: $(DEV_STAMP)
