@@ -58,6 +58,12 @@ def mcp_call(server: ServerProcess, tool: str, **arguments: Any) -> tuple[bool, 
     return bool(result.get("isError")), result["content"][0]["text"]
 
 
+def tool_of(query_name: str) -> str:
+    """The MCP tool of a query (its name, unless it declares another)."""
+    query = next(q for q in QUERIES if q.name == query_name)
+    return str(getattr(query, "tool", None) or query.name)
+
+
 def args_for(query_name: str) -> dict[str, Any]:
     """Its required arguments (a query declared later: its parameter's default, a number
     in range, or some text)."""
@@ -83,7 +89,7 @@ def test_every_list_has_one_shape(server: ServerProcess) -> None:
             more = answer["total"] > len(answer["results"])
             assert (answer["next_cursor"] is not None) == more, (query.name, answer)
         # MCP answers the same shape
-        failed, text = mcp_call(server, query.name, **args)
+        failed, text = mcp_call(server, tool_of(query.name), **args)
         assert not failed, text
         assert set(json.loads(text)) >= LIST_KEYS, (query.name, text)
     for path in ("/api/v1/repos", "/api/v1/jobs"):
@@ -187,7 +193,8 @@ def test_unknown_repository_is_not_found_everywhere(server: ServerProcess) -> No
         assert r.status_code == 404, (query.name, r.text)
         assert r.json()["error"] == {**r.json()["error"], "code": "not_found",
                                      "message": message}, query.name
-        failed, text = mcp_call(server, query.name, **args_for(query.name), repo="nope")
+        failed, text = mcp_call(server, tool_of(query.name), **args_for(query.name),
+                                repo="nope")
         assert failed and text == message, (query.name, text)
     # (an empty repo is no filter, as before: not an unknown repository)
     assert server.ok("/api/v1/callers", symbol="total_price", repo="")["total"] == 1

@@ -46,8 +46,8 @@ def test_each_query_is_an_http_route_an_mcp_tool_and_a_cli_command() -> None:
         route = routes[f"{API}/{q.name}"]
         names = [p.name for p in q.all_params]
         assert [p.name for p in route.params] == names
-        assert list(tools[q.name].inputSchema["properties"]) == names
-        assert all(tools[q.name].inputSchema["properties"][p.name] == p.schema()
+        assert list(tools[q.tool_name].inputSchema["properties"]) == names
+        assert all(tools[q.tool_name].inputSchema["properties"][p.name] == p.schema()
                    for p in q.all_params)
         options = {a.dest for a in commands[q.name]._actions}
         assert set(names) <= options, (q.name, set(names) - options)
@@ -83,9 +83,10 @@ def test_bad_values_are_refused_alike(tmp_path: Path) -> None:
             cg.answer("callers", {"symbol": "tax", "lang": "python"})
         page = cg.answer("callers", {"symbol": "tax", "limit": 1})
         assert [r["name"] for r in page["results"]] == ["total"] and page["total"] == 1
-        content = asyncio.run(mcp.call_tool("callers", {"symbol": "tax"}))[0]
-        assert isinstance(content, TextContent)
-        assert json.loads(content.text)["results"] == page["results"]
+        contents, structured = asyncio.run(mcp.call_tool("callers", {"symbol": "tax"}))
+        assert isinstance(contents[0], TextContent)
+        assert json.loads(contents[0].text)["results"] == page["results"]
+        assert structured["results"] == page["results"]
 
 
 def test_paging_a_search_to_the_end_of_its_window(tmp_path: Path) -> None:

@@ -283,7 +283,7 @@ def test_stats(store: tuple[Path, Path]) -> None:
     assert shop["edges"] == sum(shop["edges_by_resolution"].values())
     assert shop["edges_by_kind"]["imports"] == 5
     lines = human(data, "stats", "--repo", "other")
-    assert "files: 1" in lines and any(line.startswith("revision: ") for line in lines)
+    assert "files       1 (ok 1)" in lines and lines[0].split()[0] == "revision"
     code, _, err = run_cli("stats", "--repo", "nope", data_dir=data)
     one_line_error(code, err, "no repository named 'nope'")
 

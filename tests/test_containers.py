@@ -197,6 +197,13 @@ def test_serves_hardened(images: dict[str, str], repo: Path, variant: str) -> No
         fuzzy = _get(c, "/api/v1/symbols", query="Twce").json()["results"]
         assert any(r["qualified_name"] == "util.Twice" for r in fuzzy)
         assert _get(c, "/docs/static/swagger-ui-bundle.js").status_code == 200
+        ui = _get(c, "/search", q="json configuration", mode="lexical")  # the web UI
+        assert ui.status_code == 200 and "pkg.core.parse_config" in ui.text
+        parse_config = _get(c, "/api/v1/definition", symbol="pkg.core.parse_config").json()
+        page = _get(c, f"/symbol/{parse_config['results'][0]['id']}")  # highlighted source
+        assert page.status_code == 200 and '<span class="k">def</span>' in page.text
+        library = _get(c, "/ui/static/vendor/cytoscape.min.js")  # fetched by the build
+        assert library.status_code == 200 and len(library.content) > 100_000
         mcp = httpx.post(c.url + "/mcp", timeout=30, json={
             "jsonrpc": "2.0", "id": 1, "method": "tools/list"},
             headers={"accept": "application/json, text/event-stream"})

@@ -308,7 +308,10 @@ def test_kill_during_incremental_index(tmp_path: Path, event: str) -> None:
     clean = tmp_path / "clean"
     index_clean(root, clean)
     assert_same_store(data, clean)
-    callers = [item for offset in range(0, 1000, 500) for item in run_json(
-        "callers", "corpus.helpers.helper_missing", "--limit", "500", "--cursor",
-        encode_cursor(offset), data_dir=data)["results"]]
+    callers: list[dict[str, Any]] = []
+    cursor = encode_cursor(0)
+    while cursor:  # pages of at most CODEGRAPH_MAX_TOKENS, to the end
+        page = run_json("callers", "corpus.helpers.helper_missing", "--limit", "500",
+                        "--cursor", cursor, data_dir=data)
+        callers, cursor = callers + page["results"], page["next_cursor"]
     assert len(callers) == packages * MODULES - packages // 3

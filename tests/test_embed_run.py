@@ -138,6 +138,7 @@ def test_a_run_embeds_its_repository_only(tmp_path: Path) -> None:
         backlog = cg.embed_backlog("two")
         assert backlog["pending"] == 7 and backlog["eta_seconds"] > 0
         assert cg.embed_backlog()["pending"] == 7
+        assert cg.embed_backlog()["pending_by_repo"] == {"one": 0, "two": 7}
         assert cg.embed(repo="two").embedded == 7
         cg.remove("one")
         report = cg.embed(repo="two")  # drops the vectors of a removed repository too

@@ -9,6 +9,7 @@ import socket
 import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import uvicorn
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.types import CallToolResult, TextContent
+from mcp.types import CallToolResult, Implementation, TextContent
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -82,7 +83,7 @@ def checkout(prices):
 '''
 SHOP = {"shop/__init__.py": "", "shop/pricing.py": PRICING, "shop/models.py": MODELS,
         "shop/cart.py": CART}
-TOOLS = {q.name for q in QUERIES}  # every declared query is a tool
+TOOLS = {q.tool_name for q in QUERIES}  # every declared query is a tool
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +97,22 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data
 
 
+VERSION = version("codegraph")
+
+
 def body(result: CallToolResult) -> Any:
+    """The answer: structured content, and the same JSON as text (for older clients)."""
     assert not result.isError, result.content
     assert len(result.content) == 1 and isinstance(result.content[0], TextContent)
-    return json.loads(result.content[0].text)
+    answer = json.loads(result.content[0].text)
+    assert result.structuredContent == answer
+    return answer
+
+
+def check_server_info(info: Implementation) -> None:
+    """CodeGraph's own name and version, from its package metadata; not the SDK's."""
+    assert (info.name, info.version) == ("codegraph", VERSION)
+    assert version("mcp") != VERSION
 
 
 def error(result: CallToolResult) -> str:
@@ -124,6 +137,13 @@ async def check_answers(s: ClientSession) -> None:
     assert {t.name for t in listed.tools} == TOOLS
     for t in listed.tools:
         assert t.description and len(t.description) > 30, t.name
+        # every tool only reads the index: read-only, idempotent, not destructive
+        assert t.annotations is not None, t.name
+        assert t.annotations.readOnlyHint is True and t.annotations.idempotentHint is True
+        assert t.annotations.destructiveHint is False and t.annotations.openWorldHint is False
+        assert t.annotations.title
+        assert t.outputSchema and t.outputSchema["type"] == "object", t.name
+        assert "results" in t.outputSchema["properties"] or t.name in ("graph", "stats")
     callers_tool = next(t for t in listed.tools if t.name == "callers")
     assert {"symbol", "repo", "limit", "cursor", "max_tokens"} <= set(
         callers_tool.inputSchema["properties"])
@@ -229,7 +249,7 @@ def test_stdio(data_dir: Path, tmp_path: Path) -> None:
             async with stdio_client(params, errlog=err) as (read, write), \
                     ClientSession(read, write) as session:
                 init = await session.initialize()
-                assert init.serverInfo.name == "codegraph"
+                check_server_info(init.serverInfo)
                 await check_answers(session)
 
     run_session(connect)
@@ -306,7 +326,7 @@ def test_streamable_http(data_dir: Path) -> None:
             async def connect() -> None:
                 async with streamable_http_client(f"{base}/mcp") as (read, write, _), \
                         ClientSession(read, write) as session:
-                    await session.initialize()
+                    check_server_info((await session.initialize()).serverInfo)
                     await check_answers(session)
                     before = len(calls)
                     await call(session, "stats")
@@ -331,7 +351,8 @@ def test_streamable_http(data_dir: Path) -> None:
                 "Accept": "application/json, text/event-stream"})
             assert reply.status_code == 200, reply.text
             assert reply.headers["content-type"].startswith("application/json")
-            assert reply.json()["result"]["serverInfo"]["name"] == "codegraph"
+            assert reply.json()["result"]["serverInfo"] == {"name": "codegraph",
+                                                            "version": VERSION}
             assert "mcp-session-id" not in reply.headers
 
 

@@ -53,8 +53,12 @@ class Flask:
         return json.loads(proc.stdout)
 
     def results(self, *args: str) -> list[dict[str, Any]]:
+        """The whole list, page after page (a page holds at most CODEGRAPH_MAX_TOKENS)."""
         body = self.json(*args)
         results: list[dict[str, Any]] = body["results"]
+        while body.get("next_cursor"):
+            body = self.json(*args, "--cursor", body["next_cursor"])
+            results += body["results"]
         return results
 
 

@@ -278,6 +278,19 @@ def test_all_terms_rank_before_some_terms(index: LexicalIndex) -> None:
     assert hits.index("UserService.getUserByEmail") < hits.index("UserService.deleteUser")
 
 
+def test_pages_through_equal_scores_are_disjoint_and_complete(tmp_path: Path) -> None:
+    """Rows that score the same cross a page's end: the cut is by chunk id, not arbitrary."""
+    same = [make("m.twin", "m/twins.py", "def twin():\n    return twin_value + 1",
+                 part=i) for i in range(25)]
+    ix = LexicalIndex.open(default_path(str(tmp_path)))
+    ix.sync(same)
+    everything = ix.search("twin value", limit=100)
+    assert [h.chunk_id for h in everything] == sorted(c.id for c in same)
+    pages = [ix.search("twin value", limit=7, offset=o) for o in range(0, 28, 7)]
+    assert [h.chunk_id for p in pages for h in p] == [h.chunk_id for h in everything]
+    assert ix.search("twin", limit=10, offset=20)[0].chunk_id == everything[20].chunk_id
+
+
 # -- sync, upsert, remove --------------------------------------------------------------
 
 

@@ -390,7 +390,7 @@ def test_cli_search_json(built: dict[str, Any]) -> None:
     code, out, err = cli(data, "search", "verify a credit card number", "--mode", "semantic")
     assert code == 0 and err == "", err
     lines = out.splitlines()
-    assert lines[-1].startswith("(more: --cursor ")  # the next page
+    assert lines[-1] == "10 shown; --offset 10 for more"  # the next page
     assert lines[:-1] and all(" [" in line and "semantic #" in line for line in lines[:-1])
     assert "shop:shop/payment.py:" in out
 

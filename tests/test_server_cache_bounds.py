@@ -34,7 +34,7 @@ def _big_repo(root: Path) -> None:
 def test_many_large_answers_stay_within_the_byte_budget(tmp_path: Path) -> None:
     _big_repo(tmp_path / "big")
     with ServerProcess(tmp_path, [tmp_path / "big"], CODEGRAPH_CACHE_LOCAL_BYTES="8MB",
-                       CODEGRAPH_WORKERS="2") as proc:
+                       CODEGRAPH_WORKERS="2", CODEGRAPH_MAX_TOKENS="1000000") as proc:
         proc.wait_jobs_idle()
 
         def outline(i: int) -> int:
@@ -58,7 +58,9 @@ def test_many_large_answers_stay_within_the_byte_budget(tmp_path: Path) -> None:
 
 def test_an_answer_above_the_entry_limit_is_not_cached(tmp_path: Path) -> None:
     _big_repo(tmp_path / "big")
-    with ServerProcess(tmp_path, [tmp_path / "big"], CODEGRAPH_CACHE_MAX_ENTRY="64KB") as proc:
+    # (answers up to 100,000 tokens: the default ceiling, 8,000, keeps them under 64KB)
+    with ServerProcess(tmp_path, [tmp_path / "big"], CODEGRAPH_CACHE_MAX_ENTRY="64KB",
+                       CODEGRAPH_MAX_TOKENS="100000") as proc:
         proc.wait_jobs_idle()
         params = {"file": "big.py", "limit": "500"}
         for _ in range(2):

@@ -19,6 +19,15 @@ rm -rf onnxruntime/capi/libonnxruntime.so.* onnxruntime/transformers onnxruntime
   onnxruntime/quantization onnxruntime/datasets
 # Swagger UI: the /docs page loads swagger-ui.css and swagger-ui-bundle.js only
 rm -f swagger_ui_bundle/vendor/*/swagger-ui-es-bundle*.js
+# Pygments (the web UI's source highlighting): the lexers of the languages CodeGraph indexes
+# and the modules they import; any other language shows as plain text (ui/render.py)
+if [ -d pygments/lexers ]; then
+  keep=" __init__ _mapping special python javascript jsx go rust jvm c_cpp dotnet ruby php \
+    html css _css_builtins _php_builtins _lasso_builtins "
+  for f in pygments/lexers/*.py; do
+    case "$keep" in *" $(basename "$f" .py) "*) ;; *) rm -f "$f" ;; esac
+  done
+fi
 # rapidfuzz ships each C++ module twice; without the AVX2 build it loads the generic one
 find . -path './rapidfuzz/*' -name '*_avx2.cpython*' -delete
 # numpy's test-only extension modules (its SIMD test harness, ufunc and dtype examples) and

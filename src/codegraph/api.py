@@ -25,7 +25,7 @@ from codegraph import config as configuration
 from codegraph.config import Config
 from codegraph.errors import BadRequest, EmbeddingError
 from codegraph.query import catalog, queries
-from codegraph.query.paging import decode_cursor, encode_cursor, page
+from codegraph.query.paging import decode_cursor, encode_cursor, page, token_ceiling
 from codegraph.query.queries import Listing, NotFoundError
 from codegraph.query.source import snippet
 from codegraph.query.summaries import RevisionCache, stats_counts
@@ -237,6 +237,17 @@ class CodeGraph:
         kwargs = query.arguments(args)
         if kwargs.get("repo"):  # one answer for every query: not found ("": every one)
             self.known_repo(kwargs["repo"])
+        capped = None
+        if any(p.name == "max_tokens" for p in query.all_params):  # CODEGRAPH_MAX_TOKENS
+            kwargs["max_tokens"], capped = token_ceiling(kwargs.get("max_tokens"),
+                                                         self.config.max_tokens)
+        out = self._answer(query, kwargs)
+        if capped:  # a budget over the ceiling was asked: the answer says it was cut to it
+            out["max_tokens_capped"] = capped
+        return out
+
+    def _answer(self, query: catalog.Query, kwargs: dict[str, Any]) -> Any:
+        name = query.name
         if not query.paged:
             return getattr(self, name)(**kwargs)
         limit, cursor = kwargs.pop("limit"), kwargs.pop("cursor", None)
@@ -284,7 +295,9 @@ class CodeGraph:
                 "next_cursor": encode_cursor(end) if more else None}
 
     def symbols(self, query: str, *, kind: str | None = None, language: str | None = None,
-                repo: str | None = None, path: str | None = None) -> list[Item]:
+                repo: str | None = None, path: str | None = None) -> Listing:
+        """Exact, prefix, then fuzzy name matches, in a fixed order; at most
+        ``catalog.MAX_LIMIT`` (``.about``: ``capped`` when more matched)."""
         return queries.symbols(self.store, query, kind=kind, language=language, repo=repo,
                                path=path, limit=catalog.MAX_LIMIT)
 
@@ -343,6 +356,14 @@ class CodeGraph:
     def similar(self, symbol: str, repo: str | None = None, limit: int = 100) -> list[Item]:
         nodes = queries.resolve_symbol(self.store, symbol, repo)
         return self.search_service().similar([n.id for n in nodes], limit)
+
+    def map(self, repo: str | None = None, path: str | None = None,
+            max_tokens: int | None = None) -> Item:
+        """The repository map (``query/repomap.py``): the most important definitions of a
+        repository or a directory, with signatures, grouped by file, in ``max_tokens``."""
+        from codegraph.query.repomap import repo_map
+
+        return repo_map(self.store, repo, path, max_tokens or self.config.max_tokens)
 
     def stats(self, repo: str | None = None) -> Item:
         store = self.store  # the counts: once per store revision (query/summaries.py)

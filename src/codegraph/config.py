@@ -41,6 +41,9 @@ DEFAULT_DATA_DIR = ".codegraph"
 # (search/lexical_stage.py).
 LEXICAL_STAGE = "lexical-stage"
 DEFAULT_MAX_FILE_SIZE = 1_000_000
+# The most LLM tokens (about 4 characters each) one answer may hold, whatever is asked
+# (CODEGRAPH_MAX_TOKENS): a larger max_tokens is capped, and the answer says so.
+DEFAULT_MAX_TOKENS = 8000
 LOG_LEVELS = {"trace": "DEBUG", "debug": "DEBUG", "info": "INFO", "warn": "WARNING",
               "warning": "WARNING", "error": "ERROR", "off": "CRITICAL", "critical": "CRITICAL"}
 TRUE = {"1", "true", "yes", "on"}
@@ -104,6 +107,7 @@ class Config:
     cache_local_entries: int = 4096
     cache_local_bytes: int = 32 << 20
     cache_max_entry: int = 256 << 10
+    max_tokens: int = DEFAULT_MAX_TOKENS  # the ceiling of any answer's token budget
     api_key: str | None = None
     admin_token: str | None = None
     auth_reads: bool = False
@@ -311,6 +315,11 @@ class _Reader:
         return LOG_LEVELS[chosen]
 
 
+def check_host(name: str, value: str) -> str:
+    """An IP address or a host name given as ``name`` (a flag): checked as SERVER_HOST is."""
+    return _Reader({name: value}).host(name, value)
+
+
 def check_range(name: str, value: int, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
@@ -402,6 +411,7 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None,
         cache_local_entries=read.integer("CODEGRAPH_CACHE_LOCAL_ENTRIES", 4096, 0, 1_000_000),
         cache_local_bytes=read.size("CODEGRAPH_CACHE_LOCAL_BYTES", "32MB"),
         cache_max_entry=read.size("CODEGRAPH_CACHE_MAX_ENTRY", "256KB"),
+        max_tokens=read.integer("CODEGRAPH_MAX_TOKENS", DEFAULT_MAX_TOKENS, 100, 1_000_000),
         api_key=read.text("CODEGRAPH_API_KEY"),
         admin_token=read.text("CODEGRAPH_ADMIN_TOKEN"),
         auth_reads=read.flag("CODEGRAPH_AUTH_READS", False),

@@ -96,7 +96,20 @@ def plain_line(event: Event) -> str:
         return embedded_line(event)
     if kind == "embedding_done":
         return embedding_done_line(event)
-    return json.dumps(event, default=str)
+    if kind == "lexical":
+        return "lexical search: updating"
+    if kind == "update":
+        return (f"updated {event.get('repo')}: {event.get('parsed', 0)} parsed, "
+                f"{event.get('deleted', 0)} deleted, {event.get('failed', 0)} failed "
+                f"(revision {event.get('revision')})")
+    return other_line(event)
+
+
+def other_line(event: Event) -> str:
+    """An event without a line of its own, as words: "phase: key value, key value"."""
+    rest = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in event.items()
+                     if key != "event" and not isinstance(value, dict | list))
+    return f"{event.get('event', 'progress')}: {rest}" if rest else str(event.get("event"))
 
 
 class _Throttle:

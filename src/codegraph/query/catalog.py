@@ -141,6 +141,13 @@ class Query:
     max_limit: int = MAX_LIMIT
     detail: str = ""  # more for an agent: the MCP tool's description adds it
     cli_alias: str | None = None  # a short CLI name kept from before (``def``, ``refs``)
+    tool: str | None = None  # the MCP tool's name when it is not ``name`` (``repo_map``)
+    read_only: bool = True  # MCP's readOnlyHint: the query changes nothing
+    idempotent: bool = True  # MCP's idempotentHint: asked again, the same effect
+
+    @property
+    def tool_name(self) -> str:
+        return self.tool or self.name
 
     @property
     def description(self) -> str:
@@ -180,8 +187,13 @@ def paging(default_limit: int = 20, max_limit: int = MAX_LIMIT) -> tuple[Param, 
     return (Param("limit", int, default=default_limit, minimum=1, maximum=max_limit,
                   help=f"most results in this page (1-{max_limit})"),
             Param("cursor", help="the next_cursor of the previous page, to continue"),
-            Param("max_tokens", int, minimum=1, maximum=MAX_TOKENS,
-                  help="cut the page to about this many LLM tokens (4 characters each)"))
+            MAX_TOKENS_PARAM)
+
+
+MAX_TOKENS_PARAM = Param("max_tokens", int, minimum=1, maximum=MAX_TOKENS, help=(
+    "cut the answer to about this many LLM tokens (4 characters each); at most the "
+    "server's ceiling (CODEGRAPH_MAX_TOKENS, default 8000): a larger one is capped and "
+    "the answer says so (max_tokens_capped)"))
 
 
 SYMBOL = Param("symbol", required=True, help="a node id, a qualified name "
@@ -214,12 +226,14 @@ QUERIES: tuple[Query, ...] = (
     Query("symbols", "Find symbols by exact, prefix or fuzzy name",
           (Param("query", required=True, help="a name or part of one"), KIND, LANGUAGE,
            REPO, PATH_GLOB), default_limit=50,
-          detail="Each with where it is defined."),
+          detail="Each with where it is defined, its match (exact, prefix, fuzzy) and score; "
+                 "the same order every run. total counts at most 500 matches: capped says "
+                 "there were more."),
     Query("symbol", "A symbol's definitions with their source code",
           (SYMBOL, REPO, Param("context", int, default=0, minimum=0, maximum=50,
                                help="extra lines of source before and after")),
-          default_limit=5, detail="A definition longer than the token budget keeps the "
-                                  "head of its source, marked source_truncated."),
+          default_limit=5, cli_alias="show", detail="A definition longer than the token "
+          "budget keeps the head of its source, marked source_truncated."),
     Query("definition", "Where a symbol is defined: file, lines, kind, qualified name",
           (SYMBOL, REPO), cli_alias="def"),
     Query("references", "Every reference to a symbol (calls, imports, type uses, "
@@ -253,6 +267,16 @@ QUERIES: tuple[Query, ...] = (
                  help="at most this many nodes")), paged=False),
     Query("similar", "Definitions whose code is most like a symbol's (needs embeddings)",
           (SYMBOL, REPO), default_limit=10, max_limit=100),
+    Query("map", "A map of a repository or a directory: its most important definitions "
+          "with their signatures, grouped by file",
+          (REPO, Param("path", help="only this directory (or file) of the repository, "
+                                    "relative to its root"), MAX_TOKENS_PARAM),
+          paged=False, tool="repo_map",
+          detail="For a first look at a codebase. Definitions are ranked by PageRank over "
+          "the code graph (calls, imports, inheritance, references), the most important "
+          "first, and as many as fit max_tokens are listed, each with its qualified name, "
+          "kind, line, signature and rank, grouped by file; shown of definitions says how "
+          "many were left out (truncated)."),
     Query("stats", "What the index holds: repositories, files, languages, nodes, edges, "
           "search coverage", (REPO,), paged=False),
 )

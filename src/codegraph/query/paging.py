@@ -67,3 +67,14 @@ def page(items: list[dict[str, Any]], limit: int, cursor: str | None,
     end = offset + len(chosen)
     return {"results": chosen, "total": len(items), "truncated": truncated,
             "next_cursor": encode_cursor(end) if end < len(items) else None}
+
+
+def token_ceiling(requested: int | None, ceiling: int) -> tuple[int, dict[str, int] | None]:
+    """The budget an answer gets: ``requested``, at most the server's ``ceiling``
+    (``CODEGRAPH_MAX_TOKENS``; the ceiling itself when none was asked), and, when the
+    request was over it, what the answer says about that (``max_tokens_capped``)."""
+    if requested is None:
+        return ceiling, None
+    if requested > ceiling:
+        return ceiling, {"requested": requested, "max_tokens": ceiling}
+    return requested, None

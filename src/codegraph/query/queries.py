@@ -112,38 +112,56 @@ def _filter(nodes: Iterable[Node], kind: str | None, language: str | None, repo:
     return out
 
 
+FUZZY_FLOOR = 82  # rapidfuzz score (0-100) below which a fuzzy name match is junk
+FUZZY_WEIGHT = 0.7  # a fuzzy match's score is its rapidfuzz score scaled under prefix's 0.8
+
+
 def symbols(store: Store, query: str, *, kind: str | None = None, language: str | None = None,
-            repo: str | None = None, path: str | None = None, limit: int = 50,
-            ) -> list[dict[str, Any]]:
-    """Exact, then prefix, then fuzzy matches of a name or qualified name."""
+            repo: str | None = None, path: str | None = None, limit: int = 50) -> Listing:
+    """Exact matches of a name or qualified name (score 1), then names starting with it
+    (0.8), then fuzzy matches (below 0.7) at or above :data:`FUZZY_FLOOR`. Within a score:
+    the qualified name asked for, then shorter names, then by qualified name and place: the
+    same order every run, whatever order the index yields them in. At most ``limit``;
+    ``about['capped']`` says more matched (``total`` is then the cap, not a count)."""
     if not query.strip():
         raise QueryError("the symbol query is empty")
-    seen: set[str] = set()
-    results: list[dict[str, Any]] = []
+    found: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
 
-    def add(nodes: Iterable[Node], match: str, score: float) -> None:
+    def add(nodes: Iterable[Node], match: str, score: float, named: int = 1) -> None:
         for n in _filter(nodes, kind, language, repo, path):
-            if n.id not in seen and len(results) < limit:
-                seen.add(n.id)
-                results.append({**node_item(n), "match": match, "score": score})
+            key = (-score, named, len(n.name), n.qualified_name, n.repo, n.path, n.line, n.id)
+            if n.id not in found or key < found[n.id][0]:
+                found[n.id] = (key, {**node_item(n), "match": match, "score": score})
 
-    add(by_qualified_name(store, query), "exact", 1.0)
+    add(by_qualified_name(store, query), "exact", 1.0, named=0)  # before a name's others
     add(by_name(store, _last_part(query), exact=True), "exact", 1.0)
-    if len(results) < limit:
-        prefixed = by_name(store, query, exact=False, limit=limit * 20)
-        prefixed.sort(key=lambda n: (len(n.name), n.qualified_name))
-        add(prefixed, "prefix", 0.8)
-    if len(results) < limit:
-        from rapidfuzz import fuzz, process
-
-        for name, score, _ in process.extract(query.lower(), store.distinct_names(),
-                                              scorer=fuzz.WRatio, limit=limit,
-                                              score_cutoff=70):
-            if len(results) >= limit:
-                break
+    if len(found) <= limit:
+        add(by_name(store, query, exact=False, limit=(limit + 1) * 20), "prefix", 0.8)
+    if len(found) <= limit:
+        for name, score in fuzzy_names(query.lower(), store.distinct_names()):
             add(by_name(store, name, ignore_case=True, limit=200), "fuzzy",
-                round(score / 100 * 0.7, 3))
-    return results
+                round(score / 100 * FUZZY_WEIGHT, 3))
+    ranked = [item for _, item in sorted(found.values(), key=lambda pair: pair[0])]
+    return Listing(ranked[:limit], capped=len(ranked) > limit, max_results=limit)
+
+
+def fuzzy_names(query: str, names: list[str]) -> list[tuple[str, float]]:
+    """The names like ``query``, best first, each with its score (0-100): the similarity of
+    the whole name (a typo: ``chekout``), or 0.9 of the best part of a longer name that is
+    like the whole query (``cursor`` in ``decode_cursor``; for a query of 3 letters, only
+    one that contains it); none under the floor, so that ``c`` or ``out`` is no match of
+    ``chekout``, nor every name with an ``a`` of ``a``."""
+    from rapidfuzz import fuzz, process
+
+    best = {name: score for name, score, _ in process.extract(
+        query, names, scorer=fuzz.ratio, limit=None, score_cutoff=FUZZY_FLOOR)}
+    if len(query) >= 3:  # (a part of 3 letters only as it is: "tax" in apply_tax)
+        cutoff = 100 if len(query) == 3 else FUZZY_FLOOR / 0.9
+        for name, score, _ in process.extract(query, names, scorer=fuzz.partial_ratio,
+                                              limit=None, score_cutoff=cutoff):
+            if len(name) >= len(query):
+                best[name] = max(best.get(name, 0.0), score * 0.9)
+    return sorted(best.items(), key=lambda pair: (-pair[1], len(pair[0]), pair[0]))
 
 
 def definition(store: Store, name: str, repo: str | None = None) -> list[dict[str, Any]]:

@@ -328,10 +328,14 @@ def embedding_backlog(service: SearchService, repo: str | None) -> dict[str, Any
         manifest = None
     held = manifest.held_ids() if manifest is not None and manifest.model == embedder.model \
         else set()
-    current = sum(1 for c in chosen.chunks if embedded.get(c.id) == c.hash
-                  and (held is None or c.id in held))
-    pending = len(chosen.chunks) - current
+    by_repo: dict[str, int] = {}  # chunks waiting, per repository
+    for c in chosen.chunks:
+        waiting = embedded.get(c.id) != c.hash or (held is not None and c.id not in held)
+        by_repo[c.repo] = by_repo.get(c.repo, 0) + waiting
+    pending = sum(by_repo.values())
+    current = len(chosen.chunks) - pending
     rate = last_rate(service, model_key)
     return {"repo": repo, "pending": pending, "chunks": len(chosen.chunks) + chosen.excluded,
             "embedded": current, "excluded": chosen.excluded,
-            "eta_seconds": round(pending / rate, 1) if rate else (0.0 if not pending else None)}
+            "eta_seconds": round(pending / rate, 1) if rate else (0.0 if not pending else None),
+            "pending_by_repo": dict(sorted(by_repo.items()))}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +73,7 @@ class SearchService:
     _vectors: Any = field(default=None, repr=False)
     _excluded_at: tuple[int, int] | None = field(default=None, repr=False)
     _exclusions: EmbedScope | None = field(default=None, repr=False)
+    _query_thread: ThreadPoolExecutor | None = field(default=None, repr=False)
     ranking: Ranking = DEFAULT  # how hits are fused and which priors apply (fusion.py)
     # Guards the lexical connection and the vector index when a server searches while it
     # indexes; embedding holds it only around index updates, never while the model runs.
@@ -133,6 +135,9 @@ class SearchService:
         if self._lexical is not None:
             self._lexical.close()
             self._lexical = None
+        if self._query_thread is not None:
+            self._query_thread.shutdown()
+            self._query_thread = None
         close = getattr(self._embedder, "close", None) if self._owns_embedder else None
         if close is not None:
             close()
@@ -247,12 +252,14 @@ class SearchService:
                                    "path": path}
         rankings: dict[str, list[tuple[str, float]]] = {}
         info: dict[str, Any] = {"mode": mode}
+        pending = self._embed_beside(query) if mode == "hybrid" else None
         if mode in ("lexical", "hybrid"):
             hits = self.lexical().search(query, limit=depth, **filters)
             rankings["lexical"] = [(h.chunk_id, h.score) for h in hits]
         if mode in ("semantic", "hybrid"):
             try:
-                rankings["semantic"], info["coverage"] = self._semantic(query, depth, filters)
+                rankings["semantic"], info["coverage"] = self._semantic(query, depth, filters,
+                                                                        pending)
             except (ImportError, EmbeddingError) as exc:  # (a model mismatch is refused)
                 reason = (f"not installed in this build ({exc})"
                           if isinstance(exc, ImportError) else str(exc))
@@ -269,7 +276,22 @@ class SearchService:
         results = self._items(fused, wanted, chunks, terms)[offset:wanted]
         return {**info, "results": results}
 
+    def _embed_beside(self, query: str) -> Future[Any] | None:
+        """The query's vector, computed in a thread of its own while the lexical search
+        runs (SQLite and onnxruntime both release the GIL): a hybrid search then takes
+        about the longer of the two, not their sum. None when nothing is embedded yet."""
+        try:
+            if not self.vectors().count:
+                return None
+        except (ImportError, EmbeddingError, SearchError):
+            return None  # (``_semantic`` reports it)
+        if self._query_thread is None:
+            self._query_thread = ThreadPoolExecutor(1, thread_name_prefix="query-embed")
+        embedder = self.embedder()
+        return self._query_thread.submit(embedder.embed, [query])
+
     def _semantic(self, query: str, depth: int, filters: dict[str, Any],
+                  pending: Future[Any] | None = None,
                   ) -> tuple[list[tuple[str, float]], dict[str, Any]]:
         vectors = self.vectors()
         total = self.lexical().count()  # not a scan of the store: 130 ms at 100k chunks
@@ -277,7 +299,8 @@ class SearchService:
                     "partial": vectors.count < total - self._excluded()}
         if not vectors.count:  # nothing embedded yet: no need to start the model
             return [], coverage
-        query_vector = self.embedder().embed([query])[0]
+        query_vector = (pending.result() if pending is not None
+                        else self.embedder().embed([query]))[0]
         return vectors.search(query_vector, depth, allowed=self._allowed(filters)), coverage
 
     def _excluded(self) -> int:

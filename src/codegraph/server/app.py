@@ -32,6 +32,7 @@ from codegraph.server.endpoints import WAITED, make_route
 from codegraph.server.errors import ApiError, error_response
 from codegraph.server.replica import Serving
 from codegraph.server.routes import endpoints
+from codegraph.ui.routes import ui_routes
 
 log = structlog.get_logger("codegraph.http")
 T = TypeVar("T")
@@ -260,6 +261,7 @@ def create_app(config: Config, engine: Serving, cache: QueryCache,
                             StaticFiles(directory=swagger_ui_bundle.swagger_ui_path)))
     if mcp_app is not None:
         routes.append(Route("/mcp", endpoint=Guarded(mcp_app, config)))
+    routes.extend(ui_routes(ctx))  # the web UI: /, /search, /symbol/..., /repo/..., /login
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)

@@ -352,13 +352,14 @@ class Engine:
         if not self.config.embed:
             return []
         with self.reading():
+            backlog = self.cg.embed_backlog()  # (one pass: per repository too)
             if not self.snapshot.embedding_taken:  # (no job counted them meanwhile)
-                self._count_embedding(self.cg.embed_backlog())
-            if not self.snapshot.embedding_pending:
+                self._count_embedding(backlog)
+            if not backlog["pending"]:
                 return []
             queued = []
-            for repo in sorted(self.store.repos()):
-                if repo not in skip and self.cg.embed_backlog(repo)["pending"]:
+            for repo, pending in backlog["pending_by_repo"].items():
+                if repo not in skip and pending:
                     with contextlib.suppress(RuntimeError):  # shutting down
                         self._queue_embed(repo)
                         queued.append(repo)

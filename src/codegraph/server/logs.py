@@ -1,6 +1,10 @@
 """Logging: one JSON object per line on stdout (ts, level, msg, and the request's fields),
 or human-readable on a terminal. The standard library's loggers (uvicorn's among them) go
-through the same formatter. SIGUSR1 flips the level to DEBUG and back."""
+through the same formatter. SIGUSR1 flips the level to DEBUG and back.
+
+Libraries that announce at INFO which optional builds of theirs they tried and did not find
+(FAISS's loader: "Could not load library with AVX2 support") are logged at DEBUG: nothing
+is wrong, and an operator reading INFO should not wonder."""
 
 from __future__ import annotations
 
@@ -14,6 +18,25 @@ import structlog
 
 _state: dict[str, Any] = {"base": logging.INFO, "json": True}
 ACCESS = logging.getLogger("codegraph.access")
+QUIETED = ("faiss.loader",)  # their INFO records are DEBUG records here
+
+
+class DemoteInfo(logging.Filter):
+    """Turns a logger's INFO records into DEBUG ones (dropped unless DEBUG is on)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def quiet_optional_loaders() -> None:
+    """Install :class:`DemoteInfo` on the :data:`QUIETED` loggers (once)."""
+    for name in QUIETED:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, DemoteInfo) for f in logger.filters):
+            logger.addFilter(DemoteInfo())
 
 
 def configure(level: str = "INFO", fmt: str = "auto") -> None:
@@ -52,6 +75,7 @@ def configure(level: str = "INFO", fmt: str = "auto") -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # our access log replaces it
+    quiet_optional_loaders()
 
 
 def toggle_debug() -> str:

@@ -96,7 +96,7 @@ def build(config: Config, paths: Sequence[str] = ()) -> Starlette:
             threading.Thread(target=_resume_embedding, args=(engine, indexing),
                              name="codegraph-resume-embedding", daemon=True).start()
         log.info("serving", role=config.role, snapshot=engine.snapshot_id,
-                 host=config.host, port=config.port,
+                 repos=_served(engine), host=config.host, port=config.port,
                  metrics_port=config.metrics_port if config.prometheus_enabled else None,
                  revision=engine.revision)
         flushing = asyncio.create_task(logs.flusher())
@@ -112,6 +112,18 @@ def build(config: Config, paths: Sequence[str] = ()) -> Starlette:
 
     app.router.lifespan_context = lifespan
     return app
+
+
+def _served(engine: Serving) -> list[str]:
+    """The names of the repositories served: those indexed, and those queued to be."""
+    try:
+        names = set(engine.repos())
+    except Exception as exc:  # (a replica with no snapshot yet, a damaged store)
+        log.warning("listing the repositories failed", error=f"{type(exc).__name__}: {exc}")
+        names = set()
+    if isinstance(engine, Engine):
+        names.update(j.repo for j in engine.jobs.list() if j.kind == "index")
+    return sorted(names)
 
 
 def _mcp(engine: Serving, config: Config) -> tuple[ASGIApp | None, Any]:

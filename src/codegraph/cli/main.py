@@ -1,5 +1,6 @@
-"""The ``codegraph`` command line. Heavy modules are imported only by the commands that
-need them, so a query starts fast."""
+"""The ``codegraph`` command line: runs a command (parsed in ``parser.py``, printed by
+``render.py``). Heavy modules are imported only by the commands that need them, so a query
+starts fast."""
 
 from __future__ import annotations
 
@@ -11,10 +12,22 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from codegraph.config import ROLES, Config, ConfigError, load
+from codegraph.cli.parser import build_parser
+from codegraph.cli.render import (
+    DIM,
+    KIND,
+    NAME,
+    NOTE,
+    PATH,
+    Output,
+    count_line,
+    item_parts,
+    json_line,
+)
+from codegraph.config import Config, ConfigError, check_range, load
 from codegraph.errors import BadRequest, CodeGraphError, DiskFull, NotFound, is_disk_full
-from codegraph.query.catalog import QUERIES, Query
-from codegraph.query.paging import decode_cursor
+from codegraph.query.catalog import Param, Query
+from codegraph.query.paging import MAX_OFFSET, decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
     from codegraph.api import CodeGraph
@@ -22,113 +35,12 @@ if TYPE_CHECKING:
 
 EXIT_ERROR = 2
 UNRESOLVED_COUNTED = ("callers", "references", "impact")  # answers with ``unresolved``
+ITEM_FIELDS = {"repo", "path", "line", "kind", "qualified_name"}
+OFFSET = Param("offset", int, minimum=0, maximum=MAX_OFFSET)
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="codegraph",
-                                description="Code graph and code intelligence for repositories.")
-    p.add_argument("--data-dir", help="where the index lives (default $CODEGRAPH_DATA_DIR "
-                                      "or ./.codegraph)")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    c = sub.add_parser("index", help="build or update the index of a repository")
-    c.add_argument("path")
-    c.add_argument("--name", help="repository name: letters, digits, '.', '_', '-' (default: "
-                                  "made from the directory name)")
-    c.add_argument("--full", action="store_true", help="re-index everything from scratch, "
-                   "beside the current index (readers use it until the new one is done)")
-    waiting = c.add_mutually_exclusive_group()
-    waiting.add_argument("--watch", action="store_true", help="keep indexing saved changes")
-    waiting.add_argument("--no-wait", dest="wait", action="store_false", help=(
-        "return once structure and lexical search are ready: leave embedding (semantic "
-        "search) to `codegraph serve` or the next `codegraph index`"))
-    c.add_argument("--workers", type=int, help="parser processes (default $CODEGRAPH_WORKERS "
-                                               "or the number of cores)")
-    c.add_argument("--progress", choices=["auto", "bar", "plain", "json", "none"],
-                   default="auto")
-    c.add_argument("--json", action="store_true", help="print the report as JSON")
-    c.add_argument("--no-embed", dest="embed", action="store_false", default=None,
-                   help="skip embeddings (semantic search); $CODEGRAPH_EMBED=0 does too")
-
-    for query in QUERIES:
-        _query_command(sub, query)
-    c = sub.add_parser("checkpoint", help="publish a consistent read-only snapshot")
-    c.add_argument("dest")
-    c = sub.add_parser("backup", help="write a consistent backup archive of the data "
-                       "directory (through the running server if it holds the store)")
-    c.add_argument("dest", metavar="DEST", help="a directory (the archive is named "
-                   "codegraph-data-YYYYMMDD-HHMMSS.tar.gz in it) or a path ending .tar.gz")
-    c.add_argument("--json", action="store_true", help="print what was written as JSON")
-    c = sub.add_parser("restore", help="replace the data directory with a backup archive's, "
-                       "verified first (no server may be running on it)")
-    c.add_argument("file", metavar="FILE", help="a codegraph-data-*.tar.gz archive")
-    c.add_argument("--check", action="store_true", help="only verify the archive (stream, "
-                   "names, checksums, schema): nothing is written, a server may be running")
-    c.add_argument("--json", action="store_true", help="print the archive's manifest summary "
-                   "as JSON")
-    c = sub.add_parser("serve", help="index and watch repositories and serve the HTTP API "
-                       "(with MCP at /mcp and metrics on $METRICS_PORT)")
-    c.add_argument("paths", nargs="*", metavar="PATH",
-                   help="repositories to index and watch (also $CODEGRAPH_REPOS)")
-    c.add_argument("--role", choices=ROLES, help="standalone (index and answer), indexer "
-                   "(the one writer: also publishes snapshots for replicas) or replica "
-                   "(answer from the newest snapshot, read-only); default $CODEGRAPH_ROLE "
-                   "or standalone. See docs/scaling.md")
-    sub.add_parser("mcp", help="serve the MCP tools over stdio (read-only)")
-    c = sub.add_parser("check-config", help="check the configuration (the environment, or "
-                       "an env file) and exit: 0 and OK, or 2 and the first bad setting")
-    c.add_argument("--env-file", help="read the variables from this .env file only (as "
-                   "Docker Compose does), not from the environment")
-    c.add_argument("--json", action="store_true", help="print the configuration, secrets "
-                   "redacted")
-    c = sub.add_parser("healthcheck", help="exit 0 if the local server is healthy, else 1")
-    c.add_argument("--url", help="default http://127.0.0.1:$SERVER_PORT/health")
-    c.add_argument("--quiet", action="store_true")
-    return p
-
-
-def _query_command(sub: Any, query: Query) -> None:
-    """The subcommand of a declared query: its required parameters are positional, the
-    others options (``graph_boost`` is ``--graph-boost``); values are checked by the
-    declaration, as the API's and MCP's are."""
-    aliases = [query.cli_alias] if query.cli_alias else []
-    c = sub.add_parser(query.name, aliases=aliases, help=query.summary,
-                       description=query.description)
-    for p in query.all_params:
-        text = p.help + (f" ({', '.join(p.choices)})" if p.choices else "")
-        if p.required:
-            c.add_argument(p.name, help=text)
-        elif p.kind is bool:
-            c.add_argument("--" + p.name.replace("_", "-"), dest=p.name, action="store_true",
-                           default=None, help=text)
-        else:
-            default = f" (default {p.default})" if p.default is not None else ""
-            c.add_argument("--" + p.name.replace("_", "-"), dest=p.name,
-                           metavar=p.name.upper(), help=text + default)
-    c.add_argument("--json", action="store_true", help="print the answer as one JSON object")
-    c.set_defaults(declared=query)
-
-
-def _print_items(results: list[dict[str, Any]], at_site: bool = True) -> None:
-    """``at_site``: an edge's line is its site, in the result's file (not for callees: the
-    site of a callee's edge is in the queried symbol's file)."""
-    if not results:
-        print("(no results)")
-    for r in results:
-        line = (r.get("site_line") if at_site else None) or r["line"]
-        where = f"{r['repo']}:{r['path']}:{line}" if r["path"] else "(external)"
-        extra = ""
-        if "resolution" in r:
-            extra = f"  [{r['edge']} {r['resolution']} {r['confidence']:.2f}]"
-        elif "scores" in r:
-            parts = [f"{k} #{v['rank']}" for k, v in r["scores"].items()
-                     if isinstance(v, dict)]
-            extra = f"  [{r['score']:.4f}: {', '.join(parts)}]"
-        indent = "  " * r.get("depth", 0) if "site_line" not in r else ""
-        print(f"{where}  {indent}{r['kind']} {r['qualified_name']}{extra}")
-
-
-def _print_unresolved(answer: dict[str, Any], what: str, subject: tuple[str, str]) -> None:
+def _print_unresolved(out: Output, answer: dict[str, Any], what: str,
+                      subject: tuple[str, str]) -> None:
     """After a list of callers, references or dependents: how many sites of the symbol's
     name were left unresolved or went to a known external, and whether impact stopped at
     its cap."""
@@ -139,49 +51,56 @@ def _print_unresolved(answer: dict[str, Any], what: str, subject: tuple[str, str
                          else "that could not be resolved"),
                         (answer.get("external", 0), "outside the indexed code (external)")):
         if count:
-            print(f"and {count:,} {singular if count == 1 else what} to a `{name}` {text}")
-    if answer.get("capped"):
+            out.line((f"and {count:,} {singular if count == 1 else what} to a `{name}` {text}",
+                      NOTE))
+    if answer.get("capped") and "max_nodes" in answer:
         cap = answer["max_nodes"]
-        print(f"(stopped at {cap:,} dependent{'s' if cap != 1 else ''}: more may break; "
-              "--max-nodes raises the cap)")
+        out.line((f"(stopped at {cap:,} dependent{'s' if cap != 1 else ''}: more may break; "
+                  "--max-nodes raises the cap)", NOTE))
 
 
-def _print_answer(name: str, answer: Any, subject: tuple[str, str] | None = None) -> None:
-    if name == "stats":
-        for key, value in answer.items():
-            if key == "problems":
-                for prob in value:
-                    print(f"  {prob['status']}: {prob['repo']}:{prob['path']}: {prob['reason']}")
-            else:
-                print(f"{key}: {json.dumps(value) if isinstance(value, dict) else value}")
-        return
+def _print_answer(out: Output, name: str, answer: Any, start: int, context: int,
+                  subject: tuple[str, str] | None = None) -> None:
     if name == "graph":
         print(json.dumps(answer, indent=2))
         return
+    if name == "map":
+        from codegraph.query.repomap import render
+
+        print(render(answer))
+        return
     results = answer["results"]
+    if not results:
+        out.line(("(no results)", DIM))
     if name == "dependencies":
         for r in results:
             if "cycle" in r:
-                print(" -> ".join(r["cycle"]))
+                out.line((" -> ".join(r["cycle"]), NAME))
             else:
-                print(f"{r['module']}: {', '.join(r['imports']) or '-'}")
+                out.line((r["module"], NAME), (f": {', '.join(r['imports']) or '-'}", ""))
     elif name == "symbol":
         for r in results:
-            print(f"{r['repo']}:{r['path']}:{r['line']}  {r['kind']} {r['qualified_name']}")
-            print(r.get("source") or "(source not available)")
+            out.line((f"{r['repo']}:{r['path']}:{r['line']}", PATH), ("  ", ""),
+                     (r["kind"], KIND), (" ", ""), (r["qualified_name"], NAME))
+            if r.get("source"):
+                out.source(r["source"], max(1, r["line"] - context), r["path"])
+            else:
+                out.line(("(source not available)", DIM))
     else:
-        _print_items(results, at_site=name != "callees")
+        for r in results:
+            if r.keys() >= ITEM_FIELDS:
+                out.line(*item_parts(r, at_site=name != "callees"))
+            else:  # an item of another shape (a query added since): as JSON
+                out.line((json_line(r), ""))
     coverage = answer.get("coverage")
     if coverage and coverage.get("partial"):
-        print(f"(semantic coverage is partial: {coverage['embedded']} of "
-              f"{coverage['chunks']} chunks embedded)")
-    if answer.get("next_cursor"):
-        total = answer.get("total")  # (None: search does not count)
-        more = (f"{total - decode_cursor(answer['next_cursor'])} more"
-                if isinstance(total, int) else "more")
-        print(f"({more}: --cursor {answer['next_cursor']})")
+        out.line((f"(semantic coverage is partial: {coverage['embedded']} of "
+                  f"{coverage['chunks']} chunks embedded)", NOTE))
+    counted = count_line(answer, start, out.tty)
+    if counted:
+        out.line((counted, DIM))
     if subject is not None:
-        _print_unresolved(answer, "calls" if name == "callers" else "calls or references",
+        _print_unresolved(out, answer, "calls" if name == "callers" else "calls or references",
                           subject)
 
 
@@ -270,11 +189,13 @@ def _embed_after_index(cg: CodeGraph, repo: str, wait: bool, progress: Progress 
 
 
 def _ask(args: argparse.Namespace, config: Config) -> int:
-    """A declared query, asked as the API and MCP ask it (``CodeGraph.answer``)."""
-    from codegraph.api import CodeGraph
-
+    """A declared query, asked as the API and MCP ask it (``CodeGraph.answer``); ``--offset``
+    is the cursor of that many results."""
     query: Query = args.declared
     raw = {p.name: getattr(args, p.name) for p in query.all_params}
+    start = _start(args, raw)
+    from codegraph.api import CodeGraph
+
     with CodeGraph.open(config, readonly=True) as cg:
         here = _from_here(query.name, raw)
         try:
@@ -292,9 +213,26 @@ def _ask(args: argparse.Namespace, config: Config) -> int:
             subject = (found.name, found.kind)
     if args.json:
         print(json.dumps(answer if query.name == "stats" else {**answer, "revision": revision}))
+    elif query.name == "stats":
+        from codegraph.cli.stats import print_stats
+
+        print_stats(Output(), answer, config.data_dir)
     else:
-        _print_answer(query.name, answer, subject)
+        context = int(getattr(args, "context", None) or 0)
+        _print_answer(Output(), query.name, answer, start, context, subject)
     return 0
+
+
+def _start(args: argparse.Namespace, raw: dict[str, Any]) -> int:
+    """Where the page starts: ``--offset`` (put in ``raw`` as its cursor) or ``--cursor``."""
+    offset = getattr(args, "offset", None)
+    if offset is None:
+        return decode_cursor(raw["cursor"]) if raw.get("cursor") else 0
+    if raw.get("cursor") is not None:
+        raise BadRequest("give --offset or --cursor, not both")
+    start = int(OFFSET.parse(offset))
+    raw["cursor"] = encode_cursor(start)
+    return start
 
 
 def _from_here(name: str, raw: dict[str, Any]) -> dict[str, Any]:
@@ -313,7 +251,8 @@ def _checkpoint(args: argparse.Namespace, config: Config) -> int:
             raise BadRequest(f"checkpoint destination {args.dest} is not empty")
         os.makedirs(args.dest, exist_ok=True)
         cg.checkpoint(args.dest)
-    print(os.path.abspath(args.dest))
+    dest = os.path.abspath(args.dest)
+    print(json.dumps({"data_dir": dest, "revision": cg.revision}) if args.json else dest)
     return 0
 
 
@@ -406,8 +345,7 @@ def _command(args: argparse.Namespace, config: Config) -> int:
     if args.command == "serve":
         from codegraph.server.runner import serve
 
-        if args.role:
-            config = dataclasses.replace(config, role=args.role)
+        config = _serve_config(args, config)
 
         for path in args.paths:
             if not os.path.isdir(path):
@@ -422,12 +360,44 @@ def _command(args: argparse.Namespace, config: Config) -> int:
     return _ask(args, config)
 
 
+def _serve_config(args: argparse.Namespace, config: Config) -> Config:
+    """``serve``'s flags over the environment's settings, checked as those are."""
+    from codegraph.config import check_host
+
+    changes: dict[str, Any] = {}
+    if args.role:
+        changes["role"] = args.role
+    if args.host is not None:
+        changes["host"] = check_host("--host", args.host)
+    for flag, field in (("--port", "port"), ("--metrics-port", "metrics_port")):
+        value = getattr(args, field)
+        if value is not None:
+            if not value.strip().isdigit():
+                raise ConfigError(f"{flag} must be a port number (1-65535), got {value!r}")
+            changes[field] = check_range(flag, int(value), 1, 65535)
+    config = dataclasses.replace(config, **changes)
+    if config.prometheus_enabled and config.metrics_port == config.port:
+        raise ConfigError(f"the metrics port ({config.metrics_port}) must differ from the "
+                          "API's port (--port, --metrics-port)")
+    return config
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; errors are one line on stderr (exit 2 for the user's to fix, 1 for
     ours), never a traceback unless ``CODEGRAPH_DEBUG`` is set."""
-    args = _parser().parse_args(argv)
+    parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # a shell asks for completions (completion.py)
+        from codegraph.cli.completion import complete
+
+        complete(parser)
+    args = parser.parse_args(argv)
     debug = False
     try:
+        if args.command == "completion":
+            from codegraph.cli.completion import script
+
+            print(script(args.shell), end="")
+            return 0
         if args.command == "check-config":  # its own source of settings
             return _check_config(args)
         config = load(data_dir=args.data_dir, workers=getattr(args, "workers", None),
