@@ -296,7 +296,7 @@ def test_unknown_symbol(store: tuple[Path, Path], command: str) -> None:
         one_line_error(code, err, "no symbol named 'no_such_thing'")
         assert out == ""
     code, _, err = run_cli(command, "compute", "--repo", "nope", data_dir=data)
-    one_line_error(code, err, "no symbol named 'compute' in repository 'nope'")
+    one_line_error(code, err, "no repository named 'nope'")  # (as HTTP's 404 and MCP say)
 
 
 def test_bad_arguments(store: tuple[Path, Path]) -> None:

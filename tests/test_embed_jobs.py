@@ -119,7 +119,7 @@ def test_deleting_a_repository_cancels_its_embedding_job(tmp_path: Path) -> None
         assert semantic["pending"] > 0 and semantic["rate"] > 0
         stats = proc.ok("/api/v1/stats")["embedding"]
         assert stats["state"] == "embedding" and stats["job"]["id"] == job["id"]
-        assert stats["job"]["total"] == 480 and stats["rate"] > 0
+        assert stats["job"]["progress"]["total"] == 480 and stats["rate"] > 0
         assert (metric(proc, "codegraph_search_embedding_backlog_chunks") or 0) > 0
 
         removed = proc.client.delete("/api/v1/repos/big", headers=KEY)

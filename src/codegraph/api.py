@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
@@ -25,8 +26,9 @@ from codegraph.config import Config
 from codegraph.errors import BadRequest, EmbeddingError
 from codegraph.query import catalog, queries
 from codegraph.query.paging import decode_cursor, encode_cursor, page, token_ceiling
-from codegraph.query.queries import Listing
+from codegraph.query.queries import Listing, NotFoundError
 from codegraph.query.source import snippet
+from codegraph.query.summaries import RevisionCache, stats_counts
 from codegraph.store.rocks import Store, close_after
 
 if TYPE_CHECKING:  # the indexer and search load only when used: queries start fast
@@ -47,6 +49,7 @@ class CodeGraph:
         self.config = config
         self.threaded = threaded
         self._search: SearchService | None = None
+        self.summaries = RevisionCache()  # stats and dependencies, per store revision
 
     @classmethod
     def open(cls, config: Config | str | None = None, *, readonly: bool = False,
@@ -232,6 +235,8 @@ class CodeGraph:
         is paged. A bad argument raises :class:`codegraph.errors.BadRequest`."""
         query = catalog.query(name)
         kwargs = query.arguments(args)
+        if kwargs.get("repo"):  # one answer for every query: not found ("": every one)
+            self.known_repo(kwargs["repo"])
         capped = None
         if any(p.name == "max_tokens" for p in query.all_params):  # CODEGRAPH_MAX_TOKENS
             kwargs["max_tokens"], capped = token_ceiling(kwargs.get("max_tokens"),
@@ -254,6 +259,12 @@ class CodeGraph:
             out.update(about)
             out["truncated"] = out["truncated"] or bool(about.get("capped"))
         return out
+
+    def known_repo(self, repo: str) -> str:
+        """``repo`` if it is indexed, else :class:`NotFound` (HTTP 404, exit 2, MCP)."""
+        if repo not in self.store.repos():
+            raise NotFoundError(f"no repository named {repo!r}")
+        return repo
 
     # -- the questions (query/catalog.py declares them) -------------------------------------
     def search(self, query: str, *, mode: str = "hybrid", repo: str | None = None,
@@ -278,7 +289,9 @@ class CodeGraph:
         chosen = page(results[:limit], limit, None, max_tokens)
         end = start + len(chosen["results"])
         more = (len(results) > limit or chosen["truncated"]) and end < MAX_WINDOW
-        return {**found, "results": chosen["results"], "truncated": chosen["truncated"],
+        # total: None, a ranked search is cut at its window and never counted whole
+        return {**found, "results": chosen["results"], "total": None,
+                "truncated": chosen["truncated"],
                 "next_cursor": encode_cursor(end) if more else None}
 
     def symbols(self, query: str, *, kind: str | None = None, language: str | None = None,
@@ -331,7 +344,10 @@ class CodeGraph:
         return queries.outline(self.store, file, repo)
 
     def dependencies(self, repo: str | None = None, cycles: bool = False) -> list[Item]:
-        return queries.deps(self.store, repo, cycles)
+        """Computed once per store revision (``query/summaries.py``)."""
+        store = self.store
+        return self.summaries.get(store, ("dependencies", repo, cycles),
+                                  lambda: queries.deps(store, repo, cycles))
 
     def graph(self, symbol: str, depth: int = 1, repo: str | None = None,
               limit: int = 100) -> Item:
@@ -350,13 +366,43 @@ class CodeGraph:
         return repo_map(self.store, repo, path, max_tokens or self.config.max_tokens)
 
     def stats(self, repo: str | None = None) -> Item:
-        out = queries.stats(self.store, repo)
-        out["search"] = self.search_service().coverage()
+        store = self.store  # the counts: once per store revision (query/summaries.py)
+        out = stats_counts(self.summaries, store, repo, lambda: queries.stats(store, repo))
+        live = self.summaries.get(store, ("embedding", repo),
+                                  functools.partial(self._embedding_figures, repo),
+                                  token=self._embedding_token())
+        out.update({k: dict(v) for k, v in live.items()})
+        return out
+
+    def _embedding_figures(self, repo: str | None) -> dict[str, Item]:
+        out = {"search": self.search_service().coverage()}
         try:  # the backlog (a server adds its running embedding job's progress)
             out["embedding"] = self.embed_backlog(repo)
         except (ImportError, EmbeddingError) as exc:  # no model in this build
             out["embedding"] = {"repo": repo, "pending": None, "error": str(exc)}
         return out
+
+    def _embedding_token(self) -> tuple[Any, ...]:
+        """What search coverage and the backlog read besides the store's revision: the
+        vector manifest's stat, the last run's failures, and per model its rate and id
+        map (chunk id -> the hash its vector was made from: a few ms to read)."""
+        from codegraph.search.vector_manifest import MANIFEST_FILE, saved_manifest
+
+        service, cache = self.search_service(), self.store.embedding_cache
+        models, stat = set(), None
+        try:
+            st = os.stat(os.path.join(service.vector_dir, MANIFEST_FILE))
+            stat = (st.st_mtime_ns, st.st_size)
+            manifest = saved_manifest(service.vector_dir, cached=True)
+            if manifest is not None:
+                models.add(f"{manifest.provider}/{manifest.model}")
+        except (OSError, ValueError):
+            pass
+        with contextlib.suppress(ImportError, EmbeddingError):
+            embedder = service.embedder()
+            models.add(f"{embedder.provider}/{embedder.model}")
+        return (stat, cache.failures(),
+                tuple((m, cache.rate(m), cache.embedded(m)) for m in sorted(models)))
 
     def snippet(self, repo: str, path: str, start: int, end: int) -> str | None:
         return snippet(self.store, repo, path, start, end)

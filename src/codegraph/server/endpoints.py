@@ -51,6 +51,7 @@ class Endpoint:
     is_async: bool = False  # op is a coroutine function (awaited on the event loop)
     status: int = 200
     errors: tuple[int, ...] = (400, 404)
+    response: dict[str, Any] | None = None  # the JSON schema of a success (OpenAPI)
 
     @functools.cached_property
     def route_params(self) -> tuple[Param, ...]:

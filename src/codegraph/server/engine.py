@@ -490,9 +490,7 @@ def embedding_status(enabled: bool, snap: Snapshot, running: Job | None,
         pending = max(0, pending - running.saved)
         embedded = min(snap.chunks, embedded + running.saved)
         rate = running.rate
-        job = {"id": running.id, "repo": running.repo, "state": running.state,
-               "done": running.done, "total": running.total, "rate": running.rate,
-               "eta_seconds": running.eta_seconds, "saved": running.saved}
+        job = running.to_dict()  # (the one shape of a job, as /api/v1/jobs shows it)
     if rate:
         eta = round(pending / rate, 1)
     elif snap.embedding_eta_seconds is not None:

@@ -42,6 +42,16 @@ def _number(value: Any, default: float | None = None) -> float | None:
     return default
 
 
+def _measure(job: Job) -> None:
+    """The current phase's rate and time left, from its items done so far (an index job's
+    phases report files; embedding reports the model's own figures)."""
+    elapsed = time.monotonic() - job.phase_started
+    if job.done <= 0 or elapsed <= 0 or not job.phase_started:
+        return
+    job.rate = round(job.done / elapsed, 3)
+    job.eta_seconds = round(max(0, job.total - job.done) / job.rate, 3)
+
+
 class JobCancelled(Exception):
     """Raised inside a job's progress callback to stop it between two atomic steps."""
 
@@ -65,8 +75,9 @@ class Job:
     phase: str = "queued"
     done: int = 0
     total: int = 0
-    # embedding jobs: chunks/s of the model so far, seconds left at that rate (None: not
-    # measured yet), vectors committed to the saved index (kept if the run stops)
+    # the current phase's items/s so far and the seconds it has left at that rate (None:
+    # not measured yet; embedding: the model's, as its run reports them), and embedding
+    # jobs' vectors committed to the saved index (kept if the run stops)
     rate: float | None = None
     eta_seconds: float | None = None
     saved: int = 0
@@ -75,6 +86,7 @@ class Job:
     finished: float | None = None
     error: str | None = None
     result: dict[str, Any] = field(default_factory=dict)
+    phase_started: float = field(default=0.0, repr=False)  # time.monotonic()
     cancel_requested: threading.Event = field(default_factory=threading.Event, repr=False)
     ended: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -212,12 +224,15 @@ class JobQueue:
             name = event.get("event", "")
             if name in ("walk", "parse", "resolve", "embed", "lexical"):
                 job.phase, job.done = name, 0
+                job.phase_started, job.rate, job.eta_seconds = time.monotonic(), None, None
             if name == "embed":  # a run's start (again, after it stepped aside)
                 job.rate, job.saved = None, 0
             if "total" in event:
                 job.total = int(event["total"])
             if "done" in event and isinstance(event["done"], int):
                 job.done = event["done"]
+                if job.phase != "embed":
+                    _measure(job)
             if name in ("embed", "embedded"):
                 job.eta_seconds = _number(event.get("eta_seconds"))
                 job.rate = _number(event.get("rate"), job.rate)
@@ -231,6 +246,8 @@ class JobQueue:
 
     def _finish(self, job: Job, state: str) -> None:
         job.state, job.finished, job.phase = state, time.time(), state
+        if state == "done":  # (the last phase may report no count of its own)
+            job.done, job.eta_seconds = max(job.done, job.total), 0.0
         try:
             self._on_finish(job)
         except Exception:  # metrics or stats refresh must never kill the writer

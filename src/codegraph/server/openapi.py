@@ -14,6 +14,49 @@ ERROR_SCHEMA = {
         "code": {"type": "string"}, "message": {"type": "string"},
         "request_id": {"type": "string"}}}},
 }
+NUMBER_OR_NULL = {"type": "number", "nullable": True}
+JOB: dict[str, Any] = {
+    "type": "object", "description": "An index, update, removal or embedding job",
+    "required": ["id", "kind", "repo", "state", "phase", "progress", "created"],
+    "properties": {
+        "id": {"type": "string"},
+        "kind": {"type": "string", "enum": ["index", "update", "remove", "embed"]},
+        "repo": {"type": "string"}, "full": {"type": "boolean"},
+        "state": {"type": "string",
+                  "enum": ["queued", "running", "done", "failed", "cancelled"]},
+        "phase": {"type": "string", "description": "queued, walk, parse, resolve, lexical, "
+                  "embed, preempted, then the final state"},
+        "progress": {"type": "object", "required": ["done", "total", "eta_seconds"],
+                     "description": "live: items done of total in the current phase, its "
+                     "rate (items/s) and the seconds left at that rate (null until "
+                     "measured); saved: vectors committed (embedding)",
+                     "properties": {"done": {"type": "integer"}, "total": {"type": "integer"},
+                                    "rate": NUMBER_OR_NULL, "eta_seconds": NUMBER_OR_NULL,
+                                    "saved": {"type": "integer"}}},
+        "created": {"type": "number"}, "started": NUMBER_OR_NULL,
+        "finished": NUMBER_OR_NULL, "error": {"type": "string", "nullable": True},
+        "result": {"type": "object"}},
+}
+REPOSITORY: dict[str, Any] = {
+    "type": "object", "description": "A repository: its record and this server's view of it",
+    "required": ["name", "root"],
+    "properties": {"name": {"type": "string"}, "root": {"type": "string"},
+                   "watching": {"type": "boolean"},
+                   "pending_since": NUMBER_OR_NULL},
+}
+
+
+def listing(item: dict[str, Any], counted: bool = True) -> dict[str, Any]:
+    """Every list's shape: one page of ``results``, the ``total`` (null where the list is
+    not counted: search), and the ``next_cursor`` to pass back (null on the last page)."""
+    total = {"type": "integer", "nullable": not counted, "description": (
+        "the whole list's length" if counted else "null: a ranked search is not counted")}
+    return {"type": "object", "required": ["results", "total", "next_cursor"],
+            "properties": {"results": {"type": "array", "items": item}, "total": total,
+                           "truncated": {"type": "boolean"},
+                           "next_cursor": {"type": "string", "nullable": True}}}
+
+
 REASONS = {400: "Bad request", 401: "API key (or admin token) missing or wrong",
            403: "Forbidden", 404: "Not found",
            409: "Conflict (min_revision not reached; a write asked of a read-only replica)",
@@ -53,7 +96,8 @@ def _operation(e: Endpoint) -> dict[str, Any]:
         op["requestBody"] = {"required": bool(required),
                              "content": {"application/json": {"schema": body}}}
     responses: dict[str, Any] = {str(e.status): {
-        "description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}}
+        "description": {201: "Created", 202: "Accepted"}.get(e.status, "OK"),
+        "content": {"application/json": {"schema": e.response or {"type": "object"}}}}}
     codes = set(e.errors) | {400, 409, 503}  # 409: min_revision not reached, or a replica
     if e.mutates or e.admin:
         codes |= {401, 403}
