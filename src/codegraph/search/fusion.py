@@ -15,7 +15,7 @@ Priors (``Ranking.priors``, name -> factor): ``test``, on tests and migrations (
 mention everything they test, and are rarely what a search is for), is on by default;
 ``container``, on class and module chunks, is available but off: on bench/bench_search.py
 it gains 0.012 MRR@10 on queries for functions and loses 0.117 on queries for classes (see
-bench/README.md). The graph boost adds ``GRAPH_BOOST * log(1 + callers)``: a tie-breaker
+bench/search.md). The graph boost adds ``GRAPH_BOOST * log(1 + callers)``: a tie-breaker
 only.
 """
 
