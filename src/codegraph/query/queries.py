@@ -114,6 +114,12 @@ def _filter(nodes: Iterable[Node], kind: str | None, language: str | None, repo:
 
 FUZZY_FLOOR = 82  # rapidfuzz score (0-100) below which a fuzzy name match is junk
 FUZZY_WEIGHT = 0.7  # a fuzzy match's score is its rapidfuzz score scaled under prefix's 0.8
+FUZZY_NAMES_PER_HIT = 4  # names looked up, at most, per hit wanted
+
+
+def _nth_score(found: dict[str, tuple[tuple[Any, ...], dict[str, Any]]], n: int) -> float:
+    """The score of the ``n``-th best hit so far (keys start with minus the score)."""
+    return float(-sorted(key for key, _ in found.values())[n - 1][0])
 
 
 def symbols(store: Store, query: str, *, kind: str | None = None, language: str | None = None,
@@ -138,9 +144,18 @@ def symbols(store: Store, query: str, *, kind: str | None = None, language: str 
     if len(found) <= limit:
         add(by_name(store, query, exact=False, limit=(limit + 1) * 20), "prefix", 0.8)
     if len(found) <= limit:
-        for name, score in fuzzy_names(query.lower(), store.distinct_names()):
-            add(by_name(store, name, ignore_case=True, limit=200), "fuzzy",
-                round(score / 100 * FUZZY_WEIGHT, 3))
+        # Best first, and bounded: a short query can be like tens of thousands of names
+        # (``est`` in every ``test_*``), each a lookup. Past the page, a name scoring less
+        # than the page's last hit cannot enter it; at most FUZZY_NAMES_PER_HIT names a hit.
+        names = fuzzy_names(query.lower(), store.distinct_names())
+        last: float | None = None  # the page's last score, once the page is full
+        for name, score in names[:(limit + 1) * FUZZY_NAMES_PER_HIT]:
+            fuzzy = round(score / 100 * FUZZY_WEIGHT, 3)
+            if last is None and len(found) > limit:  # (later names score no higher)
+                last = _nth_score(found, limit)
+            if last is not None and fuzzy < last:
+                break
+            add(by_name(store, name, ignore_case=True, limit=200), "fuzzy", fuzzy)
     ranked = [item for _, item in sorted(found.values(), key=lambda pair: pair[0])]
     return Listing(ranked[:limit], capped=len(ranked) > limit, max_results=limit)
 
