@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from mcp.client.streamable_http import streamable_http_client
 from networkx.algorithms.link_analysis import pagerank_alg
 
 from codegraph.api import CodeGraph
+from codegraph.query import repomap
 from codegraph.query.catalog import QUERIES
 from codegraph.query.outputs import MISSING
 from codegraph.query.paging import estimate_tokens
@@ -106,6 +109,27 @@ def test_ranking_is_computed_once_per_revision(tmp_path: Path) -> None:
         again = ranking(cg.store, [name])
         assert again is not first
         assert "shop.extra.rebate" in {n.qualified_name for n in again.nodes}
+        kept = [k for k in repomap._cache if k[0] == cg.store.path and k[2] == (name,)]
+        assert kept == [(cg.store.path, cg.store.revision, (name,))]  # the older dropped
+
+
+def test_callers_of_one_ranking_share_one_computation(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = write_tree(tmp_path / "shop", SHOP)
+    with CodeGraph.open(str(tmp_path / "data")) as cg:
+        name = cg.index(str(repo)).repo
+        computed: list[int] = []
+        real = repomap.rank
+
+        def slow(store: Any, repos: list[str]) -> Any:
+            computed.append(1)
+            time.sleep(0.3)  # (long enough for every caller to be waiting)
+            return real(store, repos)
+
+        monkeypatch.setattr(repomap, "rank", slow)
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(lambda _: ranking(cg.store, [name]), range(4)))
+        assert len(computed) == 1 and all(r is got[0] for r in got)
 
 
 def test_map_without_numpy(data_dir: Path) -> None:
@@ -155,6 +179,8 @@ async def check_repo_map(s: ClientSession) -> None:
     for defs in files.values():  # in line order within a file
         assert [d["line"] for d in defs] == sorted(d["line"] for d in defs)
     assert whole["truncated"] and whole["shown"] < whole["definitions"]  # 300 tokens
+    assert whole["total"] > len(whole["results"]) and whole["next_cursor"] is None
+    assert body(await call(s, "repo_map", repo=""))["repo"] is None  # "": every one
     assert whole["max_tokens"] == CEILING
     assert len(json.dumps(whole, separators=(",", ":"))) // 4 <= CEILING
 

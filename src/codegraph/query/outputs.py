@@ -79,6 +79,7 @@ OUTPUTS: dict[str, dict[str, Any]] = {
                       "truncated": BOOLEAN}),
     "similar": page({"allOf": [NODE, _object({"score": NUMBER})]}),
     "map": _object({"results": {"type": "array", "items": MAP_FILE},
+                    "total": INTEGER, "next_cursor": {"type": "null"},
                     "definitions": INTEGER, "shown": INTEGER, "truncated": BOOLEAN,
                     "max_tokens": INTEGER},
                    {"repo": MAYBE_STRING, "path": MAYBE_STRING, "revision": INTEGER,

@@ -36,7 +36,7 @@ MEMBER_TO_PARENT = 0.5  # a method's (or field's) share passed to its class (not
 DAMPING = 0.85
 TOLERANCE = 1e-9
 MAX_ITERATIONS = 100
-CACHED = 8  # rankings kept: (store, revision, repository) keys
+CACHED = 4  # rankings kept: (store, revision, repositories) keys
 ENVELOPE_TOKENS = 60  # the answer's fields beside its files, reserved from the budget
 
 
@@ -141,22 +141,52 @@ def rank(store: Store, repos: list[str]) -> Ranking:
                    frozenset(files))
 
 
-_cache: OrderedDict[tuple[str, int, tuple[str, ...]], Ranking] = OrderedDict()
-_lock = threading.Lock()
+Key = tuple[str, int, tuple[str, ...]]  # (store path, revision, repositories)
+_cache: OrderedDict[Key, Ranking] = OrderedDict()
+_computing: dict[Key, threading.Event] = {}
+_lock = threading.Lock()  # guards the two dicts only, never held while ranking
 
 
 def ranking(store: Store, repos: list[str]) -> Ranking:
     """The ranking of ``repos`` at the store's current revision: computed once per
-    revision (a few seconds for Django's 40,000 definitions), then kept."""
-    key = (store.path, store.revision, tuple(repos))
-    with _lock:  # one computation at a time: a second caller waits and gets it
-        found = _cache.get(key)
-        if found is None:
-            found = _cache[key] = rank(store, repos)
-            while len(_cache) > CACHED:
-                _cache.popitem(last=False)
-        _cache.move_to_end(key)
+    revision (a few seconds for Django's 40,000 definitions), then kept until a newer
+    revision's replaces it. A caller asking for a ranking being computed waits for it;
+    other rankings are computed meanwhile."""
+    key: Key = (store.path, store.revision, tuple(repos))
+    while True:
+        with _lock:
+            found = _cache.get(key)
+            if found is not None:
+                _cache.move_to_end(key)
+                return found
+            running = _computing.get(key)
+            if running is None:
+                running = _computing[key] = threading.Event()
+                break
+        running.wait()  # (then cached; or it failed, and this caller tries)
+    try:
+        found = rank(store, repos)
+        _keep(key, found)
         return found
+    finally:
+        with _lock:
+            _computing.pop(key, None)
+        running.set()
+
+
+def _keep(key: Key, found: Ranking) -> None:
+    """Cache ``found``, dropping the rankings of the same repositories at older revisions
+    (a watched repository gets a new revision on every save); at most CACHED."""
+    path, revision, repos = key
+    with _lock:
+        same = [k for k in _cache if k[0] == path and k[2] == repos]
+        if any(k[1] > revision for k in same):
+            return  # (a newer one was kept meanwhile)
+        for k in same:
+            del _cache[k]
+        _cache[key] = found
+        while len(_cache) > CACHED:
+            _cache.popitem(last=False)
 
 
 def directory(path: str | None) -> str:
@@ -187,6 +217,7 @@ def repo_map(store: Store, repo: str | None, path: str | None, max_tokens: int
     it: the highest-ranked definitions whose entries fit ``max_tokens``, grouped by file
     (files in the order of their best definition, definitions in line order)."""
     known = sorted(store.repos())
+    repo = repo or None  # (an empty name is every repository, as for other queries)
     if repo is not None and repo not in known:
         raise NotFound(f"no repository named {repo!r}")
     prefix = directory(path)
@@ -212,7 +243,8 @@ def repo_map(store: Store, repo: str | None, path: str | None, max_tokens: int
         items.sort(key=lambda d: int(d["line"]))
         results.append({"repo": r, "path": p, "definitions": items})
     return {"repo": repo, "path": prefix or None, "revision": store.revision,
-            "results": results, "definitions": len(scope), "shown": shown,
+            "results": results, "total": len({(n.repo, n.path) for n in scope}),
+            "next_cursor": None, "definitions": len(scope), "shown": shown,
             "truncated": shown < len(scope), "max_tokens": max_tokens}
 
 
