@@ -141,6 +141,10 @@ def test_repositories_paginate(server: ServerProcess) -> None:
         if cursor is None:
             break
     assert names == ["alpha", "beta", "gamma", "shop"] and pages == 2
+    # budgeted as the queries are: CODEGRAPH_MAX_TOKENS at most, and it says so
+    over = server.ok("/api/v1/repos", max_tokens=1_000_000)
+    assert over["max_tokens_capped"] == {"requested": 1_000_000, "max_tokens": 8000}
+    assert "max_tokens_capped" not in server.ok("/api/v1/jobs", max_tokens=500)
     bad = server.get("/api/v1/repos", limit=0)
     assert bad.status_code == 400 and "limit" in bad.json()["error"]["message"]
 

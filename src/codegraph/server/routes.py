@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from codegraph.query.catalog import QUERIES, Param, Query, paging
-from codegraph.query.paging import page
+from codegraph.query.paging import page, token_ceiling
 from codegraph.server import metrics
 from codegraph.server.endpoints import Endpoint
 from codegraph.server.errors import ApiError
@@ -23,8 +23,15 @@ REPO_AND_JOB = {**REPOSITORY, "required": [*REPOSITORY["required"], "job"],
                 "properties": {**REPOSITORY["properties"], "job": JOB}}
 
 
-def _paged(items: list[dict[str, Any]], args: dict[str, Any]) -> dict[str, Any]:
-    return page(items, args.get("limit", 50), args.get("cursor"), args.get("max_tokens"))
+def _paged(ctx: Context, items: list[dict[str, Any]], args: dict[str, Any]
+           ) -> dict[str, Any]:
+    """One page of ``items``, budgeted as the queries' answers are (CODEGRAPH_MAX_TOKENS
+    at most, and saying so when the request asked for more)."""
+    budget, capped = token_ceiling(args.get("max_tokens"), ctx.config.max_tokens)
+    out = page(items, args.get("limit", 50), args.get("cursor"), budget)
+    if capped:
+        out["max_tokens_capped"] = capped
+    return out
 
 
 # -- repositories and jobs ---------------------------------------------------------------------
@@ -33,7 +40,7 @@ def _paged(items: list[dict[str, Any]], args: dict[str, Any]) -> dict[str, Any]:
 # that create or remove one add the ``job`` doing it. A job is ``Job.to_dict()``.
 def list_repos(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     repos = ctx.engine.repos()
-    return _paged([{"name": k, **v} for k, v in sorted(repos.items())], args)
+    return _paged(ctx, [{"name": k, **v} for k, v in sorted(repos.items())], args)
 
 
 def _repo(ctx: Context, name: str) -> dict[str, Any]:
@@ -71,7 +78,7 @@ def start_job(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_jobs(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    return _paged([j.to_dict() for j in ctx.engine.jobs.list() if not j.admin], args)
+    return _paged(ctx, [j.to_dict() for j in ctx.engine.jobs.list() if not j.admin], args)
 
 
 def _public_job(ctx: Context, job_id: str) -> Job:
@@ -122,7 +129,7 @@ def list_backups(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     from codegraph.backup.create import list_archives
 
     return {"backup_dir": ctx.config.backup_dir, "data_dir": ctx.config.data_dir,
-            **_paged(list_archives(ctx.config.backup_dir), args)}
+            **_paged(ctx, list_archives(ctx.config.backup_dir), args)}
 
 
 def _known_repo(ctx: Context, repo: str) -> None:
