@@ -13,6 +13,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from codegraph.ui.routes import COOKIE
 from helpers import write_tree
 from serverproc import ServerProcess
 from uitree import HOSTILE, TREE, node_id
@@ -144,6 +145,7 @@ def test_repo_page_shows_the_figures(server: ServerProcess) -> None:
     ("/search", {"q": "tax", "page": "0"}, 400),
     ("/search", {"q": "tax", "page": "x"}, 400),
     ("/search", {"q": "tax", "kind": "<b>"}, 400),
+    ("/search", {"q": "tax", "repo": "nope"}, 404),  # as on the API, MCP and the CLI
     ("/repo/nope", {}, 404),
     ("/repo/<script>", {}, 404),
 ])
@@ -178,6 +180,16 @@ def test_pages_need_the_key_when_reads_do(locked: ServerProcess) -> None:
         assert "pricing.apply_tax" in jar.get("/search", params={"q": "tax"}).text
         # The cookie is the UI's only: the JSON API still wants the key in a header.
         assert jar.get("/api/v1/stats").status_code == 401
+    # A stale cookie (the key was rotated) never hides a valid header.
+    with httpx.Client(base_url=locked.url, cookies={COOKIE: "old-key"}, timeout=30) as stale:
+        assert stale.get("/repo/shop").status_code == 303
+        assert stale.get("/repo/shop", headers={"X-API-Key": KEY}).status_code == 200
+    # Behind the stack's nginx (TLS there, X-Forwarded-Proto: https) the cookie is Secure.
+    tls = client.post("/login", data={"key": KEY, "next": "/"},
+                      headers={"X-Forwarded-Proto": "https"})
+    assert "secure" in tls.headers["set-cookie"].lower()
+    assert "secure" not in cookie
+    with httpx.Client(base_url=locked.url, cookies=ok.cookies, timeout=30) as jar:
         out = jar.post("/logout")
         assert out.status_code == 303
         jar.cookies.clear()

@@ -17,17 +17,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, quote
 
 import structlog
-from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from codegraph.api import CodeGraph
-from codegraph.errors import BadRequest, NotFound, Unavailable
+from codegraph.errors import CodeGraphError
 from codegraph.graph.model import is_node_id
 from codegraph.server.auth import authorize
-from codegraph.server.errors import ApiError
+from codegraph.server.errors import ApiError, translate
 from codegraph.ui import render, views
 
 if TYPE_CHECKING:
@@ -47,21 +46,24 @@ HEADERS = {
 }
 
 
-def _with_cookie(request: Request) -> Headers:
-    """The request's headers, with the login cookie's key first in ``X-API-Key``."""
-    key = request.cookies.get(COOKIE)
-    if not key:
-        return request.headers
-    return Headers(raw=[(b"x-api-key", key.encode("utf-8", "replace")),
-                        *request.headers.raw])
-
-
 def _allowed(ctx: Context, request: Request) -> bool:
+    """The API's read rule, met by the request's own headers or by the login cookie (the
+    key itself, compared as it was typed: a stale cookie never hides a valid header)."""
     try:
-        authorize(ctx.config, _with_cookie(request), mutates=False)
+        authorize(ctx.config, request.headers, mutates=False)
+        return True
     except ApiError:
-        return False
-    return True
+        pass
+    key, secret = request.cookies.get(COOKIE), ctx.config.api_key
+    return bool(key and secret and hmac.compare_digest(key.encode(), secret.encode()))
+
+
+def _https(request: Request) -> bool:
+    """Whether the browser reached us over TLS: directly, or through the stack's nginx
+    (which sets X-Forwarded-Proto; a client forging it can only make its own cookie
+    Secure)."""
+    return request.url.scheme == "https" or \
+        request.headers.get("x-forwarded-proto", "").lower() == "https"
 
 
 def _safe_next(target: str | None) -> str:
@@ -96,12 +98,8 @@ def ui_routes(ctx: Context) -> list[BaseRoute]:
             return RedirectResponse(f"/login?next={quote(target, safe='')}", 303)
         try:
             data = await ctx.in_pool(read, fn, *args)
-        except NotFound as exc:
-            return _error(request, 404, str(exc))
-        except BadRequest as exc:
-            return _error(request, 400, str(exc))
-        except Unavailable as exc:
-            return _error(request, 503, str(exc))
+        except CodeGraphError as exc:  # the API's statuses (server/errors.py), one table
+            return _error(request, translate(exc).status, str(exc))
         return _html(render.page(template, **data, **extra, auth=ctx.config.api_key is not None))
 
     async def home(request: Request) -> Response:
@@ -154,7 +152,7 @@ def ui_routes(ctx: Context) -> list[BaseRoute]:
                                      needed=secret is not None), 401)
         response = RedirectResponse(target, 303)
         response.set_cookie(COOKIE, key, httponly=True, samesite="strict", path="/",
-                            secure=request.url.scheme == "https")
+                            secure=_https(request))
         return response
 
     async def logout(request: Request) -> Response:

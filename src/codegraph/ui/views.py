@@ -46,6 +46,8 @@ def search(cg: CodeGraph, params: dict[str, str], page: int) -> dict[str, Any]:
     if not query:
         return {"query": "", "results": [], "mode": given.get("mode", "hybrid")}
     args = _catalog_args("search", {**given, "query": query})
+    if args.get("repo"):
+        cg.known_repo(args["repo"])  # not found, as on every other interface
     found = cg.search(args["query"], mode=args.get("mode") or "hybrid",
                       repo=args.get("repo"), language=args.get("language"),
                       kind=args.get("kind"), path=args.get("path"), limit=PAGE,
