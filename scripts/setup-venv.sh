@@ -23,7 +23,14 @@ trap 'rm -f "$plan"' EXIT
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip --quiet --disable-pip-version-check)
 
-if [ -x "$venv/bin/uv" ] || "${pip[@]}" install "uv==$UV_VERSION" >/dev/null 2>&1; then
+# uv reads no pip configuration: give it pip's index, if one is set (a mirror).
+if [ -z "${UV_DEFAULT_INDEX:-}" ]; then
+  index=${PIP_INDEX_URL:-$("${pip[@]}" config get global.index-url 2>/dev/null || true)}
+  [ -z "$index" ] || export UV_DEFAULT_INDEX=$index
+fi
+
+has_uv() { "$venv/bin/uv" --version 2>/dev/null | grep -q "^uv $UV_VERSION\b"; }
+if has_uv || "${pip[@]}" install "uv==$UV_VERSION" >/dev/null 2>&1; then
   uv=("$venv/bin/uv" --quiet pip install --python "$venv/bin/python" --no-deps)
   if "${uv[@]}" -r "$plan" && "${uv[@]}" -e "$here"; then
     exit 0
