@@ -22,6 +22,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -109,7 +110,7 @@ def _sdist_url(name: str, stem: str, expected: str) -> str:
         if filename.endswith(".tar.gz") \
                 and normalize(filename.removesuffix(".tar.gz")) == normalize(stem) \
                 and entry.get("hashes", {}).get("sha256") == expected:
-            return str(entry["url"])
+            return urllib.parse.urljoin(index, str(entry["url"]))  # (may be relative)
     raise CorpusIntegrityError(f"{index} lists no {stem}.tar.gz with sha256 {expected}")
 
 
@@ -125,7 +126,7 @@ def _download(name: str, version: str, cache: Path, stem: str, expected: str) ->
             with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response, \
                     part.open("wb") as out:
                 shutil.copyfileobj(response, out, 1 << 20)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise CorpusDownloadError(f"could not download {name}=={version} "
                                       f"from {url}: {exc}") from exc
         actual = sha256_of(part)

@@ -52,21 +52,24 @@ def index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         server.server_close()
 
 
-def publish(root: Path, data: bytes, digest: str) -> None:
+def publish(root: Path, data: bytes, digest: str, *, relative: bool = False) -> None:
     base = root.joinpath("base").read_text()
     (root / "files").mkdir(exist_ok=True)
     (root / "files" / "Demo-1.0.tar.gz").write_bytes(data)
     (root / "simple" / "demo").mkdir(exist_ok=True)
     listing = {"files": [{"filename": "Demo-1.0.tar.gz", "hashes": {"sha256": digest},
-                          "url": f"{base}/files/Demo-1.0.tar.gz"}]}
+                          "url": "../../files/Demo-1.0.tar.gz" if relative
+                          else f"{base}/files/Demo-1.0.tar.gz"}]}
     (root / "simple" / "demo" / "index.html").write_text(json.dumps(listing))
 
 
-def test_the_pinned_sdist_is_fetched_checked_and_unpacked(index: Path) -> None:
+@pytest.mark.parametrize("relative", [False, True])  # (a mirror may list relative URLs)
+def test_the_pinned_sdist_is_fetched_checked_and_unpacked(index: Path, relative: bool
+                                                          ) -> None:
     data = sdist("Demo-1.0")
     digest = hashlib.sha256(data).hexdigest()
     _corpus.KNOWN_SHA256[("demo", "1.0")] = digest
-    publish(index, data, digest)
+    publish(index, data, digest, relative=relative)
     tree = fetch_sdist("demo", "1.0")
     assert (tree / "pkg" / "hello.py").read_text().startswith("def hello")
     assert not list(tree.parent.parent.glob(".download-*"))
