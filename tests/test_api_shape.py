@@ -250,3 +250,15 @@ def test_a_jobs_progress_is_live() -> None:
     finally:
         go_on.set()
         jobs.close(5)
+
+
+def test_a_slow_start_has_a_rate_and_no_division_by_zero() -> None:
+    """One item after ~40 minutes: the rate rounds to 0.000, the time left is still
+    computed (from the unrounded rate), and the job goes on."""
+    from codegraph.server.jobs import _measure
+
+    job = Job("index", "r", done=1, total=3)
+    job.phase_started = time.monotonic() - 2500
+    _measure(job)
+    assert job.rate == 0.0 and job.eta_seconds is not None
+    assert 4900 < job.eta_seconds < 5100

@@ -48,8 +48,9 @@ def _measure(job: Job) -> None:
     elapsed = time.monotonic() - job.phase_started
     if job.done <= 0 or elapsed <= 0 or not job.phase_started:
         return
-    job.rate = round(job.done / elapsed, 3)
-    job.eta_seconds = round(max(0, job.total - job.done) / job.rate, 3)
+    rate = job.done / elapsed
+    job.rate = round(rate, 3)  # (may round to 0 for a slow start: the ETA uses ``rate``)
+    job.eta_seconds = round(max(0, job.total - job.done) / rate, 3)
 
 
 class JobCancelled(Exception):
