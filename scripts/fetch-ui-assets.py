@@ -32,18 +32,24 @@ INTEGRITY = ("sha512-sMvBIXiGMnhkCaWz2R06FwF/27MNlS+Tqvi17foO9UhnUg3XGZccKjxsvEq
 MEMBER = "package/dist/cytoscape.min.js"
 FILE = "cytoscape.min.js"
 DEST = Path(__file__).resolve().parent.parent / "src" / "codegraph" / "ui" / "static" / "vendor"
-STAMP = f"{FILE}.version"  # beside the file: the version and the tarball's integrity
+STAMP = f"{FILE}.version"  # beside the file: the version, the tarball's and its integrity
 
 
 def _integrity(data: bytes) -> str:
     return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
 
 
+def _stamp(body: bytes) -> str:
+    """The stamp's line: the version, the tarball's integrity and the file's own."""
+    return f"{NAME}@{VERSION} {INTEGRITY} {_integrity(body)}"
+
+
 def current(dest: Path) -> bool:
-    """Whether ``dest`` holds this version's file (as this script wrote it)."""
-    stamp = dest / STAMP
-    return (dest / FILE).is_file() and stamp.is_file() and \
-        stamp.read_text().strip() == f"{NAME}@{VERSION} {INTEGRITY}"
+    """Whether ``dest`` holds this version's file, byte for byte as this script wrote it
+    (a changed or cut file is not current)."""
+    stamp, file = dest / STAMP, dest / FILE
+    return file.is_file() and stamp.is_file() and \
+        stamp.read_text().strip() == _stamp(file.read_bytes())
 
 
 def fetch(dest: Path) -> Path:
@@ -61,7 +67,7 @@ def fetch(dest: Path) -> Path:
     tmp = dest / f".{FILE}.tmp"
     tmp.write_bytes(body)
     os.replace(tmp, dest / FILE)
-    (dest / STAMP).write_text(f"{NAME}@{VERSION} {INTEGRITY}\n")
+    (dest / STAMP).write_text(_stamp(body) + "\n")
     return dest / FILE
 
 

@@ -39,3 +39,8 @@ def test_check_fails_where_the_file_is_missing_or_another(tmp_path: Path) -> Non
     (tmp_path / "cytoscape.min.js").write_text("// not the library")
     (tmp_path / "cytoscape.min.js.version").write_text("cytoscape@0.0.1 sha512-x\n")
     assert subprocess.run(check, capture_output=True, timeout=60).returncode == 1
+    # the right version's stamp, but a file changed since: not current either
+    real = render.GRAPH_LIBRARY.with_name("cytoscape.min.js.version").read_text()
+    (tmp_path / "cytoscape.min.js.version").write_text(real)
+    (tmp_path / "cytoscape.min.js").write_bytes(render.GRAPH_LIBRARY.read_bytes()[:-10])
+    assert subprocess.run(check, capture_output=True, timeout=60).returncode == 1
