@@ -253,7 +253,9 @@ class EmbeddingRun:
                      ) -> npt.NDArray[np.float32]:
         """The chunks' vectors, from the cache or the embedder (``embedder.batch_size``
         texts a call), with ``between`` called between two model runs (or requests): it
-        may raise to stop (a cancelled job). What was made is cached all the same."""
+        may raise to stop (a cancelled job). The vectors of the calls that ended are cached
+        all the same; a stopped call's are not (at most ``batch_size`` texts: a second of
+        work on 2 threads)."""
         import numpy as np
 
         embedder, report = self.embedder, self.report
@@ -287,8 +289,8 @@ class EmbeddingRun:
                 try:
                     fresh = embedder.embed([part[i].text for i in rows], between=check)
                 except Exception as exc:
-                    if stopped:
-                        raise
+                    if stopped:  # the stop itself, whatever the embedder made of it
+                        raise stopped[0] from None
                     raise _ProviderFailed(f"{type(exc).__name__}: {exc}") from exc
                 if fresh.shape != (len(rows), embedder.dimension):
                     raise _ProviderFailed(f"SearchError: the embedder returned {fresh.shape}, "
