@@ -21,7 +21,8 @@ ALSO = ("uvicorn.loops.uvloop", "uvicorn.protocols.http.httptools_impl",
         "faiss", "onnxruntime", "tokenizers", "numpy")
 
 for info in pkgutil.walk_packages(codegraph.__path__, "codegraph."):
-    importlib.import_module(info.name)
+    if info.name.rpartition(".")[2] != "__main__":  # (importing it runs the command line)
+        importlib.import_module(info.name)
 for name in ALSO:
     importlib.import_module(name)
 
