@@ -373,6 +373,8 @@ missing = []
 def absent(exc):
     missing.append(exc.name)
 for info in pkgutil.walk_packages(codegraph.__path__, "codegraph."):
+    if info.name.endswith(".__main__"):  # (importing it runs the command line)
+        continue
     try:
         importlib.import_module(info.name)
     except ModuleNotFoundError as exc:
