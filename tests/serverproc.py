@@ -9,13 +9,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from helpers import cli_env
+from helpers import cli_env, write_tree
 
 START_TIMEOUT = 30.0
 
@@ -125,3 +126,20 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextmanager
+def serve_tree(work: Path, files: Mapping[str, str | bytes], *, key: str | None = None,
+               **env: str) -> Iterator[ServerProcess]:
+    """A server on the tree ``files`` written to ``work/shop``, its first index done. With
+    ``key``, reads need it (CODEGRAPH_AUTH_READS): the start is waited for with the key,
+    and the client then sends none."""
+    write_tree(work / "shop", files)
+    if key is not None:
+        env = {"CODEGRAPH_API_KEY": key, "CODEGRAPH_AUTH_READS": "true", **env}
+    with ServerProcess(work, [work / "shop"], env=env) as proc:
+        if key is not None:
+            proc.client.headers["X-API-Key"] = key
+        proc.wait_jobs_idle()
+        proc.client.headers.pop("X-API-Key", None)
+        yield proc

@@ -15,8 +15,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from codegraph.server.routes import endpoints
-from helpers import write_tree
-from serverproc import ServerProcess
+from serverproc import ServerProcess, serve_tree
 
 pytestmark = pytest.mark.timeout(180)
 KEY = "auth-key-42"
@@ -37,13 +36,7 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream",
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    work = tmp_path_factory.mktemp("auth")
-    write_tree(work / "shop", REPO)
-    with ServerProcess(work, [work / "shop"], CODEGRAPH_API_KEY=KEY,
-                       CODEGRAPH_AUTH_READS="true") as proc:
-        proc.client.headers["X-API-Key"] = KEY
-        proc.wait_jobs_idle()
-        proc.client.headers.pop("X-API-Key")
+    with serve_tree(tmp_path_factory.mktemp("auth"), REPO, key=KEY) as proc:
         yield proc
 
 

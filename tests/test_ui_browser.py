@@ -16,8 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from helpers import write_tree
-from serverproc import ServerProcess
+from serverproc import ServerProcess, serve_tree
 from uitree import TREE, node_id
 
 pytestmark = pytest.mark.timeout(300)
@@ -50,10 +49,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    work = tmp_path_factory.mktemp("ui-browser")
-    write_tree(work / "shop", TREE)
-    with ServerProcess(work, [work / "shop"]) as proc:
-        proc.wait_jobs_idle()
+    with serve_tree(tmp_path_factory.mktemp("ui-browser"), TREE) as proc:
         yield proc
 
 
@@ -174,12 +170,7 @@ def test_phone_sized_screen(browser: Any, server: ServerProcess) -> None:
 
 def test_login_when_reads_need_the_key(browser: Any,
                                        tmp_path_factory: pytest.TempPathFactory) -> None:
-    work = tmp_path_factory.mktemp("ui-browser-locked")
-    write_tree(work / "shop", TREE)
-    with ServerProcess(work, [work / "shop"], CODEGRAPH_API_KEY=KEY,
-                       CODEGRAPH_AUTH_READS="true") as server:
-        server.client.headers["X-API-Key"] = KEY
-        server.wait_jobs_idle()
+    with serve_tree(tmp_path_factory.mktemp("ui-browser-locked"), TREE, key=KEY) as server:
         tab = Watched(browser, viewport={"width": 1280, "height": 900})
         try:
             page = tab.page

@@ -14,8 +14,7 @@ import httpx
 import pytest
 
 from codegraph.ui.routes import COOKIE
-from helpers import write_tree
-from serverproc import ServerProcess
+from serverproc import ServerProcess, serve_tree
 from uitree import HOSTILE, TREE, node_id
 
 pytestmark = pytest.mark.timeout(180)
@@ -24,22 +23,13 @@ KEY = "ui-key-7"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    work = tmp_path_factory.mktemp("ui")
-    write_tree(work / "shop", TREE)
-    with ServerProcess(work, [work / "shop"]) as proc:
-        proc.wait_jobs_idle()
+    with serve_tree(tmp_path_factory.mktemp("ui"), TREE) as proc:
         yield proc
 
 
 @pytest.fixture(scope="module")
 def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    work = tmp_path_factory.mktemp("ui-locked")
-    write_tree(work / "shop", TREE)
-    with ServerProcess(work, [work / "shop"], CODEGRAPH_API_KEY=KEY,
-                       CODEGRAPH_AUTH_READS="true") as proc:
-        proc.client.headers["X-API-Key"] = KEY
-        proc.wait_jobs_idle()
-        proc.client.headers.pop("X-API-Key")
+    with serve_tree(tmp_path_factory.mktemp("ui-locked"), TREE, key=KEY) as proc:
         yield proc
 
 
