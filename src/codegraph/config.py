@@ -205,6 +205,16 @@ def _float(text: str) -> float | None:
         return None
 
 
+def no_color() -> bool:
+    """NO_COLOR (no-color.org): set and not empty, the command line draws no colour."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
+def completing() -> bool:
+    """Whether a shell's completion (argcomplete's ``_ARGCOMPLETE``) started this process."""
+    return "_ARGCOMPLETE" in os.environ
+
+
 def usable_cores(cgroup_root: str | None = None) -> int:
     """The cores this process may use: its CPU affinity (taskset, cgroup cpusets), capped by
     its cgroup's CPU quota (a container's ``cpus:`` limit) when it has one. A container

@@ -24,7 +24,7 @@ from codegraph.cli.render import (
     item_parts,
     json_line,
 )
-from codegraph.config import Config, ConfigError, check_range, load
+from codegraph.config import Config, ConfigError, check_range, completing, load
 from codegraph.errors import BadRequest, CodeGraphError, DiskFull, NotFound, is_disk_full
 from codegraph.query.catalog import Param, Query
 from codegraph.query.paging import MAX_OFFSET, decode_cursor, encode_cursor
@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; errors are one line on stderr (exit 2 for the user's to fix, 1 for
     ours), never a traceback unless ``CODEGRAPH_DEBUG`` is set."""
     parser = build_parser()
-    if "_ARGCOMPLETE" in os.environ:  # a shell asks for completions (completion.py)
+    if completing():  # a shell asks for completions (completion.py)
         from codegraph.cli.completion import complete
 
         complete(parser)

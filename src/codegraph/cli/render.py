@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import sys
 from typing import IO, Any
+
+from codegraph.config import no_color
 
 Part = tuple[str, str]  # (text, rich style)
 PATH, KIND, NAME, DIM, NOTE = "cyan", "magenta", "bold", "dim", "yellow"
@@ -21,7 +22,7 @@ class Output:
         self.stream = stream or sys.stdout
         self.tty = self.stream.isatty()
         self.console: Any = None
-        if (self.tty and not os.environ.get("NO_COLOR")
+        if (self.tty and not no_color()
                 and importlib.util.find_spec("rich") is not None):
             from rich.console import Console
 
