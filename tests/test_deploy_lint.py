@@ -78,7 +78,7 @@ COMPOSE_EXCEPTIONS = {
 }
 RESTART = re.compile(r"no|always|unless-stopped|on-failure(:\d+)?")
 RESTART_CONDITIONS = {"none", "on-failure", "any"}
-SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|(^|_)KEY$|API_KEY")
+SECRET_NAME = re.compile(r"PASSWORD|TOKEN(?!S)|SECRET|(^|_)KEY$|API_KEY")  # (not MAX_TOKENS)
 
 
 def _tool(name: str) -> str:

@@ -228,6 +228,7 @@ def test_the_api_variables_say_whether_the_stacks_pass_them() -> None:
 NOT_FOR_PRODUCTION = {
     "HOT_RELOAD": "development only: reloads the source the dev stack bind-mounts",
     "CODEGRAPH_DEBUG": "tracebacks on the command line (the CLI, not the server)",
+    "NO_COLOR": "colour on a terminal (the CLI, not the server)",
     "CODEGRAPH_BUILD_REVISION": "set by the image's build",
     "CODEGRAPH_BUILD_CREATED": "set by the image's build",
 }
